@@ -1,0 +1,5 @@
+"""``python -m curvelog`` runs the CLI."""
+
+from .cli import main
+
+main()
