@@ -1,0 +1,198 @@
+"""The bytes of a curvelog log: file signature, record frames, damage scan.
+
+A log is an 8-byte signature followed by frames. Each frame is::
+
+    magic    4 bytes  C1 43 4C 52   (0xC1 is never valid msgpack: a frame start
+                                     cannot be mistaken for payload bytes that
+                                     msgpack itself produced)
+    length   u32 LE   payload length, 1 .. 2**31-1
+    crc      u32 LE   CRC-32 (zlib) of the payload
+    hcrc     u32 LE   CRC-32 (zlib) of the 12 bytes above
+    payload  length bytes, one msgpack map
+
+Why this framing (see docs/FORMAT.md for the whole story): a plain msgpack
+stream cannot tell a zero-filled tail from data (0x00 decodes as the integer
+0) and completes a torn float into a wrong value. LevelDB frames with a CRC
+per record in fixed 32 KiB blocks so it can resynchronise at the next block;
+TFRecord frames with a CRC of the length and one of the data but cannot
+resynchronise at all. curvelog's data records are columnar chunks of up to
+a few MB, so instead of blocks every frame starts with a magic word: after
+damage the reader searches for the next magic whose header CRC and payload
+CRC both check, which `bytes.find` does at memory speed.
+
+Nothing here knows what the records mean; log.py does.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgpack
+
+__all__ = [
+    "FILE_MAGIC",
+    "FRAME_MAGIC",
+    "HEADER_SIZE",
+    "MAX_PAYLOAD",
+    "Damage",
+    "Frame",
+    "encode_frame",
+    "frame_end_offsets",
+    "pack",
+    "scan",
+]
+
+FILE_MAGIC: Final[bytes] = b"\x89CLG\r\n\x1a\n"
+FRAME_MAGIC: Final[bytes] = b"\xc1CLR"
+HEADER_SIZE: Final[int] = 16
+MAX_PAYLOAD: Final[int] = 2**31 - 1
+
+_HEAD = struct.Struct("<4sIII")
+_HEAD12 = struct.Struct("<4sII")
+
+
+def pack(record: dict[str, Any]) -> bytes:
+    """msgpack with bin type for bytes and str keys, the only encoding curvelog writes."""
+    return msgpack.packb(record, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def encode_frame(payload: bytes) -> bytes:
+    """Frame one msgpack payload."""
+    length = len(payload)
+    if not 0 < length <= MAX_PAYLOAD:
+        raise ValueError(f"frame payload of {length} bytes is outside 1..{MAX_PAYLOAD}")
+    head12 = _HEAD12.pack(FRAME_MAGIC, length, zlib.crc32(payload))
+    return head12 + struct.pack("<I", zlib.crc32(head12)) + payload
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One intact record: where it lies and what it holds."""
+
+    offset: int
+    end: int
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Damage:
+    """A byte range the reader had to skip.
+
+    ``kind`` is ``"torn"`` (the tail is an incomplete frame: the writer died
+    mid-write), ``"zeros"`` (a zero-filled tail: power loss after the file
+    grew), ``"garbage"`` (a tail of bytes that are no frame), ``"corrupt"``
+    (damage followed by intact frames: a checksum mismatch or bad header in
+    the middle) or ``"undecodable"`` (a frame whose checksum holds but whose
+    payload is not a msgpack map).
+    """
+
+    start: int
+    end: int
+    kind: str
+
+    @property
+    def tail(self) -> bool:
+        return self.kind in ("torn", "zeros", "garbage")
+
+    def describe(self) -> str:
+        what = {
+            "torn": "torn record at the end (writer died mid-write)",
+            "zeros": "zero-filled tail (data never reached the disk)",
+            "garbage": "unreadable bytes at the end",
+            "corrupt": "corrupt bytes (checksum mismatch), skipped",
+            "undecodable": "record with a valid checksum but an undecodable payload, skipped",
+        }[self.kind]
+        return f"bytes {self.start}..{self.end} ({self.end - self.start} bytes): {what}"
+
+
+def _frame_at(data: memoryview, pos: int, size: int) -> int:
+    """End offset of an intact frame starting at ``pos``, -1 if there is none."""
+    if size - pos < HEADER_SIZE:
+        return -1
+    magic, length, crc, hcrc = _HEAD.unpack_from(data, pos)
+    if magic != FRAME_MAGIC or zlib.crc32(data[pos : pos + 12]) != hcrc:
+        return -1
+    end = pos + HEADER_SIZE + length
+    if length == 0 or length > MAX_PAYLOAD or end > size:
+        return -1
+    if zlib.crc32(data[pos + HEADER_SIZE : end]) != crc:
+        return -1
+    return end
+
+
+def _resync(raw: bytes, data: memoryview, start: int, size: int) -> int:
+    """Offset of the next intact frame at or after ``start``, -1 if none."""
+    while True:
+        j = raw.find(FRAME_MAGIC, start)
+        if j < 0:
+            return -1
+        if _frame_at(data, j, size) >= 0:
+            return j
+        start = j + 1
+
+
+def _tail_kind(data: memoryview, pos: int, size: int) -> str:
+    tail = bytes(data[pos:size])
+    if tail.count(0) == len(tail):
+        return "zeros"
+    if len(tail) < HEADER_SIZE:
+        return "torn" if FRAME_MAGIC.startswith(tail[:4]) else "garbage"
+    magic, _length, _crc, hcrc = _HEAD.unpack_from(tail, 0)
+    if magic == FRAME_MAGIC and zlib.crc32(tail[:12]) == hcrc:
+        return "torn"
+    return "garbage"
+
+
+def scan(raw: bytes) -> tuple[list[Frame], list[Damage]]:
+    """Every intact frame of a log image after its signature, and the damage between.
+
+    Never raises on damage: corrupt stretches are skipped and reported, the
+    scan resumes at the next intact frame. The caller checks the signature.
+    """
+    data = memoryview(raw)
+    size = len(raw)
+    pos = len(FILE_MAGIC)
+    frames: list[Frame] = []
+    damage: list[Damage] = []
+    unpackb = msgpack.unpackb
+    while pos < size:
+        end = _frame_at(data, pos, size)
+        if end < 0:
+            nxt = _resync(raw, data, pos + 1, size)
+            if nxt < 0:
+                damage.append(Damage(pos, size, _tail_kind(data, pos, size)))
+                break
+            damage.append(Damage(pos, nxt, "corrupt"))
+            pos = nxt
+            continue
+        try:
+            record = unpackb(data[pos + HEADER_SIZE : end], raw=False, strict_map_key=False)
+        except Exception:  # any decoder failure is the same fact: unusable payload
+            record = None
+        if isinstance(record, dict):
+            frames.append(Frame(pos, end, record))
+        else:
+            damage.append(Damage(pos, end, "undecodable"))
+        pos = end
+    return frames, damage
+
+
+def frame_end_offsets(raw: bytes) -> list[int]:
+    """End offset of each frame of an intact log, walking the length fields only.
+
+    Independent of `scan` (no CRC, no resync, no decoding): the ground truth
+    that crash tests compare the reader against.
+    """
+    ends: list[int] = []
+    pos = len(FILE_MAGIC)
+    while pos + HEADER_SIZE <= len(raw):
+        _magic, length, _crc, _hcrc = _HEAD.unpack_from(raw, pos)
+        end = pos + HEADER_SIZE + length
+        if end > len(raw):
+            break
+        ends.append(end)
+        pos = end
+    return ends
