@@ -62,6 +62,7 @@ from .errors import (
     PathError,
     PlotError,
     RegistryCorruptError,
+    RegistryError,
     RegistryKeyError,
     RegistryLockTimeout,
     VersionNotFoundError,
@@ -811,7 +812,10 @@ class Registry:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
 
-    def _index_corrupt(self, e: Exception) -> RegistryCorruptError:
+    def _index_corrupt(self, e: Exception) -> RegistryError:
+        if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+            # A long reader, not damage: SQLite's own busy timeout ran out.
+            return RegistryLockTimeout(str(self.index_file), self.lock_timeout)
         return RegistryCorruptError(
             f"{self.index_file}: the index is damaged ({e}); {self._repair_hint()}"
         )
