@@ -68,6 +68,7 @@ __all__ = [
 FORMAT_VERSION: Final[int] = 1
 _LOGGER = logging.getLogger("curvelog")
 _STEP_LIMIT: Final[int] = 2**63
+_NEG_INF: Final[float] = float("-inf")
 #: rows the writing thread buffers before it flushes by itself: small chunks stay in
 #: the CPU cache while they are encoded (measured: 2,048 rows cost ~15% less per step
 #: than 65,536) and the per-chunk overhead is still under 0.1 byte per step
@@ -245,6 +246,24 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
+def _deliver_pending_signal() -> None:
+    """Act on a SIGTERM that arrived while this thread was writing a frame."""
+    signum = EventLog._pending_signal
+    if signum is not None:
+        EventLog._pending_signal = None
+        _on_sigterm(signum, None)
+
+
+def _forget_after_fork() -> None:
+    """A forked child must never write into its parent's log (nor flush its buffer twice)."""
+    for log in list(_OPEN_LOGS):
+        log._closed = True
+        log._fd = -1
+        log._lock = threading.Lock()
+        log.append = log._raise_closed  # type: ignore[method-assign]
+    _OPEN_LOGS.clear()
+
+
 def _install_hooks() -> None:
     """atexit and SIGTERM flush every open log; installed once, on first use."""
     global _HOOKS_INSTALLED, _PREVIOUS_SIGTERM
@@ -252,6 +271,8 @@ def _install_hooks() -> None:
         return
     _HOOKS_INSTALLED = True
     atexit.register(_close_all, "exit")
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_forget_after_fork)
     if threading.current_thread() is not threading.main_thread():
         return
     previous = signal.getsignal(signal.SIGTERM)
@@ -507,7 +528,7 @@ class EventLog:
             push(metrics)
             if best is not None and best in metrics:
                 key = metrics[best] * sign
-                if key < log._best_key:
+                if key < log._best_key and key != _NEG_INF:  # NaN compares False
                     log._best_key = key
                     log._best_step = step
             if len(buf) >= chunk:
@@ -520,7 +541,7 @@ class EventLog:
         """Declare ``step`` the best one; the last call wins, written once at close."""
         if self._closed:
             raise LogClosedError(self.path)
-        self._marked = step if type(step) is int and step >= 0 else _check_step(step)
+        self._marked = step if type(step) is int and 0 <= step < _STEP_LIMIT else _check_step(step)
 
     # ------------------------------------------------------------------ flushing
 
@@ -564,9 +585,7 @@ class EventLog:
                 self._flush_locked(owner=True)
         finally:
             self._main_flushing = False
-        if EventLog._pending_signal is not None:
-            signum, EventLog._pending_signal = EventLog._pending_signal, None
-            _on_sigterm(signum, None)
+        _deliver_pending_signal()
 
     def _flush_loop(self, interval: float) -> None:
         while not self._stop.wait(interval):
@@ -634,6 +653,7 @@ class EventLog:
             self._stop.set()
             self._thread.join()
         self._close("close")
+        _deliver_pending_signal()
         self._raise_background_error()
 
     @property
@@ -1018,9 +1038,8 @@ def read(path: str | os.PathLike[str], *, strict: bool = False) -> Run:
                 sess.end = rec
         # Unknown record types are skipped: newer minor versions may add some.
     damage.sort(key=lambda d: d.start)
+    # The header can be lost to damage; the data after it is still good.
     header = sessions[0].header if sessions else {}
-    if not sessions and frames:
-        raise LogFormatError(path, len(FILE_MAGIC), "log has no session header")
     cols_out = {name: (_rows_index(r, nrows), _concat(v)) for name, (r, v) in col_parts.items()}
     return Run(
         path=path,
