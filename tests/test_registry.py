@@ -301,6 +301,26 @@ def test_a_failed_rename_leaves_no_folder_and_no_row(
     assert_consistent(reg.root)  # and the staging area was cleaned
 
 
+def test_leftovers_of_a_killed_allocation_are_cleaned_under_the_lock(reg: Registry) -> None:
+    reg.new_version(KEY)
+    (reg.root / ".staging" / "deadbeef").mkdir()
+    (reg.root / ".staging" / "deadbeef" / "metadata.json").write_text("{}")
+    (reg.root / ".versions.json.k4wft9ok.tmp").write_text("{")
+    (reg.root / ".index.db.0123.tmp").write_bytes(b"")
+    (reg.root / ".mine.tmp").write_text("not the registry's")
+    assert reg.new_version(KEY).number == 2
+    assert sorted(p.name for p in reg.root.iterdir()) == [
+        ".mine.tmp",
+        ".registry.lock",
+        ".staging",
+        "index.db",
+        "product",
+        "versions.json",
+    ]
+    assert not any((reg.root / ".staging").iterdir())
+    (reg.root / ".mine.tmp").unlink()
+
+
 # --------------------------------------------------------------------------- files
 
 

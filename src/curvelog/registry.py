@@ -102,6 +102,8 @@ VERSIONS_FILE: Final = "versions.json"
 INDEX_FILE: Final = "index.db"
 LOCK_FILE: Final = ".registry.lock"
 STAGING_DIR: Final = ".staging"
+#: temporary files that only a lock holder makes in the root (atomic_write_bytes, the index)
+_ROOT_TEMP_PREFIXES: Final = (f".{VERSIONS_FILE}.", f".{INDEX_FILE}.")
 #: metadata.json fields that the registry owns; save_metadata refuses to change them.
 _RESERVED_FIELDS: Final = ("key", "version", "created_at")
 
@@ -1116,18 +1118,23 @@ class Registry:
         return folder
 
     def _clear_staging(self) -> None:
-        # With the lock held nobody else is staging, so anything here was left by a
-        # process that died mid-allocation.
+        """Remove what a process killed mid-allocation left behind.
+
+        Staged folders and the temporary files of versions.json and the index are
+        only ever made with the lock held, so with the lock held they are stale.
+        """
         staging = self.root / STAGING_DIR
-        try:
-            leftovers = list(os.scandir(staging))
-        except FileNotFoundError:
-            return
-        for e in leftovers:
-            _LOGGER.info("removing %s, left by an interrupted allocation", e.path)
-            if e.is_dir(follow_symlinks=False):
-                shutil.rmtree(e.path, ignore_errors=True)
-            else:
+        with contextlib.suppress(FileNotFoundError):
+            for e in os.scandir(staging):
+                _LOGGER.info("removing %s, left by an interrupted allocation", e.path)
+                if e.is_dir(follow_symlinks=False):
+                    shutil.rmtree(e.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(e.path)
+        for e in os.scandir(self.root):
+            if e.name.endswith(".tmp") and e.name.startswith(_ROOT_TEMP_PREFIXES):
+                _LOGGER.info("removing %s, left by an interrupted write", e.path)
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(e.path)
 
