@@ -216,6 +216,110 @@ def registry_rebuild_index(root: str) -> None:
         click.echo(f"warning: {problem}", err=True)
 
 
+# --------------------------------------------------------------------- logs (issue #2)
+
+
+def _fmt_value(v: Any) -> str:
+    return v if isinstance(v, str) else f"{v:.6g}"
+
+
+def _fmt_point(p: dict[str, Any] | None) -> str:
+    return "-" if p is None else f"{_fmt_value(p['value'])} @ {p['step']:,}"
+
+
+def _fmt_time(t: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _fmt_span(seconds: float) -> str:
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}h {m:02d}m {sec:02d}s" if h else (f"{m}m {sec:02d}s" if m else f"{seconds:.3g}s")
+
+
+@cli.command()
+@click.argument("log", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the whole description as JSON.")
+def inspect(log: str, as_json: bool) -> None:
+    """What a log holds: steps, metrics, sessions and resumes, best, damage.
+
+    \b
+    Example:
+        curvelog inspect runs/exp1/run.log
+        curvelog inspect runs/exp1/run.log --json | jq .best
+    """
+    from .log import read
+
+    info = read(log).describe()
+    if as_json:
+        _echo_json(info)
+        return
+    steps, span = info["steps"], info["time"]
+    sessions = info["sessions"]
+    died = [s["index"] for s in sessions if not s["closed"]]
+    lines = [
+        f"{info['path']}: {info['size']:,} bytes, run {info['run_id'] or '?'}",
+        f"  rows      {info['rows']:,}"
+        + (f" (steps {steps['first']:,} .. {steps['last']:,})" if steps else ""),
+        f"  time      {_fmt_time(span['start'])} .. {_fmt_time(span['end'])} ({_fmt_span(span['span'])})"
+        if span
+        else "  time      -",
+        f"  sessions  {len(sessions)}"
+        + (f", not closed: {', '.join(map(str, died))} (writer died)" if died else ", all closed"),
+        f"  resumes   {len(info['resumes'])}"
+        + "".join(f"\n            at step {r['step']:,} (after {r['after_step']:,})" for r in info["resumes"]),
+    ]
+    best = info["best"]
+    if best is None:
+        lines.append("  best      -")
+    else:
+        lines.append(
+            f"  best      {best['metric'] or '?'} = {_fmt_value(best['value']) if best['value'] is not None else '?'}"
+            f" at step {best['step']:,} ({best['mode']}, {best['source']})"
+        )
+    damage = info["damage"]
+    lines.append(f"  damage    {'none' if not damage else len(damage)}")
+    lines += [f"            {d['what']}" for d in damage]
+    lines.append("")
+    header = ("metric", "points", "first", "last", "min", "max", "nan", "inf", "-inf")
+    table = [header] + [
+        (name, f"{m['points']:,}", _fmt_point(m["first"]), _fmt_point(m["last"]), _fmt_point(m["min"]),
+         _fmt_point(m["max"]), str(m["nan"]), str(m["inf"]), str(m["neg_inf"]))  # fmt: skip
+        for name, m in info["metrics"].items()
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        cells = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        lines.append("  " + "  ".join(cells).rstrip())
+    click.echo("\n".join(lines))
+
+
+@cli.command()
+@click.argument("log", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="A .csv or .parquet file.")  # fmt: skip
+@click.option("--wide", is_flag=True, help="One column per metric instead of step,time,metric,value.")
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
+def export(log: str, output: str, wide: bool, force: bool) -> None:
+    """Export every recorded value as CSV or Parquet (through polars).
+
+    \b
+    Example:
+        curvelog export runs/exp1/run.log -o run.parquet
+        curvelog export runs/exp1/run.log -o run.csv --wide
+    """
+    from .log import read
+
+    run = read(log)
+    rows = run.export(output, wide=wide, force=force)
+    for d in run.damage:
+        click.echo(f"Warning: {log}: {d.describe()}", err=True)
+    click.echo(f"{output}: {rows:,} rows, {len(run.metrics)} metrics", err=True)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="curvelog")

@@ -72,7 +72,7 @@ class CurvelogError(Exception):
 
 
 def _rebuild(cls: type[CurvelogError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
-    err = CurvelogError.__new__(cls)
+    err = cls.__new__(cls)  # the builtin base's __new__ (OSError needs its own)
     Exception.__init__(err, args[0] if args else "")
     err.__dict__.update(state)
     return err

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import os
 import platform
 import signal
@@ -41,6 +42,7 @@ from .errors import (
     LogFormatError,
     LogLockedError,
     MetricTypeError,
+    OutputExistsError,
     PathError,
     StepError,
 )
@@ -857,6 +859,104 @@ class Run:
                 out = out.join(f, on="step", how="full", coalesce=True)
         return out.sort("step")
 
+    # -------------------------------------------------------------- summary
+
+    def metric_stats(self, metric: str) -> dict[str, Any]:
+        """Points, first/last/min/max (with their steps) and non-finite counts of one metric.
+
+        min and max are over finite values; ties keep the earliest step.
+        """
+        s = self.series(metric)
+        v = s.values
+        finite = np.isfinite(v)
+        out: dict[str, Any] = {
+            "points": len(s),
+            "raw_points": s.raw_count,
+            "first": _point(s, 0) if len(s) else None,
+            "last": _point(s, len(s) - 1) if len(s) else None,
+            "min": None,
+            "max": None,
+            "nan": int(np.isnan(v).sum()),
+            "inf": int(np.isposinf(v).sum()),
+            "neg_inf": int(np.isneginf(v).sum()),
+        }
+        if finite.any():
+            out["min"] = _point(s, int(np.argmin(np.where(finite, v, np.inf))))
+            out["max"] = _point(s, int(np.argmax(np.where(finite, v, -np.inf))))
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """What `curvelog inspect` shows: a JSON-ready overview of the whole log."""
+        steps, times = self._steps, self._times
+        best = self.best
+        recomputed = None if best is not None else self.recompute_best()
+        return {
+            "path": self.path,
+            "size": self.size,
+            "run_id": self.header.get("run_id"),
+            "rows": self.rows,
+            "steps": {"first": int(steps.min()), "last": int(steps.max())} if len(steps) else None,
+            "time": {"start": float(times.min()), "end": float(times.max()),
+                     "span": float(times.max() - times.min())} if len(times) else None,  # fmt: skip
+            "sessions": [
+                {"index": x.index, "start_time": x.header.get("start_time"), "host": x.header.get("host"),
+                 "rows": x.rows, "first_step": x.first_step, "last_step": x.last_step,
+                 "closed": x.closed, "end_reason": x.end.get("reason") if x.end else None}
+                for x in self.sessions
+            ],  # fmt: skip
+            "resumes": [
+                {"step": g.first_step, "after_step": int(steps[g.first_row - 1]), "session": g.session}
+                for g in self.segments[1:]
+            ],
+            "objective": self.objective,
+            "best": _best_dict(best or recomputed),
+            "metrics": {m: self.metric_stats(m) for m in self.metrics},
+            "damage": [
+                {"start": d.start, "end": d.end, "kind": d.kind, "what": d.describe()} for d in self.damage
+            ],
+        }
+
+    def export(self, out: str | os.PathLike[str], *, wide: bool = False, force: bool = False) -> int:
+        """Write the data as CSV or Parquet (by extension), atomically; never replaces without ``force``.
+
+        Returns the number of rows written.
+        """
+        import tempfile
+
+        from ._fs import fsync_dir
+
+        out = os.fspath(out)
+        ext = os.path.splitext(out)[1].lower()
+        if ext not in (".csv", ".parquet"):
+            raise PathError(out, "unknown export format; use a .csv or .parquet file name")
+        if os.path.exists(out) and not force:
+            raise OutputExistsError(out)
+        folder = os.path.dirname(os.path.abspath(out))
+        if not os.path.isdir(folder):
+            raise PathError(folder, "folder does not exist")
+        frame = self.wide() if wide else self.data
+        fd, tmp = tempfile.mkstemp(prefix=".export.", suffix=ext, dir=folder)
+        os.close(fd)
+        try:
+            if ext == ".csv":
+                frame.write_csv(tmp)
+            else:
+                frame.write_parquet(tmp)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            if force:
+                os.replace(tmp, out)
+            else:
+                try:
+                    os.link(tmp, out)
+                except FileExistsError:
+                    raise OutputExistsError(out) from None
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        fsync_dir(folder)
+        return frame.height
+
     # -------------------------------------------------------------- best
 
     @cached_property
@@ -908,6 +1008,25 @@ class Run:
         if i < len(s.steps) and s.steps[i] == step:
             return float(s.values[i])
         return None
+
+
+def _point(s: Series, i: int) -> dict[str, Any]:
+    return {"step": int(s.steps[i]), "value": _json_float(float(s.values[i]))}
+
+
+def _json_float(v: float) -> float | str:
+    """JSON has no NaN or infinity: those become the strings "nan", "inf", "-inf"."""
+    if math.isfinite(v):
+        return v
+    return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+
+
+def _best_dict(best: Best | None) -> dict[str, Any] | None:
+    if best is None:
+        return None
+    value = None if best.value is None else _json_float(best.value)
+    return {"step": best.step, "metric": best.metric, "mode": best.mode, "value": value,
+            "source": best.source}  # fmt: skip
 
 
 def _read_bytes(path: str) -> bytes:

@@ -1,0 +1,113 @@
+"""`curvelog inspect` and `curvelog export`."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+import curvelog
+from curvelog.cli import cli
+
+
+@pytest.fixture
+def log_path(tmp_path: Path) -> Path:
+    path = tmp_path / "run.log"
+    with curvelog.EventLog(path, best="val/loss") as log:
+        for i in range(200):
+            log.append(i, **{"train/loss": 1.0 / (i + 1), "lr": 0.1})
+            if i % 50 == 0:
+                log.append(i, **{"val/loss": math.nan if i == 100 else 2.0 / (i + 1)})
+    with curvelog.EventLog(path) as log:  # a resume from step 150
+        log.append(150, **{"train/loss": 9.0})
+    return path
+
+
+def invoke(*args: str) -> object:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_inspect_text(log_path: Path) -> None:
+    result = invoke("inspect", str(log_path))
+    assert result.exit_code == 0  # type: ignore[attr-defined]
+    out = result.output  # type: ignore[attr-defined]
+    assert "rows      205 (steps 0 .. 199)" in out
+    assert "sessions  2, all closed" in out
+    assert "resumes   1\n            at step 150 (after 199)" in out
+    assert "best      val/loss = 0.013245 at step 150 (min, tracked)" in out
+    assert "damage    none" in out
+    row = next(line for line in out.splitlines() if line.strip().startswith("val/loss"))
+    assert row.split()[-3:] == ["1", "0", "0"]  # one NaN
+
+
+def test_inspect_json(log_path: Path) -> None:
+    result = invoke("inspect", str(log_path), "--json")
+    info = json.loads(result.output)  # type: ignore[attr-defined]
+    assert info["rows"] == 205 and len(info["sessions"]) == 2
+    assert info["metrics"]["train/loss"]["last"] == {"step": 199, "value": 1 / 200}
+    assert info["metrics"]["train/loss"]["max"] == {"step": 150, "value": 9.0}
+    assert info["metrics"]["val/loss"]["nan"] == 1
+    assert info["resumes"] == [{"step": 150, "after_step": 199, "session": 1}]
+
+
+def test_inspect_reports_damage(log_path: Path) -> None:
+    raw = log_path.read_bytes()
+    log_path.write_bytes(raw[:-7])
+    out = invoke("inspect", str(log_path)).output  # type: ignore[attr-defined]
+    assert "damage    1\n            bytes" in out and "torn record at the end" in out
+    assert "not closed: 1 (writer died)" in out
+
+
+@pytest.mark.parametrize("ext", ["csv", "parquet"])
+def test_export_long_and_wide(log_path: Path, tmp_path: Path, ext: str) -> None:
+    out = tmp_path / f"out.{ext}"
+    result = invoke("export", str(log_path), "-o", str(out))
+    assert result.exit_code == 0  # type: ignore[attr-defined]
+    df = pl.read_csv(out) if ext == "csv" else pl.read_parquet(out)
+    assert df.columns == ["step", "time", "metric", "value"]
+    assert df.height == 200 + 200 + 4
+    wide_out = tmp_path / f"wide.{ext}"
+    invoke("export", str(log_path), "-o", str(wide_out), "--wide")
+    wide = pl.read_csv(wide_out) if ext == "csv" else pl.read_parquet(wide_out)
+    assert wide.columns == ["step", "train/loss", "lr", "val/loss"] and wide.height == 200
+    assert wide.filter(pl.col("step") == 150)["train/loss"].item() == 9.0  # latest wins
+
+
+def test_export_never_overwrites_without_force(log_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    out.write_text("keep me")
+    result = CliRunner().invoke(cli, ["export", str(log_path), "-o", str(out)])
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {out}: already exists; pass --force to replace it\n"
+    assert out.read_text() == "keep me"
+    assert CliRunner().invoke(cli, ["export", str(log_path), "-o", str(out), "--force"]).exit_code == 0
+    assert out.read_text().startswith("step,time,metric,value")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        (b"", "byte 0: empty file, not a curvelog log"),
+        (b"hello world", "byte 0: not a curvelog log (bad signature)"),
+    ],
+)
+def test_bad_logs_give_one_error_line(tmp_path: Path, content: bytes | None, message: str) -> None:
+    path = tmp_path / "x.log"
+    if content is not None:
+        path.write_bytes(content)
+    for args in (["inspect", str(path)], ["export", str(path), "-o", str(tmp_path / "o.csv")]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2
+        assert result.stderr == f"Error: {path}: {message}\n"
+        assert "Traceback" not in result.output
+
+
+def test_export_unknown_format(log_path: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["export", str(log_path), "-o", str(tmp_path / "o.xlsx")])
+    assert result.exit_code == 2
+    assert "unknown export format; use a .csv or .parquet file name" in result.stderr

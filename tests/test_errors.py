@@ -1,0 +1,52 @@
+"""Every error: message, attributes, builtin base, pickling."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from curvelog import errors as e
+
+CASES = [
+    (e.MetricTypeError("loss", "str"), TypeError, "metric 'loss': cannot record a value of type str",
+     {"metric": "loss", "value_type": "str"}),
+    (e.StepError(-1), ValueError, "step -1 (int) is not a non-negative integer", {"step_repr": "-1"}),
+    (e.LogClosedError("a.log"), ValueError, "a.log: the log is closed", {"path": "a.log"}),
+    (e.LogLockedError("a.log"), OSError, "a.log: another writer already has this log open",
+     {"path": "a.log"}),
+    (e.LogFormatError("a.log", 8, "bad"), ValueError, "a.log: byte 8: bad", {"offset": 8}),
+    (e.LogCorruptError("a.log", 9, "torn"), e.LogFormatError, "a.log: byte 9: torn", {"offset": 9}),
+    (e.PathError("x", "no such file"), OSError, "x: no such file", {"path": "x"}),
+    (e.OutputExistsError("o.json"), FileExistsError, "o.json: already exists; pass --force",
+     {"path": "o.json"}),
+    (e.SamplingError("n_out must be >= 1"), ValueError, "n_out must be >= 1", {}),
+    (e.BundleError("b.json", "/charts/0/x", "not a list"), ValueError,
+     "b.json: invalid bundle at /charts/0/x: not a list", {"pointer": "/charts/0/x"}),
+    (e.BundleVersionError("b.json", "/schema", "major 2"), e.BundleError,
+     "b.json: invalid bundle at /schema: major 2", {}),
+    (e.PlotError("no chart 'acc'"), ValueError, "no chart 'acc'", {}),
+    (e.RegistryKeyError("bad key"), ValueError, "bad key", {}),
+    (e.VersionNotFoundError("no v3"), LookupError, "no v3", {}),
+    (e.RegistryCorruptError("broken"), ValueError, "broken", {}),
+    (e.RegistryLockTimeout("/r/.lock", 5.0), TimeoutError, "/r/.lock: could not take the registry lock",
+     {"lock_file": "/r/.lock", "timeout": 5.0}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("err", "builtin", "text", "attrs"), CASES, ids=lambda x: type(x).__name__)
+def test_error(err: e.CurvelogError, builtin: type, text: str, attrs: dict[str, object]) -> None:
+    assert isinstance(err, e.CurvelogError) and isinstance(err, builtin)
+    assert str(err).startswith(text)
+    assert repr(err) == f"{type(err).__name__}({str(err)!r})"
+    for key, value in attrs.items():
+        assert getattr(err, key) == value
+    back = pickle.loads(pickle.dumps(err))
+    assert type(back) is type(err) and str(back) == str(err)
+    for key, value in attrs.items():
+        assert getattr(back, key) == value
+
+
+def test_every_exported_error_is_covered() -> None:
+    covered = {type(c[0]).__name__ for c in CASES} | {"CurvelogError", "RegistryError"}
+    assert covered == set(e.__all__)
