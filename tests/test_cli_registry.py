@@ -1,0 +1,208 @@
+"""`curvelog registry ...`: output on success, one `Error:` line and exit code 2 on failure."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from curvelog.cli import cli
+from curvelog.registry import Registry, global_
+
+KEY = "product/P001_all/mlstm"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+
+
+@pytest.fixture
+def reg(tmp_path: Path) -> Registry:
+    r = Registry(tmp_path / "saved_models")
+    r.new_version(KEY)
+    v2 = r.new_version(KEY)
+    v2.save_artifact("model.pth", b"w" * 1500)
+    v2.save_bundle({"run": {"run_id": "run42"}, "summary": {"steps": 3}}, png=PNG)
+    r.new_version(global_("all", "sum", "kan"))
+    return r
+
+
+def run(*args: str | Path) -> Result:
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def fails(*args: str | Path) -> str:
+    """Run a command that must fail as a user error; return its stderr."""
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert "Traceback" not in result.output
+    assert result.stderr.count("\n") == 1
+    return result.stderr
+
+
+def test_list(reg: Registry) -> None:
+    result = run("registry", "list", "--registry", reg.root)
+    assert result.exit_code == 0
+    assert result.stdout == (
+        "global/all/sum/kan      v1     1 version\nproduct/P001_all/mlstm  v2     2 versions\n"
+    )
+    assert run("registry", "list", "product", "-r", reg.root).stdout == (
+        "product/P001_all/mlstm  v2     2 versions\n"
+    )
+    assert run("registry", "list", "store", "-r", reg.root).stdout == ""
+
+
+def test_list_json_and_the_environment_variable(
+    reg: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CURVELOG_REGISTRY", str(reg.root))
+    rows = json.loads(run("registry", "list", "--json").stdout)
+    assert rows == [
+        {
+            "key": "global/all/sum/kan",
+            "latest": 1,
+            "versions": [1],
+            "path": str(reg.root / "global/all/sum/kan/v1"),
+        },
+        {
+            "key": KEY,
+            "latest": 2,
+            "versions": [1, 2],
+            "path": str(reg.root / KEY / "v2"),
+        },
+    ]
+
+
+def test_show(reg: Registry) -> None:
+    meta = reg.version(KEY, 2).metadata()
+    meta_size = (reg.root / KEY / "v2" / "metadata.json").stat().st_size
+    result = run("registry", "show", KEY, "-r", reg.root)
+    assert result.stdout == (
+        f"key:        {KEY}\n"
+        "version:    v2\n"
+        f"path:       {reg.root / KEY / 'v2'}\n"
+        f"created_at: {meta['created_at']}\n"
+        "run_id:     run42\n"
+        "files:\n"
+        "  curves.json          48 B\n"
+        "  loss_curve.png       24 B\n"
+        f"  metadata.json   {f'{meta_size} B':>9}\n"
+        "  model.pth          1.5 kB\n"
+    )
+    assert run("registry", "show", KEY, "v1", "-r", reg.root).stdout.splitlines()[1] == (
+        "version:    v1"
+    )
+    shown = json.loads(run("registry", "show", KEY, "1", "--json", "-r", reg.root).stdout)
+    assert shown["version"] == 1
+    assert shown["metadata"]["key"] == KEY
+    assert shown["files"] == [
+        {"name": "metadata.json", "bytes": (reg.root / KEY / "v1/metadata.json").stat().st_size}
+    ]
+
+
+def test_latest_prints_the_folder(reg: Registry) -> None:
+    assert run("registry", "latest", KEY, "-r", reg.root).stdout == f"{reg.root / KEY / 'v2'}\n"
+
+
+def test_rebuild_index_repairs_a_corrupt_versions_json(reg: Registry) -> None:
+    reg.versions_file.write_text("{oops")
+    result = run("registry", "rebuild-index", "-r", reg.root)
+    assert result.stdout == (
+        f"rebuilt {reg.index_file}: 2 keys, 3 versions\n"
+        f"{reg.versions_file} was unreadable; rebuilt from the folders and old index\n"
+        "versions.json: global/all/sum/kan (none) -> v1\n"
+        f"versions.json: {KEY} (none) -> v2\n"
+    )
+    assert json.loads(reg.versions_file.read_text()) == {"global/all/sum/kan": 1, KEY: 2}
+    assert reg.new_version(KEY).number == 3
+
+
+def test_rebuild_index_warns_about_folders_without_metadata(reg: Registry) -> None:
+    (reg.root / KEY / "v1" / "metadata.json").unlink()
+    result = run("registry", "rebuild-index", "-r", reg.root)
+    assert result.stdout == f"rebuilt {reg.index_file}: 2 keys, 3 versions\n"
+    assert result.stderr == f"warning: {reg.root / KEY / 'v1' / 'metadata.json'}: missing\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["show", "product/P001/mlstm"],
+            "registry key 'product/P001/mlstm': keys under product/ have the form "
+            "product/{product_id}_{scope}/{model_type}",
+        ),
+        (["latest", "a/../b"], "registry key 'a/../b': segment '..' is not allowed"),
+        (
+            ["list", "bad prefix"],
+            "registry key 'bad prefix': segment 'bad prefix' contains ' '; allowed are "
+            "the letters A-Z and a-z, the digits 0-9, '_', '-' and '.'",
+        ),
+        (["show", KEY, "v9"], f"{KEY}: no version v9 in {{root}} (latest is v2)"),
+        (
+            ["show", KEY, "x1"],
+            "version 'x1' is not a version number (expected N or vN, with N >= 1)",
+        ),
+        (["latest", "store/S9_all/kan"], "store/S9_all/kan: no versions in {root}"),
+    ],
+)
+def test_user_errors(reg: Registry, args: list[str], message: str) -> None:
+    stderr = fails("registry", *args, "-r", reg.root)
+    assert stderr == f"Error: {message.replace('{root}', str(reg.root))}\n"
+
+
+def test_a_missing_or_non_folder_registry(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    for cmd in (["list"], ["show", KEY], ["latest", KEY], ["rebuild-index"]):
+        assert fails("registry", *cmd, "-r", missing) == (
+            f"Error: {missing}: no registry here (the folder does not exist)\n"
+        )
+    assert not missing.exists()
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert fails("registry", "list", "-r", f) == f"Error: {f}: not a folder\n"
+
+
+@pytest.fixture
+def unwritable_registry(reg: Registry) -> Iterator[tuple[Registry, int]]:
+    """The fixture's registry made unwritable (chattr +i as root, chmod otherwise)."""
+    root = reg.root
+    (root / ".registry.lock").unlink()
+    if os.geteuid() == 0:
+        undo = ["chattr", "-i", str(root)]
+        if subprocess.run(["chattr", "+i", str(root)], capture_output=True).returncode:
+            pytest.skip("running as root and chattr +i is unavailable")
+    else:
+        root.chmod(0o555)
+        undo = ["chmod", "755", str(root)]
+    try:
+        try:
+            (root / "probe").touch()
+        except OSError as e:
+            err = e.errno
+        else:
+            pytest.skip("could not make a folder unwritable here")
+        yield reg, err
+    finally:
+        subprocess.run(undo, check=True)
+
+
+def test_an_unwritable_registry(unwritable_registry: tuple[Registry, int]) -> None:
+    reg, err = unwritable_registry
+    assert fails("registry", "rebuild-index", "-r", reg.root) == (
+        f"Error: {reg.root / '.registry.lock'}: cannot create the registry lock "
+        f"({os.strerror(err)})\n"
+    )
+    # Reading needs no lock.
+    assert run("registry", "latest", KEY, "-r", reg.root).stdout == f"{reg.root / KEY / 'v2'}\n"
+
+
+@pytest.mark.parametrize("command", ["list", "show", "latest", "rebuild-index"])
+def test_every_command_has_help_with_an_example(command: str) -> None:
+    result = run("registry", command, "--help")
+    assert result.exit_code == 0
+    assert "Example:" in result.stdout
+    assert "CURVELOG_REGISTRY" in result.stdout
