@@ -80,7 +80,7 @@ class MLP:
         g1 = (g2 @ w2.T) * (1 - h1**2)
         grads[0], grads[1] = a0.T @ g1, g1.sum(0)
         norm = math.sqrt(sum(float((gr**2).sum()) for gr in grads))  # type: ignore[union-attr]
-        for p, v, gr in zip(self.params, self.velocity, grads):
+        for p, v, gr in zip(self.params, self.velocity, grads, strict=True):
             v *= momentum
             v -= lr * (gr + decay * p)  # type: ignore[operator]
             p += v
@@ -95,7 +95,9 @@ def lr_at(step: int, total: int, peak: float = 0.3, warmup: int = 200) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("log", help="log file to write (appended to if it exists)")
     ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--batch", type=int, default=64)
@@ -110,7 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     model = MLP(args.hidden, 4, rng)
     config = {k: v for k, v in vars(args).items() if k != "log"}
     charts = {
-        "loss": {"title": "Cross-entropy loss", "ylabel": "loss", "metrics": ["train/loss", "val/loss"]},
+        "loss": {
+            "title": "Cross-entropy loss",
+            "ylabel": "loss",
+            "metrics": ["train/loss", "val/loss"],
+        },
         "acc": {"title": "Accuracy", "ylabel": "accuracy", "metrics": ["train/acc", "val/acc"]},
     }
     folder = os.path.dirname(os.path.abspath(args.log))

@@ -84,7 +84,9 @@ def test_export_never_overwrites_without_force(log_path: Path, tmp_path: Path) -
     assert result.exit_code == 2
     assert result.stderr == f"Error: {out}: already exists; pass --force to replace it\n"
     assert out.read_text() == "keep me"
-    assert CliRunner().invoke(cli, ["export", str(log_path), "-o", str(out), "--force"]).exit_code == 0
+    assert (
+        CliRunner().invoke(cli, ["export", str(log_path), "-o", str(out), "--force"]).exit_code == 0
+    )
     assert out.read_text().startswith("step,time,metric,value")
 
 

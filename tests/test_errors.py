@@ -8,10 +8,13 @@ import pytest
 
 from curvelog import errors as e
 
+# fmt: off
 CASES = [
-    (e.MetricTypeError("loss", "str"), TypeError, "metric 'loss': cannot record a value of type str",
+    (e.MetricTypeError("loss", "str"), TypeError,
+     "metric 'loss': cannot record a value of type str",
      {"metric": "loss", "value_type": "str"}),
-    (e.StepError(-1), ValueError, "step -1 (int) is not a non-negative integer", {"step_repr": "-1"}),
+    (e.StepError(-1), ValueError, "step -1 (int) is not a non-negative integer",
+     {"step_repr": "-1"}),
     (e.LogClosedError("a.log"), ValueError, "a.log: the log is closed", {"path": "a.log"}),
     (e.LogLockedError("a.log"), OSError, "a.log: another writer already has this log open",
      {"path": "a.log"}),
@@ -29,9 +32,11 @@ CASES = [
     (e.RegistryKeyError("bad key"), ValueError, "bad key", {}),
     (e.VersionNotFoundError("no v3"), LookupError, "no v3", {}),
     (e.RegistryCorruptError("broken"), ValueError, "broken", {}),
-    (e.RegistryLockTimeout("/r/.lock", 5.0), TimeoutError, "/r/.lock: could not take the registry lock",
+    (e.RegistryLockTimeout("/r/.lock", 5.0), TimeoutError,
+     "/r/.lock: could not take the registry lock",
      {"lock_file": "/r/.lock", "timeout": 5.0}),
-]  # fmt: skip
+]
+# fmt: on
 
 
 @pytest.mark.parametrize(("err", "builtin", "text", "attrs"), CASES, ids=lambda x: type(x).__name__)

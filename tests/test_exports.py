@@ -23,6 +23,9 @@ def test_all_is_pinned_and_resolvable() -> None:
 
 
 def test_import_is_cheap_for_a_training_loop() -> None:
-    code = "import sys, curvelog; print(sorted(m for m in ('polars', 'matplotlib', 'torch') if m in sys.modules))"
+    code = (
+        "import sys, curvelog; "
+        "print(sorted(m for m in ('polars', 'matplotlib', 'torch') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -13,9 +13,9 @@ from pathlib import Path
 import msgpack
 import numpy as np
 import pytest
-from _golden import BEST, DATA, RECORDS, SESSION
 
 import curvelog
+from _golden import BEST, DATA, RECORDS, SESSION
 from curvelog import _format
 from curvelog.log import read_records
 
@@ -26,9 +26,7 @@ GOLDEN = Path(__file__).parent.parent / "samples" / "golden" / "tiny.log"
 
 
 def test_golden_bytes_are_what_the_encoder_writes() -> None:
-    expected = _format.FILE_MAGIC + b"".join(
-        _format.encode_frame(_format.pack(r)) for r in RECORDS
-    )
+    expected = _format.FILE_MAGIC + b"".join(_format.encode_frame(_format.pack(r)) for r in RECORDS)
     assert GOLDEN.read_bytes() == expected
 
 
@@ -162,7 +160,7 @@ def _values_by_row(records: list[dict]) -> set[tuple[int, str, bytes]]:
         for name, (idx, vals) in r["cols"].items():
             v = np.frombuffer(vals, "<f8")
             rows = np.arange(r["n"]) if idx is None else np.frombuffer(idx, "<u4")
-            for row, x in zip(rows, v):
+            for row, x in zip(rows, v, strict=True):
                 out.add((int(steps[row]), name, x.tobytes()))
     return out
 
@@ -218,7 +216,9 @@ def test_corrupt_middle_is_reported_with_its_byte_range(tmp_path: Path) -> None:
     raw[victim.offset + 30] ^= 0xFF
     path.write_bytes(bytes(raw))
     run = curvelog.read(path)
-    assert [(d.start, d.end, d.kind) for d in run.damage] == [(victim.offset, victim.end, "corrupt")]
+    assert [(d.start, d.end, d.kind) for d in run.damage] == [
+        (victim.offset, victim.end, "corrupt")
+    ]
     assert "checksum" in run.damage[0].describe()
     with pytest.raises(curvelog.LogCorruptError, match=f"byte {victim.offset}"):
         curvelog.read(path, strict=True)

@@ -135,9 +135,14 @@ def test_tensor_check_does_not_import_torch(tmp_path: Path) -> None:
         (10**400, r"int \(too large for float64\)"),
     ],
 )
-def test_rejects_other_values_naming_metric_and_type(tmp_path: Path, value: Any, type_text: str) -> None:
+def test_rejects_other_values_naming_metric_and_type(
+    tmp_path: Path, value: Any, type_text: str
+) -> None:
     with EventLog(tmp_path / "x.log") as log:
-        with pytest.raises(curvelog.MetricTypeError, match=rf"metric 'train/loss': cannot record a value of type {type_text}"):
+        with pytest.raises(
+            curvelog.MetricTypeError,
+            match=rf"metric 'train/loss': cannot record a value of type {type_text}",
+        ):
             log.append(1, {"train/loss": value})
         with pytest.raises(TypeError):  # the builtin a caller would catch
             log.append(1, **{"train/loss": value})
@@ -148,7 +153,9 @@ def test_rejects_other_values_naming_metric_and_type(tmp_path: Path, value: Any,
 @pytest.mark.parametrize("name", [3, "", None])
 def test_rejects_bad_metric_names(tmp_path: Path, name: Any) -> None:
     with EventLog(tmp_path / "x.log") as log:
-        with pytest.raises(curvelog.MetricTypeError, match="metric names must be non-empty strings"):
+        with pytest.raises(
+            curvelog.MetricTypeError, match="metric names must be non-empty strings"
+        ):
             log.append(1, {name: 1.0})
 
 
@@ -196,7 +203,9 @@ def test_mixed_cadences_in_one_chunk_keep_their_rows(tmp_path: Path) -> None:
 def test_header_holds_the_run_metadata(tmp_path: Path) -> None:
     charts = {"loss": {"title": "Loss", "metrics": ["train/loss", "val/loss"], "scale": "log"}}
     config = {"lr": np.float32(0.5), "layers": (2, 3), "path": tmp_path}
-    with EventLog(tmp_path / "x.log", best="val/loss", mode="max", config=config, charts=charts) as log:
+    with EventLog(
+        tmp_path / "x.log", best="val/loss", mode="max", config=config, charts=charts
+    ) as log:
         log.append(0, x=1.0)
     h = curvelog.read(tmp_path / "x.log").header
     assert h["format"] == 1 and len(h["run_id"]) == 32 and h["pid"] == os.getpid()
@@ -216,7 +225,9 @@ def test_git_commit_and_dirty_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     (repo / "a.txt").write_text("a")
     subprocess.run([*git, "add", "a.txt"], check=True)
     subprocess.run([*git, "commit", "-qm", "a"], check=True)
-    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        [*git, "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     monkeypatch.chdir(repo)
     with EventLog(tmp_path / "clean.log"):
         pass
@@ -317,7 +328,10 @@ def test_resume_appends_a_session_and_latest_value_wins(tmp_path: Path) -> None:
     assert [s.header["config"] for s in run.sessions] == [{"run": 1}, {"run": 2}]
     assert run.sessions[1].header["resumed"] is True
     assert run.sessions[1].header["run_id"] == run.header["run_id"]
-    assert [(s.index, s.first_step, s.last_step) for s in run.segments] == [(0, 0, 99), (1, 50, 119)]
+    assert [(s.index, s.first_step, s.last_step) for s in run.segments] == [
+        (0, 0, 99),
+        (1, 50, 119),
+    ]
     assert run.resumes == 1
     s = run.series("loss")
     assert s.steps.tolist() == list(range(120))
@@ -347,7 +361,9 @@ def test_appending_to_a_non_log_is_refused_and_leaves_it_alone(tmp_path: Path) -
 def test_second_writer_in_the_same_process_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "x.log"
     with EventLog(path) as log:
-        with pytest.raises(curvelog.LogLockedError, match="another writer already has this log open"):
+        with pytest.raises(
+            curvelog.LogLockedError, match="another writer already has this log open"
+        ):
             EventLog(path)
         log.append(0, x=1.0)
     with EventLog(path) as again:  # released at close
@@ -388,7 +404,9 @@ def test_exception_in_with_block_still_closes(tmp_path: Path) -> None:
             log.append(0, x=1.0)
             raise RuntimeError("boom")
     run = curvelog.read(tmp_path / "x.log")
-    assert run.sessions[0].end is not None and run.sessions[0].end["reason"] == "error: RuntimeError"
+    assert (
+        run.sessions[0].end is not None and run.sessions[0].end["reason"] == "error: RuntimeError"
+    )
     assert run.best is not None and run.best.step == 0
 
 
@@ -440,7 +458,9 @@ def test_background_flush_makes_data_readable_while_open(tmp_path: Path) -> None
         assert curvelog.read(path).sessions[0].end is None  # still open
 
 
-def test_fsync_durability_writes_each_flush(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fsync_durability_writes_each_flush(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[int] = []
     real = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd))[1])

@@ -46,6 +46,6 @@ def big_log(n: int = 10_000_000, folder: str = CACHE) -> str:
     with EventLog(tmp, best="train/loss", mode="min") as log:
         append = log.append
         for i, r in enumerate(rows):
-            append(i, dict(zip(names, r)))
+            append(i, dict(zip(names, r, strict=True)))
     os.replace(tmp, path)
     return path

@@ -105,7 +105,9 @@ def measure(fn: Callable[[str, int], str], n: int, repeats: int) -> tuple[float,
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--steps", type=int, default=1_000_000, help="steps for fast contenders")
     ap.add_argument("--tb-steps", type=int, default=20_000, help="steps for TensorBoard writers")
     ap.add_argument("--repeats", type=int, default=3)

@@ -22,7 +22,9 @@ from _biglog import big_log  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--steps", type=int, default=10_000_000)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args(argv)
@@ -43,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         t_bytes, t_read = min(t_bytes, t1 - t0), min(t_read, t2 - t1)
         t_polars, t_wide = min(t_polars, t3 - t2), min(t_wide, t4 - t3)
         del run, df, wide
-    print(f"{args.steps:,} steps x 4 metrics, {size / 1e6:,.1f} MB ({size / args.steps:.1f} bytes/step)")
+    print(
+        f"{args.steps:,} steps x 4 metrics, {size / 1e6:,.1f} MB "
+        f"({size / args.steps:.1f} bytes/step)"
+    )
     print()
     print("| stage | seconds | x read bytes |")
     print("|---|---:|---:|")

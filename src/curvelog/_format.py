@@ -120,7 +120,7 @@ def _frame_at(data: memoryview, pos: int, size: int) -> int:
         return -1
     if zlib.crc32(data[pos + HEADER_SIZE : end]) != crc:
         return -1
-    return end
+    return int(end)
 
 
 def _resync(raw: bytes, data: memoryview, start: int, size: int) -> int:

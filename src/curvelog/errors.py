@@ -101,8 +101,7 @@ class StepError(CurvelogError, ValueError):
         self.step_repr = repr(step)
         self.step_type = type(step).__name__
         super().__init__(
-            f"step {self.step_repr} ({self.step_type}) is not a non-negative integer "
-            "below 2**63",
+            f"step {self.step_repr} ({self.step_type}) is not a non-negative integer below 2**63",
         )
 
 

@@ -23,7 +23,7 @@ import time
 import uuid
 import warnings
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import chain
@@ -173,7 +173,9 @@ def _git_info(cwd: str) -> dict[str, Any] | None:
         return None
     if commit.returncode != 0:
         msg = commit.stderr.strip().splitlines()[-1:] or ["unknown error"]
-        warnings.warn(f"curvelog: git metadata not recorded ({msg[0]})", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"curvelog: git metadata not recorded ({msg[0]})", RuntimeWarning, stacklevel=3
+        )
         return None
     return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
 
@@ -288,7 +290,9 @@ def _check_names(metrics: Mapping[Any, Any], known: set[str]) -> None:
     """Slow path of append for metric names not seen before."""
     for name in metrics:
         if type(name) is not str or not name:
-            raise MetricTypeError(repr(name), type(name).__name__, "metric names must be non-empty strings")
+            raise MetricTypeError(
+                repr(name), type(name).__name__, "metric names must be non-empty strings"
+            )
         known.add(name)
 
 
@@ -337,7 +341,14 @@ def _encode_rows(sid: str, flat: list[Any]) -> dict[str, Any]:
             order = np.argsort(r, kind="stable")
             r, v = r[order], v[order]
             cols[name] = [None if len(r) == n else r.tobytes(), v.tobytes()]
-    return {"type": "data", "sid": sid, "n": n, "step": steps.tobytes(), "time": times.tobytes(), "cols": cols}
+    return {
+        "type": "data",
+        "sid": sid,
+        "n": n,
+        "step": steps.tobytes(),
+        "time": times.tobytes(),
+        "cols": cols,
+    }
 
 
 def _disabled_by_rank() -> bool:
@@ -442,7 +453,9 @@ class EventLog:
         if not os.path.isdir(folder):
             raise PathError(folder, "folder does not exist")
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o644)
+            fd = os.open(
+                self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o644
+            )
         except OSError as e:
             raise PathError(self.path, f"cannot open for writing ({e.strerror})") from None
         try:
@@ -461,12 +474,16 @@ class EventLog:
             run_id, resumed = uuid.uuid4().hex, size > 0
             if resumed:
                 if not head.startswith(FILE_MAGIC):
-                    raise LogFormatError(self.path, 0, "not a curvelog log (bad signature); refusing to append")
+                    raise LogFormatError(
+                        self.path, 0, "not a curvelog log (bad signature); refusing to append"
+                    )
                 frames, _ = _format.scan(head)
                 first = frames[0].record if frames else {}
                 if first.get("type") == "session" and isinstance(first.get("run_id"), str):
                     run_id = first["run_id"]
-            objective = {"metric": self.best_metric, "mode": self.mode} if self.best_metric else None
+            objective = (
+                {"metric": self.best_metric, "mode": self.mode} if self.best_metric else None
+            )
             self.sid = uuid.uuid4().hex[:16]
             self.run_id = run_id
             record = _session_record(
@@ -824,7 +841,7 @@ class Run:
 
     @cached_property
     def data(self) -> pl.DataFrame:
-        """Long table: ``step`` (Int64), ``time`` (Float64), ``metric`` (Enum), ``value`` (Float64)."""
+        """Long table: ``step`` Int64, ``time`` Float64, ``metric`` Enum, ``value`` Float64."""
         import polars as pl
 
         names = self.metrics
@@ -839,7 +856,9 @@ class Run:
         for name in names:
             s = self.series(name)
             frame = pl.DataFrame({"step": s.steps, "time": s.times, "value": s.values})
-            frames.append(frame.select("step", "time", pl.lit(name, dtype=enum).alias("metric"), "value"))
+            frames.append(
+                frame.select("step", "time", pl.lit(name, dtype=enum).alias("metric"), "value")
+            )
         return pl.concat(frames, rechunk=False)
 
     def wide(self) -> pl.DataFrame:
@@ -847,7 +866,8 @@ class Run:
         import polars as pl
 
         frames = [
-            pl.DataFrame({"step": s.steps, s.metric: s.values}) for s in (self.series(m) for m in self.metrics)
+            pl.DataFrame({"step": s.steps, s.metric: s.values})
+            for s in (self.series(m) for m in self.metrics)
         ]
         if not frames:
             return pl.DataFrame(schema={"step": pl.Int64})
@@ -896,28 +916,49 @@ class Run:
             "run_id": self.header.get("run_id"),
             "rows": self.rows,
             "steps": {"first": int(steps.min()), "last": int(steps.max())} if len(steps) else None,
-            "time": {"start": float(times.min()), "end": float(times.max()),
-                     "span": float(times.max() - times.min())} if len(times) else None,  # fmt: skip
+            "time": {
+                "start": float(times.min()),
+                "end": float(times.max()),
+                "span": float(times.max() - times.min()),
+            }
+            if len(times)
+            else None,  # fmt: skip
             "sessions": [
-                {"index": x.index, "start_time": x.header.get("start_time"), "host": x.header.get("host"),
-                 "rows": x.rows, "first_step": x.first_step, "last_step": x.last_step,
-                 "closed": x.closed, "end_reason": x.end.get("reason") if x.end else None}
+                {
+                    "index": x.index,
+                    "start_time": x.header.get("start_time"),
+                    "host": x.header.get("host"),
+                    "rows": x.rows,
+                    "first_step": x.first_step,
+                    "last_step": x.last_step,
+                    "closed": x.closed,
+                    "end_reason": x.end.get("reason") if x.end else None,
+                }
                 for x in self.sessions
             ],  # fmt: skip
             "resumes": [
-                {"step": g.first_step, "after_step": int(steps[g.first_row - 1]), "session": g.session}
+                {
+                    "step": g.first_step,
+                    "after_step": int(steps[g.first_row - 1]),
+                    "session": g.session,
+                }
                 for g in self.segments[1:]
             ],
             "objective": self.objective,
             "best": _best_dict(best or recomputed),
             "metrics": {m: self.metric_stats(m) for m in self.metrics},
             "damage": [
-                {"start": d.start, "end": d.end, "kind": d.kind, "what": d.describe()} for d in self.damage
+                {"start": d.start, "end": d.end, "kind": d.kind, "what": d.describe()}
+                for d in self.damage
             ],
         }
 
-    def export(self, out: str | os.PathLike[str], *, wide: bool = False, force: bool = False) -> int:
-        """Write the data as CSV or Parquet (by extension), atomically; never replaces without ``force``.
+    def export(
+        self, out: str | os.PathLike[str], *, wide: bool = False, force: bool = False
+    ) -> int:
+        """Write the data as CSV or Parquet (by extension), atomically.
+
+        An existing file is never replaced without ``force``.
 
         Returns the number of rows written.
         """
@@ -998,7 +1039,9 @@ class Run:
             return None
         vals = np.where(finite, s.values, np.inf if obj.get("mode") != "max" else -np.inf)
         i = int(np.argmax(vals) if obj.get("mode") == "max" else np.argmin(vals))
-        return Best(int(s.steps[i]), obj["metric"], obj.get("mode", "min"), float(s.values[i]), "recomputed")
+        return Best(
+            int(s.steps[i]), obj["metric"], obj.get("mode", "min"), float(s.values[i]), "recomputed"
+        )
 
     def _value_at(self, metric: str, step: int) -> float | None:
         if metric not in self._cols:
@@ -1046,7 +1089,9 @@ def _check_signature(path: str, raw: bytes) -> None:
         raise LogFormatError(path, 0, "empty file, not a curvelog log")
     if not raw.startswith(FILE_MAGIC):
         if FILE_MAGIC.startswith(raw):
-            raise LogFormatError(path, len(raw), "log ends inside its signature (writer died while creating it)")
+            raise LogFormatError(
+                path, len(raw), "log ends inside its signature (writer died while creating it)"
+            )
         raise LogFormatError(path, 0, "not a curvelog log (bad signature)")
 
 
@@ -1095,7 +1140,7 @@ def read(path: str | os.PathLike[str], *, strict: bool = False) -> Run:
     bests: list[dict[str, Any]] = []
     step_parts: list[np.ndarray] = []
     time_parts: list[np.ndarray] = []
-    col_parts: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+    col_parts: dict[str, tuple[list[Any], list[np.ndarray]]] = {}
     nrows = 0
     for fr in frames:
         rec = fr.record
