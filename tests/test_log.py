@@ -609,3 +609,46 @@ def test_forked_child_never_writes_into_the_parent_log(tmp_path: Path) -> None:
     assert run.series("x").steps.tolist() == [0, 2]
     assert run.rows == 2 and len(run.sessions) == 1
     assert [r["type"] for r in read_records(path)].count("end") == 1
+
+
+def test_follow_sees_rows_as_they_are_written_and_stops_at_close(tmp_path: Path) -> None:
+    path = tmp_path / "live.log"
+    log = EventLog(path, flush_every=0)
+    log.append(0, x=0.0)
+    log.flush()
+    code = """
+        import sys, time, curvelog
+        log = curvelog.EventLog(sys.argv[1])
+        print("open", flush=True)
+        time.sleep(0.1)
+        for i in range(1, 301):
+            log.append(i, x=float(i))
+            if i % 50 == 0:
+                log.flush()
+                time.sleep(0.05)
+        log.close()
+    """
+    log.close()
+    child = _run_child(code, str(path))
+    assert child.stdout is not None and child.stdout.readline() == "open\n"
+    rows = list(curvelog.log.follow(path, last=5, poll=0.02, until_closed=True))
+    child.communicate(timeout=60)
+    assert child.returncode == 0
+    assert [r[0] for r in rows] == list(range(301))
+    assert all(r[2] == {"x": float(r[0])} for r in rows)
+
+
+def test_follow_waits_for_a_frame_being_written(tmp_path: Path) -> None:
+    path = tmp_path / "x.log"
+    with EventLog(path) as log:
+        log.append(0, x=1.0)
+    full = path.read_bytes()
+    with EventLog(path) as log:
+        log.append(1, x=2.0)
+    more = path.read_bytes()[len(full) :]
+    path.write_bytes(full + more[:10])  # the next frame is half written
+    rows = curvelog.log.follow(path, last=5, poll=0.01)
+    assert next(rows)[0] == 0
+    with open(path, "ab") as f:
+        f.write(more[10:])
+    assert next(rows)[:1] == (1,)

@@ -146,15 +146,15 @@ def _tail_kind(data: memoryview, pos: int, size: int) -> str:
     return "garbage"
 
 
-def scan(raw: bytes) -> tuple[list[Frame], list[Damage]]:
-    """Every intact frame of a log image after its signature, and the damage between.
+def scan(raw: bytes, start: int = len(FILE_MAGIC)) -> tuple[list[Frame], list[Damage]]:
+    """Every intact frame of a log image from ``start`` on, and the damage between.
 
     Never raises on damage: corrupt stretches are skipped and reported, the
     scan resumes at the next intact frame. The caller checks the signature.
     """
     data = memoryview(raw)
     size = len(raw)
-    pos = len(FILE_MAGIC)
+    pos = start
     frames: list[Frame] = []
     damage: list[Damage] = []
     unpackb = msgpack.unpackb

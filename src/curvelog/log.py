@@ -63,6 +63,7 @@ __all__ = [
     "Segment",
     "Series",
     "Session",
+    "follow",
     "read",
     "read_records",
 ]
@@ -1116,6 +1117,82 @@ def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         return []
     frames, _ = _format.scan(raw)
     return [f.record for f in frames]
+
+
+def _rows_of(record: dict[str, Any]) -> list[tuple[int, float, dict[str, float]]]:
+    """The rows of one data record, one Python dict each: for people reading a tail, not bulk."""
+    n = int(record["n"])
+    steps = np.frombuffer(record["step"], "<i8").tolist()
+    times = np.frombuffer(record["time"], "<f8").tolist()
+    rows: list[dict[str, float]] = [{} for _ in range(n)]
+    for name, (idx, vals) in record["cols"].items():
+        values = np.frombuffer(vals, "<f8").tolist()
+        where = range(n) if idx is None else np.frombuffer(idx, "<u4").tolist()
+        for i, v in zip(where, values, strict=True):
+            rows[i][name] = v
+    return list(zip(steps, times, rows, strict=True))
+
+
+def follow(
+    path: str | os.PathLike[str],
+    *,
+    last: int = 10,
+    watch: bool = True,
+    poll: float = 0.5,
+    until_closed: bool = False,
+) -> Iterator[tuple[int, float, dict[str, float]]]:
+    """Yield ``(step, time, metrics)`` rows of a log as a writer appends them.
+
+    Starts with the ``last`` rows already there, then polls the file every
+    ``poll`` seconds (unless ``watch`` is false). A frame still being written
+    (a torn tail) is waited for,
+    never decoded; corrupt stretches are skipped. With ``until_closed`` the
+    iterator ends once the last session has written its end record.
+    """
+    path = os.fspath(path)
+    raw = _read_bytes(path)
+    _check_signature(path, raw)
+    frames, damage = _format.scan(raw)
+    offset = _resume_offset(frames, damage, len(FILE_MAGIC))
+    open_sessions = _open_sessions(frames, set())
+    backlog = [row for f in frames if f.record.get("type") == "data" for row in _rows_of(f.record)]
+    yield from backlog[-last:] if last > 0 else []
+    while watch and not (until_closed and not open_sessions):
+        time.sleep(poll)
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            chunk = fh.read()
+        if not chunk:
+            continue
+        frames, damage = _format.scan(chunk, 0)
+        for f in frames:
+            if f.record.get("type") == "data":
+                yield from _rows_of(f.record)
+        open_sessions = _open_sessions(frames, open_sessions)
+        offset += _resume_offset(frames, damage, 0)
+
+
+def _resume_offset(frames: list[Frame], damage: list[Damage], start: int) -> int:
+    """Where to read next: after the last intact frame, or after skipped corruption.
+
+    A torn tail may be a frame still being written, so it is read again.
+    """
+    end = frames[-1].end if frames else start
+    for d in damage:
+        if d.kind != "torn" and d.end > end:
+            end = d.end
+    return end
+
+
+def _open_sessions(frames: list[Frame], sessions: set[str]) -> set[str]:
+    sessions = set(sessions)
+    for f in frames:
+        kind = f.record.get("type")
+        if kind == "session":
+            sessions.add(str(f.record.get("sid")))
+        elif kind == "end":
+            sessions.discard(str(f.record.get("sid")))
+    return sessions
 
 
 def _bad(path: str, frame: Frame, what: str) -> LogFormatError:
