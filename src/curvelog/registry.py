@@ -595,6 +595,17 @@ class Version:
         return path
 
 
+def _write_new_file(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _mkstemp(path: Path) -> tuple[int, str]:
     import tempfile
 
@@ -1078,9 +1089,9 @@ class Registry:
                 staging.mkdir(exist_ok=True)
                 staged = staging / uuid.uuid4().hex
                 staged.mkdir()
-                for name, data in files.items():
-                    atomic_write_bytes(staged / name, data)
-                atomic_write_bytes(staged / METADATA, meta_bytes)
+                for name, data in {**files, METADATA: meta_bytes}.items():
+                    _write_new_file(staged / name, data)  # private folder: no temp file
+                fsync_dir(staged)
                 # 2. the number is taken before the folder is visible: a crash from here
                 #    on skips it, never reuses it
                 self._write_versions({**(recorded_all or {}), key: n})
@@ -1097,8 +1108,7 @@ class Registry:
                 if conn.in_transaction:
                     conn.rollback()
                 conn.close()
-            fsync_dir(parent)
-            fsync_dir(staging)
+            fsync_dir(parent)  # the rename, durable
         _LOGGER.debug("allocated %s v%d", key, n)
         return v
 
