@@ -1,0 +1,207 @@
+"""Turn curves recorded elsewhere into curvelog logs.
+
+``csv_to_log`` reads a long CSV (``step,metric,value``, one row per recorded
+value, in the order the values were recorded) and replays it through
+`EventLog`, so everything downstream (``read``, ``compact``, ``plot``) sees the
+run as if curvelog had recorded it: a step lower than the previous row's is a
+resume from an earlier checkpoint, a step written twice keeps both writes
+(the reader shows the latest), and ``nan``/``inf`` are recorded as values.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Final, Literal
+
+from .errors import CurvelogError, OutputExistsError, PathError
+from .log import EventLog
+
+__all__ = ["ImportReport", "csv_to_log", "default_log_path"]
+
+_COLUMNS: Final[tuple[str, str, str]] = ("step", "metric", "value")
+#: cells that mean "nothing recorded here": the row is skipped (absent, not NaN)
+_EMPTY: Final[frozenset[str]] = frozenset({"", "null", "none", "na", "n/a"})
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What `csv_to_log` wrote."""
+
+    #: value rows read from the CSV (header excluded)
+    rows: int
+    #: rows skipped because their value cell was empty
+    skipped: int
+    #: ``EventLog.append`` calls made (consecutive rows of one step share one)
+    appends: int
+    #: distinct metric names, in order of first appearance
+    metrics: tuple[str, ...]
+    #: times the step went backwards (resumes)
+    restarts: int
+
+
+def default_log_path(csv_path: str | os.PathLike[str]) -> str:
+    """``runs/a.csv`` and ``runs/a.csv.gz`` become ``runs/a.log``."""
+    path = os.fspath(csv_path)
+    folder, name = os.path.split(path)
+    for suffix in (".csv.gz", ".gz", ".csv"):
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
+    return os.path.join(folder, name + ".log")
+
+
+def _open_text(path: str) -> IO[str]:
+    try:
+        with open(path, "rb") as probe:
+            gzipped = probe.read(2) == b"\x1f\x8b"
+    except FileNotFoundError:
+        raise PathError(path, "no such file") from None
+    except IsADirectoryError:
+        raise PathError(path, "is a directory, not a CSV file") from None
+    except OSError as e:
+        raise PathError(path, f"cannot read ({e.strerror})") from None
+    if gzipped:
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
+def _parse_step(text: str, path: str, line: int) -> int:
+    t = text.strip()
+    try:
+        step = int(t)
+    except ValueError:
+        try:
+            f = float(t)
+        except ValueError:
+            f = math.nan
+        if not (f.is_integer() and f >= 0):
+            raise PathError(
+                path, f"line {line}: step {text!r} is not a non-negative integer"
+            ) from None
+        step = int(f)
+    if step < 0:
+        raise PathError(path, f"line {line}: step {text!r} is not a non-negative integer")
+    return step
+
+
+def _parse_value(text: str, path: str, line: int) -> float | None:
+    t = text.strip()
+    if t.lower() in _EMPTY:
+        return None
+    try:
+        return float(t)  # also "nan", "inf", "-inf", "Infinity", "NaN"
+    except ValueError:
+        raise PathError(path, f"line {line}: value {text!r} is not a number") from None
+
+
+def _rows(path: str) -> Iterator[tuple[int, int, str, float | None]]:
+    """(line number, step, metric, value or None) per CSV row, in file order."""
+    try:
+        with _open_text(path) as f:
+            reader = csv.reader(f)
+            try:
+                header = next(reader, None)
+            except (UnicodeDecodeError, csv.Error, OSError, EOFError) as e:
+                raise PathError(path, f"not a CSV file ({e})") from None
+            if header is None:
+                raise PathError(path, "empty file, expected a 'step,metric,value' CSV")
+            names = [h.strip().lower() for h in header]
+            if not set(_COLUMNS) <= set(names):
+                shown = ",".join(header)[:80]
+                raise PathError(path, f"expected the columns step,metric,value, found {shown!r}")
+            i_step, i_metric, i_value = (names.index(c) for c in _COLUMNS)
+            width = max(i_step, i_metric, i_value) + 1
+            line = 1
+            try:
+                for row in reader:
+                    line = reader.line_num
+                    if not row:
+                        continue
+                    if len(row) < width:
+                        raise PathError(path, f"line {line}: {len(row)} fields, expected {width}")
+                    metric = row[i_metric].strip()
+                    if not metric:
+                        raise PathError(path, f"line {line}: empty metric name")
+                    step = _parse_step(row[i_step], path, line)
+                    yield line, step, metric, _parse_value(row[i_value], path, line)
+            except PathError:
+                raise
+            except (UnicodeDecodeError, csv.Error, OSError, EOFError) as e:
+                raise PathError(path, f"line {line}: unreadable CSV ({e})") from None
+    except PathError:
+        raise
+    except OSError as e:  # gzip header errors surface on first read
+        raise PathError(path, f"cannot read ({e})") from None
+
+
+def csv_to_log(
+    csv_path: str | os.PathLike[str],
+    log_path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    best: str | None = None,
+    mode: Literal["min", "max"] = "min",
+) -> ImportReport:
+    """Write the long CSV ``csv_path`` (``step,metric,value``) as the log ``log_path``.
+
+    Rows are replayed in file order. Consecutive rows of the same step become
+    one ``append`` unless a metric repeats inside the run of rows (a second
+    write of the same step): then a new ``append`` starts, so the log keeps
+    both writes and the reader shows the later one. Values are parsed with
+    ``float`` (so ``nan``, ``inf`` and ``-inf`` are recorded as such); a row
+    whose value cell is empty (or ``null``, ``none``, ``na``) is skipped,
+    because "not recorded" is not NaN. The whole CSV is checked before the
+    log is created, so a bad CSV leaves no log behind.
+
+    :param overwrite: replace an existing ``log_path``; otherwise
+        `OutputExistsError` (opening an existing log would append a session).
+    :param best: the objective metric (``EventLog(best=...)``): the log then
+        holds a best record, as if the run had been recorded by curvelog.
+    :param mode: ``"min"`` or ``"max"`` for ``best``.
+    :raises PathError: missing or unreadable CSV, bad header, bad step or value
+        (the message names the line).
+    """
+    src = os.fspath(csv_path)
+    dst = os.fspath(log_path)
+    if os.path.exists(dst) and not overwrite:
+        raise OutputExistsError(dst)
+    # Parse everything first: a CSV that fails on line 90,000 must not leave a log.
+    appends: list[tuple[int, dict[str, float]]] = []
+    metrics: dict[str, None] = {}
+    rows = skipped = restarts = 0
+    current: dict[str, float] | None = None
+    current_step = -1
+    for _line, step, metric, value in _rows(src):
+        rows += 1
+        if value is None:
+            skipped += 1
+            continue
+        metrics.setdefault(metric, None)
+        if current is None or step != current_step or metric in current:
+            if current is not None and step < current_step:
+                restarts += 1
+            current = {}
+            current_step = step
+            appends.append((step, current))
+        current[metric] = value
+    if best is not None and best not in metrics:
+        known = ", ".join(metrics) or "none"
+        raise CurvelogError(
+            f"{src}: no metric {best!r} to take as the objective (metrics: {known})"
+        )
+    tmp = f"{dst}.part"
+    if os.path.exists(tmp):
+        os.remove(tmp)
+    config = {"imported_from": os.path.basename(src)}
+    with EventLog(tmp, best=best, mode=mode, config=config, flush_every=0) as log:
+        append = log.append
+        for step, values in appends:
+            append(step, values)
+    os.replace(tmp, dst)
+    return ImportReport(rows, skipped, len(appends), tuple(metrics), restarts)

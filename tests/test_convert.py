@@ -1,0 +1,190 @@
+"""CSV import: rows replayed in order as appends (resumes, duplicates, nan/inf), errors."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import curvelog
+from curvelog.cli import cli
+from curvelog.convert import csv_to_log, default_log_path
+from curvelog.errors import CurvelogError, OutputExistsError, PathError
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+GAN_CSV = REAL / "gan_deblurgan_wgan" / "gan_deblurgan_wgan.csv"
+
+
+def write_csv(
+    path: Path, rows: list[tuple[object, str, str]], header: str = "step,metric,value"
+) -> Path:
+    path.write_text(header + "\n" + "".join(f"{s},{m},{v}\n" for s, m, v in rows))
+    return path
+
+
+def last_write_wins(path: Path) -> dict[str, dict[int, float]]:
+    """Independent reading of a long CSV: per metric, the last value written for each step."""
+    out: dict[str, dict[int, float]] = {}
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", newline="") as f:
+        for row in csv.DictReader(f):
+            out.setdefault(row["metric"], {})[int(row["step"])] = float(row["value"])
+    return out
+
+
+def test_real_gan_run_restarts_and_duplicates(tmp_path: Path) -> None:
+    log = tmp_path / "gan.log"
+    report = csv_to_log(GAN_CSV, log)
+    assert report.rows == 3054 and report.skipped == 0
+    assert report.metrics == ("epoch", "session", "iter_time_s", "G_GAN", "G_L1", "D_real+fake")
+    assert report.appends == 509  # six metrics per logged line, one append each
+    assert report.restarts == 161  # SOURCE.md: 161 step decreases
+    run = curvelog.read(log)
+    assert run.rows == 509 and run.resumes == 161 and not run.damage
+    expected = last_write_wins(GAN_CSV)
+    for metric, by_step in expected.items():
+        s = run.series(metric)
+        assert s.raw_count == 509
+        assert s.steps.tolist() == sorted(by_step)
+        assert s.values.tolist() == [by_step[k] for k in sorted(by_step)]
+
+
+def test_rows_of_one_step_share_an_append_until_a_metric_repeats(tmp_path: Path) -> None:
+    src = write_csv(
+        tmp_path / "a.csv",
+        [(0, "loss", "1.0"), (0, "acc", "0.1"), (1, "loss", "0.9"), (1, "loss", "0.8"),
+         (1, "acc", "0.2"), (0, "loss", "5.0")],
+    )  # fmt: skip
+    report = csv_to_log(src, tmp_path / "a.log")
+    assert (report.appends, report.restarts) == (4, 1)
+    run = curvelog.read(tmp_path / "a.log")
+    assert run.rows == 4 and run.resumes == 1
+    loss = run.series("loss")
+    assert loss.steps.tolist() == [0, 1] and loss.values.tolist() == [5.0, 0.8]
+    assert loss.raw_count == 4
+
+
+def test_nan_inf_parsed_and_empty_cells_skipped(tmp_path: Path) -> None:
+    src = write_csv(
+        tmp_path / "b.csv",
+        [(0, "x", "nan"), (1, "x", "inf"), (2, "x", "-inf"), (3, "x", " 1e-3 "), (4, "x", ""),
+         (5, "x", "NaN"), (6, "x", "null"), (7.0, "x", "-Infinity")],
+    )  # fmt: skip
+    report = csv_to_log(src, tmp_path / "b.log")
+    assert report.skipped == 2
+    s = curvelog.read(tmp_path / "b.log").series("x")
+    assert s.steps.tolist() == [0, 1, 2, 3, 5, 7]
+    v = s.values
+    assert math.isnan(v[0]) and v[1] == math.inf and v[2] == -math.inf and v[3] == 1e-3
+    assert math.isnan(v[4]) and v[5] == -math.inf
+
+
+def test_gzip_and_column_order(tmp_path: Path) -> None:
+    src = tmp_path / "c.csv.gz"
+    with gzip.open(src, "wt") as f:
+        f.write("metric,value,step\nloss,2.0,10\nloss,1.0,20\n")
+    assert default_log_path(src) == str(tmp_path / "c.log")
+    csv_to_log(src, default_log_path(src))
+    s = curvelog.read(tmp_path / "c.log").series("loss")
+    assert s.steps.tolist() == [10, 20] and s.values.tolist() == [2.0, 1.0]
+
+
+def test_objective_gives_a_best_record(tmp_path: Path) -> None:
+    src = write_csv(
+        tmp_path / "d.csv", [(0, "val/loss", "3"), (1, "val/loss", "1"), (2, "val/loss", "2")]
+    )
+    csv_to_log(src, tmp_path / "d.log", best="val/loss", mode="min")
+    run = curvelog.read(tmp_path / "d.log")
+    assert run.objective == {"metric": "val/loss", "mode": "min"}
+    assert run.best is not None and (run.best.step, run.best.value) == (1, 1.0)
+    assert run.header["config"] == {"imported_from": "d.csv"}
+
+
+@pytest.mark.parametrize(
+    ("rows", "header", "message"),
+    [
+        ([], "time,loss", "expected the columns step,metric,value, found 'time,loss'"),
+        (
+            [(1.5, "x", "1")],
+            "step,metric,value",
+            "line 2: step '1.5' is not a non-negative integer",
+        ),
+        ([(-1, "x", "1")], "step,metric,value", "line 2: step '-1' is not a non-negative integer"),
+        (
+            [(0, "x", "1"), (1, "x", "abc")],
+            "step,metric,value",
+            "line 3: value 'abc' is not a number",
+        ),
+        ([(0, "", "1")], "step,metric,value", "line 2: empty metric name"),
+    ],
+)
+def test_bad_csv_names_the_line_and_writes_nothing(
+    tmp_path: Path, rows: list[tuple[object, str, str]], header: str, message: str
+) -> None:
+    src = write_csv(tmp_path / "bad.csv", rows, header)
+    with pytest.raises(PathError, match="^" + str(src).replace("\\", "\\\\") + ": ") as err:
+        csv_to_log(src, tmp_path / "bad.log")
+    assert err.value.reason == message
+    assert not (tmp_path / "bad.log").exists() and not (tmp_path / "bad.log.part").exists()
+
+
+def test_missing_empty_and_existing(tmp_path: Path) -> None:
+    with pytest.raises(PathError, match="no such file"):
+        csv_to_log(tmp_path / "nope.csv", tmp_path / "x.log")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(PathError, match="empty file"):
+        csv_to_log(tmp_path / "empty.csv", tmp_path / "x.log")
+    src = write_csv(tmp_path / "ok.csv", [(0, "x", "1")])
+    (tmp_path / "x.log").write_bytes(b"keep me")
+    with pytest.raises(OutputExistsError):
+        csv_to_log(src, tmp_path / "x.log")
+    assert (tmp_path / "x.log").read_bytes() == b"keep me"
+    csv_to_log(src, tmp_path / "x.log", overwrite=True)
+    assert curvelog.read(tmp_path / "x.log").rows == 1
+    with pytest.raises(CurvelogError, match="no metric 'y' to take as the objective"):
+        csv_to_log(src, tmp_path / "y.log", best="y")
+    assert not (tmp_path / "y.log").exists()
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_import_csv(tmp_path: Path) -> None:
+    src = write_csv(
+        tmp_path / "run.csv",
+        [(0, "train/loss", "2"), (1, "train/loss", "nan"), (0, "train/loss", "3")],
+    )
+    result = CliRunner().invoke(
+        cli, ["import", "csv", str(src), "--best", "train/loss"], catch_exceptions=False
+    )
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert (
+        result.stderr == f"{tmp_path / 'run.log'}: 3 rows, 1 metrics, 3 steps written, 1 resumes\n"
+    )
+    run = curvelog.read(tmp_path / "run.log")
+    assert np.isnan(run.series("train/loss").values[1]) and run.resumes == 1
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: None, "{p}: no such file"),
+        (lambda p: p.write_text(""), "{p}: empty file, expected a 'step,metric,value' CSV"),
+        (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe"), "{p}: not a CSV file"),
+    ],
+)
+def test_cli_import_errors_are_one_line(tmp_path: Path, make, message: str) -> None:  # type: ignore[no-untyped-def]
+    p = tmp_path / "in.csv"
+    make(p)
+    result = CliRunner().invoke(cli, ["import", "csv", str(p), "-o", str(tmp_path / "o.log")])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: " + message.format(p=p))
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+    assert not os.path.exists(tmp_path / "o.log")
