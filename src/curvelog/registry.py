@@ -685,7 +685,7 @@ class Registry:
         self._lock = filelock.FileLock(
             str(self.root / LOCK_FILE),
             timeout=self.lock_timeout,
-            poll_interval=0.002,
+            poll_interval=0.005,
             # A soft lock would survive a killed holder and block everyone.
             fallback_to_soft=False,
             preserve_lock_file=True,
