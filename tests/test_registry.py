@@ -476,6 +476,14 @@ def test_save_metadata_merges_and_protects_the_registry_fields(reg: Registry) ->
     assert v.metadata() == meta
     v.save_metadata({"summary": {"rmse": 10.5}})
     assert reg.index_rows()[0].metrics_summary == {"rmse": 10.5}
+    v.save_bundle({"charts": []})  # a bundle without a summary keeps the user's
+    assert v.metadata()["summary"] == {"rmse": 10.5}
+    assert reg.index_rows()[0].metrics_summary == {"rmse": 10.5}
+    good = (v.path / "metadata.json").read_bytes()
+    (v.path / "metadata.json").write_text("{")
+    with pytest.raises(RegistryCorruptError, match="not valid JSON .*; fix the file or delete it"):
+        v.save_metadata({"note": "c"})
+    (v.path / "metadata.json").write_bytes(good)
 
 
 # --------------------------------------------------------------------------- damage

@@ -45,6 +45,7 @@ import re
 import shlex
 import shutil
 import sqlite3
+import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -486,7 +487,7 @@ class Version:
         try:
             obj = _read_json_object(path)
         except ValueError as e:
-            raise RegistryCorruptError(f"{path}: {e}") from None
+            raise RegistryCorruptError(f"{path}: {e}; fix the file or delete it") from None
         if obj is None:
             if not self.path.is_dir():
                 raise VersionNotFoundError(f"{self.path}: version folder does not exist")
@@ -607,8 +608,6 @@ def _write_new_file(path: Path, data: bytes) -> None:
 
 
 def _mkstemp(path: Path) -> tuple[int, str]:
-    import tempfile
-
     return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
 
 
@@ -627,9 +626,7 @@ def _bundle_metadata(bundle: Mapping[str, Any], data: bytes) -> dict[str, Any]:
     run = run if isinstance(run, Mapping) else {}
     run_id = run.get("run_id", run.get("id"))
     summary = bundle.get("summary")
-    return {
-        "run_id": run_id if isinstance(run_id, str) else None,
-        "summary": dict(summary) if isinstance(summary, Mapping) else None,
+    meta: dict[str, Any] = {
         "curves": {
             "file": CURVES,
             "filed_at": _now(),
@@ -637,6 +634,12 @@ def _bundle_metadata(bundle: Mapping[str, Any], data: bytes) -> dict[str, Any]:
             "schema": bundle.get("schema"),
         },
     }
+    # Only what the bundle has: a summary saved with save_metadata() is not erased.
+    if isinstance(run_id, str):
+        meta["run_id"] = run_id
+    if isinstance(summary, Mapping):
+        meta["summary"] = dict(summary)
+    return meta
 
 
 def _png_bytes(png: bytes | os.PathLike[str] | str) -> bytes:
