@@ -295,12 +295,14 @@ def _plan_charts(run: Run, selected: Sequence[str]) -> list[dict[str, Any]]:
             cid, n = f"{key}-{n}", n + 1
         ids.add(cid)
         ranks = [_split_rank(_chart_key(m)[1]) for m in members]
-        if len(members) > 1 and None not in ranks:
-            members = [m for _, m in sorted(zip(ranks, members, strict=True), key=lambda p: p[0])]
+        if len(members) > 1 and None not in ranks:  # train, then val, then test
+            order = sorted(range(len(members)), key=lambda i: ranks[i] or 0)
+            members = [members[i] for i in order]
         groups.append((cid, header.get(cid, {}) if cid == key else {}, members, False))
     out = []
     for cid, meta, members, listed in groups:
-        custom = meta.get("labels") if isinstance(meta.get("labels"), Mapping) else {}
+        labels = meta.get("labels")
+        custom: Mapping[str, Any] = labels if isinstance(labels, Mapping) else {}
         series = []
         for m in members:
             key, label = _chart_key(m)

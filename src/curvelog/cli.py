@@ -415,6 +415,8 @@ def _split_metrics(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--key", metavar="KEY", help="Registry key, e.g. product/P001_all/mlstm.")
 @click.option("--version", "reg_version", metavar="N",
               help="File into this existing version instead of a new one.")  # fmt: skip
+@click.option("--png/--no-png", default=True, show_default=True,
+              help="With --registry, also file loss_curve.png drawn from the bundle.")  # fmt: skip
 def compact(
     log: str,
     output: str | None,
@@ -425,6 +427,7 @@ def compact(
     registry_root: str | None,
     key: str | None,
     reg_version: str | None,
+    png: bool,
 ) -> None:
     """Compact a log into a small JSON chart bundle (charts, best step, summary).
 
@@ -447,6 +450,12 @@ def compact(
         raise UserError("--registry and --key go together")
     if reg_version is not None and registry_root is None:
         raise UserError("--version needs --registry and --key")
+    if key is not None:
+        from .registry import key_path, parse_version
+
+        key = key_path(key)  # a bad key fails before the log is read
+        if reg_version is not None:
+            parse_version(reg_version)
     to_stdout = output == "-"
     write = not to_stdout and (output is not None or registry_root is None)
     progress = _CompactProgress(log)
@@ -479,7 +488,13 @@ def compact(
         from .registry import Registry
 
         assert key is not None
-        v = Registry(registry_root).file_bundle(key, bundle, version=reg_version, overwrite=force)
+        picture = None
+        if png:
+            from .plot import render_png
+
+            picture = render_png(bundle)
+        reg = Registry(registry_root)
+        v = reg.file_bundle(key, bundle, version=reg_version, png=picture, overwrite=force)
         click.echo(f"filed {v.path / 'curves.json'} ({v.key} {v.name}): {stats}", err=True)
 
 
@@ -495,7 +510,8 @@ def import_group() -> None:
 
 @import_group.command("csv")
 @click.argument("csv_file", metavar="FILE.csv")
-@click.option("-o", "--output", metavar="PATH", help="The log to write. Default: <csv stem>.log beside it.")
+@click.option("-o", "--output", metavar="PATH",
+              help="The log to write. Default: <csv stem>.log beside it.")  # fmt: skip
 @click.option("--best", metavar="METRIC", help="The objective metric: the log gets a best record.")
 @click.option("--mode", type=click.Choice(["min", "max"]), default="min", show_default=True,
               help="Whether --best is minimised or maximised.")  # fmt: skip
@@ -515,7 +531,9 @@ def import_csv(csv_file: str, output: str | None, best: str | None, mode: str, f
     from .convert import csv_to_log, default_log_path
 
     out = output or default_log_path(csv_file)
-    r = csv_to_log(csv_file, out, overwrite=force, best=best, mode="max" if mode == "max" else "min")
+    r = csv_to_log(
+        csv_file, out, overwrite=force, best=best, mode="max" if mode == "max" else "min"
+    )
     skipped = f", {r.skipped:,} empty values skipped" if r.skipped else ""
     click.echo(
         f"{out}: {r.rows:,} rows, {len(r.metrics)} metrics, {r.appends:,} steps written, "

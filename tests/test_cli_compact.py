@@ -1,0 +1,254 @@
+"""``curvelog compact``: outputs, --force, one-line errors (exit 2), registry, progress."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import types
+from pathlib import Path
+
+import click
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import curvelog
+from curvelog import _format
+from curvelog import cli as cli_mod
+from curvelog.cli import cli
+from curvelog.convert import csv_to_log
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+GAN_CSV = REAL / "gan_deblurgan_wgan" / "gan_deblurgan_wgan.csv"
+
+
+def _install_sampling_standin() -> None:
+    """Until curvelog.sampling lands: a trivial sampler with the same contract (tests only)."""
+    try:
+        import curvelog.sampling  # noqa: F401
+    except ImportError:
+        mod = types.ModuleType("curvelog.sampling")
+
+        def downsample(x, y, *, method="auto", n_out=2000, keep=None, rule=None):  # type: ignore[no-untyped-def]
+            n = len(x)
+            if method == "none" or n <= n_out:
+                return np.arange(n, dtype=np.int64)
+            parts = [np.linspace(0, n - 1, n_out).astype(np.int64), np.flatnonzero(~np.isfinite(y))]
+            if keep is not None:
+                parts.append(np.asarray(keep, dtype=np.int64))
+            return np.unique(np.concatenate(parts).astype(np.int64))
+
+        mod.downsample = downsample  # type: ignore[attr-defined]
+        sys.modules["curvelog.sampling"] = mod
+
+
+_install_sampling_standin()
+
+
+@pytest.fixture(scope="module")
+def gan_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("gan") / "gan.log"
+    csv_to_log(GAN_CSV, path, best="G_L1")
+    return path
+
+
+@pytest.fixture()
+def log(gan_log: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "run.log"
+    path.write_bytes(gan_log.read_bytes())
+    return path
+
+
+def invoke(*args: str, ok: bool = True) -> click.testing.Result:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=not ok)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def assert_one_line_error(result: click.testing.Result, message: str) -> None:
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {message}\n"
+    assert result.stdout == ""
+    assert "Traceback" not in result.output
+
+
+def test_default_output_beside_the_log(log: Path) -> None:
+    result = invoke("compact", str(log))
+    out = log.with_name("run.curves.json")
+    data = out.read_bytes()
+    assert result.stdout == ""  # quiet when piped: the one result line goes to stderr
+    assert result.stderr == (
+        f"{out}: 6 charts, 6 series, 1,416 points from 509 rows, {len(data) / 1000:.1f} kB\n"
+    )
+    bundle = curvelog.load_bundle(out)
+    assert bundle["run"]["name"] == "run" and bundle["summary"]["resumes"] == 161
+    assert bundle["best"]["metric"] == "G_L1"
+
+
+def test_never_overwrites_without_force_and_reruns_are_byte_identical(log: Path) -> None:
+    out = log.with_name("run.curves.json")
+    invoke("compact", str(log))
+    first = out.read_bytes()
+    assert_one_line_error(
+        invoke("compact", str(log), ok=False), f"{out}: already exists; pass --force to replace it"
+    )
+    assert out.read_bytes() == first
+    invoke("compact", str(log), "--force")
+    assert out.read_bytes() == first
+    other = log.with_name("other.json")
+    invoke("compact", str(log), "-o", str(other))
+    assert other.read_bytes() == first
+
+
+def test_options_reach_the_bundle(log: Path, tmp_path: Path) -> None:
+    out = tmp_path / "o.json"
+    invoke("compact", str(log), "-o", str(out), "--points", "50", "--method", "none",
+           "--metrics", "G_*", "--metrics", "epoch")  # fmt: skip
+    bundle = json.loads(out.read_text())
+    assert bundle["provenance"]["sampling"]["method"] == "none"
+    assert bundle["provenance"]["sampling"]["points"] == 50
+    assert [s["metric"] for c in bundle["charts"] for s in c["series"]] == [
+        "epoch",
+        "G_GAN",
+        "G_L1",
+    ]
+
+
+def test_stdout_output(log: Path) -> None:
+    result = invoke("compact", str(log), "-o", "-")
+    bundle = json.loads(result.stdout)
+    assert curvelog.load_bundle(bundle) == bundle
+    assert result.stderr == ""
+    assert not log.with_name("run.curves.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "{p}: no such file"),
+        (b"", "{p}: byte 0: empty file, not a curvelog log"),
+        (b"step,metric,value\n0,loss,1.0\n", "{p}: byte 0: not a curvelog log (bad signature)"),
+        (b'{"schema": "curvelog.bundle/1"}', "{p}: byte 0: not a curvelog log (bad signature)"),
+    ],
+    ids=["missing", "empty", "csv", "bundle"],
+)
+def test_bad_input_is_one_error_line(tmp_path: Path, content: bytes | None, message: str) -> None:
+    p = tmp_path / "in.log"
+    if content is not None:
+        p.write_bytes(content)
+    assert_one_line_error(invoke("compact", str(p), ok=False), message.format(p=p))
+    assert not (tmp_path / "in.curves.json").exists()
+
+
+def test_unknown_metric_is_one_error_line(log: Path) -> None:
+    assert_one_line_error(
+        invoke("compact", str(log), "--metrics", "val/*", ok=False),
+        f"{log}: no metric matches 'val/*' "
+        "(metrics: epoch, session, iter_time_s, G_GAN, G_L1, D_real+fake)",
+    )
+
+
+def test_unknown_bundle_version_is_one_error_line(log: Path, tmp_path: Path) -> None:
+    """Commands that read bundles turn BundleVersionError into one line (through the group)."""
+    bundle = json.loads(invoke("compact", str(log), "-o", "-").stdout)
+    bundle["schema"] = "curvelog.bundle/2"
+    p = tmp_path / "future.curves.json"
+    p.write_text(json.dumps(bundle))
+    message = (
+        f"{p}: invalid bundle at /schema: schema 'curvelog.bundle/2' is version 2; "
+        "this curvelog reads curvelog.bundle/1.x only"
+    )
+
+    @click.command("read-bundle-for-test")
+    @click.argument("path")
+    def read_bundle(path: str) -> None:
+        curvelog.load_bundle(path)
+
+    cli.add_command(read_bundle)
+    try:
+        assert_one_line_error(invoke("read-bundle-for-test", str(p), ok=False), message)
+    finally:
+        cli.commands.pop("read-bundle-for-test")
+    if "plot" in cli.commands:  # the real reader of bundles, once it is there
+        result = invoke("plot", str(p), "-o", str(tmp_path / "x.png"), ok=False)
+        assert_one_line_error(result, message)
+
+
+def test_damaged_log_compacts_with_a_warning(log: Path, tmp_path: Path) -> None:
+    raw = log.read_bytes()
+    frames, _ = _format.scan(raw)
+    data = [f for f in frames if f.record.get("type") == "data"]
+    mid = data[0]
+    damaged = bytearray(raw)
+    damaged[mid.offset + 40] ^= 0xFF  # a flipped bit inside the first data record
+    log.write_bytes(bytes(damaged))
+    result = invoke("compact", str(log), "-o", str(tmp_path / "d.json"))
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        f"Warning: {log}: bytes {mid.offset}..{mid.end} ({mid.end - mid.offset} bytes): "
+        "corrupt bytes (checksum mismatch), skipped"
+    )
+    assert lines[1].startswith(f"{tmp_path / 'd.json'}: ") and len(lines) == 2
+    bundle = curvelog.load_bundle(tmp_path / "d.json")
+    assert bundle["summary"]["damage"][0]["kind"] == "corrupt"
+
+
+def test_file_into_a_registry(log: Path, tmp_path: Path) -> None:
+    reg = tmp_path / "saved_models"
+    key = "product/P001_all/gan"
+    result = invoke("compact", str(log), "--registry", str(reg), "--key", key, "--no-png")
+    folder = reg / "product" / "P001_all" / "gan" / "v1"
+    assert result.stderr.startswith(f"filed {folder / 'curves.json'} ({key} v1): 6 charts")
+    assert not log.with_name("run.curves.json").exists()  # only the registry copy
+    invoke("compact", str(log), "-o", str(tmp_path / "b.json"))
+    assert (folder / "curves.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    # the same bundle into the same version is a no-op; a new version otherwise
+    invoke("compact", str(log), "--registry", str(reg), "--key", key, "--version", "v1", "--no-png")
+    invoke("compact", str(log), "--registry", str(reg), "--key", key, "--no-png")
+    assert (reg / "product" / "P001_all" / "gan" / "v2" / "curves.json").exists()
+
+
+def test_registry_options_go_together(log: Path, tmp_path: Path) -> None:
+    assert_one_line_error(
+        invoke("compact", str(log), "--registry", str(tmp_path), ok=False),
+        "--registry and --key go together",
+    )
+    assert_one_line_error(
+        invoke("compact", str(log), "--version", "2", ok=False),
+        "--version needs --registry and --key",
+    )
+    result = invoke("compact", str(log), "--registry", str(tmp_path), "--key", "a//b", ok=False)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert not log.with_name("run.curves.json").exists()
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_only_on_a_terminal(log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli_mod, "_PROGRESS_BYTES", 0)
+    piped = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", piped)
+    p = cli_mod._CompactProgress(str(log))
+    p("read", 0, 1)
+    p("series", 1, 1)
+    assert piped.getvalue() == ""
+    tty = _Tty()
+    monkeypatch.setattr(sys, "stderr", tty)
+    p = cli_mod._CompactProgress(str(log))
+    p("read", 0, 1)
+    p("read", 1, 1)
+    p("series", 1, 2)
+    p("series", 2, 2)
+    text = tty.getvalue()
+    assert text.startswith(f"reading {log} (") and "sampling" in text
+
+
+def test_help_has_an_example() -> None:
+    for args in (["compact", "-h"], ["import", "csv", "-h"]):
+        result = invoke(*args)
+        assert "Example:" in result.stdout
