@@ -113,3 +113,11 @@ def test_export_unknown_format(log_path: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["export", str(log_path), "-o", str(tmp_path / "o.xlsx")])
     assert result.exit_code == 2
     assert "unknown export format; use a .csv or .parquet file name" in result.stderr
+
+
+def test_tail_without_follow(log_path: Path) -> None:
+    result = invoke("tail", str(log_path), "-n", "2", "--no-follow", "--metrics", "train/loss")
+    lines = result.output.splitlines()  # type: ignore[attr-defined]
+    assert len(lines) == 2
+    assert lines[0].split()[0] == "199" and lines[0].endswith("train/loss=0.005")
+    assert lines[1].split()[0] == "150" and lines[1].endswith("train/loss=9")
