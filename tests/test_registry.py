@@ -12,6 +12,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -819,3 +820,32 @@ def test_a_lock_held_too_long_times_out_naming_the_lock_file(reg: Registry) -> N
     )
     assert info.value.lock_file == str(reg.root / ".registry.lock")
     assert reg.new_version(KEY).number == 2
+
+
+def test_the_training_sample_files_everything_into_one_version(tmp_path: Path) -> None:
+    sample = Path(__file__).parent.parent / "samples" / "train_registry.py"
+    root = tmp_path / "saved_models"
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, str(sample), "--registry", str(root), "--epochs", "3"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+    reg = Registry(root)
+    v = reg.latest("product/P001_all/mlp")
+    assert v.number == 2
+    assert [name for name, _ in v.files()] == [
+        "checkpoint_best.pth",
+        "curves.json",
+        "metadata.json",
+        "model.pth",
+        "run.log",
+    ]
+    bundle = json.loads((v.path / "curves.json").read_text("utf-8"))
+    assert bundle["schema"] == "curvelog.bundle/1"
+    meta = v.metadata()
+    assert meta["summary"] == bundle["summary"] and meta["params"]["epochs"] == 3
+    assert reg.index_rows()[1].metrics_summary == bundle["summary"]
+    assert_consistent(root)
