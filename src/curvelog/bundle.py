@@ -552,18 +552,9 @@ def _convergence(y: np.ndarray, goal: str, trend: dict[str, Any] | None) -> str:
     return "improving" if (direction == "down") == (goal == "min") else "worsening"
 
 
-def _best_of(s: Series, goal: str) -> tuple[int, float] | None:
-    y = s.values
-    finite = np.isfinite(y)
-    if not finite.any():
-        return None
-    fill = np.inf if goal == "min" else -np.inf
-    v = np.where(finite, y, fill)
-    i = int(np.argmin(v) if goal == "min" else np.argmax(v))
-    return i, float(y[i])
-
-
-def _metric_analysis(s: Series, objective: Mapping[str, Any] | None) -> dict[str, Any]:
+def _metric_analysis(
+    s: Series, objective: Mapping[str, Any] | None, summary: Mapping[str, Any]
+) -> dict[str, Any]:
     goal, source = _goal(s.metric, objective)
     trend = _trend(s.steps, s.values)
     out: dict[str, Any] = {"goal": goal, "goal_source": source, "trend": trend}
@@ -571,12 +562,11 @@ def _metric_analysis(s: Series, objective: Mapping[str, Any] | None) -> dict[str
         out["convergence"] = None
         return out
     out["convergence"] = _convergence(s.values, goal, trend)
-    best = _best_of(s, goal)
+    best = summary["min" if goal == "min" else "max"]  # the earliest step on ties
     if best is not None:
-        i, value = best
         first, last = int(s.steps[0]), int(s.steps[-1])
-        frac = (int(s.steps[i]) - first) / (last - first) if last > first else 1.0
-        out["best"] = {"step": int(s.steps[i]), "value": value, "at_fraction": _r6(frac)}
+        frac = (best["step"] - first) / (last - first) if last > first else 1.0
+        out["best"] = {"step": best["step"], "value": best["value"], "at_fraction": _r6(frac)}
     else:
         out["best"] = None
     return out
@@ -642,9 +632,12 @@ def _overfitting(
 
 
 def _analysis(
-    run: Run, selected: Sequence[str], objective: Mapping[str, Any] | None
+    run: Run,
+    selected: Sequence[str],
+    objective: Mapping[str, Any] | None,
+    summaries: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, Any]:
-    per = {m: _metric_analysis(run.series(m), objective) for m in selected}
+    per = {m: _metric_analysis(run.series(m), objective, summaries[m]) for m in selected}
     # train/validation pairs of the same quantity
     by_quantity: dict[str, dict[str, str]] = {}
     for m in selected:
@@ -764,7 +757,9 @@ def _rule_plain(rule: Any) -> Any:
     if isinstance(rule, (list, tuple)):
         return [_rule_plain(r) for r in rule]
     if isinstance(rule, np.ndarray):
-        return rule.tolist()
+        return _rule_plain(rule.tolist())
+    if isinstance(rule, float) and math.isinf(rule):
+        return None  # a breakpoint at infinity: no upper bound
     return rule
 
 
@@ -881,7 +876,7 @@ def _build(
             for d in run.damage
         ],
         "metrics": per_metric,
-        "analysis": _analysis(run, selected, objective),
+        "analysis": _analysis(run, selected, objective, per_metric),
     }
     run_meta = {
         "name": Path(run.path).stem,
@@ -941,6 +936,14 @@ def write_bundle(
     data = dumps(bundle)
     target = os.fspath(path)
     atomic_write_bytes(target, data, overwrite=force)
+    # The temporary file behind the atomic write is created 0600; a bundle is
+    # an ordinary file, readable as the umask allows.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    try:
+        os.chmod(target, 0o666 & ~mask)
+    except OSError:
+        pass
     return target
 
 
@@ -1267,8 +1270,12 @@ def compact(
     _check_options(method, points)
     src = os.fspath(log_path)
     target = (default_bundle_path(src) if out is None else os.fspath(out)) if write else None
-    if target is not None and not force and os.path.exists(target):
-        raise OutputExistsError(target)
+    if target is not None:  # fail before the (long) read, not after it
+        if not force and os.path.exists(target):
+            raise OutputExistsError(target)
+        folder = os.path.dirname(os.path.abspath(target))
+        if not os.path.isdir(folder):
+            raise PathError(folder, "folder does not exist")
     hasher = _Sha256Job(src) if os.path.isfile(src) else None  # hashes while we read and sample
     if progress is not None:
         progress("read", 0, 1)
