@@ -768,3 +768,33 @@ def test_public_names() -> None:
     assert curvelog.build_bundle is build_bundle
     assert curvelog.load_bundle is load_bundle
     assert curvelog.write_bundle is write_bundle
+
+
+def test_edge_cases_empty_log_all_nan_metric_single_point(tmp_path: Path) -> None:
+    with curvelog.EventLog(tmp_path / "e.log", best="loss", flush_every=0):
+        pass
+    empty = build_bundle(curvelog.read(tmp_path / "e.log"))
+    assert schema_errors(empty) == []
+    assert (empty["charts"], empty["best"], empty["summary"]["steps"]) == ([], None, 0)
+    assert empty["summary"]["analysis"]["convergence"] == {"metric": None, "status": None}
+    with curvelog.EventLog(tmp_path / "n.log", best="loss", flush_every=0) as log:
+        for i in range(10):
+            log.append(i, loss=float("nan"), lr=0.1)
+        log.append(10, lr=0.1)
+    bundle = build_bundle(curvelog.read(tmp_path / "n.log"))
+    assert schema_errors(bundle) == []
+    loss = next(s for s in all_series(bundle) if s["metric"] == "loss")
+    assert (loss["x"], loss["y"]) == ([0, 9], [None, None])
+    assert loss["events"] == [{"step": 0, "kind": "nan", "last_step": 9, "count": 10}]
+    assert bundle["best"] is None  # no finite value: nothing to recompute
+    m = bundle["summary"]["metrics"]["loss"]
+    assert (m["min"], m["max"], m["nan"]) == (None, None, 10)
+    assert bundle["summary"]["analysis"]["metrics"]["loss"]["convergence"] == "diverged"
+    with curvelog.EventLog(tmp_path / "o.log", flush_every=0) as log:
+        log.append(5, loss=1.0)
+    one = build_bundle(curvelog.read(tmp_path / "o.log"))
+    assert one["charts"][0]["series"][0]["x"] == [5]
+    assert one["summary"]["analysis"]["convergence"] == {
+        "metric": "loss",
+        "status": "insufficient_data",
+    }
