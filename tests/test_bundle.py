@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 import csv
 import json
-import sys
-import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,16 @@ import pytest
 
 import curvelog
 from curvelog import _format
+from curvelog.bundle import (
+    SCHEMA,
+    build_bundle,
+    compact,
+    dumps,
+    load_bundle,
+    schema_document,
+    validate_bundle,
+    write_bundle,
+)
 from curvelog.convert import csv_to_log
 from curvelog.errors import (
     BundleError,
@@ -40,44 +48,6 @@ OBJECTIVES = {
 }
 RUNS = sorted(p.parent.name for p in REAL.glob("*/*.csv*"))
 
-
-def _install_sampling_standin() -> None:
-    """Until curvelog.sampling lands: a trivial sampler with the same contract (tests only)."""
-    try:
-        import curvelog.sampling  # noqa: F401
-    except ImportError:
-        mod = types.ModuleType("curvelog.sampling")
-
-        def downsample(x, y, *, method="auto", n_out=2000, keep=None, rule=None):  # type: ignore[no-untyped-def]
-            n = len(x)
-            if method == "none" or n <= n_out:
-                return np.arange(n, dtype=np.int64)
-            parts = [np.linspace(0, n - 1, n_out).astype(np.int64), np.flatnonzero(~np.isfinite(y))]
-            fin = np.isfinite(y)
-            if fin.any():
-                parts.append(np.array([np.argmin(np.where(fin, y, np.inf))]))
-                parts.append(np.array([np.argmax(np.where(fin, y, -np.inf))]))
-            if keep is not None:
-                parts.append(np.asarray(keep, dtype=np.int64))
-            return np.unique(np.concatenate(parts).astype(np.int64))
-
-        mod.downsample = downsample  # type: ignore[attr-defined]
-        mod.METHODS = ("auto", "volatility", "piecewise", "lttb", "minmax", "none")  # type: ignore[attr-defined]
-        sys.modules["curvelog.sampling"] = mod
-
-
-_install_sampling_standin()
-
-from curvelog.bundle import (  # noqa: E402
-    SCHEMA,
-    build_bundle,
-    compact,
-    dumps,
-    load_bundle,
-    schema_document,
-    validate_bundle,
-    write_bundle,
-)
 
 SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(schema_document())
 
