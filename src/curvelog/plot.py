@@ -28,6 +28,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import numpy as np
 
 from ._fs import atomic_write_bytes
-from .errors import BundleError, PlotError
+from .errors import BundleError, PathError, PlotError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -47,9 +48,11 @@ __all__ = [
     "compare_bundles",
     "ema",
     "format_step",
+    "load_source",
     "plot_bundle",
     "plot_chart",
     "render_png",
+    "run_names",
     "save_figure",
 ]
 
@@ -116,11 +119,15 @@ _RC: Final[dict[str, Any]] = {
 }
 
 
+#: rc_context swaps the process-wide rcParams: one figure is built or saved at a time
+_STYLE_LOCK: Final = threading.RLock()
+
+
 @contextmanager
 def _style() -> Iterator[None]:
     import matplotlib
 
-    with matplotlib.rc_context(cast(Any, _RC)):
+    with _STYLE_LOCK, matplotlib.rc_context(cast(Any, _RC)):
         yield
 
 
@@ -932,7 +939,7 @@ def compare_bundles(
             fontsize=11,
             x=0.01,
             ha="left",
-            fontweight="semibold",
+            fontweight="bold",
         )
         per_chart = {
             cid: [c for b in bundles for c in b["charts"] if c["id"] == cid] for cid in ids
@@ -976,8 +983,11 @@ def compare_bundles(
                     annotate=False,
                     legend=False,
                 )
+            # runs may title a chart differently: one title is kept, else the id
+            for attr, setter in (("title", ax.set_title), ("ylabel", ax.set_ylabel)):
+                seen = {str(c.get(attr, "")) for c in per_chart[cid]}
+                setter(seen.pop() if len(seen) == 1 else cid)
             # the panel legend: line styles of the series labels, plus events
-            _, ev_labels = ax.get_legend_handles_labels()
             handles: list[Any] = [
                 Line2D([], [], color="#444444", ls=ls, lw=1.2) for ls in labels.values()
             ]
@@ -1057,3 +1067,66 @@ def default_output(input_path: str | os.PathLike[str], ext: str = ".png") -> str
         if name.endswith(suffix) and len(name) > len(suffix):
             return str(p.with_name(name[: -len(suffix)] + ext))
     return str(p.with_name(name + ext))
+
+
+def load_source(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The bundle of a chart-bundle file, or of a log compacted in memory.
+
+    A log is recognised by its signature (a bundle is JSON text), whatever
+    the file's name.
+
+    :raises PathError: a missing or unreadable file.
+    :raises BundleError: a file that is neither a log nor a valid bundle.
+    :raises LogFormatError: a damaged log header.
+    """
+    from ._format import FILE_MAGIC
+    from .bundle import compact, load_bundle
+
+    src = os.fspath(path)
+    try:
+        with open(src, "rb") as f:
+            head = f.read(len(FILE_MAGIC))
+    except FileNotFoundError:
+        raise PathError(src, "no such file") from None
+    except IsADirectoryError:
+        raise PathError(src, "is a directory, not a bundle or a log") from None
+    except OSError as e:
+        raise PathError(src, f"cannot read ({e.strerror})") from None
+    if head[:1] == FILE_MAGIC[:1]:  # no JSON text starts with 0x89
+        bundle, _ = compact(src, write=False)
+        return bundle
+    return load_bundle(src)
+
+
+def run_names(
+    bundles: Sequence[Mapping[str, Any]], paths: Sequence[str | os.PathLike[str]] | None = None
+) -> list[str]:
+    """A distinct legend name per run: its ``run.name``, else its file name, else more of its path.
+
+    With ``paths``, runs whose names collide are named by the shortest tail of
+    their paths that tells them apart (``a/run.curves.json`` -> ``a/run``).
+    """
+    names = [_run_name(b) for b in bundles]
+    if paths is None or len(set(names)) == len(names):
+        return names
+    parts = [list(Path(os.fspath(p)).resolve().parts) for p in paths]
+    stems = []
+    for pp in parts:
+        leaf = pp[-1]
+        for suffix in (".curves.json", ".json", ".log"):
+            if leaf.endswith(suffix) and len(leaf) > len(suffix):
+                leaf = leaf[: -len(suffix)]
+                break
+        stems.append([*pp[:-1], leaf])
+    depth = 1
+    longest = max(len(s) for s in stems)
+    while depth < longest:
+        tails = ["/".join(s[-depth:]) for s in stems]
+        if len(set(tails)) == len(tails):
+            break
+        depth += 1
+    out = []
+    for name, s in zip(names, stems, strict=True):
+        clash = names.count(name) > 1
+        out.append("/".join(s[-depth:]) if clash else name)
+    return out

@@ -1,0 +1,814 @@
+"""curvelog.plot: what the figures hold (axes, best, events, resumes, scales), bytes, errors."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import subprocess
+import sys
+import threading
+import types
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import curvelog
+from curvelog.errors import BundleError, CurvelogError, PathError, PlotError
+from curvelog.plot import (
+    BEST_COLOR,
+    EVENT_COLOR,
+    PALETTE,
+    compare_bundles,
+    default_output,
+    ema,
+    figure_bytes,
+    format_step,
+    plot_bundle,
+    plot_chart,
+    render_png,
+    run_names,
+    save_figure,
+)
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+#: run -> (objective, mode), as in tests/test_bundle.py
+OBJECTIVES = {
+    "buildnanogpt_fineweb_2p5ep": ("val_loss", "min"),
+    "detectron2_balloon_metrics": ("total_loss", "min"),
+    "gan_deblurgan_wgan": ("G_L1", "min"),
+    "gen_digits_mlp": ("val_acc", "max"),
+    "llmc_gpt2_124m": ("val_loss", "min"),
+    "modded_nanogpt_medium_archopt": ("val_loss", "min"),
+    "rl_tqc_fetchslide": ("eval_success_rate", "max"),
+}
+RUNS = sorted(p.parent.name for p in REAL.glob("*/*.csv*"))
+
+
+def _install_sampling_standin() -> None:
+    """Until curvelog.sampling lands: a trivial sampler with the same contract (tests only)."""
+    try:
+        import curvelog.sampling  # noqa: F401
+    except ImportError:
+        mod = types.ModuleType("curvelog.sampling")
+
+        def downsample(x, y, *, method="auto", n_out=2000, keep=None, rule=None):  # type: ignore[no-untyped-def]
+            n = len(x)
+            if method == "none" or n <= n_out:
+                return np.arange(n, dtype=np.int64)
+            parts = [np.linspace(0, n - 1, n_out).astype(np.int64), np.flatnonzero(~np.isfinite(y))]
+            if keep is not None:
+                parts.append(np.asarray(keep, dtype=np.int64))
+            return np.unique(np.concatenate(parts).astype(np.int64))
+
+        mod.downsample = downsample  # type: ignore[attr-defined]
+        sys.modules["curvelog.sampling"] = mod
+
+
+_install_sampling_standin()
+
+from curvelog.bundle import build_bundle, validate_bundle  # noqa: E402
+from curvelog.convert import csv_to_log  # noqa: E402
+
+# --------------------------------------------------------------------------- hand-built bundles
+
+
+def series(
+    metric: str,
+    x: Sequence[int],
+    y: Sequence[float | None],
+    *,
+    label: str | None = None,
+    events: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    return {
+        "metric": metric,
+        "label": label if label is not None else metric.rpartition("/")[0] or metric,
+        "x": [int(v) for v in x],
+        "y": [None if v is None else float(v) for v in y],
+        "raw_points": max(len(x), 1),
+        "events": list(events),
+    }
+
+
+def chart(cid: str, *members: dict[str, Any], scale: str = "linear") -> dict[str, Any]:
+    return {
+        "id": cid,
+        "title": cid,
+        "xlabel": "step",
+        "ylabel": cid,
+        "scale": scale,
+        "series": list(members),
+    }
+
+
+def bundle_of(
+    *charts: dict[str, Any],
+    best: dict[str, Any] | None = None,
+    resumes: Sequence[int] = (),
+    name: str = "run",
+) -> dict[str, Any]:
+    """A schema-valid bundle (checked with curvelog.bundle.validate_bundle)."""
+    b = {
+        "schema": "curvelog.bundle/1",
+        "run": {"name": name, "run_id": None, "sessions": 1 + len(resumes)},
+        "charts": list(charts),
+        "best": best,
+        "resumes": [{"step": s, "session": i + 1} for i, s in enumerate(resumes)],
+        "summary": {
+            "steps": 100,
+            "first_step": 0,
+            "last_step": 99,
+            "wall_time": None,
+            "sessions": 1 + len(resumes),
+            "resumes": len(resumes),
+            "damage": [],
+            "metrics": {},
+            "analysis": {},
+        },
+        "provenance": {
+            "source": {"name": f"{name}.log", "size": 0, "sha256": None},
+            "sampling": {"method": "auto", "points": 2000},
+            "curvelog": "0",
+        },
+    }
+    validate_bundle(b)
+    return b
+
+
+def best_of(metric: str, step: int, value: float, mode: str = "min") -> dict[str, Any]:
+    return {
+        "step": step,
+        "metric": metric,
+        "value": value,
+        "mode": mode,
+        "source": "marked",
+        "values": {metric: value},
+    }
+
+
+STEPS = list(range(0, 1000, 10))
+
+
+def loss_curve(scale: float = 1.0, floor: float = 0.5) -> list[float]:
+    return [floor + scale * math.exp(-s / 200) for s in STEPS]
+
+
+@pytest.fixture()
+def two_chart_bundle() -> dict[str, Any]:
+    """loss (train + val) and acc (val), best on val/loss at its minimum."""
+    val = loss_curve(1.2, 0.6)
+    val[60] = 0.55  # the minimum, at step 600
+    acc = [0.5 + 0.4 * (1 - math.exp(-s / 300)) for s in STEPS]
+    return bundle_of(
+        chart("loss", series("train/loss", STEPS, loss_curve()), series("val/loss", STEPS, val)),
+        chart("acc", series("val/acc", STEPS, acc)),
+        best=best_of("val/loss", 600, 0.55),
+        resumes=[400],
+    )
+
+
+# --------------------------------------------------------------------------- figure inspection
+
+
+def lines(ax: Any, prefix: str) -> list[Any]:
+    return [ln for ln in ax.get_lines() if (ln.get_gid() or "").startswith(prefix)]
+
+
+def by_title(fig: Any) -> dict[str, Any]:
+    return {ax.get_title(loc="left"): ax for ax in fig.axes}
+
+
+def legend_texts(ax: Any) -> list[str]:
+    leg = ax.get_legend()
+    return [] if leg is None else [t.get_text() for t in leg.get_texts()]
+
+
+def resume_steps(ax: Any) -> list[float]:
+    colls = [c for c in ax.collections if c.get_gid() == "curvelog-resumes"]
+    return sorted(float(seg[0][0]) for c in colls for seg in c.get_segments())
+
+
+# --------------------------------------------------------------------------- panels
+
+
+def test_one_panel_per_chart_with_titles_labels_and_a_line_per_series(
+    two_chart_bundle: dict[str, Any],
+) -> None:
+    fig = plot_bundle(two_chart_bundle)
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["loss", "acc"]
+    loss = fig.axes[0]
+    assert loss.get_xlabel() == "step" and loss.get_ylabel() == "loss"
+    assert [ln.get_gid() for ln in lines(loss, "curvelog-series")] == [
+        "curvelog-series:train/loss",
+        "curvelog-series:val/loss",
+    ]
+    train = lines(loss, "curvelog-series:train/loss")[0]
+    assert list(train.get_xdata()) == STEPS
+    assert legend_texts(loss) == ["train", "val"]
+    # a lone series is named by its title: no one-entry legend
+    assert legend_texts(fig.axes[1]) == []
+    # the same label has the same colour on every panel
+    val_loss = lines(loss, "curvelog-series:val/loss")[0].get_color()
+    assert lines(fig.axes[1], "curvelog-series:val/acc")[0].get_color() == val_loss
+    assert fig._suptitle is not None and fig._suptitle.get_text() == "run"
+
+
+@pytest.mark.parametrize(
+    ("n", "grid"), [(1, (1, 1)), (2, (1, 2)), (3, (1, 3)), (4, (2, 2)), (5, (2, 3)), (7, (3, 3))]
+)
+def test_grid_of_up_to_three_columns(n: int, grid: tuple[int, int]) -> None:
+    b = bundle_of(*(chart(f"c{i}", series(f"m{i}", STEPS, loss_curve())) for i in range(n)))
+    fig = plot_bundle(b)
+    assert len(fig.axes) == n
+    gs = fig.axes[0].get_subplotspec().get_gridspec()
+    assert gs.get_geometry() == grid
+    w, h = fig.get_size_inches()
+    assert w > h * 0.9 if n > 1 else True
+
+
+def test_best_marked_at_its_data_coordinates_only_where_the_metric_is_shown(
+    two_chart_bundle: dict[str, Any],
+) -> None:
+    fig = plot_bundle(two_chart_bundle)
+    loss, acc = fig.axes
+    (star,) = lines(loss, "curvelog-best")
+    assert star.get_xydata().tolist() == [[600.0, 0.55]]
+    assert star.get_markerfacecolor() == BEST_COLOR
+    (note,) = [t for t in loss.texts if t.get_gid() == "curvelog-best-note"]
+    assert note.get_text() == "best val/loss = 0.55\nat step 600"
+    assert tuple(note.xy) == (600.0, 0.55)
+    assert lines(acc, "curvelog-best") == []
+    assert not [t for t in acc.texts if t.get_gid() == "curvelog-best-note"]
+
+
+def test_best_note_does_not_cover_the_curve(two_chart_bundle: dict[str, Any]) -> None:
+    fig = plot_bundle(two_chart_bundle)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    (note,) = [t for t in ax.texts if t.get_gid() == "curvelog-best-note"]
+    box = note.get_bbox_patch().get_window_extent()
+    for ln in lines(ax, "curvelog-series"):
+        xy = ax.transData.transform(ln.get_xydata())
+        inside = (
+            (xy[:, 0] > box.x0) & (xy[:, 0] < box.x1) & (xy[:, 1] > box.y0) & (xy[:, 1] < box.y1)
+        )
+        assert not inside.any(), ln.get_gid()
+    assert ax.get_window_extent().contains(*box.p0) and ax.get_window_extent().contains(*box.p1)
+
+
+def test_best_without_a_value_takes_the_series_value_at_its_step() -> None:
+    b = bundle_of(
+        chart("loss", series("loss", STEPS, loss_curve())),
+        best={
+            "step": 500,
+            "metric": "loss",
+            "value": None,
+            "mode": "min",
+            "source": "recomputed",
+            "values": {},
+        },
+    )
+    (star,) = lines(plot_bundle(b).axes[0], "curvelog-best")
+    assert star.get_xydata().tolist() == [[500.0, loss_curve()[50]]]
+
+
+def test_nan_and_inf_events_marked_on_the_x_axis_and_labelled_once() -> None:
+    y: list[float | None] = list(loss_curve())
+    for i in (20, 21, 22, 70):
+        y[i] = None
+    y[90] = None
+    events = [
+        {"step": 200, "kind": "nan", "last_step": 220, "count": 3},
+        {"step": 700, "kind": "nan"},
+        {"step": 900, "kind": "inf"},
+    ]
+    b = bundle_of(
+        chart(
+            "loss",
+            series("train/loss", STEPS, y, events=events),
+            series("val/loss", STEPS, loss_curve(1.1)),
+        ),
+    )
+    ax = plot_bundle(b).axes[0]
+    (nan,) = lines(ax, "curvelog-events:nan")
+    (inf,) = lines(ax, "curvelog-events:inf")
+    assert list(nan.get_xdata()) == [200.0, 700.0]
+    assert list(inf.get_xdata()) == [900.0]
+    # on the x axis: x in data, y at the bottom of the axes
+    assert nan.get_transform() == ax.get_xaxis_transform()
+    assert list(nan.get_ydata()) == [0.0, 0.0]
+    assert nan.get_markerfacecolor() == EVENT_COLOR
+    assert EVENT_COLOR not in {ln.get_color() for ln in lines(ax, "curvelog-series")}
+    (span,) = lines(ax, "curvelog-eventspan:nan")
+    assert list(span.get_xdata()) == [200.0, 220.0]
+    texts = legend_texts(ax)
+    assert texts.count("NaN \u00d72") == 1 and texts.count("+inf") == 1
+    # the line has gaps where the values were not finite
+    train = lines(ax, "curvelog-series:train/loss")[0]
+    assert np.isnan(np.asarray(train.get_ydata(), dtype=float)[[20, 21, 22, 70, 90]]).all()
+
+
+def test_no_event_markers_without_events(two_chart_bundle: dict[str, Any]) -> None:
+    for ax in plot_bundle(two_chart_bundle).axes:
+        assert lines(ax, "curvelog-events") == []
+
+
+def test_resumes_are_dashed_vertical_lines_on_every_panel(two_chart_bundle: dict[str, Any]) -> None:
+    fig = plot_bundle(two_chart_bundle)
+    for ax in fig.axes:
+        assert resume_steps(ax) == [400.0]
+        (coll,) = [c for c in ax.collections if c.get_gid() == "curvelog-resumes"]
+        assert coll.get_linestyle()[0][1] is not None  # dashed
+    sub = [t for t in fig.artists if t.get_gid() == "curvelog-subtitle"]
+    assert sub and "1 resume (dashed)" in sub[0].get_text()
+
+
+def test_plot_chart_on_your_own_axes_labels_the_resumes() -> None:
+    from matplotlib.figure import Figure
+
+    c = chart("loss", series("train/loss", STEPS, loss_curve()))
+    ax = Figure().subplots()
+    assert (
+        plot_chart(ax, c, resumes=[{"step": 300, "session": 1}, {"step": 600, "session": 2}]) is ax
+    )
+    assert resume_steps(ax) == [300.0, 600.0]
+    assert legend_texts(ax) == ["train", "resume \u00d72"]
+
+
+# --------------------------------------------------------------------------- scales
+
+
+def decades(n: float) -> list[float]:
+    return [10 ** (-n * i / (len(STEPS) - 1)) for i in range(len(STEPS))]
+
+
+@pytest.mark.parametrize(
+    ("y", "scale", "expected"),
+    [
+        (decades(3), "linear", "log"),  # three decades
+        (decades(1.9), "linear", "linear"),  # under two
+        (decades(1.9), "log", "log"),  # the bundle asks
+        ([v - 0.5 for v in decades(3)], "linear", "linear"),  # not all positive
+        ([v - 0.5 for v in decades(3)], "log", "linear"),  # log impossible
+    ],
+)
+def test_log_y_chosen_when_a_positive_series_spans_more_than_two_decades(
+    y: list[float], scale: str, expected: str
+) -> None:
+    b = bundle_of(chart("loss", series("loss", STEPS, y), scale=scale))
+    assert plot_bundle(b).axes[0].get_yscale() == expected
+
+
+def test_log_scale_is_decided_per_panel_and_can_be_forced() -> None:
+    b = bundle_of(
+        chart("loss", series("loss", STEPS, decades(4))),
+        chart("acc", series("acc", STEPS, [0.5 + 0.001 * i for i in range(len(STEPS))])),
+    )
+    assert [ax.get_yscale() for ax in plot_bundle(b).axes] == ["log", "linear"]
+    assert [ax.get_yscale() for ax in plot_bundle(b, logy=False).axes] == ["linear", "linear"]
+    assert [ax.get_yscale() for ax in plot_bundle(b, logy=True).axes] == ["log", "log"]
+    assert [ax.get_xscale() for ax in plot_bundle(b, logx=True).axes] == ["log", "log"]
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0, "0"),
+        (950, "950"),
+        (1000, "1k"),
+        (10_000, "10k"),
+        (12_500, "12.5k"),
+        (10_250, "10.25k"),
+        (1_500_000, "1.5M"),
+        (3_000_000_000, "3G"),
+        (-2000, "-2k"),
+        (0.5, "0.5"),
+        (math.nan, ""),
+    ],
+)
+def test_engineering_step_labels(value: float, text: str) -> None:
+    assert format_step(value) == text
+
+
+def test_step_axis_uses_engineering_tick_labels() -> None:
+    x = list(range(0, 3_000_001, 30_000))
+    b = bundle_of(chart("r", series("r", x, [float(i % 7) for i in range(len(x))])))
+    fig = plot_bundle(b)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels() if t.get_text()]
+    assert "1M" in labels and "2M" in labels and "3M" in labels
+
+
+# --------------------------------------------------------------------------- smoothing
+
+
+def tensorboard_ema(values: Sequence[float], weight: float) -> list[float]:
+    """TensorBoard's resampling-free smoothing (vz_line_chart2), written as plainly as possible."""
+    out = []
+    last = 0.0
+    num_accum = 0
+    for v in values:
+        if not math.isfinite(v):
+            out.append(math.nan)
+            continue
+        last = last * weight + (1 - weight) * v
+        num_accum += 1
+        out.append(last / (1 - weight**num_accum))
+    return out
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3, 0.6, 0.9, 0.99])
+def test_ema_matches_tensorboard(weight: float) -> None:
+    rng = np.random.default_rng(7)
+    y = list(rng.normal(1.0, 0.3, 300))
+    y[10] = math.nan
+    y[11] = math.inf
+    got = ema(y, weight)
+    want = tensorboard_ema(y, weight)
+    np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
+    assert got[0] == pytest.approx(y[0])  # debiased: the first value is not pulled to 0
+
+
+def test_smoothing_draws_the_ema_over_a_faint_raw_line() -> None:
+    rng = np.random.default_rng(3)
+    y = [float(v) for v in 1 + rng.normal(0, 0.2, len(STEPS))]
+    b = bundle_of(chart("loss", series("train/loss", STEPS, y)))
+    ax = plot_bundle(b, smooth=0.9).axes[0]
+    (raw,) = lines(ax, "curvelog-series:train/loss:raw")
+    smooth = [
+        ln for ln in lines(ax, "curvelog-series") if ln.get_gid() == "curvelog-series:train/loss"
+    ]
+    assert len(smooth) == 1
+    assert raw.get_alpha() is not None and raw.get_alpha() < 0.5
+    assert smooth[0].get_linewidth() > raw.get_linewidth()
+    assert smooth[0].get_zorder() > raw.get_zorder()
+    np.testing.assert_allclose(smooth[0].get_ydata(), tensorboard_ema(y, 0.9))
+    np.testing.assert_allclose(raw.get_ydata(), y)
+
+
+@pytest.mark.parametrize("weight", [-0.1, 1.0, 2, float("nan")])
+def test_bad_smoothing_weight(weight: float, two_chart_bundle: dict[str, Any]) -> None:
+    with pytest.raises(PlotError, match=r"smoothing weight must be in \[0, 1\)"):
+        plot_bundle(two_chart_bundle, smooth=weight)
+
+
+# --------------------------------------------------------------------------- selection, errors
+
+
+def test_charts_select_and_order(two_chart_bundle: dict[str, Any]) -> None:
+    assert [
+        ax.get_title(loc="left") for ax in plot_bundle(two_chart_bundle, charts=["acc"]).axes
+    ] == ["acc"]
+    fig = plot_bundle(two_chart_bundle, charts="acc,loss")
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["acc", "loss"]
+
+
+def test_unknown_chart_names_it_and_the_available_ones(two_chart_bundle: dict[str, Any]) -> None:
+    with pytest.raises(PlotError) as e:
+        plot_bundle(two_chart_bundle, charts="loss,lr")
+    assert str(e.value) == "unknown chart 'lr'; available: loss, acc"
+    with pytest.raises(PlotError, match="no chart selected; available: loss, acc"):
+        plot_bundle(two_chart_bundle, charts=",")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda b: b.pop("charts"), "<bundle>: invalid bundle at /charts: missing or not an array"),
+        (lambda b: b["charts"][0].pop("series"), "at /charts/0/series: missing or not an array"),
+        (
+            lambda b: b["charts"][0]["series"][0]["y"].pop(),
+            "at /charts/0/series/0: x has 100 values but y has 99",
+        ),
+        (
+            lambda b: b["charts"][1]["series"][0].update(y="nope"),
+            "at /charts/1/series/0: x and y must be arrays",
+        ),
+        (lambda b: b.update(best=3), "at /best: not an object or null"),
+        (
+            lambda b: b.update(resumes=[{"session": 1}]),
+            "at /resumes: not an array of {step, session}",
+        ),
+    ],
+)
+def test_malformed_bundle_is_a_bundle_error(
+    two_chart_bundle: dict[str, Any], mutate: Callable[[dict[str, Any]], Any], message: str
+) -> None:
+    mutate(two_chart_bundle)
+    with pytest.raises(BundleError, match=message.replace("{", r"\{").replace("[", r"\[")):
+        plot_bundle(two_chart_bundle)
+
+
+def test_not_a_bundle_at_all() -> None:
+    with pytest.raises(BundleError, match="expected an object, got list"):
+        plot_bundle([])  # type: ignore[arg-type]
+
+
+def test_empty_series_and_empty_bundle_still_draw() -> None:
+    b = bundle_of(chart("loss", series("loss", [], [])))
+    ax = plot_bundle(b).axes[0]
+    assert [t.get_text() for t in ax.texts] == ["no data"]
+    fig = plot_bundle(bundle_of())
+    assert len(fig.axes) == 1
+    assert figure_bytes(fig, "png").startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(
+    ("opt", "value"), [("dpi", 0), ("dpi", 5000), ("size", (0, 3)), ("size", (4, math.inf))]
+)
+def test_bad_size_or_dpi(opt: str, value: Any, two_chart_bundle: dict[str, Any]) -> None:
+    with pytest.raises(PlotError):
+        plot_bundle(two_chart_bundle, **{opt: value})
+
+
+# --------------------------------------------------------------------------- output
+
+
+@pytest.mark.parametrize("ext", ["svg", "pdf", "png"])
+def test_output_is_byte_identical_on_rerun(
+    ext: str, two_chart_bundle: dict[str, Any], tmp_path: Path
+) -> None:
+    a, b = tmp_path / f"a.{ext}", tmp_path / f"b.{ext}"
+    save_figure(plot_bundle(two_chart_bundle, dpi=40), a)
+    save_figure(plot_bundle(two_chart_bundle, dpi=40), b)
+    assert a.read_bytes() == b.read_bytes()
+    data = a.read_bytes()
+    magic = {"svg": b"<?xml", "pdf": b"%PDF", "png": b"\x89PNG\r\n\x1a\n"}[ext]
+    assert data.startswith(magic)
+    if ext == "svg":
+        assert b"<dc:date>" not in data
+    if ext == "pdf":
+        assert b"/CreationDate" not in data and b"/ModDate" not in data
+    if ext == "png":
+        assert b"tIME" not in data
+
+
+def test_svg_identical_across_processes(two_chart_bundle: dict[str, Any], tmp_path: Path) -> None:
+    import json
+
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(two_chart_bundle))
+    code = (
+        "import json, sys; from curvelog.plot import plot_bundle, figure_bytes; "
+        "b = json.load(open(sys.argv[1])); "
+        "sys.stdout.buffer.write(figure_bytes(plot_bundle(b, dpi=40), 'svg'))"
+    )
+    outs = [
+        subprocess.run(
+            [sys.executable, "-c", code, str(path)],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2")
+    ]
+    assert outs[0] == outs[1]
+    assert outs[0] == figure_bytes(plot_bundle(two_chart_bundle, dpi=40), "svg")
+
+
+def test_render_png_size_follows_size_and_dpi(two_chart_bundle: dict[str, Any]) -> None:
+    from PIL import Image
+
+    data = render_png(two_chart_bundle, size=(6, 3), dpi=50)
+    img = Image.open(io.BytesIO(data))
+    assert img.size == (300, 150)
+    # not a blank picture: the lines are drawn in their colours
+    pixels = np.asarray(img.convert("RGB")).reshape(-1, 3)
+    blue = tuple(int(PALETTE[0][i : i + 2], 16) for i in (1, 3, 5))
+    assert (np.abs(pixels.astype(int) - blue).sum(axis=1) < 40).sum() > 50
+
+
+def test_unknown_extension_is_a_plot_error(
+    two_chart_bundle: dict[str, Any], tmp_path: Path
+) -> None:
+    fig = plot_bundle(two_chart_bundle, dpi=30)
+    with pytest.raises(
+        PlotError, match=r"unsupported output format '\.jpg'; use \.png, \.svg or \.pdf"
+    ):
+        save_figure(fig, tmp_path / "out.jpg")
+    with pytest.raises(PlotError, match=r"'\(no extension\)'"):
+        save_figure(fig, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_output_is_a_path_error(
+    two_chart_bundle: dict[str, Any], tmp_path: Path
+) -> None:
+    fig = plot_bundle(two_chart_bundle, dpi=30)
+    with pytest.raises(PathError, match="folder does not exist"):
+        save_figure(fig, tmp_path / "missing" / "out.png")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(PathError, match="cannot write here"):
+        save_figure(fig, blocker / "out.png")
+    assert isinstance(PathError("p", "r"), CurvelogError)
+
+
+def test_save_replaces_an_existing_picture_atomically(
+    two_chart_bundle: dict[str, Any], tmp_path: Path
+) -> None:
+    out = tmp_path / "run.png"
+    out.write_bytes(b"old")
+    assert save_figure(plot_bundle(two_chart_bundle, dpi=30), out) == str(out)
+    assert out.read_bytes().startswith(b"\x89PNG")
+    assert [p.name for p in tmp_path.iterdir()] == ["run.png"]
+
+
+@pytest.mark.parametrize(
+    ("src", "out"),
+    [
+        ("runs/a/run.curves.json", "runs/a/run.png"),
+        ("run.log", "run.png"),
+        ("x.json", "x.png"),
+        ("weird", "weird.png"),
+        (".log", ".log.png"),
+    ],
+)
+def test_default_output_beside_the_input(src: str, out: str) -> None:
+    assert default_output(src) == out
+
+
+def test_headless_in_threads_without_pyplot(two_chart_bundle: dict[str, Any]) -> None:
+    results: list[bytes] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            results.append(render_png(two_chart_bundle, dpi=30))
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(set(results)) == 1
+    assert "matplotlib.pyplot" not in sys.modules
+    import matplotlib
+
+    assert matplotlib.rcParams["svg.hashsalt"] is None  # the style was only borrowed
+
+
+def test_import_curvelog_does_not_import_matplotlib() -> None:
+    code = "import sys, curvelog, curvelog.plot; assert 'matplotlib' not in sys.modules, 'imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def test_compare_overlays_runs_one_colour_each(two_chart_bundle: dict[str, Any]) -> None:
+    other = bundle_of(
+        chart(
+            "loss",
+            series("train/loss", STEPS, loss_curve(2.0)),
+            series("val/loss", STEPS, loss_curve(2.2)),
+        ),
+        chart("lr", series("lr", STEPS, [1e-3] * len(STEPS))),
+        best=best_of("val/loss", 990, loss_curve(2.2)[-1]),
+        name="other",
+    )
+    fig = compare_bundles([two_chart_bundle, other], names=["a", "b"])
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["loss", "acc", "lr"]
+    loss = fig.axes[0]
+    colors = [ln.get_color() for ln in lines(loss, "curvelog-series")]
+    assert colors == [PALETTE[0], PALETTE[0], PALETTE[1], PALETTE[1]]
+    assert [ln.get_color() for ln in lines(fig.axes[1], "curvelog-series")] == [PALETTE[0]]
+    assert [ln.get_color() for ln in lines(fig.axes[2], "curvelog-series")] == [PALETTE[1]]
+    # series of one run differ by line style
+    styles = [ln.get_linestyle() for ln in lines(loss, "curvelog-series")]
+    assert styles[0] != styles[1] and styles[0] == styles[2]
+    # each run's best, in its colour
+    stars = lines(loss, "curvelog-best")
+    assert [s.get_xydata().tolist() for s in stars] == [
+        [[600.0, 0.55]],
+        [[990.0, loss_curve(2.2)[-1]]],
+    ]
+    assert [s.get_markerfacecolor() for s in stars] == [PALETTE[0], PALETTE[1]]
+    (runs,) = [leg for leg in fig.legends if leg.get_gid() == "curvelog-runs"]
+    texts = [t.get_text() for t in runs.get_texts()]
+    assert texts[0].startswith("a  (best val/loss 0.55 @ 600)") and texts[1].startswith("b  (best")
+    assert legend_texts(loss) == ["train", "val"]
+
+
+def test_compare_errors(two_chart_bundle: dict[str, Any]) -> None:
+    with pytest.raises(PlotError, match="nothing to compare"):
+        compare_bundles([])
+    with pytest.raises(PlotError, match="unknown chart 'x'; available: loss, acc"):
+        compare_bundles([two_chart_bundle, two_chart_bundle], charts="x")
+    with pytest.raises(BundleError, match="bundle 2: invalid bundle at /charts"):
+        compare_bundles([two_chart_bundle, {"charts": 1}])
+
+
+def test_run_names_from_metadata_then_file_names(two_chart_bundle: dict[str, Any]) -> None:
+    a = dict(two_chart_bundle, run={"name": "alpha", "sessions": 1})
+    b = dict(two_chart_bundle, run={"name": "beta", "sessions": 1})
+    assert run_names([a, b], ["x/run.log", "y/run.log"]) == ["alpha", "beta"]
+    same = [two_chart_bundle, two_chart_bundle]
+    assert run_names(same, ["exp1/run.curves.json", "exp2/run.curves.json"]) == [
+        "exp1/run",
+        "exp2/run",
+    ]
+    assert run_names(same, ["a.curves.json", "b.log"]) == ["a", "b"]
+    fig = compare_bundles(same)
+    (runs,) = fig.legends
+    assert [t.get_text().split("  ")[0] for t in runs.get_texts()] == ["run #1", "run #2"]
+
+
+# --------------------------------------------------------------------------- real runs
+
+
+@pytest.fixture(scope="module")
+def real_bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("real")
+    bundles = {}
+    for name in RUNS:
+        src = next((REAL / name).glob("*.csv*"))
+        best, mode = OBJECTIVES[name]
+        log = out / f"{name}.log"
+        csv_to_log(src, log, best=best, mode="max" if mode == "max" else "min")
+        bundles[name] = build_bundle(curvelog.read(log))
+    return bundles
+
+
+def test_the_real_runs_are_all_here() -> None:
+    assert len(RUNS) >= 7 and set(RUNS) == set(OBJECTIVES)
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_a_figure_for_every_real_run(name: str, real_bundles: dict[str, dict[str, Any]]) -> None:
+    b = real_bundles[name]
+    fig = plot_bundle(b, dpi=50)
+    assert [ax.get_title(loc="left") for ax in fig.axes] == [c["title"] for c in b["charts"]]
+    best = b["best"]
+    assert best is not None and best["metric"] == OBJECTIVES[name][0]
+    for ax, c in zip(fig.axes, b["charts"], strict=True):
+        metrics = [s["metric"] for s in c["series"]]
+        assert [ln.get_gid() for ln in lines(ax, "curvelog-series")] == [
+            f"curvelog-series:{m}" for m in metrics if c["series"][metrics.index(m)]["x"]
+        ]
+        stars = lines(ax, "curvelog-best")
+        if best["metric"] in metrics:
+            (star,) = stars
+            assert star.get_xydata().tolist() == [[float(best["step"]), best["value"]]]
+        else:
+            assert stars == []
+        events = {e["kind"] for s in c["series"] for e in s["events"]}
+        assert {ln.get_gid().split(":")[1] for ln in lines(ax, "curvelog-events")} == events
+        assert resume_steps(ax) == sorted({float(r["step"]) for r in b["resumes"]})
+        positive = all(v > 0 for s in c["series"] for v in s["y"] if v is not None)
+        spans = [
+            max(v) / min(v)
+            for s in c["series"]
+            if (v := [y for y in s["y"] if y is not None]) and min(v) > 0
+        ]
+        wants_log = positive and (c["scale"] == "log" or any(r > 100 for r in spans))
+        assert ax.get_yscale() == ("log" if wants_log else "linear"), c["id"]
+    assert figure_bytes(fig, "png").startswith(b"\x89PNG")
+
+
+def test_real_gan_restarts_are_drawn(real_bundles: dict[str, dict[str, Any]]) -> None:
+    b = real_bundles["gan_deblurgan_wgan"]
+    assert len(b["resumes"]) > 10
+    ax = plot_bundle(b, charts="G_L1").axes[0]
+    assert len(resume_steps(ax)) == len({r["step"] for r in b["resumes"]})
+
+
+def test_real_digits_train_loss_goes_log(real_bundles: dict[str, dict[str, Any]]) -> None:
+    fig = plot_bundle(real_bundles["gen_digits_mlp"], charts="loss")
+    assert fig.axes[0].get_yscale() == "log"  # 2.3 down to ~1e-5
+
+
+def test_real_nan_events_are_marked(real_bundles: dict[str, dict[str, Any]]) -> None:
+    """The llm.c run with a NaN burst and an inf written into it (as a diverging run would)."""
+    b = real_bundles["llmc_gpt2_124m"]
+    loss = next(c for c in b["charts"] if c["id"] == "loss")
+    train = next(s for s in loss["series"] if s["metric"] == "train_loss")
+    x = train["x"]
+    for i in (100, 101, 102, 900):
+        train["y"][i] = None
+    train["events"] = [
+        {"step": x[100], "kind": "nan", "last_step": x[102], "count": 3},
+        {"step": x[900], "kind": "inf"},
+    ]
+    validate_bundle(b)
+    ax = plot_bundle(b, charts="loss").axes[0]
+    assert list(lines(ax, "curvelog-events:nan")[0].get_xdata()) == [float(x[100])]
+    assert list(lines(ax, "curvelog-events:inf")[0].get_xdata()) == [float(x[900])]
+
+
+def test_compare_real_llm_runs(real_bundles: dict[str, dict[str, Any]]) -> None:
+    names = ["llmc_gpt2_124m", "buildnanogpt_fineweb_2p5ep", "modded_nanogpt_medium_archopt"]
+    fig = compare_bundles([real_bundles[n] for n in names], charts="loss")
+    (ax,) = fig.axes
+    stars = lines(ax, "curvelog-best")
+    assert [s.get_xydata().tolist()[0] for s in stars] == [
+        [float(real_bundles[n]["best"]["step"]), real_bundles[n]["best"]["value"]] for n in names
+    ]
+    assert {ln.get_color() for ln in lines(ax, "curvelog-series")} == set(PALETTE[:3])

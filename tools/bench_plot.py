@@ -1,0 +1,194 @@
+"""Time ``curvelog plot`` on a bundle of 8 charts x 2 series at the default budget.
+
+A baseline, not a gate (target: under 2 s for a cold render, matplotlib
+import included). Each cold measurement is a fresh interpreter that imports
+curvelog.plot (and so matplotlib), draws the figure and writes the PNG; the
+same work done with plain pyplot (a line per series, no best, no events, no
+layout engine) is measured the same way as the peer.
+
+    .venv/bin/python tools/bench_plot.py            # report
+    .venv/bin/python tools/bench_plot.py --gallery  # also re-render samples/gallery/*.png
+
+The gallery needs curvelog.bundle and curvelog.convert: each real run of
+../shared/data/real is converted to a log in a temporary folder, compacted in
+memory and drawn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CHARTS = 8
+POINTS = 2000  # curvelog.bundle.DEFAULT_POINTS
+
+
+def synthetic_bundle(charts: int = CHARTS, points: int = POINTS, seed: int = 0) -> dict[str, Any]:
+    """A valid bundle of ``charts`` charts, each a train and a val series of ``points`` points."""
+    rng = np.random.default_rng(seed)
+    steps = 200_000
+    x = np.unique(np.linspace(0, steps, points).astype(np.int64))
+    out = []
+    for c in range(charts):
+        series = []
+        for k, split in enumerate(("train", "val")):
+            base = (2.0 + c) * np.exp(-x / (steps / 5)) + 0.5 + 0.1 * k
+            y = base * np.exp(rng.normal(0, 0.08 / (k + 1), x.size))
+            ys: list[float | None] = y.round(6).tolist()
+            events = []
+            if c == 1 and k == 0:
+                for i in (300, 301, 302, 1200):
+                    ys[i] = None
+                events = [
+                    {"step": int(x[300]), "kind": "nan", "last_step": int(x[302]), "count": 3},
+                    {"step": int(x[1200]), "kind": "inf"},
+                ]
+            series.append(
+                {
+                    "metric": f"{split}/m{c}",
+                    "label": split,
+                    "x": x.tolist(),
+                    "y": ys,
+                    "raw_points": steps,
+                    "events": events,
+                }
+            )
+        out.append(
+            {
+                "id": f"m{c}",
+                "title": f"m{c}",
+                "xlabel": "step",
+                "ylabel": f"m{c}",
+                "scale": "linear",
+                "series": series,
+            }
+        )
+    best_y = out[0]["series"][1]["y"]
+    i = int(np.nanargmin(np.array(best_y, dtype=float)))
+    return {
+        "schema": "curvelog.bundle/1",
+        "run": {"name": "bench", "run_id": None, "sessions": 2},
+        "charts": out,
+        "best": {
+            "step": int(x[i]),
+            "metric": "val/m0",
+            "value": best_y[i],
+            "mode": "min",
+            "source": "marked",
+            "values": {"val/m0": best_y[i]},
+        },
+        "resumes": [{"step": int(x[points // 2]), "session": 1}],
+        "summary": {"steps": steps},
+        "provenance": {},
+    }
+
+
+_CURVELOG = """
+import time; t0 = time.perf_counter()
+import json, sys
+from curvelog.plot import plot_bundle, save_figure
+t1 = time.perf_counter()
+b = json.load(open(sys.argv[1]))
+fig = plot_bundle(b)
+save_figure(fig, sys.argv[2])
+t2 = time.perf_counter()
+print(json.dumps({"import": t1 - t0, "render": t2 - t1, "total": t2 - t0}))
+"""
+
+_PYPLOT = """
+import time; t0 = time.perf_counter()
+import json, sys
+import matplotlib; matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+t1 = time.perf_counter()
+b = json.load(open(sys.argv[1]))
+fig, axes = plt.subplots(3, 3, figsize=(14, 10))
+for ax, c in zip(axes.flat, b["charts"]):
+    for s in c["series"]:
+        ax.plot(s["x"], [float("nan") if v is None else v for v in s["y"]], label=s["label"])
+    ax.set_title(c["title"]); ax.legend()
+fig.savefig(sys.argv[2])
+t2 = time.perf_counter()
+print(json.dumps({"import": t1 - t0, "render": t2 - t1, "total": t2 - t0}))
+"""
+
+
+def _cold(script: str, bundle_path: str, out: str, repeat: int) -> dict[str, float]:
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        res = subprocess.run(
+            [sys.executable, "-c", script, bundle_path, out],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        wall = time.perf_counter() - start
+        row = json.loads(res.stdout.strip().splitlines()[-1])
+        row["process"] = wall
+        runs.append(row)
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+def report(repeat: int) -> None:
+    from curvelog.plot import figure_bytes, plot_bundle
+
+    bundle = synthetic_bundle()
+    n_points = sum(len(s["x"]) for c in bundle["charts"] for s in c["series"])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "bench.curves.json")
+        with open(path, "w") as f:
+            json.dump(bundle, f)
+        ours = _cold(_CURVELOG, path, os.path.join(tmp, "a.png"), repeat)
+        peer = _cold(_PYPLOT, path, os.path.join(tmp, "b.png"), repeat)
+    warm = {}
+    for fmt in ("png", "svg", "pdf"):
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            figure_bytes(plot_bundle(bundle), fmt)
+            times.append(time.perf_counter() - t)
+        warm[fmt] = statistics.median(times)
+    print(f"bundle: {CHARTS} charts x 2 series, {n_points:,} points; median of {repeat} runs")
+    print(f"{'':32}{'import':>9}{'render':>9}{'total':>9}{'process':>9}")
+    for name, r in (("curvelog plot (cold, PNG)", ours), ("plain pyplot (cold, PNG)", peer)):
+        print(
+            f"{name:32}"
+            + "".join(f"{r[k]:>8.2f}s" for k in ("import", "render", "total", "process"))
+        )
+    print(f"ratio curvelog / pyplot (total): {ours['total'] / peer['total']:.2f}x")
+    print(
+        "warm render + encode in one process: "
+        + ", ".join(f"{k.upper()} {v:.2f}s" for k, v in warm.items())
+    )
+    verdict = "OK" if ours["total"] < 2.0 else "OVER"
+    print(f"target: cold total < 2 s -> {ours['total']:.2f}s {verdict}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--gallery", action="store_true", help="re-render samples/gallery/*.png")
+    args = ap.parse_args()
+    report(args.repeat)
+    if args.gallery:
+        render_gallery()
+
+
+def render_gallery() -> None:  # filled in when curvelog.bundle lands
+    raise SystemExit("the gallery needs curvelog.bundle")
+
+
+if __name__ == "__main__":
+    main()
