@@ -50,6 +50,7 @@ __all__ = [
     "default_bundle_path",
     "dumps",
     "load_bundle",
+    "schema_document",
     "validate_bundle",
     "write_bundle",
 ]
@@ -133,6 +134,15 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, np.generic):
         return _jsonable(value.item())
+    return str(value)
+
+
+def _text(value: Any) -> str | None:
+    """A header string for JSON (None stays None; anything else becomes its text)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", errors="replace")
     return str(value)
 
 
@@ -878,15 +888,14 @@ def _build(
         "metrics": per_metric,
         "analysis": _analysis(run, selected, objective, per_metric),
     }
+    start = h.get("start_time")
     run_meta = {
         "name": Path(run.path).stem,
-        "run_id": h.get("run_id") if isinstance(h.get("run_id"), str) else None,
-        "start_time": h.get("start_time")
-        if isinstance(h.get("start_time"), (int, float))
-        else None,
-        "host": _jsonable(h.get("host")),
-        "platform": _jsonable(h.get("platform")),
-        "python": _jsonable(h.get("python")),
+        "run_id": _text(h.get("run_id")),
+        "start_time": _num(float(start)) if isinstance(start, (int, float)) else None,
+        "host": _text(h.get("host")),
+        "platform": _text(h.get("platform")),
+        "python": _text(h.get("python")),
         "packages": _jsonable(h.get("packages") or {}),
         "git": _jsonable(h.get("git")),
         "argv": _jsonable(h.get("argv") or []),
