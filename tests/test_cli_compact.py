@@ -181,8 +181,11 @@ def test_file_into_a_registry(log: Path, tmp_path: Path) -> None:
     assert (folder / "curves.json").read_bytes() == (tmp_path / "b.json").read_bytes()
     # the same bundle into the same version is a no-op; a new version otherwise
     invoke("compact", str(log), "--registry", str(reg), "--key", key, "--version", "v1", "--no-png")
-    invoke("compact", str(log), "--registry", str(reg), "--key", key, "--no-png")
-    assert (reg / "product" / "P001_all" / "gan" / "v2" / "curves.json").exists()
+    invoke("compact", str(log), "--registry", str(reg), "--key", key)
+    v2 = reg / "product" / "P001_all" / "gan" / "v2"
+    assert (v2 / "curves.json").read_bytes() == (folder / "curves.json").read_bytes()
+    assert (v2 / "loss_curve.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert not (folder / "loss_curve.png").exists()
 
 
 def test_registry_options_go_together(log: Path, tmp_path: Path) -> None:

@@ -411,7 +411,7 @@ def _split_metrics(values: tuple[str, ...]) -> list[str] | None:
               help="Only these metrics (comma-separated names or glob patterns; repeatable).")  # fmt: skip
 @click.option("--force", is_flag=True, help="Replace an existing bundle.")
 @click.option("--registry", "registry_root", metavar="DIR",
-              help="Also file the bundle into this model registry (needs --key).")  # fmt: skip
+              help="File the bundle into this model registry (needs --key).")  # fmt: skip
 @click.option("--key", metavar="KEY", help="Registry key, e.g. product/P001_all/mlstm.")
 @click.option("--version", "reg_version", metavar="N",
               help="File into this existing version instead of a new one.")  # fmt: skip
