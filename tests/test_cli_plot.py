@@ -4,45 +4,19 @@ from __future__ import annotations
 
 import io
 import json
-import sys
-import types
 from pathlib import Path
 
 import click
-import numpy as np
 import pytest
 from click.testing import CliRunner
+
+from curvelog.bundle import compact
+from curvelog.cli import cli
+from curvelog.convert import csv_to_log
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 GAN_CSV = REAL / "gan_deblurgan_wgan" / "gan_deblurgan_wgan.csv"
 DETECTRON_CSV = REAL / "detectron2_balloon_metrics" / "detectron2_balloon_metrics.csv"
-
-
-def _install_sampling_standin() -> None:
-    """Until curvelog.sampling lands: a trivial sampler with the same contract (tests only)."""
-    try:
-        import curvelog.sampling  # noqa: F401
-    except ImportError:
-        mod = types.ModuleType("curvelog.sampling")
-
-        def downsample(x, y, *, method="auto", n_out=2000, keep=None, rule=None):  # type: ignore[no-untyped-def]
-            n = len(x)
-            if method == "none" or n <= n_out:
-                return np.arange(n, dtype=np.int64)
-            parts = [np.linspace(0, n - 1, n_out).astype(np.int64), np.flatnonzero(~np.isfinite(y))]
-            if keep is not None:
-                parts.append(np.asarray(keep, dtype=np.int64))
-            return np.unique(np.concatenate(parts).astype(np.int64))
-
-        mod.downsample = downsample  # type: ignore[attr-defined]
-        sys.modules["curvelog.sampling"] = mod
-
-
-_install_sampling_standin()
-
-from curvelog.bundle import compact  # noqa: E402
-from curvelog.cli import cli  # noqa: E402
-from curvelog.convert import csv_to_log  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,8 @@ import numpy as np
 import pytest
 
 import curvelog
+from curvelog.bundle import build_bundle, validate_bundle
+from curvelog.convert import csv_to_log
 from curvelog.errors import BundleError, CurvelogError, PathError, PlotError
 from curvelog.plot import (
     BEST_COLOR,
@@ -47,31 +48,6 @@ OBJECTIVES = {
 }
 RUNS = sorted(p.parent.name for p in REAL.glob("*/*.csv*"))
 
-
-def _install_sampling_standin() -> None:
-    """Until curvelog.sampling lands: a trivial sampler with the same contract (tests only)."""
-    try:
-        import curvelog.sampling  # noqa: F401
-    except ImportError:
-        mod = types.ModuleType("curvelog.sampling")
-
-        def downsample(x, y, *, method="auto", n_out=2000, keep=None, rule=None):  # type: ignore[no-untyped-def]
-            n = len(x)
-            if method == "none" or n <= n_out:
-                return np.arange(n, dtype=np.int64)
-            parts = [np.linspace(0, n - 1, n_out).astype(np.int64), np.flatnonzero(~np.isfinite(y))]
-            if keep is not None:
-                parts.append(np.asarray(keep, dtype=np.int64))
-            return np.unique(np.concatenate(parts).astype(np.int64))
-
-        mod.downsample = downsample  # type: ignore[attr-defined]
-        sys.modules["curvelog.sampling"] = mod
-
-
-_install_sampling_standin()
-
-from curvelog.bundle import build_bundle, validate_bundle  # noqa: E402
-from curvelog.convert import csv_to_log  # noqa: E402
 
 # --------------------------------------------------------------------------- hand-built bundles
 

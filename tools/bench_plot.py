@@ -186,8 +186,57 @@ def main() -> None:
         render_gallery()
 
 
-def render_gallery() -> None:  # filled in when curvelog.bundle lands
-    raise SystemExit("the gallery needs curvelog.bundle")
+REAL = ROOT.parent / "shared" / "data" / "real"
+GALLERY = ROOT / "samples" / "gallery"
+#: run -> (objective, mode), as the tests convert them
+OBJECTIVES = {
+    "buildnanogpt_fineweb_2p5ep": ("val_loss", "min"),
+    "gan_deblurgan_wgan": ("G_L1", "min"),
+    "gen_digits_mlp": ("val_acc", "max"),
+    "llmc_gpt2_124m": ("val_loss", "min"),
+    "modded_nanogpt_medium_archopt": ("val_loss", "min"),
+    "rl_tqc_fetchslide": ("eval_success_rate", "max"),
+}
+#: picture -> (runs, plot options); one run is `curvelog plot`, several `curvelog compare`
+PICTURES: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "llm_gpt2_124m.png": (("llmc_gpt2_124m",), {}),
+    "rl_tqc_fetchslide.png": (
+        ("rl_tqc_fetchslide",),
+        {"charts": "success_rate,mean_reward,episode_reward,is_success", "smooth": 0.9},
+    ),
+    "gan_restarts.png": (("gan_deblurgan_wgan",), {"charts": "G_L1,G_GAN,D_real+fake"}),
+    "digits_mlp_log.png": (("gen_digits_mlp",), {"charts": "loss,acc,grad_norm"}),
+    "compare_llm.png": (
+        ("llmc_gpt2_124m", "buildnanogpt_fineweb_2p5ep", "modded_nanogpt_medium_archopt"),
+        {"charts": "loss,hellaswag_acc"},
+    ),
+}
+
+
+def render_gallery() -> None:
+    """Convert the real runs, compact them in memory and draw samples/gallery/*.png."""
+    import curvelog
+    from curvelog.bundle import build_bundle
+    from curvelog.convert import csv_to_log
+    from curvelog.plot import compare_bundles, plot_bundle, save_figure
+
+    GALLERY.mkdir(parents=True, exist_ok=True)
+    bundles: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in sorted({r for runs, _ in PICTURES.values() for r in runs}):
+            src = next((REAL / run).glob("*.csv*"))
+            best, mode = OBJECTIVES[run]
+            log = Path(tmp) / f"{run}.log"
+            csv_to_log(src, log, best=best, mode="max" if mode == "max" else "min")
+            bundles[run] = build_bundle(curvelog.read(log))
+    for name, (runs, opts) in PICTURES.items():
+        t = time.perf_counter()
+        if len(runs) == 1:
+            fig = plot_bundle(bundles[runs[0]], **opts)
+        else:
+            fig = compare_bundles([bundles[r] for r in runs], **opts)
+        out = save_figure(fig, GALLERY / name)
+        print(f"{out}: {len(fig.axes)} panels, {time.perf_counter() - t:.2f}s")
 
 
 if __name__ == "__main__":

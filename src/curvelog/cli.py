@@ -556,7 +556,8 @@ def _plot_options(f: Any) -> Any:
         click.option("--smooth", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.0,
                      metavar="W", help="EMA weight in [0, 1), e.g. 0.9, over the faint raw line."),
         click.option("--size", metavar="WxH", help="Figure size in inches, e.g. 12x8."),
-        click.option("--dpi", type=click.IntRange(10, 1200), default=100, show_default=True),
+        click.option("--dpi", type=click.IntRange(10, 1200), default=100, show_default=True,
+                     help="Pixels per inch (PNG)."),
     ]  # fmt: skip
     for option in reversed(options):
         f = option(f)
@@ -580,6 +581,10 @@ def _plot_opts(charts: str | None, logy: bool | None, logx: bool, smooth: float,
                size: str | None, dpi: int) -> dict[str, Any]:  # fmt: skip
     return {"charts": charts, "logy": logy, "logx": logx, "smooth": smooth,
             "size": _parse_size(size), "dpi": dpi}  # fmt: skip
+
+
+def _charts_count(n: int) -> str:
+    return f"{n} chart" if n == 1 else f"{n} charts"
 
 
 def _warn_damage(path: str, bundle: dict[str, Any]) -> None:
@@ -631,7 +636,7 @@ def plot(source: str, output: str | None, charts: str | None, logy: bool | None,
     _warn_damage(source, bundle)
     fig = plot_bundle(bundle, **opts)
     save_figure(fig, out)
-    click.echo(f"{out}: {len(fig.axes)} charts", err=True)
+    click.echo(f"{out}: {_charts_count(len(fig.axes))}", err=True)
 
 
 @cli.command()
@@ -670,7 +675,7 @@ def compare(sources: tuple[str, ...], output: str, names: tuple[str, ...], chart
     labels = list(names) if names else run_names(bundles, sources)
     fig = compare_bundles(bundles, names=labels, **opts)
     save_figure(fig, output)
-    click.echo(f"{output}: {len(fig.axes)} charts, {len(bundles)} runs", err=True)
+    click.echo(f"{output}: {_charts_count(len(fig.axes))}, {len(bundles)} runs", err=True)
 
 
 def main() -> None:

@@ -598,7 +598,7 @@ def _draw_resumes(
     steps = sorted({int(r["step"]) for r in resumes})
     if not steps:
         return
-    alpha = 0.75 if len(steps) <= 12 else 0.3
+    alpha = 0.75 if len(steps) <= 12 else (0.35 if len(steps) <= 40 else 0.22)
     if color:
         alpha *= 0.7
     coll = ax.vlines(
@@ -630,12 +630,18 @@ def _legend(ax: Axes) -> None:
     leg.set_gid("curvelog-legend")
 
 
-def _dense_points(ax: Axes) -> np.ndarray:
-    """Points every few pixels along every data line of ``ax`` (display coordinates)."""
+def _dense_points(ax: Axes) -> tuple[np.ndarray, np.ndarray]:
+    """Points every few pixels along every data line of ``ax`` (display coordinates).
+
+    With their weights: a faint raw line under an EMA matters less than a full line.
+    """
     out = [np.zeros((0, 2))]
+    weights = [np.zeros(0)]
     for line in ax.get_lines():
-        if not (line.get_gid() or "").startswith("curvelog-series"):
+        gid = line.get_gid() or ""
+        if not gid.startswith("curvelog-series"):
             continue
+        before = sum(len(o) for o in out)
         xy = np.asarray(line.get_xydata(), dtype=np.float64)
         if xy.size == 0:
             continue
@@ -655,7 +661,9 @@ def _dense_points(ax: Axes) -> np.ndarray:
                     np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps)
                 ) / np.repeat(reps, reps)
                 out.append(a[many][idx] + (b[many] - a[many])[idx] * frac[:, None])
-    return np.concatenate(out)
+        added = sum(len(o) for o in out) - before
+        weights.append(np.full(added, 0.25 if gid.endswith(":raw") else 1.0))
+    return np.concatenate(out), np.concatenate(weights)
 
 
 def _place_note(
@@ -667,17 +675,17 @@ def _place_note(
     px = fig.dpi / 72.0
     p = ax.transData.transform([xy])[0]
     box = ax.get_window_extent()
-    pts = _dense_points(ax)
+    pts, weight = _dense_points(ax)
     best_score = math.inf
     choice = candidates[0]
     for order, (dx, dy) in enumerate(candidates):
         ox, oy = p[0] + dx * px, p[1] + dy * px
         x0 = ox if dx > 0 else (ox - w if dx < 0 else ox - w / 2)
-        y0 = oy if dy > 0 else oy - h
+        y0 = oy if dy > 0 else (oy - h if dy < 0 else oy - h / 2)
         x1, y1 = x0 + w, y0 + h
         inside = (pts[:, 0] >= x0 - 3) & (pts[:, 0] <= x1 + 3)
         inside &= (pts[:, 1] >= y0 - 3) & (pts[:, 1] <= y1 + 3)
-        score = float(np.count_nonzero(inside))
+        score = float(weight[inside].sum())
         outside = max(0.0, box.x0 - x0) + max(0.0, x1 - box.x1)
         outside += max(0.0, box.y0 - y0) + max(0.0, y1 - box.y1)
         score += outside * 2.0 + math.hypot(dx, dy) * 0.03 + order * 0.001
@@ -727,6 +735,7 @@ def _annotate_best(ax: Axes, xy: tuple[float, float], best: Mapping[str, Any]) -
     h = (2 * 1.3 * fs + 8) * px
     # (dx, dy) offsets in points from the star, nearest first
     candidates = [(dx, dy) for dy in (16, -16, 36, -36, 60, -60) for dx in (14, -14, 0, 44, -44)]
+    candidates += [(dx, 0) for dx in (16, -16, 44, -44)]  # beside the star, at its height
     score, choice = _place_note(ax, xy, w, h, candidates)
     if score >= 4:
         # Every place covers the curve: make room above (or below) the star and go there.
@@ -734,11 +743,11 @@ def _annotate_best(ax: Axes, xy: tuple[float, float], best: Mapping[str, Any]) -
         p = ax.transData.transform([xy])[0]
         up = p[1] >= (box.y0 + box.y1) / 2
         if _make_room(ax, xy[1], up, (h + 22 * px + 6) / max(box.height, 1.0)):
-            side = [(dx, dy) for dx, dy in candidates if (dy > 0) == up]
+            side = [(dx, dy) for dx, dy in candidates if (dy > 0 if up else dy < 0)]
             score, choice = _place_note(ax, xy, w, h, side)
     dx, dy = choice
     ha = "left" if dx > 0 else ("right" if dx < 0 else "center")
-    va = "bottom" if dy > 0 else "top"
+    va = "bottom" if dy > 0 else ("top" if dy < 0 else "center")
     ax.annotate(
         text,
         xy=xy,
