@@ -181,10 +181,12 @@ def downsample(
     if meth == "auto":
         return _auto(xs, ys, fin, mandatory, target, windows)
     shape = target - int(mandatory.size)
+    if shape < 2:
+        return mandatory
     if meth == "lttb":
         picked = _lttb_finite(xs, ys, fin, shape)
     elif meth == "minmax":
-        picked = _minmax(xs, ys, fin, max(1, shape // 2))
+        picked = _minmax(xs, ys, fin, shape // 2)
     else:
         picked = _volatility(xs, ys, fin, shape)
     return np.union1d(mandatory, picked)
@@ -438,7 +440,7 @@ def _lttb(xf: FloatArray, y: FloatArray, n_out: int) -> IntArray:
     if n_out >= n:
         return np.arange(n, dtype=np.int64)
     if n_out < 3:
-        return np.array([0, n - 1], dtype=np.int64)[: max(n_out, 1)]
+        return np.array([0, n - 1], dtype=np.int64)
     nb = n_out - 2
     edges = (1 + np.floor(np.arange(nb + 1) * ((n - 2) / nb))).astype(np.int64)
     edges[-1] = n - 1
@@ -471,11 +473,14 @@ def _minmax(x: IntArray, y: FloatArray, fin: BoolArray, buckets: int) -> IntArra
 def _equal_width_starts(x: IntArray, lo: int, hi: int, buckets: int) -> IntArray:
     """Start indices of the non-empty buckets when [x[lo], x[hi-1]] is cut
     into ``buckets`` equal step ranges (the last one closed)."""
-    x0, x1 = float(x[lo]), float(x[hi - 1])
-    if buckets <= 1 or x1 <= x0:
+    span = int(x[hi - 1]) - int(x[lo])
+    if buckets <= 1 or span <= 0:
         return np.array([lo], dtype=np.int64)
-    edges = x0 + (x1 - x0) * np.arange(1, buckets, dtype=np.float64) / buckets
-    cut = np.searchsorted(x[lo:hi], np.ceil(edges).astype(np.int64), side="left") + lo
+    # offsets from x[lo] in float (small), added to x[lo] as integers: exact
+    # for steps up to 2**63, not only 2**53
+    off = np.ceil(float(span) * np.arange(1, buckets, dtype=np.float64) / buckets)
+    edges = int(x[lo]) + np.minimum(off, float(span)).astype(np.int64)
+    cut = np.searchsorted(x[lo:hi], edges, side="left") + lo
     return np.unique(np.r_[lo, cut[cut < hi]]).astype(np.int64)
 
 
@@ -643,6 +648,7 @@ class _View:
     and which raw points can restore a column."""
 
     __slots__ = ("g", "has", "rlo", "rhi", "w", "amin", "amax", "pt_lo", "pt_hi")
+    w: float
 
     def __init__(self, g: _Grid, m: _Model) -> None:
         self.g = g
@@ -736,14 +742,25 @@ class _Model:
         pad = (hi - lo) * _Y_MARGIN
         self.ylo, self.yhi = lo - pad, hi + pad
         self.views: list[_View] = []
+        self.first = 0  # proposals come from views[first:]
         # candidate points: first, last and extreme points of every bin
         cand = [bins.starts, bins.ends - 1, bins.amin, bins.amax, bins.amin_last, bins.amax_last]
         pool = np.unique(np.concatenate(cand))
         pool = pool[pool >= 0]
         self.pool = pool[fin[pool]]
 
-    def use(self, grids: Sequence[_Grid]) -> None:
-        self.views = [_View(g, self) for g in grids]
+    def use(self, grids: Sequence[_Grid], keep_weight: float = 0.0) -> None:
+        """Optimise for the charts of ``grids``. With ``keep_weight``, the
+        charts used so far stay in the error, that many times heavier, so
+        that points added for the new charts do not spoil them."""
+        fresh = [_View(g, self) for g in grids]
+        self.first = len(self.views) if keep_weight else 0
+        if keep_weight:
+            for view in self.views:
+                view.w *= keep_weight
+            self.views = self.views + fresh
+        else:
+            self.views = fresh
 
     def scale(self, vals: FloatArray, h: int) -> FloatArray:
         """Values to rows of a chart ``h`` px high (NaN where not finite)."""
@@ -760,7 +777,8 @@ class _Model:
         return out
 
     def error(self, drawn: Sequence[_Drawn]) -> float:
-        return float(sum(float(d.err.sum()) * v.w for d, v in zip(drawn, self.views, strict=True)))
+        views = self.views[: len(drawn)]
+        return float(sum(float(d.err.sum()) * v.w for d, v in zip(drawn, views, strict=True)))
 
     def proposals(self, drawn: Sequence[_Drawn]) -> tuple[IntArray, FloatArray]:
         """Points that would fix each column's worst side, with the missing
@@ -771,7 +789,7 @@ class _Model:
         crossings to the raw ones."""
         idx: list[IntArray] = []
         gain: list[FloatArray] = []
-        for view, d in zip(self.views, drawn, strict=True):
+        for view, d in zip(self.views[self.first :], drawn[self.first :], strict=True):
             g = view.g
             nr = np.where(view.has, view.rhi - view.rlo + 1, 0)
             top = view.has & (~d.has | (view.rhi > d.hi))
@@ -849,13 +867,25 @@ class _Model:
             if idx.size == 0:
                 break
             u, inv = np.unique(idx, return_inverse=True)
-            tot = np.bincount(inv.ravel(), weights=gain)
+            tot: FloatArray = np.bincount(inv.ravel(), weights=gain).astype(np.float64)
             new = (tot > 0) & ~np.isin(u, k, assume_unique=True)
             u, tot = u[new], tot[new]
+            if self.first and u.size:
+                # points for finer charts must not cost the reference charts
+                u = u[np.argsort(-tot, kind="stable")[: 2 * step]]
+                tot = self.gain(k, drawn, u)
+                u, tot = u[tot > 0], tot[tot > 0]
             if u.size == 0:
                 break
             take = min(target - k.size, step, u.size)
-            k = np.union1d(k, u[np.argsort(-tot, kind="stable")[:take]])
+            trial = np.union1d(k, u[np.argsort(-tot, kind="stable")[:take]])
+            if self.first:
+                ref = self.error(drawn[: self.first])
+                if self.error(self.draw(trial)[: self.first]) > ref:
+                    trial = np.union1d(k, u[np.argmax(tot)])  # one at a time
+                    if self.error(self.draw(trial)[: self.first]) > ref:
+                        break
+            k = trial
         return k
 
     def _shortlist(
@@ -969,10 +999,15 @@ def _auto(
     if floor:
         k = np.union1d(k, _zigzag(bins, windows))
     if zig is not None:
-        nonempty = zig.pos[:-1][zig.pos[1:] > zig.pos[:-1]]
-        gmin, gmax, _, _ = bins.group(nonempty)
+        full = zig.pos[1:] > zig.pos[:-1]
+        nonempty = zig.pos[:-1][full]
+        ends = zig.pos[1:][full] - 1
+        gmin, gmax, amin, amax = bins.group(nonempty)
+        # columns where the curve spans two rows or more, and not as a
+        # monotone stretch (extremes at both ends), which its neighbours draw
         moves = np.floor(model.scale(gmax, 400)) > np.floor(model.scale(gmin, 400))
-        extra = _zigzag(bins, nonempty, moves)
+        at_end = ((amin == nonempty) | (amin == ends)) & ((amax == nonempty) | (amax == ends))
+        extra = _zigzag(bins, nonempty, moves & ~at_end)
         room = target - k.size
         if extra.size > room:
             extra = extra[np.linspace(0, extra.size - 1, max(room, 0)).astype(np.int64)]
@@ -980,6 +1015,6 @@ def _auto(
     k = model.greedy(k, target, target - int(mandatory.size))
     k = model.refine(k, fixed, windows if floor else None)
     if k.size < target:
-        model.use(fine)
+        model.use(fine, keep_weight=100.0)
         k = model.greedy(k, target, target - int(k.size))
     return k
