@@ -29,7 +29,7 @@ from curvelog.convert import csv_to_log
 from curvelog.errors import (
     BundleError,
     BundleVersionError,
-    CurvelogError,
+    MetricNotFoundError,
     OutputExistsError,
     PathError,
     SamplingError,
@@ -363,7 +363,7 @@ def test_metric_selection(real_logs: dict[str, Path]) -> None:
     assert sorted(bundle["summary"]["metrics"]) == ["lr", "train_loss", "val_loss"]
     assert bundle["provenance"]["sampling"]["metrics"] == ["val_loss", "train_loss", "lr"]
     with pytest.raises(
-        CurvelogError, match=r"no metric matches 'nope' \(metrics: val_loss, train_loss"
+        MetricNotFoundError, match=r"no metric matches 'nope' \(metrics: val_loss, train_loss"
     ):
         build_bundle(run, metrics=["nope"])
 

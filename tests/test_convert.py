@@ -15,7 +15,7 @@ from click.testing import CliRunner
 import curvelog
 from curvelog.cli import cli
 from curvelog.convert import csv_to_log, default_log_path
-from curvelog.errors import CurvelogError, OutputExistsError, PathError
+from curvelog.errors import MetricNotFoundError, OutputExistsError, PathError
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 GAN_CSV = REAL / "gan_deblurgan_wgan" / "gan_deblurgan_wgan.csv"
@@ -147,7 +147,7 @@ def test_missing_empty_and_existing(tmp_path: Path) -> None:
     assert (tmp_path / "x.log").read_bytes() == b"keep me"
     csv_to_log(src, tmp_path / "x.log", overwrite=True)
     assert curvelog.read(tmp_path / "x.log").rows == 1
-    with pytest.raises(CurvelogError, match="no metric 'y' to take as the objective"):
+    with pytest.raises(MetricNotFoundError, match=r"ok.csv: no metric matches 'y' \(metrics: x\)"):
         csv_to_log(src, tmp_path / "y.log", best="y")
     assert not (tmp_path / "y.log").exists()
 

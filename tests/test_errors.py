@@ -13,6 +13,8 @@ CASES = [
     (e.MetricTypeError("loss", "str"), TypeError,
      "metric 'loss': cannot record a value of type str",
      {"metric": "loss", "value_type": "str"}),
+    (e.MetricNotFoundError("a.log", "acc", ["loss"]), KeyError,
+     "a.log: no metric matches 'acc' (metrics: loss)", {"metric": "acc", "known": ["loss"]}),
     (e.StepError(-1), ValueError, "step -1 (int) is not a non-negative integer",
      {"step_repr": "-1"}),
     (e.LogClosedError("a.log"), ValueError, "a.log: the log is closed", {"path": "a.log"}),

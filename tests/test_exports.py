@@ -12,7 +12,8 @@ def test_all_is_pinned_and_resolvable() -> None:
     assert curvelog.__all__ == sorted(curvelog.__all__)
     assert curvelog.__all__ == [
         "BundleError", "BundleVersionError", "CurvelogError", "EventLog", "LogClosedError",
-        "LogCorruptError", "LogFormatError", "LogLockedError", "MetricTypeError",
+        "LogCorruptError", "LogFormatError", "LogLockedError", "MetricNotFoundError",
+        "MetricTypeError",
         "OutputExistsError", "PathError", "PlotError", "Registry", "RegistryCorruptError",
         "RegistryError", "RegistryKeyError", "RegistryLockTimeout", "Run", "SamplingError",
         "StepError", "VersionNotFoundError", "__version__", "build_bundle", "downsample",

@@ -16,6 +16,16 @@ from .errors import OutputExistsError, PathError
 __all__ = ["atomic_write_bytes", "fsync_dir"]
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: mkstemp creates 0600 files; a replaced file gets the mode open() would give it
+_FILE_MODE = 0o666 & ~_current_umask()
+
+
 def fsync_dir(folder: str | os.PathLike[str]) -> None:
     """Make a rename or a new file in ``folder`` durable (a no-op where unsupported)."""
     try:
@@ -48,6 +58,7 @@ def atomic_write_bytes(
     except OSError as e:
         raise PathError(str(folder), f"cannot write here ({e.strerror})") from None
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -32,7 +32,7 @@ from ._fs import atomic_write_bytes
 from .errors import (
     BundleError,
     BundleVersionError,
-    CurvelogError,
+    MetricNotFoundError,
     OutputExistsError,
     PathError,
     SamplingError,
@@ -348,8 +348,7 @@ def _select(run: Run, metrics: Sequence[str] | None) -> list[str]:
     for pattern in metrics:
         hits = [m for m in names if m == pattern or fnmatch.fnmatchcase(m, pattern)]
         if not hits:
-            known = ", ".join(names) or "none"
-            raise CurvelogError(f"{run.path}: no metric matches {pattern!r} (metrics: {known})")
+            raise MetricNotFoundError(run.path, pattern, names)
         picked.update(hits)
     return [m for m in names if m in picked]
 
@@ -713,16 +712,13 @@ def _distinct_steps(run: Run) -> tuple[int, int | None, int | None]:
 
 def _wall_time(run: Run) -> tuple[float | None, float | None]:
     """(seconds the sessions ran, summed; time of the last record)."""
-    times = run._times  # row times in file order: sessions are contiguous row ranges
-    total, last, row = 0.0, None, 0
+    total, last = 0.0, None
     for s in run.sessions:
         start = s.header.get("start_time")
         end_rec = (s.end or {}).get("time")
         end = end_rec if isinstance(end_rec, (int, float)) else None
-        if s.rows:
-            t_last = float(times[row + s.rows - 1])
-            end = max(end, t_last) if end is not None else t_last
-        row += s.rows
+        if s.last_time is not None:
+            end = max(end, s.last_time) if end is not None else s.last_time
         if isinstance(start, (int, float)) and end is not None:
             total += max(float(end) - float(start), 0.0)
         if end is not None:
@@ -945,14 +941,6 @@ def write_bundle(
     data = dumps(bundle)
     target = os.fspath(path)
     atomic_write_bytes(target, data, overwrite=force)
-    # The temporary file behind the atomic write is created 0600; a bundle is
-    # an ordinary file, readable as the umask allows.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    try:
-        os.chmod(target, 0o666 & ~mask)
-    except OSError:
-        pass
     return target
 
 

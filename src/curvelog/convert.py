@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Final, Literal
 
-from .errors import CurvelogError, OutputExistsError, PathError
+from .errors import MetricNotFoundError, OutputExistsError, PathError
 from .log import EventLog
 
 __all__ = ["ImportReport", "csv_to_log", "default_log_path"]
@@ -191,10 +191,7 @@ def csv_to_log(
             appends.append((step, current))
         current[metric] = value
     if best is not None and best not in metrics:
-        known = ", ".join(metrics) or "none"
-        raise CurvelogError(
-            f"{src}: no metric {best!r} to take as the objective (metrics: {known})"
-        )
+        raise MetricNotFoundError(src, best, list(metrics))
     tmp = f"{dst}.part"
     if os.path.exists(tmp):
         os.remove(tmp)

@@ -6,6 +6,7 @@ inherits the builtin a caller would naturally catch (a bad metric value is a
 
     CurvelogError
     ├── MetricTypeError(TypeError)        a value EventLog cannot record
+    ├── MetricNotFoundError(KeyError)     a metric the log does not hold
     ├── StepError(ValueError)             a step that is not a non-negative int
     ├── LogClosedError(ValueError)        append/flush after close
     ├── LogLockedError(OSError)           a second writer for the same log
@@ -39,6 +40,7 @@ __all__ = [
     "LogCorruptError",
     "LogFormatError",
     "LogLockedError",
+    "MetricNotFoundError",
     "MetricTypeError",
     "OutputExistsError",
     "PathError",
@@ -91,6 +93,19 @@ class MetricTypeError(CurvelogError, TypeError):
             metric,
             value_type,
             detail,
+        )
+
+
+class MetricNotFoundError(CurvelogError, KeyError):
+    """A metric name (or pattern) that matches nothing in the log."""
+
+    def __init__(self, path: str, metric: str, known: list[str]) -> None:
+        self.path = path
+        self.metric = metric
+        self.known = list(known)
+        names = ", ".join(known) or "none"
+        super().__init__(
+            f"{path}: no metric matches {metric!r} (metrics: {names})", path, metric, known
         )
 
 

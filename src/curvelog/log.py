@@ -41,6 +41,7 @@ from .errors import (
     LogCorruptError,
     LogFormatError,
     LogLockedError,
+    MetricNotFoundError,
     MetricTypeError,
     OutputExistsError,
     PathError,
@@ -737,6 +738,8 @@ class Session:
     rows: int = 0
     first_step: int | None = None
     last_step: int | None = None
+    #: wall time of the session's last row
+    last_time: float | None = None
     end: dict[str, Any] | None = None
 
     @property
@@ -820,8 +823,7 @@ class Run:
         if metric in self._series:
             return self._series[metric]
         if metric not in self._cols:
-            known = ", ".join(self._cols) or "none"
-            raise KeyError(f"{self.path}: no metric {metric!r} (metrics: {known})")
+            raise MetricNotFoundError(self.path, metric, list(self._cols))
         rows, values = self._cols[metric]
         steps = self._steps if rows is None else self._steps[rows]
         times = self._times if rows is None else self._times[rows]
@@ -1262,6 +1264,7 @@ def read(path: str | os.PathLike[str], *, strict: bool = False) -> Run:
                 if sess.first_step is None:
                     sess.first_step = int(steps[0])
                 sess.last_step = int(steps[-1])
+                sess.last_time = float(times[-1])
             nrows += n
         elif kind == "session":
             fmt = rec.get("format")
