@@ -394,37 +394,11 @@ def _events(
     return events, droppable
 
 
-def _extreme(
-    s: Series, finite: np.ndarray | None, argf: Callable[[np.ndarray], Any]
-) -> dict[str, Any] | None:
-    y = s.values
-    if finite is None:
-        i = int(argf(y))
-    else:
-        if not finite.any():
-            return None
-        fill = np.inf if argf is np.argmin else -np.inf
-        i = int(argf(np.where(finite, y, fill)))
-    return {"step": int(s.steps[i]), "value": float(y[i])}
-
-
-def _point(s: Series, i: int) -> dict[str, Any]:
-    return {"step": int(s.steps[i]), "value": _num(float(s.values[i]))}
-
-
-def _metric_summary(s: Series, finite: np.ndarray | None, bad: np.ndarray) -> dict[str, Any]:
-    y = s.values
-    kinds = _kind_codes(y, bad) if bad.size else np.zeros(0, dtype=np.int64)
+def _metric_summary(stats: dict[str, Any]) -> dict[str, Any]:
+    """`Run.metric_stats` for strict JSON: a non-finite first or last value is null."""
     return {
-        "points": len(s),
-        "writes": int(s.raw_count),
-        "first": _point(s, 0),
-        "last": _point(s, len(s) - 1),
-        "min": _extreme(s, finite, np.argmin),
-        "max": _extreme(s, finite, np.argmax),
-        "nan": int(np.count_nonzero(kinds == 0)),
-        "inf": int(np.count_nonzero(kinds == 1)),
-        "neg_inf": int(np.count_nonzero(kinds == 2)),
+        k: {"step": v["step"], "value": _num(v["value"])} if isinstance(v, dict) else v
+        for k, v in stats.items()
     }
 
 
@@ -833,7 +807,7 @@ def _build(
         finite_mask = np.isfinite(s.values)
         all_finite = bool(finite_mask.all())
         bad = np.zeros(0, dtype=np.int64) if all_finite else np.flatnonzero(~finite_mask)
-        per_metric[m] = _metric_summary(s, None if all_finite else finite_mask, bad)
+        per_metric[m] = _metric_summary(run.metric_stats(m))
         best_step = int(best.step) if best is not None else None
         built[m] = _sampled_series(s, label_of[m], bad, resume_steps, best_step, method, points)
         if progress is not None:

@@ -885,25 +885,32 @@ class Run:
     # -------------------------------------------------------------- summary
 
     def metric_stats(self, metric: str) -> dict[str, Any]:
-        """Points, first/last/min/max (with their steps) and non-finite counts of one metric.
+        """Points, writes, first/last/min/max (with their steps) and non-finite counts.
 
-        min and max are over finite values; ties keep the earliest step.
+        Values are plain floats (first and last may be NaN or infinite); min and
+        max are over finite values only, None when there is none; ties keep the
+        earliest step. ``writes`` counts every append, re-run steps included.
         """
         s = self.series(metric)
         v = s.values
         finite = np.isfinite(v)
+        all_finite = bool(finite.all())
+        nan = 0 if all_finite else int(np.isnan(v).sum())
+        pos = 0 if all_finite else int(np.isposinf(v).sum())
         out: dict[str, Any] = {
             "points": len(s),
-            "raw_points": s.raw_count,
+            "writes": s.raw_count,
             "first": _point(s, 0) if len(s) else None,
             "last": _point(s, len(s) - 1) if len(s) else None,
             "min": None,
             "max": None,
-            "nan": int(np.isnan(v).sum()),
-            "inf": int(np.isposinf(v).sum()),
-            "neg_inf": int(np.isneginf(v).sum()),
+            "nan": nan,
+            "inf": pos,
+            "neg_inf": len(v) - int(finite.sum()) - nan - pos,
         }
-        if finite.any():
+        if all_finite and len(v):
+            out["min"], out["max"] = _point(s, int(np.argmin(v))), _point(s, int(np.argmax(v)))
+        elif finite.any():
             out["min"] = _point(s, int(np.argmin(np.where(finite, v, np.inf))))
             out["max"] = _point(s, int(np.argmax(np.where(finite, v, -np.inf))))
         return out
@@ -949,7 +956,7 @@ class Run:
             ],
             "objective": self.objective,
             "best": _best_dict(best or recomputed),
-            "metrics": {m: self.metric_stats(m) for m in self.metrics},
+            "metrics": {m: _json_stats(self.metric_stats(m)) for m in self.metrics},
             "damage": [
                 {"start": d.start, "end": d.end, "kind": d.kind, "what": d.describe()}
                 for d in self.damage
@@ -1057,7 +1064,15 @@ class Run:
 
 
 def _point(s: Series, i: int) -> dict[str, Any]:
-    return {"step": int(s.steps[i]), "value": _json_float(float(s.values[i]))}
+    return {"step": int(s.steps[i]), "value": float(s.values[i])}
+
+
+def _json_stats(stats: dict[str, Any]) -> dict[str, Any]:
+    """`Run.metric_stats` with non-finite values spelled as JSON-safe strings."""
+    return {
+        k: {"step": v["step"], "value": _json_float(v["value"])} if isinstance(v, dict) else v
+        for k, v in stats.items()
+    }
 
 
 def _json_float(v: float) -> float | str:
