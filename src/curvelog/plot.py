@@ -435,7 +435,7 @@ def _draw_chart(
     densest = max((x.size for x, _ in arrays), default=0)
     best_metric = best.get("metric") if best else None
     best_xy: tuple[float, float] | None = None
-    event_steps: dict[str, list[tuple[float, float]]] = {}
+    event_steps: dict[str, list[tuple[float, float, int]]] = {}
     drawn = 0
     for k, (s, (x, y)) in enumerate(zip(series, arrays, strict=True)):
         name = str(s.get("label", s.get("metric", "")))
@@ -483,7 +483,11 @@ def _draw_chart(
             kind = str(e.get("kind", "nan"))
             step = float(e["step"])
             last = float(e.get("last_step", e["step"]))
-            event_steps.setdefault(kind if kind in _EVENT_STYLE else "nan", []).append((step, last))
+            n = e.get("count", 1)
+            n = n if isinstance(n, int) and n > 0 else 1
+            event_steps.setdefault(kind if kind in _EVENT_STYLE else "nan", []).append(
+                (step, last, n)
+            )
         if best is not None and best_metric is not None and s.get("metric") == best_metric:
             best_xy = best_xy or _best_point(best, x, y)
     if drawn == 0:
@@ -548,16 +552,19 @@ def _step_axis(ax: Axes, logx: bool) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10], integer=True))
 
 
-def _draw_events(ax: Axes, event_steps: Mapping[str, list[tuple[float, float]]]) -> None:
-    """Red markers on the x axis (and a red bar along it for a run of non-finite values)."""
+def _draw_events(ax: Axes, event_steps: Mapping[str, list[tuple[float, float, int]]]) -> None:
+    """Red markers on the x axis (and a red bar along it for a run of non-finite values).
+
+    The legend counts values: a run of 40 NaN steps is one marker and ``NaN ×40``.
+    """
     trans = ax.get_xaxis_transform()  # x in data, y in axes fraction
     for kind, spans in event_steps.items():
         marker, name = _EVENT_STYLE[kind]
-        xs = [a for a, _ in spans]
-        count = len(spans)
+        xs = [a for a, _, _ in spans]
+        count = sum(n for _, _, n in spans)
         ax.plot(
             xs,
-            [0.0] * count,
+            [0.0] * len(xs),
             ls="none",
             marker=marker,
             ms=7,
@@ -568,9 +575,9 @@ def _draw_events(ax: Axes, event_steps: Mapping[str, list[tuple[float, float]]])
             clip_on=False,
             zorder=7,
             gid=f"curvelog-events:{kind}",
-            label=f"{name} \u00d7{count}" if count > 1 else name,
+            label=f"{name} \u00d7{count:,}" if count > 1 else name,
         )
-        for a, b in spans:
+        for a, b, _ in spans:
             if b > a:
                 ax.plot(
                     [a, b],
