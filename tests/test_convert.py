@@ -70,6 +70,28 @@ def test_rows_of_one_step_share_an_append_until_a_metric_repeats(tmp_path: Path)
     assert loss.raw_count == 4
 
 
+def test_one_metric_after_another_is_not_a_restart(tmp_path: Path) -> None:
+    # the RL export lists every training row, then every evaluation row
+    rows = [(s, "reward", str(s)) for s in range(0, 50, 10)]
+    rows += [(s, "eval", str(-s)) for s in range(0, 50, 25)]
+    rows += [(20, "reward", "99")]  # reward goes back below its own last step: a restart
+    src = write_csv(tmp_path / "a.csv", rows)
+    report = csv_to_log(src, tmp_path / "a.log")
+    assert report.restarts == 1
+    run = curvelog.read(tmp_path / "a.log")
+    assert run.resumes == 1 and run.segments[1].first_step == 20
+    assert run.series("eval").steps.tolist() == [0, 25]
+    assert run.series("reward").values.tolist() == [0.0, 10.0, 99.0, 30.0, 40.0]
+
+
+def test_real_rl_run_has_no_spurious_resume(tmp_path: Path) -> None:
+    report = csv_to_log(
+        REAL / "rl_tqc_fetchslide" / "rl_tqc_fetchslide.csv.gz", tmp_path / "rl.log"
+    )
+    assert report.restarts == 0
+    assert curvelog.read(tmp_path / "rl.log").resumes == 0
+
+
 def test_nan_inf_parsed_and_empty_cells_skipped(tmp_path: Path) -> None:
     src = write_csv(
         tmp_path / "b.csv",

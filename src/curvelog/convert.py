@@ -17,6 +17,7 @@ import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import IO, Final, Literal
 
 from .errors import MetricNotFoundError, OutputExistsError, PathError
@@ -150,10 +151,13 @@ def csv_to_log(
 ) -> ImportReport:
     """Write the long CSV ``csv_path`` (``step,metric,value``) as the log ``log_path``.
 
-    Rows are replayed in file order. Consecutive rows of the same step become
-    one ``append`` unless a metric repeats inside the run of rows (a second
-    write of the same step): then a new ``append`` starts, so the log keeps
-    both writes and the reader shows the later one. Values are parsed with
+    A restart is where some metric's step goes back below its own previous
+    step; between restarts rows are replayed in step order (a stable sort, so
+    two writes of one step keep their order), because exports often list one
+    metric after another. Consecutive rows of the same step become one
+    ``append`` unless a metric repeats among them (a second write of the
+    same step): then a new ``append`` starts, so the log keeps both writes
+    and the reader shows the later one. Values are parsed with
     ``float`` (so ``nan``, ``inf`` and ``-inf`` are recorded as such); a row
     whose value cell is empty (or ``null``, ``none``, ``na``) is skipped,
     because "not recorded" is not NaN. The whole CSV is checked before the
@@ -172,20 +176,29 @@ def csv_to_log(
     if os.path.exists(dst) and not overwrite:
         raise OutputExistsError(dst)
     # Parse everything first: a CSV that fails on line 90,000 must not leave a log.
-    appends: list[tuple[int, dict[str, float]]] = []
+    parsed: list[tuple[int, int, str, float]] = []  # (segment, step, metric, value)
     metrics: dict[str, None] = {}
-    rows = skipped = restarts = 0
-    current: dict[str, float] | None = None
-    current_step = -1
+    last: dict[str, int] = {}
+    rows = skipped = segment = 0
     for _line, step, metric, value in _rows(src):
         rows += 1
         if value is None:
             skipped += 1
             continue
         metrics.setdefault(metric, None)
+        if step < last.get(metric, -1):  # this metric went back: the run was restarted
+            segment += 1
+            last.clear()
+        last[metric] = step
+        parsed.append((segment, step, metric, value))
+    # Within a segment rows go in step order: exports often list one metric after
+    # another (all train rows, then all eval rows), which is not a restart.
+    parsed.sort(key=itemgetter(0, 1))
+    appends: list[tuple[int, dict[str, float]]] = []
+    current: dict[str, float] | None = None
+    current_step = -1
+    for _segment, step, metric, value in parsed:
         if current is None or step != current_step or metric in current:
-            if current is not None and step < current_step:
-                restarts += 1
             current = {}
             current_step = step
             appends.append((step, current))
@@ -201,4 +214,4 @@ def csv_to_log(
         for step, values in appends:
             append(step, values)
     os.replace(tmp, dst)
-    return ImportReport(rows, skipped, len(appends), tuple(metrics), restarts)
+    return ImportReport(rows, skipped, len(appends), tuple(metrics), segment)
