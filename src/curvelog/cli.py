@@ -264,20 +264,25 @@ def inspect(log: str, as_json: bool) -> None:
         f"{info['path']}: {info['size']:,} bytes, run {info['run_id'] or '?'}",
         f"  rows      {info['rows']:,}"
         + (f" (steps {steps['first']:,} .. {steps['last']:,})" if steps else ""),
-        f"  time      {_fmt_time(span['start'])} .. {_fmt_time(span['end'])} ({_fmt_span(span['span'])})"
+        f"  time      {_fmt_time(span['start'])} .. {_fmt_time(span['end'])}"
+        f" ({_fmt_span(span['span'])})"
         if span
         else "  time      -",
         f"  sessions  {len(sessions)}"
         + (f", not closed: {', '.join(map(str, died))} (writer died)" if died else ", all closed"),
         f"  resumes   {len(info['resumes'])}"
-        + "".join(f"\n            at step {r['step']:,} (after {r['after_step']:,})" for r in info["resumes"]),
+        + "".join(
+            f"\n            at step {r['step']:,} (after {r['after_step']:,})"
+            for r in info["resumes"]
+        ),
     ]
     best = info["best"]
     if best is None:
         lines.append("  best      -")
     else:
         lines.append(
-            f"  best      {best['metric'] or '?'} = {_fmt_value(best['value']) if best['value'] is not None else '?'}"
+            f"  best      {best['metric'] or '?'} = "
+            f"{_fmt_value(best['value']) if best['value'] is not None else '?'}"
             f" at step {best['step']:,} ({best['mode']}, {best['source']})"
         )
     damage = info["damage"]
@@ -286,13 +291,25 @@ def inspect(log: str, as_json: bool) -> None:
     lines.append("")
     header = ("metric", "points", "first", "last", "min", "max", "nan", "inf", "-inf")
     table = [header] + [
-        (name, f"{m['points']:,}", _fmt_point(m["first"]), _fmt_point(m["last"]), _fmt_point(m["min"]),
-         _fmt_point(m["max"]), str(m["nan"]), str(m["inf"]), str(m["neg_inf"]))  # fmt: skip
+        (
+            name,
+            f"{m['points']:,}",
+            _fmt_point(m["first"]),
+            _fmt_point(m["last"]),
+            _fmt_point(m["min"]),
+            _fmt_point(m["max"]),
+            str(m["nan"]),
+            str(m["inf"]),
+            str(m["neg_inf"]),
+        )  # fmt: skip
         for name, m in info["metrics"].items()
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
-        cells = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        cells = [
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
         lines.append("  " + "  ".join(cells).rstrip())
     click.echo("\n".join(lines))
 
@@ -301,7 +318,9 @@ def inspect(log: str, as_json: bool) -> None:
 @click.argument("log", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="A .csv or .parquet file.")  # fmt: skip
-@click.option("--wide", is_flag=True, help="One column per metric instead of step,time,metric,value.")
+@click.option(
+    "--wide", is_flag=True, help="One column per metric instead of step,time,metric,value."
+)
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 def export(log: str, output: str, wide: bool, force: bool) -> None:
     """Export every recorded value as CSV or Parquet (through polars).
@@ -322,13 +341,17 @@ def export(log: str, output: str, wide: bool, force: bool) -> None:
 
 @cli.command()
 @click.argument("log", type=click.Path(dir_okay=False))
-@click.option("-n", "--lines", default=10, show_default=True, help="Rows already written to show first.")
+@click.option(
+    "-n", "--lines", default=10, show_default=True, help="Rows already written to show first."
+)
 @click.option("--metrics", default=None, help="Comma-separated metrics to show (default: all).")
 @click.option("-f/-F", "--follow/--no-follow", default=True, show_default=True,
               help="Keep printing rows as the writer appends them (Ctrl-C to stop).")  # fmt: skip
 @click.option("--until-closed", is_flag=True, help="Stop when the writer closes the log.")
 @click.option("--poll", default=0.5, show_default=True, type=float, help="Seconds between polls.")
-def tail(log: str, lines: int, metrics: str | None, follow: bool, until_closed: bool, poll: float) -> None:
+def tail(
+    log: str, lines: int, metrics: str | None, follow: bool, until_closed: bool, poll: float
+) -> None:
     """Print the last rows of a log, then follow it as training goes on.
 
     \b
@@ -402,13 +425,15 @@ def _split_metrics(values: tuple[str, ...]) -> list[str] | None:
 @cli.command()
 @click.argument("log")
 @click.option("-o", "--output", metavar="PATH",
-              help="The bundle to write; '-' prints it. Default: <log stem>.curves.json beside the log.")  # fmt: skip
+              help="The bundle to write; '-' prints it. "
+                   "Default: <log stem>.curves.json beside the log.")  # fmt: skip
 @click.option("--points", type=click.IntRange(min=2), default=2000, show_default=True,
               help="Point budget per series.")  # fmt: skip
 @click.option("--method", type=click.Choice(_SAMPLING_METHODS), default="auto", show_default=True,
               help="How series are downsampled.")  # fmt: skip
 @click.option("--metrics", multiple=True, metavar="NAMES",
-              help="Only these metrics (comma-separated names or glob patterns; repeatable).")  # fmt: skip
+              help="Only these metrics (comma-separated names or glob patterns; "
+                   "repeatable).")  # fmt: skip
 @click.option("--force", is_flag=True, help="Replace an existing bundle.")
 @click.option("--registry", "registry_root", metavar="DIR",
               help="File the bundle into this model registry (needs --key).")  # fmt: skip
@@ -684,4 +709,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()
