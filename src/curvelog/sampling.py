@@ -297,12 +297,30 @@ def _mandatory(y: FloatArray, fin: BoolArray, keep: IntArray) -> IntArray:
     if fin.all():
         parts.append(np.array([np.argmin(y), np.argmax(y)], dtype=np.int64))
     else:
-        parts.append(np.flatnonzero(~fin).astype(np.int64))
-        if fin.any():
-            lo = np.where(fin, y, np.inf)
-            hi = np.where(fin, y, -np.inf)
-            parts.append(np.array([np.argmin(lo), np.argmax(hi)], dtype=np.int64))
-    return np.unique(np.concatenate(parts))
+        nonfinite = np.flatnonzero(~fin).astype(np.int64)
+        parts.append(nonfinite)
+        if nonfinite.size < n:
+            src_lo, src_hi, red_lo, red_hi = _sources(y, fin, nonfinite)
+            lo, hi = red_lo.reduce(src_lo), red_hi.reduce(src_hi)
+            parts.append(np.array([np.argmax(src_lo == lo), np.argmax(src_hi == hi)]))
+    return np.unique(np.concatenate(parts).astype(np.int64))
+
+
+def _sources(
+    y: FloatArray, fin: BoolArray, nonfinite: IntArray | None = None
+) -> tuple[FloatArray, FloatArray, np.ufunc, np.ufunc]:
+    """Arrays and reductions whose min / max see only the finite values.
+
+    NaN alone needs no copy (``fmin``/``fmax`` skip it); an infinity does
+    (it would win the reduction), so then non-finite values are masked.
+    """
+    if nonfinite is None:
+        nonfinite = np.flatnonzero(~fin)
+    if nonfinite.size == 0:
+        return y, y, np.minimum, np.maximum
+    if not np.isinf(y[nonfinite]).any():
+        return y, y, np.fmin, np.fmax
+    return np.where(fin, y, np.inf), np.where(fin, y, -np.inf), np.minimum, np.maximum
 
 
 def _int_ceil(bound: float) -> int:
@@ -354,7 +372,8 @@ def _piecewise(x: IntArray, rule: tuple[tuple[float, int], ...]) -> IntArray:
 def _seg_reduce(
     ufunc: np.ufunc, vals: FloatArray, starts: IntArray, ends: IntArray, empty: float
 ) -> FloatArray:
-    """``ufunc.reduceat`` over [start, end) segments; ``empty`` for empty ones."""
+    """``ufunc.reduceat`` over contiguous segments [start, end), where each
+    end is the next non-empty segment's start; ``empty`` for empty ones."""
     out = np.full(starts.size, empty, dtype=np.float64)
     ne = ends > starts
     if vals.size and ne.any():
@@ -385,10 +404,10 @@ class _Bins:
         self.starts = starts
         self.ends = np.r_[starts[1:], n].astype(np.int64)
         cnt = self.ends - starts
-        src_lo = y if fin.all() else np.where(fin, y, np.inf)
-        src_hi = y if fin.all() else np.where(fin, y, -np.inf)
-        self.vmin = np.minimum.reduceat(src_lo, starts)
-        self.vmax = np.maximum.reduceat(src_hi, starts)
+        src_lo, src_hi, red_lo, red_hi = _sources(y, fin)
+        # NaN where a bin holds no finite value (fmin/fmax), or +-inf (masked)
+        self.vmin = red_lo.reduceat(src_lo, starts)
+        self.vmax = red_hi.reduceat(src_hi, starts)
         self.amin, self.amin_last = self._where(src_lo, self.vmin, cnt)
         self.amax, self.amax_last = self._where(src_hi, self.vmax, cnt)
 
@@ -406,8 +425,8 @@ class _Bins:
         """Min, max and first argmin/argmax over groups starting at ``bounds``
         (a subset of the bin starts, bounds[0] == 0)."""
         g0 = np.searchsorted(self.starts, bounds).astype(np.int64)
-        gmin = np.minimum.reduceat(self.vmin, g0)
-        gmax = np.maximum.reduceat(self.vmax, g0)
+        gmin = np.fmin.reduceat(self.vmin, g0)
+        gmax = np.fmax.reduceat(self.vmax, g0)
         gid = np.repeat(np.arange(g0.size), np.diff(np.r_[g0, self.starts.size]))
         out: list[IntArray] = []
         for vals, gv, arg in ((self.vmin, gmin, self.amin), (self.vmax, gmax, self.amax)):
@@ -444,12 +463,10 @@ def _lttb(xf: FloatArray, y: FloatArray, n_out: int) -> IntArray:
     nb = n_out - 2
     edges = (1 + np.floor(np.arange(nb + 1) * ((n - 2) / nb))).astype(np.int64)
     edges[-1] = n - 1
-    cx = np.r_[0.0, np.cumsum(xf)]
-    cy = np.r_[0.0, np.cumsum(y)]
     cnt = np.diff(edges)
     # mean of the next bucket; the last bucket looks at the last point
-    mx = np.r_[(cx[edges[2:]] - cx[edges[1:-1]]) / cnt[1:], xf[-1]]
-    my = np.r_[(cy[edges[2:]] - cy[edges[1:-1]]) / cnt[1:], y[-1]]
+    mx = np.r_[np.add.reduceat(xf[: n - 1], edges[1:-1]) / cnt[1:], xf[-1]]
+    my = np.r_[np.add.reduceat(y[: n - 1], edges[1:-1]) / cnt[1:], y[-1]]
     out = np.empty(n_out, dtype=np.int64)
     out[0], out[-1] = 0, n - 1
     a = 0
@@ -509,14 +526,21 @@ def _volatility(x: IntArray, y: FloatArray, fin: BoolArray, n_out: int) -> IntAr
 def _region_volatility(
     y: FloatArray, fin: BoolArray, starts: IntArray, ends: IntArray
 ) -> FloatArray:
-    """Total variation of the finite values inside each region."""
-    yf = np.where(fin, y, 0.0) if not fin.all() else y
-    d = np.abs(np.diff(yf))
+    """Total variation inside each region: the sum of |y[i+1] - y[i]| over
+    consecutive finite pairs with both ends in the region."""
+    n = y.size
+    if n < 2:
+        return np.zeros(starts.size)
+    d = np.diff(y)
+    np.abs(d, out=d)
     if not fin.all():
-        d[~(fin[1:] & fin[:-1])] = 0.0
-    cd = np.r_[0.0, np.cumsum(d)]
-    # steps i -> i+1 with both ends inside the region
-    out: FloatArray = cd[np.maximum(ends - 1, starts)] - cd[starts]
+        d[~np.isfinite(d)] = 0.0  # a pair with a NaN or infinite end
+    # regions are contiguous: sum from each start to the next one, then take
+    # off the pair that straddles into the next region
+    total = np.add.reduceat(d, np.minimum(starts, n - 2))
+    total[starts > n - 2] = 0.0
+    cross = np.where(ends < n, d[np.minimum(ends, n - 1) - 1], 0.0)
+    out: FloatArray = np.maximum(total - cross, 0.0)
     return out
 
 
