@@ -419,6 +419,17 @@ def test_huge_steps(method: str) -> None:
         assert 200 <= idx.size <= 500
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_values_near_the_float_limit_raise_no_warning(method: str) -> None:
+    """Overflowing differences must not raise (pytest turns warnings into errors)."""
+    rng = np.random.default_rng(8)
+    y = rng.normal(size=20_000) * 1e307
+    y[[5, 6]] = 1.7e308, -1.7e308
+    y[100:110] = np.inf
+    idx = downsample(np.arange(y.size), y, method=method, n_out=500)
+    assert required(y, np.zeros(0, np.int64)) <= set(idx.tolist())
+
+
 # --------------------------------------------------------------------------- retention
 
 

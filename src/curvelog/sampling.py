@@ -185,17 +185,21 @@ def downsample(
     target = max(budget, int(mandatory.size) + budget // 2)
     if not fin.any():
         return mandatory
-    if meth == "auto":
-        return _auto(xs, ys, fin, mandatory, target, windows)
     shape = target - int(mandatory.size)
-    if shape < 2:
-        return mandatory
-    if meth == "lttb":
-        picked = _lttb_finite(xs, ys, fin, shape)
-    elif meth == "minmax":
-        picked = _minmax(xs, ys, fin, shape // 2)
-    else:
-        picked = _volatility(xs, ys, fin, shape)
+    # Values near the float64 limit overflow in differences and sums; that
+    # only blurs the choice of shape points (the mandatory ones are already
+    # fixed), so it must not raise where warnings are errors.
+    with np.errstate(all="ignore"):
+        if meth == "auto":
+            return _auto(xs, ys, fin, mandatory, target, windows)
+        if shape < 2:
+            return mandatory
+        if meth == "lttb":
+            picked = _lttb_finite(xs, ys, fin, shape)
+        elif meth == "minmax":
+            picked = _minmax(xs, ys, fin, shape // 2)
+        else:
+            picked = _volatility(xs, ys, fin, shape)
     return np.union1d(mandatory, picked)
 
 
@@ -518,6 +522,12 @@ def _volatility(x: IntArray, y: FloatArray, fin: BoolArray, n_out: int) -> IntAr
     regions = _equal_width_starts(x, 0, n, max(1, n_out // _VOL_REGION_POINTS))
     r_end = np.r_[regions[1:], n].astype(np.int64)
     vol = _region_volatility(y, fin, regions, r_end)
+    # an overflowing total (values near the float64 limit) counts as the most
+    # volatile; scaled to at most 1 so that sums of shares stay finite
+    big = np.isnan(vol) | np.isposinf(vol)
+    top = float(vol[~big].max()) if (~big).any() else 0.0
+    vol = np.where(big, max(top, 1.0), vol)
+    vol = vol / max(float(vol.max()), 1e-300)
     share = _allocate(vol, (r_end - regions).astype(np.int64), n_out)
     # sub-bucket starts, region by region (a loop per region, not per point)
     starts = [
@@ -525,6 +535,8 @@ def _volatility(x: IntArray, y: FloatArray, fin: BoolArray, n_out: int) -> IntAr
         for a, b, k in zip(regions, r_end, share, strict=True)
         if k > 0
     ]
+    if not starts:
+        return _EMPTY
     bins = _Bins(y, fin, np.concatenate(starts))
     both = np.concatenate((bins.amin, bins.amax))
     return np.unique(both[both >= 0])
@@ -1023,6 +1035,9 @@ def _auto(
     starts = np.unique(np.concatenate(parts))
     bins = _Bins(y, fin, starts[starts < n])
     model = _Model(x, y, fin, bins)
+    if not math.isfinite(model.yhi - model.ylo):  # values too large to draw
+        shape = target - int(mandatory.size)
+        return np.union1d(mandatory, _volatility(x, y, fin, shape) if shape > 1 else _EMPTY)
     model.use(grids)
 
     fixed = np.zeros(n, dtype=bool)
