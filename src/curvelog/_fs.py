@@ -1,19 +1,24 @@
-"""Atomic file replacement, shared by every module that writes a whole file.
+"""Whole-file reads and atomic whole-file writes, shared by every module.
 
 A file that replaces another is written to a temporary file in the same
-folder, fsynced, renamed over the target and the folder fsynced, so a reader
+folder, fsynced, moved over the target and the folder fsynced, so a reader
 sees either the old bytes or the new ones, never a mix, even after a crash.
+Without ``overwrite`` the move is a hard link, which fails when the name
+exists: two writers racing for one name cannot both win, and a file created
+meanwhile by someone else is never replaced.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import OutputExistsError, PathError
 
-__all__ = ["atomic_write_bytes", "fsync_dir"]
+__all__ = ["atomic_path", "atomic_write_bytes", "fsync_dir", "read_bytes", "same_file"]
 
 
 def _current_umask() -> int:
@@ -40,28 +45,55 @@ def fsync_dir(folder: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(
-    path: str | os.PathLike[str], data: bytes, *, overwrite: bool = True
-) -> None:
-    """Write ``data`` to ``path`` atomically.
+def read_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The whole file, or a `PathError` that says why not."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise PathError(path, "no such file") from None
+    except IsADirectoryError:
+        raise PathError(path, "is a directory, not a file") from None
+    except OSError as e:
+        raise PathError(path, f"cannot read ({e.strerror})") from None
 
-    With ``overwrite=False`` an existing file is never replaced: the final step
-    is a hard link, which fails if the name exists, so two writers racing for
-    the same name cannot both win.
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """True when both names lead to one file (or would, for a name not yet created)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; once the block succeeds it becomes ``path``.
+
+    Whatever the block writes to the temporary path (a library writing by
+    name, such as polars or sqlite) is fsynced, given the usual file mode and
+    moved into place; if the block raises, the temporary file is removed and
+    ``path`` is untouched.
+
+    :raises PathError: the folder is missing or not writable.
+    :raises OutputExistsError: ``path`` exists and ``overwrite`` is false.
     """
     target = Path(path)
     folder = target.parent
+    if not overwrite and target.exists():
+        raise OutputExistsError(str(target))
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     except FileNotFoundError:
         raise PathError(str(folder), "folder does not exist") from None
     except OSError as e:
         raise PathError(str(folder), f"cannot write here ({e.strerror})") from None
+    os.close(fd)
     try:
-        os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fchmod(f.fileno(), _FILE_MODE)
             os.fsync(f.fileno())
         if overwrite:
             os.replace(tmp, target)
@@ -70,10 +102,19 @@ def atomic_write_bytes(
                 os.link(tmp, target)
             except FileExistsError:
                 raise OutputExistsError(str(target)) from None
-            finally:
-                os.unlink(tmp)
-    except BaseException:
+    except OSError as e:
+        if isinstance(e, PathError):
+            raise
+        raise PathError(str(target), f"cannot write ({e.strerror or e})") from None
+    finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise
     fsync_dir(folder)
+
+
+def atomic_write_bytes(
+    path: str | os.PathLike[str], data: bytes, *, overwrite: bool = True
+) -> None:
+    """Write ``data`` to ``path`` atomically (see `atomic_path`)."""
+    with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as f:
+        f.write(data)

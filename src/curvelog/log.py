@@ -36,6 +36,7 @@ import numpy as np
 
 from . import _format
 from ._format import FILE_MAGIC, Damage, Frame
+from ._fs import read_bytes
 from .errors import (
     LogClosedError,
     LogCorruptError,
@@ -1023,14 +1024,14 @@ class Run:
         if marked:
             b = marked[-1]
             metric = b.get("metric") or None
-            value = self._value_at(metric, int(b["step"])) if metric else None
+            value = self.value_at(metric, int(b["step"])) if metric else None
             return Best(int(b["step"]), metric, str(b.get("mode") or "min"), value, "marked")
         valid: list[Best] = []
         for b in self.best_records:
             metric, step = b.get("metric"), b.get("step")
             if not isinstance(metric, str) or not isinstance(step, int):
                 continue
-            value = self._value_at(metric, step)
+            value = self.value_at(metric, step)
             if value is not None and value == b.get("value"):
                 valid.append(Best(step, metric, str(b.get("mode", "min")), value, "tracked"))
         if not valid:
@@ -1053,7 +1054,8 @@ class Run:
             int(s.steps[i]), obj["metric"], obj.get("mode", "min"), float(s.values[i]), "recomputed"
         )
 
-    def _value_at(self, metric: str, step: int) -> float | None:
+    def value_at(self, metric: str, step: int) -> float | None:
+        """The (deduplicated) value of ``metric`` at ``step``; None where it is absent."""
         if metric not in self._cols:
             return None
         s = self.series(metric)
@@ -1090,18 +1092,6 @@ def _best_dict(best: Best | None) -> dict[str, Any] | None:
             "source": best.source}  # fmt: skip
 
 
-def _read_bytes(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise PathError(path, "no such file") from None
-    except IsADirectoryError:
-        raise PathError(path, "is a directory, not a log file") from None
-    except OSError as e:
-        raise PathError(path, f"cannot read ({e.strerror})") from None
-
-
 def _check_signature(path: str, raw: bytes) -> None:
     if not raw:
         raise LogFormatError(path, 0, "empty file, not a curvelog log")
@@ -1129,7 +1119,7 @@ def _rows_index(parts: list[Any], nrows: int) -> np.ndarray | None:
 def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Every intact record of a log, decoded, in file order (damage skipped silently)."""
     path = os.fspath(path)
-    raw = _read_bytes(path)
+    raw = read_bytes(path)
     if not raw.startswith(FILE_MAGIC):
         return []
     frames, _ = _format.scan(raw)
@@ -1167,7 +1157,7 @@ def follow(
     iterator ends once the last session has written its end record.
     """
     path = os.fspath(path)
-    raw = _read_bytes(path)
+    raw = read_bytes(path)
     _check_signature(path, raw)
     frames, damage = _format.scan(raw)
     offset = _resume_offset(frames, damage, len(FILE_MAGIC))
@@ -1223,7 +1213,7 @@ def read(path: str | os.PathLike[str], *, strict: bool = False) -> Run:
     ``strict=True`` the first one raises `LogCorruptError` instead.
     """
     path = os.fspath(path)
-    raw = _read_bytes(path)
+    raw = read_bytes(path)
     _check_signature(path, raw)
     frames, damage = _format.scan(raw)
     if strict and damage:
