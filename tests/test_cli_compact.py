@@ -77,6 +77,48 @@ def test_never_overwrites_without_force_and_reruns_are_byte_identical(log: Path)
     assert other.read_bytes() == first
 
 
+@pytest.mark.parametrize("force", [False, True], ids=["plain", "force"])
+def test_never_overwrites_the_input_log(log: Path, force: bool) -> None:
+    """``compact run.log -o run.log --force`` used to replace the log with its bundle."""
+    before = log.read_bytes()
+    for out in (str(log), str(log.parent / "." / log.name)):
+        args = ["compact", str(log), "-o", out] + (["--force"] if force else [])
+        assert_one_line_error(
+            invoke(*args, ok=False), f"{out}: is the input log; choose another output"
+        )
+        assert log.read_bytes() == before
+    link = log.with_name("link.log")
+    link.symlink_to(log.name)
+    args = ["compact", str(link), "-o", str(log)] + (["--force"] if force else [])
+    assert_one_line_error(
+        invoke(*args, ok=False), f"{log}: is the input log; choose another output"
+    )
+    assert log.read_bytes() == before
+    assert sorted(p.name for p in log.parent.iterdir()) == ["link.log", "run.log"]
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["plain", "force"])
+def test_never_overwrites_another_log(log: Path, tmp_path: Path, force: bool) -> None:
+    other = tmp_path / "other.log"
+    other.write_bytes(log.read_bytes())
+    before = other.read_bytes()
+    for out in (other, tmp_path / "run.curves.json"):  # a log named like a bundle too
+        if out != other:
+            out.write_bytes(before)
+        args = ["compact", str(log), "-o", str(out)] + (["--force"] if force else [])
+        assert_one_line_error(
+            invoke(*args, ok=False),
+            f"{out}: is a curvelog log, not a bundle; refusing to replace it",
+        )
+        assert out.read_bytes() == before
+    args = ["compact", str(log)] + (["--force"] if force else [])  # the default output
+    assert_one_line_error(
+        invoke(*args, ok=False),
+        f"{tmp_path / 'run.curves.json'}: is a curvelog log, not a bundle; refusing to replace it",
+    )
+    assert (tmp_path / "run.curves.json").read_bytes() == before
+
+
 def test_options_reach_the_bundle(log: Path, tmp_path: Path) -> None:
     out = tmp_path / "o.json"
     invoke("compact", str(log), "-o", str(out), "--points", "50", "--method", "none",

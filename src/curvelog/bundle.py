@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from ._fs import atomic_write_bytes
+from ._fs import atomic_write_bytes, same_file
 from .errors import (
     BundleError,
     BundleVersionError,
@@ -1230,7 +1230,8 @@ def compact(
 
     :param out: the bundle's path; default ``<log stem>.curves.json`` beside the log.
     :param force: replace an existing bundle (otherwise `OutputExistsError`,
-        raised before the log is read).
+        raised before the log is read). The input log itself, or any other
+        curvelog log, is never replaced, with or without ``force`` (`PathError`).
     :param write: False builds the bundle without writing it (the path returned is None).
     :param progress: called as ``progress(stage, done, total)`` for the
         stages ``"read"`` and ``"series"``.
@@ -1242,6 +1243,7 @@ def compact(
     src = os.fspath(log_path)
     target = (default_bundle_path(src) if out is None else os.fspath(out)) if write else None
     if target is not None:  # fail before the (long) read, not after it
+        _refuse_to_replace_a_log(target, src)
         if not force and os.path.exists(target):
             raise OutputExistsError(target)
         folder = os.path.dirname(os.path.abspath(target))
@@ -1258,5 +1260,25 @@ def compact(
         run, method, points, metrics, lambda: hasher.result(size) if hasher else None, progress
     )
     if target is not None:
+        _refuse_to_replace_a_log(target, src)  # again: a log may have appeared during the read
         write_bundle(bundle, target, force=force)
     return bundle, target
+
+
+def _refuse_to_replace_a_log(target: str, log_path: str) -> None:
+    """Raise `PathError` when writing ``target`` would destroy the input log or any log.
+
+    Neither is a bundle that ``force`` may replace: both are refused with or
+    without it.
+    """
+    from ._format import FILE_MAGIC
+
+    if same_file(target, log_path):
+        raise PathError(target, "is the input log; choose another output")
+    try:
+        with open(target, "rb") as f:
+            head = f.read(len(FILE_MAGIC))
+    except OSError:
+        return  # missing (the usual case) or unreadable: the write itself says what is wrong
+    if head == FILE_MAGIC:
+        raise PathError(target, "is a curvelog log, not a bundle; refusing to replace it")
