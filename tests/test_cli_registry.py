@@ -55,6 +55,24 @@ def test_list(reg: Registry) -> None:
     assert run("registry", "list", "store", "-r", reg.root).stdout == ""
 
 
+def test_a_file_named_like_a_version_is_not_shown_as_the_latest(reg: Registry) -> None:
+    (reg.root / KEY / "v9").write_text("not a version")
+    result = run("registry", "show", KEY, "-r", reg.root)
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[:3] == [
+        f"key:        {KEY}",
+        "version:    v2",
+        f"path:       {reg.root / KEY / 'v2'}",
+    ]
+    assert run("registry", "latest", KEY, "-r", reg.root).stdout == f"{reg.root / KEY / 'v2'}\n"
+    assert run("registry", "list", "product", "-r", reg.root).stdout == (
+        "product/P001_all/mlstm  v2     2 versions\n"
+    )
+    assert fails("registry", "show", KEY, "v9", "-r", reg.root) == (
+        f"Error: {KEY}: no version v9 in {reg.root} (latest is v2)\n"
+    )
+
+
 def test_list_json_and_the_environment_variable(
     reg: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -271,6 +271,26 @@ def test_hand_made_folders_are_ignored_but_their_numbers_are_not_reused(reg: Reg
     reg.rebuild_index()  # for the fixture's final check, which expects metadata everywhere
 
 
+def test_a_file_named_like_a_version_is_no_version_and_its_number_is_not_taken(
+    reg: Registry,
+) -> None:
+    """A stray file ``v7`` used to be the latest version (and `registry show` crashed)."""
+    reg.new_version(KEY)
+    reg.new_version(KEY)
+    (reg.root / KEY / "v7").write_text("not a version")
+    assert [v.number for v in reg.versions(KEY)] == [1, 2]
+    assert reg.latest(KEY).number == 2
+    with pytest.raises(VersionNotFoundError) as info:
+        reg.version(KEY, 7)
+    assert str(info.value) == f"{KEY}: no version v7 in {reg.root} (latest is v2)"
+    assert reg.keys() == [KEY]
+    assert reg.new_version(KEY).number == 8  # not v3..v7: v7 is taken by the file
+    assert [(r.key, r.version) for r in reg.index_rows()] == [(KEY, 1), (KEY, 2), (KEY, 8)]
+    assert reg.rebuild_index().versions == 3
+    assert reg.new_version(KEY).number == 9
+    assert (reg.root / KEY / "v7").read_text() == "not a version"
+
+
 def test_a_deleted_version_number_is_never_handed_out_again(reg: Registry) -> None:
     for _ in range(3):
         reg.new_version(KEY)

@@ -346,8 +346,12 @@ def _read_json_object(path: Path) -> dict[str, Any] | None:
     return obj
 
 
-def _version_numbers(folder: Path) -> list[int]:
-    """Version numbers of the ``v<N>`` entries in ``folder`` (any entry, to never reuse)."""
+def _version_numbers(folder: Path, *, any_entry: bool = False) -> list[int]:
+    """Version numbers of the ``v<N>`` folders in ``folder``, sorted.
+
+    With ``any_entry``, of every entry named ``v<N>`` (a stray file too): the
+    numbers a new version must not take, since its folder could not get the name.
+    """
     try:
         entries = list(os.scandir(folder))
     except (FileNotFoundError, NotADirectoryError):
@@ -355,7 +359,7 @@ def _version_numbers(folder: Path) -> list[int]:
     nums = []
     for e in entries:
         m = _VERSION_NAME.fullmatch(e.name)
-        if m:
+        if m and (any_entry or e.is_dir()):
             nums.append(int(m.group(1)))
     return sorted(nums)
 
@@ -947,7 +951,12 @@ class Registry:
     # ------------------------------------------------------------------ reading
 
     def _folder_versions(self, key: str) -> list[int]:
+        """The numbers of ``key``'s version folders (what exists as a version)."""
         return _version_numbers(self._key_dir(key.split("/")))
+
+    def _taken_numbers(self, key: str) -> list[int]:
+        """The numbers of every ``v<N>`` entry of ``key``, files too (never to be handed out)."""
+        return _version_numbers(self._key_dir(key.split("/")), any_entry=True)
 
     def keys(self, prefix: KeyLike | None = None) -> list[str]:
         """Every key that has at least one version folder, sorted; optionally under ``prefix``
@@ -1080,7 +1089,9 @@ class Registry:
             recorded = 0 if recorded_all is None else recorded_all.get(key, 0)
             if recorded < folder_max:
                 raise self._stale_versions(key, recorded_all, folder_max)
-            n = recorded + 1
+            # a stray file named v<N> is no version, but its number cannot be taken either
+            taken = self._taken_numbers(key)
+            n = max(recorded, taken[-1] if taken else 0) + 1
             v = Version(self, key, n)
             meta: dict[str, Any] = {"key": key, "version": n, "created_at": _now()}
             meta.update(meta_extra or {})
