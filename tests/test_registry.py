@@ -372,6 +372,20 @@ def test_artifacts(reg: Registry) -> None:
         checkpoint_epoch(-1)
 
 
+def test_open_artifact_files_get_the_mode_of_save_artifact_files(reg: Registry) -> None:
+    """open_artifact used to leave its files at mkstemp's 0600."""
+    v = reg.new_version(KEY)
+    v.save_artifact(MODEL, b"weights")
+    with v.open_artifact(CHECKPOINT_BEST) as f:
+        f.write(b"best")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in v.path.iterdir()}
+    assert modes[CHECKPOINT_BEST] == modes[MODEL] == 0o666 & ~umask
+    assert modes["metadata.json"] == modes[MODEL]
+    assert reg.index_file.stat().st_mode & 0o777 == modes[MODEL]
+
+
 def test_save_bundle_writes_strict_compact_json_and_the_summary(reg: Registry) -> None:
     v = reg.new_version(KEY)
     bundle = {

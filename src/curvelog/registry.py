@@ -45,7 +45,6 @@ import re
 import shlex
 import shutil
 import sqlite3
-import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,7 +54,7 @@ from typing import IO, Any, Final
 
 import filelock
 
-from ._fs import atomic_write_bytes, fsync_dir
+from ._fs import atomic_path, atomic_write_bytes, fsync_dir
 from .errors import (
     BundleError,
     CurvelogError,
@@ -471,19 +470,8 @@ class Version:
         block raises, the previous file (if any) is left untouched.
         """
         path = self._writable_artifact(name)
-        with _os_errors(self.path):
-            fd, tmp = _mkstemp(path)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                yield f
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        fsync_dir(self.path)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            yield f
 
     def metadata(self) -> dict[str, Any]:
         """The contents of ``metadata.json`` (``key`` and ``version`` if it is missing)."""
@@ -609,10 +597,6 @@ def _write_new_file(path: Path, data: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _mkstemp(path: Path) -> tuple[int, str]:
-    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
 
 
 def _encode_bundle(bundle: Mapping[str, Any]) -> bytes:
@@ -806,9 +790,7 @@ class Registry:
 
     def _build_index_file(self, rows: Sequence[Sequence[Any]]) -> None:
         """Write a complete index to a temporary file and rename it over index.db."""
-        tmp = self.root / f".{INDEX_FILE}.{uuid.uuid4().hex}.tmp"
-        try:
-            open(tmp, "xb").close()  # an unwritable root fails here, as an OSError
+        with atomic_path(self.index_file) as tmp:  # .index.db.*.tmp: _clear_staging's prefix
             conn = sqlite3.connect(tmp, isolation_level=None)
             try:
                 # A private file until the rename: only the inserts need a transaction (speed).
@@ -820,17 +802,10 @@ class Registry:
                 conn.execute("COMMIT")
             finally:
                 conn.close()
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
             # A journal left by a crashed writer belongs to the old file; SQLite would
             # replay it into the new one.
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(f"{self.index_file}-journal")
-            os.replace(tmp, self.index_file)
-            fsync_dir(self.root)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
 
     def _index_corrupt(self, e: Exception) -> RegistryError:
         if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
