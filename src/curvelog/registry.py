@@ -600,13 +600,12 @@ def _write_new_file(path: Path, data: bytes) -> None:
 
 
 def _encode_bundle(bundle: Mapping[str, Any]) -> bytes:
+    """The bytes of ``curves.json``: those `curvelog.bundle.dumps` gives (compact, strict)."""
+    from .bundle import dumps  # here, so that importing the registry does not import bundle
+
     if not isinstance(bundle, Mapping):
         raise BundleError("<bundle>", "", f"expected a JSON object, not {type(bundle).__name__}")
-    try:
-        text = json.dumps(dict(bundle), allow_nan=False, ensure_ascii=False, separators=(",", ":"))
-    except (TypeError, ValueError) as e:
-        raise BundleError("<bundle>", "", f"not strict JSON ({e})") from None
-    return text.encode("utf-8")
+    return dumps(dict(bundle))
 
 
 def _bundle_metadata(bundle: Mapping[str, Any], data: bytes) -> dict[str, Any]:
