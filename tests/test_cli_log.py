@@ -121,3 +121,31 @@ def test_tail_without_follow(log_path: Path) -> None:
     assert len(lines) == 2
     assert lines[0].split()[0] == "199" and lines[0].endswith("train/loss=0.005")
     assert lines[1].split()[0] == "150" and lines[1].endswith("train/loss=9")
+
+
+def test_tail_rejects_a_bad_poll_interval(log_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["tail", str(log_path), "--poll", "-1"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "--poll" in result.stderr
+
+
+def test_tail_of_a_log_that_disappears(log_path: Path) -> None:
+    rows = curvelog.log.follow(log_path, last=1, poll=0.01)
+    assert next(rows)[0] == 150  # the last row written: the resumed session's
+    log_path.unlink()
+    with pytest.raises(curvelog.PathError, match="cannot read any more"):
+        next(rows)
+
+
+def test_export_into_an_unwritable_place_is_one_error_line(log_path: Path, tmp_path: Path) -> None:
+    for out, message in [
+        (tmp_path / "missing" / "o.csv", "folder does not exist"),
+        (log_path.with_suffix(".csv"), None),
+    ]:
+        result = CliRunner().invoke(cli, ["export", str(log_path), "-o", str(out)])
+        if message is None:
+            assert result.exit_code == 0
+            continue
+        assert result.exit_code == 2
+        assert result.stderr.startswith("Error: ") and message in result.stderr
+        assert result.stderr.count("\n") == 1

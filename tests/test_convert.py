@@ -210,3 +210,20 @@ def test_cli_import_errors_are_one_line(tmp_path: Path, make, message: str) -> N
     assert result.stderr.startswith("Error: " + message.format(p=p))
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
     assert not os.path.exists(tmp_path / "o.log")
+
+
+def test_import_never_writes_over_its_own_input(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "a.csv", [(0, "x", "1")])
+    before = src.read_bytes()
+    result = CliRunner().invoke(cli, ["import", "csv", str(src), "-o", str(src), "--force"])
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {src}: is the CSV being imported; choose another output\n"
+    assert src.read_bytes() == before
+
+
+def test_import_works_on_any_rank(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RANK", "1")  # a converter is not a training process
+    src = write_csv(tmp_path / "a.csv", [(0, "x", "1"), (1, "x", "2")])
+    csv_to_log(src, tmp_path / "a.log")
+    assert curvelog.read(tmp_path / "a.log").rows == 2
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left

@@ -284,3 +284,16 @@ def test_medium_log_survives_reading(tmp_path: Path) -> None:
     run = curvelog.read(_medium_log(tmp_path))
     assert run.resumes == 1
     assert os.path.getsize(tmp_path / "medium.log") == run.size
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [dict(DATA, cols=[1, 2]), dict(DATA, cols={"x": 5}), dict(DATA, step=3), dict(DATA, n=None)],
+    ids=["cols-not-a-map", "column-not-a-pair", "step-not-bytes", "n-missing"],
+)
+def test_checksummed_but_malformed_data_never_raises(tmp_path: Path, broken: dict) -> None:
+    raw = GOLDEN.read_bytes() + _format.encode_frame(_format.pack(broken))
+    path = _write(tmp_path / "x.log", raw)
+    run = curvelog.read(path)
+    assert run.rows == 3 and [d.kind for d in run.damage] == ["undecodable"]
+    assert [r[0] for r in curvelog.log.follow(path, watch=False)] == [0, 1, 2]

@@ -530,7 +530,10 @@ def test_sigkill_after_a_timer_flush_loses_nothing(tmp_path: Path) -> None:
     child = _run_child(WRITER, str(path), "timer")
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "500"
-    time.sleep(0.5)  # ten timer periods
+    # no flush() was called: only the timer thread can have written the rows
+    deadline = time.monotonic() + 20
+    while curvelog.read(path).rows < 500 and time.monotonic() < deadline:
+        time.sleep(0.02)
     child.kill()
     child.communicate(timeout=30)
     _check_prefix(path, 500)
@@ -652,3 +655,68 @@ def test_follow_waits_for_a_frame_being_written(tmp_path: Path) -> None:
     with open(path, "ab") as f:
         f.write(more[10:])
     assert next(rows)[:1] == (1,)
+
+
+def test_sigterm_with_the_programs_own_handler_flushes_and_keeps_the_log_open(
+    tmp_path: Path,
+) -> None:
+    code = """
+        import os, signal, sys, curvelog
+        stop = []
+        signal.signal(signal.SIGTERM, lambda s, f: stop.append(s))  # finish the step, then exit
+        log = curvelog.EventLog(sys.argv[1], best="loss", flush_every=0)
+        for i in range(100):
+            log.append(i, loss=1.0 / (i + 1))
+        os.kill(os.getpid(), signal.SIGTERM)
+        flushed = curvelog.read(sys.argv[1]).rows
+        for i in range(100, 150):  # the program goes on after the signal
+            log.append(i, loss=1.0 / (i + 1))
+        log.close()
+        print(stop, flushed)
+    """
+    path = tmp_path / "x.log"
+    child = _run_child(code, str(path))
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    assert out.split() == ["[15]", "100"]  # the user's handler ran; our handler flushed first
+    run = curvelog.read(path)
+    assert run.rows == 150 and run.sessions[0].end is not None
+    assert run.sessions[0].end["reason"] == "close"
+
+
+def test_resume_keeps_the_run_id_behind_a_large_header(tmp_path: Path) -> None:
+    path = tmp_path / "x.log"
+    config = {f"param_{i}": "x" * 100 for i in range(200)}  # a 20 kB header record
+    with EventLog(path, config=config) as log:
+        log.append(0, x=1.0)
+    with EventLog(path) as log:
+        log.append(1, x=2.0)
+    run = curvelog.read(path)
+    assert len(run.sessions) == 2
+    assert run.sessions[1].header["run_id"] == run.header["run_id"]
+
+
+def test_a_failed_close_still_releases_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "x.log"
+    log = EventLog(path, flush_every=0)
+    log.append(0, x=1.0)
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        log.close()
+    monkeypatch.undo()
+    assert log.closed
+    with EventLog(path) as again:  # not LogLockedError: the descriptor was closed
+        again.append(1, x=2.0)
+    assert curvelog.read(path).series("x").steps.tolist() == [0, 1]
+
+
+def test_empty_metric_name_is_refused_as_a_keyword_too(tmp_path: Path) -> None:
+    with EventLog(tmp_path / "x.log") as log:
+        with pytest.raises(curvelog.MetricTypeError, match="non-empty strings"):
+            log.append(0, **{"": 1.0})

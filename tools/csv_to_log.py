@@ -7,8 +7,9 @@ The first form is ``curvelog import csv``. The second converts every run of
 ``../shared/data/real`` into ``OUT_DIR/<run>.log`` with the objective each run
 is usually judged by (listed in ``REAL_OBJECTIVES``), so that the logs carry a
 best record as if curvelog had recorded them. Both call
-`curvelog.convert.csv_to_log`: rows in file order become appends, a step lower
-than the previous row's is a resume, ``nan``/``inf`` are values.
+`curvelog.convert.csv_to_log`: a metric going back below its own previous step
+is a resume, rows between resumes become appends in step order, ``nan``/``inf``
+are values.
 """
 
 from __future__ import annotations

@@ -35,6 +35,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except CurvelogError as e:
             raise UserError(str(e)) from None
+        except OSError as e:  # a backstop: the library maps the ones it expects
+            where = f"{e.filename}: " if e.filename else ""
+            raise UserError(f"{where}{e.strerror or e}") from None
 
 
 @click.group(cls=_Group, context_settings=CONTEXT_SETTINGS)
@@ -348,7 +351,8 @@ def export(log: str, output: str, wide: bool, force: bool) -> None:
 @click.option("-f/-F", "--follow/--no-follow", default=True, show_default=True,
               help="Keep printing rows as the writer appends them (Ctrl-C to stop).")  # fmt: skip
 @click.option("--until-closed", is_flag=True, help="Stop when the writer closes the log.")
-@click.option("--poll", default=0.5, show_default=True, type=float, help="Seconds between polls.")
+@click.option("--poll", default=0.5, show_default=True, type=click.FloatRange(min=0.01),
+              help="Seconds between polls.")  # fmt: skip
 def tail(
     log: str, lines: int, metrics: str | None, follow: bool, until_closed: bool, poll: float
 ) -> None:
@@ -544,9 +548,10 @@ def import_group() -> None:
 def import_csv(csv_file: str, output: str | None, best: str | None, mode: str, force: bool) -> None:
     """Import a long CSV (step,metric,value; .csv or .csv.gz) as a log.
 
-    Rows are replayed in file order: a step lower than the one before is a
-    resume, a step written twice keeps both writes (readers show the later),
-    and nan/inf are recorded as values. Empty value cells are skipped.
+    A metric whose step goes back below its own previous step marks a resume;
+    between resumes rows are replayed in step order (exports often list one
+    metric after another). A step written twice keeps both writes (readers
+    show the later); nan/inf are recorded as values; empty cells are skipped.
 
     \b
     Example:

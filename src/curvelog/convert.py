@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import IO, Final, Literal
 
+from ._fs import atomic_path, same_file
 from .errors import MetricNotFoundError, OutputExistsError, PathError
 from .log import EventLog
 
@@ -173,6 +174,8 @@ def csv_to_log(
     """
     src = os.fspath(csv_path)
     dst = os.fspath(log_path)
+    if same_file(src, dst):
+        raise PathError(dst, "is the CSV being imported; choose another output")
     if os.path.exists(dst) and not overwrite:
         raise OutputExistsError(dst)
     # Parse everything first: a CSV that fails on line 90,000 must not leave a log.
@@ -205,13 +208,14 @@ def csv_to_log(
         current[metric] = value
     if best is not None and best not in metrics:
         raise MetricNotFoundError(src, best, list(metrics))
-    tmp = f"{dst}.part"
-    if os.path.exists(tmp):
-        os.remove(tmp)
     config = {"imported_from": os.path.basename(src)}
-    with EventLog(tmp, best=best, mode=mode, config=config, flush_every=0) as log:
-        append = log.append
-        for step, values in appends:
-            append(step, values)
-    os.replace(tmp, dst)
+    # Built beside the target and moved into place: a failed import leaves nothing,
+    # and without ``overwrite`` a log created meanwhile is never replaced.
+    with atomic_path(dst, overwrite=overwrite) as tmp:
+        with EventLog(
+            tmp, best=best, mode=mode, config=config, flush_every=0, all_ranks=True
+        ) as log:
+            append = log.append
+            for step, values in appends:
+                append(step, values)
     return ImportReport(rows, skipped, len(appends), tuple(metrics), segment)

@@ -24,6 +24,7 @@ import uuid
 import warnings
 import weakref
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import chain
@@ -44,7 +45,6 @@ from .errors import (
     LogLockedError,
     MetricNotFoundError,
     MetricTypeError,
-    OutputExistsError,
     PathError,
     StepError,
 )
@@ -239,25 +239,49 @@ def _close_all(reason: str) -> None:
             _LOGGER.warning("curvelog: could not close %s: %s", log.path, e)
 
 
+class _MainThreadWrites:
+    """How deep the main thread is in a log's write section, and a SIGTERM that must wait.
+
+    Signal handlers run in the main thread between two bytecodes; one that
+    arrives while the main thread is writing a frame must not write frames
+    itself (the lock is held, the buffer half-encoded), so it is deferred to
+    the end of that write section.
+    """
+
+    depth = 0
+    pending: int | None = None
+
+
+def _flush_all() -> None:
+    for log in list(_OPEN_LOGS):
+        try:
+            if not log.closed:
+                log.flush()
+        except Exception as e:  # a signal path must not raise
+            _LOGGER.warning("curvelog: could not flush %s: %s", log.path, e)
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    if any(log._main_flushing for log in list(_OPEN_LOGS)):
-        # Interrupted in the middle of our own flush: let it finish, it re-raises.
-        EventLog._pending_signal = signum
+    if _MainThreadWrites.depth:
+        _MainThreadWrites.pending = signum
         return
-    _close_all("SIGTERM")
     previous = _PREVIOUS_SIGTERM
     if callable(previous):
+        # The program handles SIGTERM itself (often: finish the step, save a
+        # checkpoint, exit); its logs must stay open for that, so only flush.
+        _flush_all()
         previous(signum, frame)
         return
+    _close_all("SIGTERM")
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _deliver_pending_signal() -> None:
-    """Act on a SIGTERM that arrived while this thread was writing a frame."""
-    signum = EventLog._pending_signal
-    if signum is not None:
-        EventLog._pending_signal = None
+    """Act on a SIGTERM that arrived while the main thread was writing a frame."""
+    signum = _MainThreadWrites.pending
+    if signum is not None and threading.current_thread() is threading.main_thread():
+        _MainThreadWrites.pending = None
         _on_sigterm(signum, None)
 
 
@@ -354,6 +378,19 @@ def _encode_rows(sid: str, flat: list[Any]) -> dict[str, Any]:
     }
 
 
+def _first_record(fd: int) -> dict[str, Any]:
+    """The log's first record (the run header), read by its length; {} if it is damaged."""
+    start = len(FILE_MAGIC)
+    head = os.pread(fd, _format.HEADER_SIZE, start)
+    if len(head) < _format.HEADER_SIZE or head[:4] != _format.FRAME_MAGIC:
+        return {}
+    length = int.from_bytes(head[4:8], "little")
+    if length > 64 * 2**20:  # a header this large is damage, not a config
+        return {}
+    frames, _ = _format.scan(os.pread(fd, start + _format.HEADER_SIZE + length, 0))
+    return frames[0].record if frames and frames[0].offset == start else {}
+
+
 def _disabled_by_rank() -> bool:
     """torch.distributed and launchers set RANK; only rank 0 writes by default."""
     rank = os.environ.get("RANK", "").strip()
@@ -383,8 +420,6 @@ class EventLog:
         ``"fsync"`` also forces it to disk each flush (survives power loss).
     :param all_ranks: write even when ``RANK`` says this is not rank 0.
     """
-
-    _pending_signal: int | None = None
 
     def __init__(
         self,
@@ -420,7 +455,6 @@ class EventLog:
         self._best_step: int | None = None
         self._marked: int | None = None
         self._lock = threading.Lock()
-        self._main_flushing = False
         self._error: BaseException | None = None
         self._closed = False
         self._fd = -1
@@ -468,7 +502,7 @@ class EventLog:
                 except BlockingIOError:
                     raise LogLockedError(self.path) from None
             size = os.fstat(fd).st_size
-            head = os.pread(fd, 4096, 0) if size else b""
+            head = os.pread(fd, len(FILE_MAGIC), 0) if size else b""
             if 0 < size < len(FILE_MAGIC) and FILE_MAGIC.startswith(head):
                 # A creation that died before its signature was complete: no record
                 # exists yet, so starting over loses nothing.
@@ -480,8 +514,7 @@ class EventLog:
                     raise LogFormatError(
                         self.path, 0, "not a curvelog log (bad signature); refusing to append"
                     )
-                frames, _ = _format.scan(head)
-                first = frames[0].record if frames else {}
+                first = _first_record(fd)
                 if first.get("type") == "session" and isinstance(first.get("run_id"), str):
                     run_id = first["run_id"]
             objective = (
@@ -537,8 +570,8 @@ class EventLog:
         def append(step: int, values: Mapping[str, Any] | None = None, /, **metrics: Any) -> None:
             if values is not None:
                 metrics = {**values, **metrics}
-                if not known.issuperset(metrics):
-                    _check_names(metrics, known)
+            if not known.issuperset(metrics):
+                _check_names(metrics, known)
             if type(step) is not int or step < 0 or step >= limit:
                 step = _check_step(step)
             for value in metrics.values():
@@ -596,18 +629,28 @@ class EventLog:
             del self._buf[: 3 * self._rows_done]
             self._rows_done = 0
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The lock, with SIGTERM deferred while the main thread holds it."""
+        main = threading.current_thread() is threading.main_thread()
+        if main:
+            _MainThreadWrites.depth += 1
+        try:
+            with self._lock:
+                yield
+        finally:
+            if main:
+                _MainThreadWrites.depth -= 1
+        if main and not _MainThreadWrites.depth:
+            _deliver_pending_signal()
+
     def flush(self) -> None:
         """Write everything appended so far (and fsync with ``durability="fsync"``)."""
         if self._closed:
             raise LogClosedError(self.path)
         self._raise_background_error()
-        self._main_flushing = True
-        try:
-            with self._lock:
-                self._flush_locked(owner=True)
-        finally:
-            self._main_flushing = False
-        _deliver_pending_signal()
+        with self._writing():
+            self._flush_locked(owner=True)
 
     def _flush_loop(self, interval: float) -> None:
         while not self._stop.wait(interval):
@@ -643,26 +686,27 @@ class EventLog:
     def _close(self, reason: str) -> None:
         if self._closed:
             return
-        self._main_flushing = True
         try:
-            with self._lock:
+            with self._writing():
                 if self._closed:
                     return
                 self._closed = True
                 self._stop.set()
-                tail = self._encode_pending()
-                best = self._best_record()
-                if best is not None:
-                    tail += _format.encode_frame(_format.pack(best))
-                end = {"type": "end", "sid": self.sid, "time": time.time(), "reason": reason,
-                       "rows": self._rows_total + self._rows_done}  # fmt: skip
-                tail += _format.encode_frame(_format.pack(end))
-                self._write(tail)
-                os.fsync(self._fd)
-                os.close(self._fd)  # closing the descriptor releases the flock
-                self._fd = -1
+                try:
+                    tail = self._encode_pending()
+                    best = self._best_record()
+                    if best is not None:
+                        tail += _format.encode_frame(_format.pack(best))
+                    rows = self._rows_total + self._rows_done
+                    end = {"type": "end", "sid": self.sid, "time": time.time(),
+                           "reason": reason, "rows": rows}  # fmt: skip
+                    tail += _format.encode_frame(_format.pack(end))
+                    self._write(tail)
+                    os.fsync(self._fd)
+                finally:
+                    os.close(self._fd)  # releases the flock, even when the disk is full
+                    self._fd = -1
         finally:
-            self._main_flushing = False
             _OPEN_LOGS.discard(self)
             self.append = self._raise_closed  # type: ignore[method-assign]
 
@@ -675,7 +719,6 @@ class EventLog:
             self._stop.set()
             self._thread.join()
         self._close("close")
-        _deliver_pending_signal()
         self._raise_background_error()
 
     @property
@@ -973,40 +1016,23 @@ class Run:
 
         Returns the number of rows written.
         """
-        import tempfile
-
-        from ._fs import fsync_dir
+        from ._fs import atomic_path, same_file
 
         out = os.fspath(out)
         ext = os.path.splitext(out)[1].lower()
         if ext not in (".csv", ".parquet"):
             raise PathError(out, "unknown export format; use a .csv or .parquet file name")
-        if os.path.exists(out) and not force:
-            raise OutputExistsError(out)
-        folder = os.path.dirname(os.path.abspath(out))
-        if not os.path.isdir(folder):
-            raise PathError(folder, "folder does not exist")
+        if same_file(out, self.path):
+            raise PathError(out, "is the log being exported; choose another output")
         frame = self.wide() if wide else self.data
-        fd, tmp = tempfile.mkstemp(prefix=".export.", suffix=ext, dir=folder)
-        os.close(fd)
-        try:
-            if ext == ".csv":
-                frame.write_csv(tmp)
-            else:
-                frame.write_parquet(tmp)
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
-            if force:
-                os.replace(tmp, out)
-            else:
-                try:
-                    os.link(tmp, out)
-                except FileExistsError:
-                    raise OutputExistsError(out) from None
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        fsync_dir(folder)
+        with atomic_path(out, overwrite=force) as tmp:
+            try:
+                if ext == ".csv":
+                    frame.write_csv(tmp)
+                else:
+                    frame.write_parquet(tmp)
+            except Exception as e:  # polars raises its own error types for I/O
+                raise PathError(out, f"cannot write ({e})") from None
         return frame.height
 
     # -------------------------------------------------------------- best
@@ -1126,18 +1152,51 @@ def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return [f.record for f in frames]
 
 
+_Columns = list[tuple[str, "np.ndarray | None", np.ndarray]]
+
+
+def _decode_data(record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, _Columns]:
+    """Steps, times and (name, row numbers or None for every row, values) of a data record.
+
+    Zero-copy views on the record's bytes. Anything malformed is a ValueError:
+    a checksum only proves the bytes are the ones written, not that a writer
+    (ours or another implementation) wrote them right.
+    """
+    try:
+        n = int(record["n"])
+        steps = np.frombuffer(record["step"], dtype="<i8")
+        times = np.frombuffer(record["time"], dtype="<f8")
+        if len(steps) != n or len(times) != n:
+            raise ValueError("column lengths differ from n")
+        decoded: _Columns = []
+        for name, (idx, vals) in record["cols"].items():
+            v = np.frombuffer(vals, dtype="<f8")
+            if idx is None:
+                if len(v) != n:
+                    raise ValueError(f"metric {name!r} has {len(v)} values for {n} rows")
+                decoded.append((str(name), None, v))
+                continue
+            r = np.frombuffer(idx, dtype="<u4")
+            if len(r) != len(v) or (len(r) and int(r.max()) >= n):
+                raise ValueError(f"metric {name!r} has bad row indices")
+            decoded.append((str(name), r, v))
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise ValueError(str(e) or type(e).__name__) from None
+    return steps, times, decoded
+
+
 def _rows_of(record: dict[str, Any]) -> list[tuple[int, float, dict[str, float]]]:
     """The rows of one data record, one Python dict each: for people reading a tail, not bulk."""
-    n = int(record["n"])
-    steps = np.frombuffer(record["step"], "<i8").tolist()
-    times = np.frombuffer(record["time"], "<f8").tolist()
-    rows: list[dict[str, float]] = [{} for _ in range(n)]
-    for name, (idx, vals) in record["cols"].items():
-        values = np.frombuffer(vals, "<f8").tolist()
-        where = range(n) if idx is None else np.frombuffer(idx, "<u4").tolist()
-        for i, v in zip(where, values, strict=True):
+    try:
+        steps, times, columns = _decode_data(record)
+    except ValueError:
+        return []  # damaged: the reader reports it, the tail skips it
+    rows: list[dict[str, float]] = [{} for _ in range(len(steps))]
+    for name, idx, vals in columns:
+        where = range(len(steps)) if idx is None else idx.tolist()
+        for i, v in zip(where, vals.tolist(), strict=True):
             rows[i][name] = v
-    return list(zip(steps, times, rows, strict=True))
+    return list(zip(steps.tolist(), times.tolist(), rows, strict=True))
 
 
 def follow(
@@ -1166,9 +1225,12 @@ def follow(
     yield from backlog[-last:] if last > 0 else []
     while watch and not (until_closed and not open_sessions):
         time.sleep(poll)
-        with open(path, "rb") as fh:
-            fh.seek(offset)
-            chunk = fh.read()
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                chunk = fh.read()
+        except OSError as e:
+            raise PathError(path, f"cannot read any more ({e.strerror or e})") from None
         if not chunk:
             continue
         frames, damage = _format.scan(chunk, 0)
@@ -1231,33 +1293,16 @@ def read(path: str | os.PathLike[str], *, strict: bool = False) -> Run:
         kind = rec.get("type")
         if kind == "data":
             try:
-                n = int(rec["n"])
-                steps = np.frombuffer(rec["step"], dtype="<i8")
-                times = np.frombuffer(rec["time"], dtype="<f8")
-                if len(steps) != n or len(times) != n:
-                    raise ValueError("column lengths differ from n")
-                cols = rec["cols"]
-                decoded = []
-                for name, (idx, vals) in cols.items():
-                    v = np.frombuffer(vals, dtype="<f8")
-                    if idx is None:
-                        if len(v) != n:
-                            raise ValueError(f"metric {name!r} has {len(v)} values for {n} rows")
-                        rows = None
-                    else:
-                        r = np.frombuffer(idx, dtype="<u4")
-                        if len(r) != len(v) or (len(r) and int(r.max()) >= n):
-                            raise ValueError(f"metric {name!r} has bad row indices")
-                        rows = r.astype(np.int64) + nrows
-                    decoded.append((str(name), rows, v))
-            except (KeyError, TypeError, ValueError) as e:
+                steps, times, decoded = _decode_data(rec)
+            except ValueError as e:
                 if strict:
                     raise _bad(path, fr, f"malformed data record ({e})") from None
                 damage.append(Damage(fr.offset, fr.end, "undecodable"))
                 continue
+            n = len(steps)
             for name, rows, v in decoded:
                 parts = col_parts.setdefault(name, ([], []))
-                parts[0].append((nrows, n) if rows is None else rows)
+                parts[0].append((nrows, n) if rows is None else rows.astype(np.int64) + nrows)
                 parts[1].append(v)
             step_parts.append(steps)
             time_parts.append(times)
