@@ -12,7 +12,6 @@ end, and finally compacts its log into ``curves.json`` beside them::
 Then:
 
     curvelog registry show product/P001_all/mlp
-    curvelog plot saved_models/product/P001_all/mlp/v1/curves.json
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ import numpy as np
 import curvelog
 from curvelog import EventLog
 from curvelog.bundle import build_bundle
+from curvelog.plot import render_png
 from curvelog.registry import CHECKPOINT_BEST, MODEL, Registry, product
 
 
@@ -115,6 +115,7 @@ def main() -> None:
 
     bundle = build_bundle(curvelog.read(log_path))
     version.save_bundle(bundle)
+    version.save_plot(render_png(bundle))  # loss_curve.png beside curves.json
     version.save_metadata({"params": vars(args), "best_val_loss": best})
     print(f"best val/loss {best:.4f}; {version.key} {version.name} holds:")
     for name, size in version.files():

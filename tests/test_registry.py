@@ -873,6 +873,7 @@ def test_the_training_sample_files_everything_into_one_version(tmp_path: Path) -
     assert [name for name, _ in v.files()] == [
         "checkpoint_best.pth",
         "curves.json",
+        "loss_curve.png",
         "metadata.json",
         "model.pth",
         "run.log",
