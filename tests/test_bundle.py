@@ -732,6 +732,9 @@ def test_load_bad_files(tmp_path: Path, content: bytes, reason: str) -> None:
 def test_load_missing_file(tmp_path: Path) -> None:
     with pytest.raises(PathError, match="no such file"):
         load_bundle(tmp_path / "nope.json")
+    with pytest.raises(PathError) as err:
+        load_bundle(tmp_path)
+    assert str(err.value) == f"{tmp_path}: is a directory, not a chart bundle"
 
 
 def test_public_names() -> None:

@@ -125,6 +125,12 @@ def test_plot_help_has_an_example() -> None:
     assert "--logy / --no-logy" in result.output
 
 
+def test_plot_of_a_folder_is_one_error_line(tmp_path: Path) -> None:
+    result = invoke("plot", str(tmp_path), ok=False)
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {tmp_path}: is a directory, not a bundle or a log\n"
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from ._fs import atomic_write_bytes, same_file
+from ._fs import atomic_write_bytes, read_bytes, same_file
 from .errors import (
     BundleError,
     BundleVersionError,
@@ -936,15 +936,9 @@ def load_bundle(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str,
         validate_bundle(bundle, source="<bundle>")
         return bundle
     path = os.fspath(source)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        raise PathError(path, "no such file") from None
-    except IsADirectoryError:
-        raise PathError(path, "is a directory, not a chart bundle") from None
-    except OSError as e:
-        raise PathError(path, f"cannot read ({e.strerror})") from None
+    if os.path.isdir(path):
+        raise PathError(path, "is a directory, not a chart bundle")
+    raw = read_bytes(path)
     if not raw.strip():
         raise BundleError(path, "", "empty file, not a chart bundle")
     try:

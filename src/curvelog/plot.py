@@ -30,7 +30,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -1099,15 +1099,14 @@ def load_source(path: str | os.PathLike[str]) -> dict[str, Any]:
     from .bundle import compact, load_bundle
 
     src = os.fspath(path)
-    try:
-        with open(src, "rb") as f:
-            head = f.read(len(FILE_MAGIC))
-    except FileNotFoundError:
-        raise PathError(src, "no such file") from None
-    except IsADirectoryError:
-        raise PathError(src, "is a directory, not a bundle or a log") from None
-    except OSError as e:
-        raise PathError(src, f"cannot read ({e.strerror})") from None
+    if os.path.isdir(src):
+        raise PathError(src, "is a directory, not a bundle or a log")
+    # Only the signature, not the whole file (a log may be hundreds of MB and is
+    # read again by compact). A file that cannot be opened goes to load_bundle,
+    # whose read (_fs.read_bytes) says why.
+    head = b""
+    with suppress(OSError), open(src, "rb") as f:
+        head = f.read(len(FILE_MAGIC))
     if head[:1] == FILE_MAGIC[:1]:  # no JSON text starts with 0x89
         bundle, _ = compact(src, write=False)
         return bundle
