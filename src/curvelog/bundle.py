@@ -713,13 +713,6 @@ def _best(run: Run) -> tuple[Any, str | None]:
     return (b, "recomputed") if b is not None else (None, None)
 
 
-def _value_at(s: Series, step: int) -> tuple[bool, float]:
-    i = int(np.searchsorted(s.steps, step))
-    if i < len(s) and int(s.steps[i]) == step:
-        return True, float(s.values[i])
-    return False, math.nan
-
-
 def _sampling_params(method: str, points: int, selected: Sequence[str] | None) -> dict[str, Any]:
     from . import sampling
 
@@ -826,8 +819,8 @@ def _build(
         if best.metric and best.metric in run.metrics and best.metric not in names:
             names.insert(0, best.metric)
         for m in names:
-            found, v = _value_at(run.series(m), best.step)
-            if found:
+            v = run.value_at(m, int(best.step))
+            if v is not None:  # the metric has a row at the best step (NaN becomes null)
                 values[m] = _num(v)
         value = best.value
         best_out = {
