@@ -18,7 +18,7 @@ import pytest
 import curvelog
 from curvelog.bundle import build_bundle, validate_bundle
 from curvelog.convert import csv_to_log
-from curvelog.errors import BundleError, CurvelogError, PathError, PlotError
+from curvelog.errors import BundleError, BundleVersionError, CurvelogError, PathError, PlotError
 from curvelog.plot import (
     BEST_COLOR,
     EVENT_COLOR,
@@ -454,33 +454,69 @@ def test_unknown_chart_names_it_and_the_available_ones(two_chart_bundle: dict[st
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda b: b.pop("charts"), "<bundle>: invalid bundle at /charts: missing or not an array"),
-        (lambda b: b["charts"][0].pop("series"), "at /charts/0/series: missing or not an array"),
+        (
+            lambda b: b.pop("charts"),
+            "<bundle>: invalid bundle at /charts: required field is missing",
+        ),
+        (
+            lambda b: b["charts"][0].pop("series"),
+            "at /charts/0/series: required field is missing",
+        ),
         (
             lambda b: b["charts"][0]["series"][0]["y"].pop(),
-            "at /charts/0/series/0: x has 100 values but y has 99",
+            "at /charts/0/series/0/y: has 99 values for 100 steps in x",
         ),
         (
             lambda b: b["charts"][1]["series"][0].update(y="nope"),
-            "at /charts/1/series/0: x and y must be arrays",
+            "at /charts/1/series/0/y: expected an array, found the string 'nope'",
         ),
-        (lambda b: b.update(best=3), "at /best: not an object or null"),
+        (lambda b: b.update(best=3), "at /best: expected an object, found the number 3"),
         (
             lambda b: b.update(resumes=[{"session": 1}]),
-            "at /resumes: not an array of {step, session}",
+            "at /resumes/0/step: required field is missing",
         ),
+        # what plot checked less than the schema (its own partial copy of the validator)
+        (
+            lambda b: b["charts"][0]["series"][0]["x"].reverse(),
+            "at /charts/0/series/0/x/1: steps must increase strictly (980 after 990)",
+        ),
+        (
+            lambda b: b["charts"][1]["series"][0]["y"].__setitem__(3, "0.5"),
+            "at /charts/1/series/0/y/3: expected a number or null, found the string '0.5'",
+        ),
+        (lambda b: b.pop("provenance"), "at /provenance: required field is missing"),
     ],
 )
 def test_malformed_bundle_is_a_bundle_error(
     two_chart_bundle: dict[str, Any], mutate: Callable[[dict[str, Any]], Any], message: str
 ) -> None:
+    """plot_bundle checks with curvelog.bundle.validate_bundle: the same words and pointers."""
     mutate(two_chart_bundle)
-    with pytest.raises(BundleError, match=message.replace("{", r"\{").replace("[", r"\[")):
+    with pytest.raises(BundleError) as err:
+        validate_bundle(two_chart_bundle)
+    expected = str(err.value)
+    assert message in expected
+    with pytest.raises(BundleError) as err:
         plot_bundle(two_chart_bundle)
+    assert str(err.value) == expected
+
+
+def test_another_major_version_is_refused(two_chart_bundle: dict[str, Any]) -> None:
+    two_chart_bundle["schema"] = "curvelog.bundle/2"
+    message = (
+        "invalid bundle at /schema: schema 'curvelog.bundle/2' is version 2; "
+        "this curvelog reads curvelog.bundle/1.x only"
+    )
+    with pytest.raises(BundleVersionError) as err:
+        plot_bundle(two_chart_bundle)
+    assert str(err.value) == f"<bundle>: {message}"
+    with pytest.raises(BundleVersionError) as err:
+        compare_bundles([{**two_chart_bundle, "schema": "curvelog.bundle/1"}, two_chart_bundle])
+    assert str(err.value) == f"bundle 2: {message}"
 
 
 def test_not_a_bundle_at_all() -> None:
-    with pytest.raises(BundleError, match="expected an object, got list"):
+    with pytest.raises(BundleError, match="expected a JSON object, found an array"):
         plot_bundle([])  # type: ignore[arg-type]
 
 
@@ -678,8 +714,8 @@ def test_compare_errors(two_chart_bundle: dict[str, Any]) -> None:
         compare_bundles([])
     with pytest.raises(PlotError, match="unknown chart 'x'; available: loss, acc"):
         compare_bundles([two_chart_bundle, two_chart_bundle], charts="x")
-    with pytest.raises(BundleError, match="bundle 2: invalid bundle at /charts"):
-        compare_bundles([two_chart_bundle, {"charts": 1}])
+    with pytest.raises(BundleError, match="bundle 2: invalid bundle at /charts: expected an array"):
+        compare_bundles([two_chart_bundle, {**two_chart_bundle, "charts": 1}])
 
 
 def test_run_names_from_metadata_then_file_names(two_chart_bundle: dict[str, Any]) -> None:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import numpy as np
 
 from ._fs import atomic_write_bytes
+from .bundle import validate_bundle
 from .errors import BundleError, PathError, PlotError
 
 if TYPE_CHECKING:
@@ -187,46 +188,6 @@ def _fmt_step_exact(step: int) -> str:
 
 def _bad(pointer: str, reason: str) -> BundleError:
     return BundleError("<bundle>", pointer, reason)
-
-
-def _check_bundle(bundle: Any) -> None:
-    """The structure this module reads; the rest of the schema is `load_bundle`'s business."""
-    if not isinstance(bundle, Mapping):
-        raise _bad("", f"expected an object, got {type(bundle).__name__}")
-    charts = bundle.get("charts")
-    if not isinstance(charts, list):
-        raise _bad("/charts", "missing or not an array")
-    for i, c in enumerate(charts):
-        ptr = f"/charts/{i}"
-        if not isinstance(c, Mapping):
-            raise _bad(ptr, "not an object")
-        if not isinstance(c.get("id"), str):
-            raise _bad(f"{ptr}/id", "missing or not a string")
-        series = c.get("series")
-        if not isinstance(series, list):
-            raise _bad(f"{ptr}/series", "missing or not an array")
-        for j, s in enumerate(series):
-            sp = f"{ptr}/series/{j}"
-            if not isinstance(s, Mapping):
-                raise _bad(sp, "not an object")
-            x, y = s.get("x"), s.get("y")
-            if not isinstance(x, list) or not isinstance(y, list):
-                raise _bad(sp, "x and y must be arrays")
-            if len(x) != len(y):
-                raise _bad(sp, f"x has {len(x)} values but y has {len(y)}")
-            events = s.get("events", [])
-            if not isinstance(events, list) or not all(
-                isinstance(e, Mapping) and isinstance(e.get("step"), int) for e in events
-            ):
-                raise _bad(f"{sp}/events", "not an array of {step, kind} objects")
-    best = bundle.get("best")
-    if best is not None and not isinstance(best, Mapping):
-        raise _bad("/best", "not an object or null")
-    resumes = bundle.get("resumes", [])
-    if not isinstance(resumes, list) or not all(
-        isinstance(r, Mapping) and isinstance(r.get("step"), int) for r in resumes
-    ):
-        raise _bad("/resumes", "not an array of {step, session} objects")
 
 
 def _series_arrays(s: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -848,9 +809,9 @@ def plot_bundle(
     :param smooth: EMA weight in [0, 1), drawn over the faint raw lines.
     :param size: (width, height) in inches; default 4.6 x 3.2 per panel.
     :raises PlotError: an unknown chart id (the message lists the ids), a bad option.
-    :raises BundleError: the bundle lacks what a chart needs.
+    :raises BundleError: the bundle does not follow the schema (`validate_bundle`).
     """
-    _check_bundle(bundle)
+    validate_bundle(bundle)
     _check_smooth(smooth)
     all_charts = list(bundle["charts"])
     by_id = {c["id"]: c for c in all_charts}
@@ -937,10 +898,7 @@ def compare_bundles(
     if not bundles:
         raise PlotError("nothing to compare: no bundles given")
     for i, b in enumerate(bundles):
-        try:
-            _check_bundle(b)
-        except BundleError as e:
-            raise BundleError(f"bundle {i + 1}", e.pointer, e.reason) from None
+        validate_bundle(b, source=f"bundle {i + 1}")
     _check_smooth(smooth)
     run_names = _unique_names(bundles, names)
     order: dict[str, None] = {}
