@@ -47,6 +47,9 @@ OBJECTIVES = {
     "rl_tqc_fetchslide": ("eval_success_rate", "max"),
 }
 RUNS = sorted(p.parent.name for p in REAL.glob("*/*.csv*"))
+# Without the data the parametrized tests would not fail, they would vanish.
+assert REAL.is_dir(), f"{REAL} is missing: the real training curves (<run>/<run>.csv) go there"
+assert RUNS, f"no <run>/<run>.csv* under {REAL}, where the real training curves are expected"
 
 
 # --------------------------------------------------------------------------- hand-built bundles
