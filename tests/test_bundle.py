@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import curvelog
+from _real import OBJECTIVES, REAL, RUNS
 from curvelog import _format
 from curvelog.bundle import (
     SCHEMA,
@@ -35,41 +36,7 @@ from curvelog.errors import (
     SamplingError,
 )
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
-#: run -> (objective, mode), as tools/csv_to_log.py --real converts them
-OBJECTIVES = {
-    "buildnanogpt_fineweb_2p5ep": ("val_loss", "min"),
-    "detectron2_balloon_metrics": ("total_loss", "min"),
-    "gan_deblurgan_wgan": ("G_L1", "min"),
-    "gen_digits_mlp": ("val_acc", "max"),
-    "llmc_gpt2_124m": ("val_loss", "min"),
-    "modded_nanogpt_medium_archopt": ("val_loss", "min"),
-    "rl_tqc_fetchslide": ("eval_success_rate", "max"),
-}
-RUNS = sorted(p.parent.name for p in REAL.glob("*/*.csv*"))
-# Without the data the parametrized tests would not fail, they would vanish.
-assert REAL.is_dir(), f"{REAL} is missing: the real training curves (<run>/<run>.csv) go there"
-assert RUNS, f"no <run>/<run>.csv* under {REAL}, where the real training curves are expected"
-
-
 SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(schema_document())
-
-
-@pytest.fixture(scope="module")
-def real_logs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    out = tmp_path_factory.mktemp("real")
-    logs = {}
-    for name in RUNS:
-        src = next((REAL / name).glob("*.csv*"))
-        best, mode = OBJECTIVES[name]
-        logs[name] = out / f"{name}.log"
-        csv_to_log(src, logs[name], best=best, mode="max" if mode == "max" else "min")
-    return logs
-
-
-@pytest.fixture(scope="module")
-def real_bundles(real_logs: dict[str, Path]) -> dict[str, dict[str, Any]]:
-    return {name: build_bundle(curvelog.read(p)) for name, p in real_logs.items()}
 
 
 def all_series(bundle: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-import curvelog
-from curvelog.bundle import build_bundle, validate_bundle
-from curvelog.convert import csv_to_log
+from _real import OBJECTIVES, RUNS
+from curvelog.bundle import validate_bundle
 from curvelog.errors import BundleError, BundleVersionError, CurvelogError, PathError, PlotError
 from curvelog.plot import (
     BEST_COLOR,
@@ -34,23 +33,6 @@ from curvelog.plot import (
     run_names,
     save_figure,
 )
-
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
-#: run -> (objective, mode), as in tests/test_bundle.py
-OBJECTIVES = {
-    "buildnanogpt_fineweb_2p5ep": ("val_loss", "min"),
-    "detectron2_balloon_metrics": ("total_loss", "min"),
-    "gan_deblurgan_wgan": ("G_L1", "min"),
-    "gen_digits_mlp": ("val_acc", "max"),
-    "llmc_gpt2_124m": ("val_loss", "min"),
-    "modded_nanogpt_medium_archopt": ("val_loss", "min"),
-    "rl_tqc_fetchslide": ("eval_success_rate", "max"),
-}
-RUNS = sorted(p.parent.name for p in REAL.glob("*/*.csv*"))
-# Without the data the parametrized tests would not fail, they would vanish.
-assert REAL.is_dir(), f"{REAL} is missing: the real training curves (<run>/<run>.csv) go there"
-assert RUNS, f"no <run>/<run>.csv* under {REAL}, where the real training curves are expected"
-
 
 # --------------------------------------------------------------------------- hand-built bundles
 
@@ -737,19 +719,6 @@ def test_run_names_from_metadata_then_file_names(two_chart_bundle: dict[str, Any
 
 
 # --------------------------------------------------------------------------- real runs
-
-
-@pytest.fixture(scope="module")
-def real_bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    out = tmp_path_factory.mktemp("real")
-    bundles = {}
-    for name in RUNS:
-        src = next((REAL / name).glob("*.csv*"))
-        best, mode = OBJECTIVES[name]
-        log = out / f"{name}.log"
-        csv_to_log(src, log, best=best, mode="max" if mode == "max" else "min")
-        bundles[name] = build_bundle(curvelog.read(log))
-    return bundles
 
 
 def test_the_real_runs_are_all_here() -> None:

@@ -213,17 +213,7 @@ def main() -> None:
         render_gallery()
 
 
-REAL = ROOT.parent / "shared" / "data" / "real"
 GALLERY = ROOT / "samples" / "gallery"
-#: run -> (objective, mode), as the tests convert them
-OBJECTIVES = {
-    "buildnanogpt_fineweb_2p5ep": ("val_loss", "min"),
-    "gan_deblurgan_wgan": ("G_L1", "min"),
-    "gen_digits_mlp": ("val_acc", "max"),
-    "llmc_gpt2_124m": ("val_loss", "min"),
-    "modded_nanogpt_medium_archopt": ("val_loss", "min"),
-    "rl_tqc_fetchslide": ("eval_success_rate", "max"),
-}
 #: picture -> (runs, plot options); one run is `curvelog plot`, several `curvelog compare`
 PICTURES: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "llm_gpt2_124m.png": (("llmc_gpt2_124m",), {}),
@@ -247,12 +237,15 @@ def render_gallery() -> None:
     from curvelog.convert import csv_to_log
     from curvelog.plot import compare_bundles, plot_bundle, save_figure
 
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from csv_to_log import REAL_OBJECTIVES, REAL_ROOT  # one table: the converter's
+
     GALLERY.mkdir(parents=True, exist_ok=True)
     bundles: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for run in sorted({r for runs, _ in PICTURES.values() for r in runs}):
-            src = next((REAL / run).glob("*.csv*"))
-            best, mode = OBJECTIVES[run]
+            src = next((REAL_ROOT / run).glob("*.csv*"))
+            best, mode = REAL_OBJECTIVES[run]
             log = Path(tmp) / f"{run}.log"
             csv_to_log(src, log, best=best, mode="max" if mode == "max" else "min")
             bundles[run] = build_bundle(curvelog.read(log))
