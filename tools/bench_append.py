@@ -66,26 +66,24 @@ def run_msgpack_naive(folder: str, n: int) -> str:
     return path
 
 
-def run_torch_tb(folder: str, n: int) -> str:
-    from torch.utils.tensorboard import SummaryWriter
+def _run_summary_writer(module: str, folder: str, n: int) -> str:
+    """4 x add_scalar per step, as a TensorBoard user writes it."""
+    import importlib
 
-    w = SummaryWriter(folder)
+    writer = importlib.import_module(module).SummaryWriter(folder)
     for i in range(n):
         for k, v in metrics(i).items():
-            w.add_scalar(k, v, i)
-    w.close()
+            writer.add_scalar(k, v, i)
+    writer.close()
     return folder
+
+
+def run_torch_tb(folder: str, n: int) -> str:
+    return _run_summary_writer("torch.utils.tensorboard", folder, n)
 
 
 def run_tensorboardx(folder: str, n: int) -> str:
-    from tensorboardX import SummaryWriter
-
-    w = SummaryWriter(folder)
-    for i in range(n):
-        for k, v in metrics(i).items():
-            w.add_scalar(k, v, i)
-    w.close()
-    return folder
+    return _run_summary_writer("tensorboardX", folder, n)
 
 
 def measure(fn: Callable[[str, int], str], n: int, repeats: int) -> tuple[float, float]:
