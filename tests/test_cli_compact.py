@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
 
 import curvelog
+from _cli import assert_one_line_error, invoke
 from curvelog import _format
 from curvelog import cli as cli_mod
 from curvelog.cli import cli
@@ -33,20 +33,6 @@ def log(gan_log: Path, tmp_path: Path) -> Path:
     path = tmp_path / "run.log"
     path.write_bytes(gan_log.read_bytes())
     return path
-
-
-def invoke(*args: str, ok: bool = True) -> click.testing.Result:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=not ok)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
-
-
-def assert_one_line_error(result: click.testing.Result, message: str) -> None:
-    assert result.exit_code == 2
-    assert result.stderr == f"Error: {message}\n"
-    assert result.stdout == ""
-    assert "Traceback" not in result.output
 
 
 def test_default_output_beside_the_log(log: Path) -> None:

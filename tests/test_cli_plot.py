@@ -6,12 +6,10 @@ import io
 import json
 from pathlib import Path
 
-import click
 import pytest
-from click.testing import CliRunner
 
+from _cli import assert_one_line_error, invoke
 from curvelog.bundle import compact
-from curvelog.cli import cli
 from curvelog.convert import csv_to_log
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
@@ -41,20 +39,6 @@ def bundle_path(log: Path) -> Path:
     _, path = compact(log)
     assert path is not None
     return Path(path)
-
-
-def invoke(*args: str, ok: bool = True) -> click.testing.Result:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=not ok)
-    if ok:
-        assert result.exit_code == 0, result.output
-    return result
-
-
-def assert_one_line_error(result: click.testing.Result, message: str) -> None:
-    assert result.exit_code == 2
-    assert result.stderr == f"Error: {message}\n"
-    assert result.stdout == ""
-    assert "Traceback" not in result.output
 
 
 def png_size(path: Path) -> tuple[int, int]:
