@@ -149,3 +149,19 @@ def test_export_into_an_unwritable_place_is_one_error_line(log_path: Path, tmp_p
         assert result.exit_code == 2
         assert result.stderr.startswith("Error: ") and message in result.stderr
         assert result.stderr.count("\n") == 1
+
+
+def test_inspect_tells_a_live_writer_from_a_dead_one(tmp_path: Path) -> None:
+    path = tmp_path / "live.log"
+    log = curvelog.EventLog(path, flush_every=0)
+    log.append(0, x=1.0)
+    log.flush()
+    with open(path, "ab") as f:  # what a reader may see mid-write
+        f.write(b"\xc1CLR")
+    info = json.loads(invoke("inspect", str(path), "--json").output)  # type: ignore[attr-defined]
+    assert info["live"] is True and info["sessions"][0]["closed"] is False
+    assert info["damage"][-1]["what"].endswith("a record being written")
+    text = invoke("inspect", str(path)).output  # type: ignore[attr-defined]
+    assert "sessions  1, 0 still being written" in text and "writer died" not in text
+    log.close()
+    assert curvelog.read(path).live is False

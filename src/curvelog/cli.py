@@ -263,6 +263,8 @@ def inspect(log: str, as_json: bool) -> None:
     steps, span = info["steps"], info["time"]
     sessions = info["sessions"]
     died = [s["index"] for s in sessions if not s["closed"]]
+    if info["live"] and died and died[-1] == sessions[-1]["index"]:
+        died.pop()  # the last session is still being written, not dead
     lines = [
         f"{info['path']}: {info['size']:,} bytes, run {info['run_id'] or '?'}",
         f"  rows      {info['rows']:,}"
@@ -272,7 +274,9 @@ def inspect(log: str, as_json: bool) -> None:
         if span
         else "  time      -",
         f"  sessions  {len(sessions)}"
-        + (f", not closed: {', '.join(map(str, died))} (writer died)" if died else ", all closed"),
+        + (f", not closed: {', '.join(map(str, died))} (writer died)" if died else "")
+        + (f", {sessions[-1]['index']} still being written" if info["live"] else "")
+        + (", all closed" if not died and not info["live"] else ""),
         f"  resumes   {len(info['resumes'])}"
         + "".join(
             f"\n            at step {r['step']:,} (after {r['after_step']:,})"

@@ -812,6 +812,9 @@ class Run:
     sessions: list[Session]
     damage: list[Damage]
     best_records: list[dict[str, Any]]
+    #: a writer had the file open when it was read: the last session is still
+    #: running, not dead, and a torn tail may be a frame being written
+    live: bool
     _steps: np.ndarray = field(repr=False)
     _times: np.ndarray = field(repr=False)
     #: metric -> (global row numbers, or None for every row; values)
@@ -968,6 +971,7 @@ class Run:
             "path": self.path,
             "size": self.size,
             "run_id": self.header.get("run_id"),
+            "live": self.live,
             "rows": self.rows,
             "steps": {"first": int(steps.min()), "last": int(steps.max())} if len(steps) else None,
             "time": {
@@ -1002,7 +1006,7 @@ class Run:
             "best": _best_dict(best or recomputed),
             "metrics": {m: _json_stats(self.metric_stats(m)) for m in self.metrics},
             "damage": [
-                {"start": d.start, "end": d.end, "kind": d.kind, "what": d.describe()}
+                {"start": d.start, "end": d.end, "kind": d.kind, "what": self._describe(d)}
                 for d in self.damage
             ],
         }
@@ -1034,6 +1038,11 @@ class Run:
             except Exception as e:  # polars raises its own error types for I/O
                 raise PathError(out, f"cannot write ({e})") from None
         return frame.height
+
+    def _describe(self, d: Damage) -> str:
+        if self.live and d.kind == "torn" and d.end == self.size:
+            return f"bytes {d.start}..{d.end} ({d.end - d.start} bytes): a record being written"
+        return d.describe()
 
     # -------------------------------------------------------------- best
 
@@ -1116,6 +1125,25 @@ def _best_dict(best: Best | None) -> dict[str, Any] | None:
     value = None if best.value is None else _json_float(best.value)
     return {"step": best.step, "metric": best.metric, "mode": best.mode, "value": value,
             "source": best.source}  # fmt: skip
+
+
+def _writer_active(path: str) -> bool:
+    """Whether an EventLog holds the file's exclusive lock right now."""
+    if fcntl is None:  # pragma: no cover - Windows
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False  # read_bytes reports why
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # also releases the shared lock
+    return False
 
 
 def _check_signature(path: str, raw: bytes) -> None:
@@ -1275,6 +1303,7 @@ def read(path: str | os.PathLike[str], *, strict: bool = False) -> Run:
     ``strict=True`` the first one raises `LogCorruptError` instead.
     """
     path = os.fspath(path)
+    live = _writer_active(path)
     raw = read_bytes(path)
     _check_signature(path, raw)
     frames, damage = _format.scan(raw)
@@ -1342,6 +1371,7 @@ def read(path: str | os.PathLike[str], *, strict: bool = False) -> Run:
         sessions=sessions,
         damage=damage,
         best_records=bests,
+        live=live,
         _steps=np.concatenate(step_parts) if step_parts else np.zeros(0, dtype=np.int64),
         _times=np.concatenate(time_parts) if time_parts else np.zeros(0, dtype=np.float64),
         _cols=cols_out,
