@@ -206,6 +206,18 @@ def test_plot_refuses_to_overwrite_its_input(bundle_path: Path) -> None:
     assert renamed.read_bytes() == before
 
 
+def test_plot_refuses_to_replace_another_log(bundle_path: Path, log: Path) -> None:
+    other = log.with_name("other.png")  # a log, whatever its name
+    other.write_bytes(log.read_bytes())
+    before = other.read_bytes()
+    for cmd in (["plot", str(bundle_path)], ["compare", str(bundle_path), str(bundle_path)]):
+        assert_one_line_error(
+            invoke(*cmd, "-o", str(other), ok=False),
+            f"{other}: is a curvelog log, not a picture; refusing to replace it",
+        )
+        assert other.read_bytes() == before
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -615,6 +615,17 @@ def test_save_replaces_an_existing_picture_atomically(
     assert [p.name for p in tmp_path.iterdir()] == ["run.png"]
 
 
+def test_save_refuses_to_replace_a_log(two_chart_bundle: dict[str, Any], tmp_path: Path) -> None:
+    from curvelog._format import FILE_MAGIC
+
+    out = tmp_path / "run.svg"
+    out.write_bytes(FILE_MAGIC + b"frames")
+    with pytest.raises(PathError, match="is a curvelog log, not a picture; refusing to replace"):
+        save_figure(plot_bundle(two_chart_bundle, dpi=30), out)
+    assert out.read_bytes() == FILE_MAGIC + b"frames"
+    assert [p.name for p in tmp_path.iterdir()] == ["run.svg"]
+
+
 @pytest.mark.parametrize(
     ("src", "out"),
     [

@@ -1014,15 +1014,29 @@ def figure_bytes(fig: Figure, fmt: str = "png") -> bytes:
     return buf.getvalue()
 
 
+def _refuse_a_log(path: str) -> None:
+    """Raise PathError when ``path`` is an existing file that starts with the log signature."""
+    from ._format import FILE_MAGIC
+
+    head = b""
+    with suppress(OSError), open(path, "rb") as f:
+        head = f.read(len(FILE_MAGIC))
+    if head == FILE_MAGIC:
+        raise PathError(path, "is a curvelog log, not a picture; refusing to replace it")
+
+
 def save_figure(fig: Figure, path: str | os.PathLike[str]) -> str:
     """Write ``fig`` to ``path`` atomically, in the format its extension names.
 
     :raises PlotError: an extension other than .png, .svg or .pdf.
-    :raises PathError: the folder is missing or not writable.
+    :raises PathError: the folder is missing or not writable, or ``path`` is a
+        curvelog log (pictures are replaced, logs never).
     """
     target = os.fspath(path)
     fmt = _format_of(target)
+    _refuse_a_log(target)
     data = figure_bytes(fig, fmt)
+    _refuse_a_log(target)  # the file may have appeared while drawing
     atomic_write_bytes(target, data)
     return target
 
