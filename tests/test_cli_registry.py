@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from curvelog.cli import cli
+from curvelog.convert import csv_to_log
 from curvelog.registry import Registry, global_
 
 KEY = "product/P001_all/mlstm"
@@ -143,6 +144,33 @@ def test_rebuild_index_warns_about_folders_without_metadata(reg: Registry) -> No
     result = run("registry", "rebuild-index", "-r", reg.root)
     assert result.stdout == f"rebuilt {reg.index_file}: 2 keys, 3 versions\n"
     assert result.stderr == f"warning: {reg.root / KEY / 'v1' / 'metadata.json'}: missing\n"
+
+
+def test_too_deeply_nested_json_is_a_one_line_error_not_a_traceback(
+    reg: Registry, tmp_path: Path
+) -> None:
+    deep = "[" * 100_000
+    meta = reg.root / KEY / "v2" / "metadata.json"
+    meta.write_text(deep)
+    assert fails("registry", "show", KEY, "-r", reg.root) == (
+        f"Error: {meta}: not valid JSON (nested too deeply); fix the file or delete it\n"
+    )
+    result = run("registry", "rebuild-index", "-r", reg.root)
+    assert result.stderr == f"warning: {meta}: not valid JSON (nested too deeply)\n"
+    reg.versions_file.write_text(deep)
+    csv = tmp_path / "run.csv"
+    csv.write_text("step,metric,value\n1,loss,0.5\n2,loss,0.4\n")
+    log = tmp_path / "run.log"
+    csv_to_log(csv, log)
+    assert fails("compact", log, "--registry", reg.root, "--key", KEY, "--no-png") == (
+        f"Error: {reg.versions_file}: not valid JSON (nested too deeply); "
+        f"run `curvelog registry rebuild-index --registry {reg.root}` "
+        "to rebuild it from the version folders\n"
+    )
+    result = run("registry", "rebuild-index", "-r", reg.root)
+    assert result.exit_code == 0
+    assert f"{reg.versions_file} was unreadable" in result.stdout
+    assert json.loads(reg.versions_file.read_text()) == {"global/all/sum/kan": 1, KEY: 2}
 
 
 @pytest.mark.parametrize(

@@ -551,6 +551,7 @@ def test_corrupt_versions_json_stops_allocation_and_names_the_repair(reg: Regist
         ('{"product/P001_all/mlstm": -1}', "is -1, not a version number"),
         ('{"../x": 1}', "registry key '../x'"),
         ("\xff", "not valid JSON"),
+        ("[" * 100_000, "not valid JSON (nested too deeply)"),  # RecursionError, caught
     ],
 )
 def test_every_kind_of_bad_versions_json_is_refused(
@@ -563,6 +564,29 @@ def test_every_kind_of_bad_versions_json_is_refused(
     assert "curvelog registry rebuild-index" in str(info.value)
     reg.rebuild_index()
     assert reg.new_version(KEY).number == 2
+
+
+def test_too_deeply_nested_metadata_and_summary_are_corruption_not_a_crash(
+    reg: Registry,
+) -> None:
+    v = reg.new_version(KEY)
+    meta_path = v.path / "metadata.json"
+    meta_path.write_text("[" * 100_000)
+    with pytest.raises(RegistryCorruptError) as info:
+        v.metadata()
+    assert str(info.value) == (
+        f"{meta_path}: not valid JSON (nested too deeply); fix the file or delete it"
+    )
+    report = reg.rebuild_index()  # indexed from the folder's mtime, reported
+    assert report.problems == [f"{meta_path}: not valid JSON (nested too deeply)"]
+    assert [(r.key, r.version) for r in reg.index_rows()] == [(KEY, 1)]
+    # an index whose metrics_summary is nested too deeply reads as no summary
+    conn = sqlite3.connect(reg.index_file)
+    with conn:
+        conn.execute("UPDATE model_versions SET metrics_summary=?", ("[" * 100_000,))
+    conn.close()
+    assert reg.index_rows()[0].metrics_summary is None
+    meta_path.write_text(json.dumps({"key": KEY, "version": 1, "created_at": "x"}))
 
 
 @pytest.mark.parametrize("damage", ["rolled_back", "entry_missing", "file_missing"])

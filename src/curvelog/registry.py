@@ -338,8 +338,10 @@ def _read_json_object(path: Path) -> dict[str, Any] | None:
         return None
     try:
         obj = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except ValueError as e:  # UnicodeDecodeError, JSONDecodeError
         raise ValueError(f"not valid JSON ({e})") from None
+    except RecursionError:  # e.g. 100k nested '[': the decoder recurses per level
+        raise ValueError("not valid JSON (nested too deeply)") from None
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, found {type(obj).__name__}")
     return obj
@@ -1229,6 +1231,6 @@ def _loads_or_none(text: str | None) -> dict[str, Any] | None:
         return None
     try:
         obj = json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # invalid, or nested too deeply
         return None
     return obj if isinstance(obj, dict) else None
