@@ -173,6 +173,23 @@ def test_too_deeply_nested_json_is_a_one_line_error_not_a_traceback(
     assert json.loads(reg.versions_file.read_text()) == {"global/all/sum/kan": 1, KEY: 2}
 
 
+def test_refusing_to_replace_a_bundle_names_the_cli_option(
+    reg: Registry, tmp_path: Path
+) -> None:
+    csv = tmp_path / "run.csv"
+    csv.write_text("step,metric,value\n1,loss,0.5\n2,loss,0.4\n")
+    log = tmp_path / "run.log"
+    csv_to_log(csv, log)
+    args = ["compact", log, "--registry", reg.root, "--key", KEY, "--version", "v2", "--no-png"]
+    stderr = fails(*args)
+    assert stderr == (
+        f"Error: {reg.root / KEY / 'v2' / 'curves.json'}: already exists; it holds a different "
+        "bundle; refusing to replace it (file into a new version, or use --force, "
+        "or overwrite=True from Python)\n"
+    )
+    assert run(*args, "--force").exit_code == 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -415,7 +415,8 @@ def test_an_existing_different_bundle_is_never_replaced_silently(reg: Registry) 
         v.save_bundle({"a": 2}, png=other_png)
     assert str(info.value) == (
         f"{v.path / 'curves.json'}: already exists; it holds a different bundle; "
-        "file into a new version, or pass overwrite=True to replace it"
+        "refusing to replace it (file into a new version, or use --force, "
+        "or overwrite=True from Python)"
     )
     assert json.loads((v.path / "curves.json").read_text()) == {"a": 1, "summary": {"n": 1}}
     assert (v.path / "loss_curve.png").read_bytes() == PNG  # untouched as well

@@ -571,8 +571,8 @@ class Version:
         if existing is not None and existing != data and not overwrite:
             raise OutputExistsError(
                 str(target),
-                "it holds a different bundle; file into a new version, "
-                "or pass overwrite=True to replace it",
+                "it holds a different bundle; refusing to replace it (file into a new "
+                "version, or use --force, or overwrite=True from Python)",
             )
         if existing != data:
             atomic_write_bytes(target, data)
