@@ -615,6 +615,33 @@ def test_save_replaces_an_existing_picture_atomically(
     assert [p.name for p in tmp_path.iterdir()] == ["run.png"]
 
 
+def test_dollar_signs_in_user_text_are_drawn_literally() -> None:
+    from matplotlib.text import Text
+
+    b = bundle_of(
+        {**chart("cost", series("cost $x$", STEPS, loss_curve())), "title": "Cost in $$"},
+        chart("acc", series("acc", STEPS, loss_curve()), series("$", STEPS, loss_curve(2.0))),
+        best=best_of("cost $x$", 990, loss_curve()[-1]),
+        name="run $1$",
+    )
+    figs = [
+        plot_bundle(b, dpi=30),
+        compare_bundles([b, b], names=["a $", "b $$"], dpi=30),
+        compare_bundles([b, bundle_of(chart("cost", series("c", STEPS, loss_curve())))], dpi=30),
+    ]
+    for fig in figs:
+        assert figure_bytes(fig, "png").startswith(b"\x89PNG")  # no ParseException
+        texts = [t for t in fig.findobj(Text) if "$" in t.get_text()]
+        assert texts
+        for t in texts:
+            assert t._preprocess_math(t.get_text()) == (t.get_text().replace(r"\$", "$"), False)
+    drawn = {t.get_text().replace(r"\$", "$") for t in figs[0].findobj(Text)}
+    assert {"Cost in $$", "run $1$", "$"} <= drawn
+    assert any(t.startswith("best cost $x$ = ") for t in drawn)
+    drawn = {t.get_text().replace(r"\$", "$") for t in figs[2].findobj(Text)}
+    assert {"cost", "cost $x$", "Cost in $$"} & drawn == {"cost", "cost $x$"}  # titles differ
+
+
 def test_save_refuses_to_replace_a_log(two_chart_bundle: dict[str, Any], tmp_path: Path) -> None:
     from curvelog._format import FILE_MAGIC
 

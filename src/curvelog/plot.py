@@ -178,6 +178,11 @@ def _check_smooth(weight: float) -> None:
         raise PlotError(f"smoothing weight must be in [0, 1), not {weight!r} (e.g. 0.6 or 0.9)")
 
 
+def _literal(text: object) -> str:
+    """User text as matplotlib draws it literally: ``$`` escaped, so never mathtext."""
+    return str(text).replace("$", r"\$")
+
+
 def _fmt_value(v: float) -> str:
     return f"{v:.4g}"
 
@@ -381,9 +386,9 @@ def _draw_chart(
     _check_smooth(smooth)
     series = list(chart.get("series", ()))
     pick = colors if colors is not None else _Colors()
-    ax.set_title(str(chart.get("title", chart.get("id", ""))))
-    ax.set_xlabel(str(chart.get("xlabel", "step")))
-    ax.set_ylabel(str(chart.get("ylabel", "")))
+    ax.set_title(_literal(chart.get("title", chart.get("id", ""))))
+    ax.set_xlabel(_literal(chart.get("xlabel", "step")))
+    ax.set_ylabel(_literal(chart.get("ylabel", "")))
 
     use_logy = _auto_logy([chart]) if logy is None else bool(logy)
     if use_logy:
@@ -400,7 +405,7 @@ def _draw_chart(
     drawn = 0
     for k, (s, (x, y)) in enumerate(zip(series, arrays, strict=True)):
         name = str(s.get("label", s.get("metric", "")))
-        label = label_prefix + name
+        label = _literal(label_prefix + name)
         c = color or pick(name)
         ls = LINESTYLES[k % len(LINESTYLES)] if color else "-"
         gid = f"curvelog-series:{s.get('metric', '')}"
@@ -717,7 +722,7 @@ def _annotate_best(ax: Axes, xy: tuple[float, float], best: Mapping[str, Any]) -
     ha = "left" if dx > 0 else ("right" if dx < 0 else "center")
     va = "bottom" if dy > 0 else ("top" if dy < 0 else "center")
     ax.annotate(
-        text,
+        _literal(text),
         xy=xy,
         xytext=(dx, dy),
         textcoords="offset points",
@@ -772,14 +777,14 @@ def _subtitle(bundle: Mapping[str, Any], smooth: float) -> str:
 
 def _titles(fig: Figure, title: str, sub: str) -> None:
     """Run name at the top left, facts in grey at the top right, on one line."""
-    t = fig.suptitle(title, fontsize=11.5, fontweight="bold", x=0.012, ha="left")
+    t = fig.suptitle(_literal(title), fontsize=11.5, fontweight="bold", x=0.012, ha="left")
     t.set_gid("curvelog-title")
     if sub:
         from matplotlib.text import Annotation
 
         # y follows the title wherever the layout engine puts it
         note = Annotation(
-            sub,
+            _literal(sub),
             xy=(0.988, 0.5),
             xycoords=("figure fraction", t),
             ha="right",
@@ -909,7 +914,7 @@ def compare_bundles(
     with _style():
         fig, axes = _new_figure(max(1, len(ids)), size, dpi)
         fig.suptitle(
-            "  vs  ".join(run_names) if len(run_names) <= 3 else f"{len(run_names)} runs",
+            _literal("  vs  ".join(run_names)) if len(run_names) <= 3 else f"{len(run_names)} runs",
             fontsize=11,
             x=0.01,
             ha="left",
@@ -930,7 +935,7 @@ def compare_bundles(
             if isinstance(best, Mapping) and isinstance(best.get("value"), (int, float)):
                 where = format_step(best["step"])
                 note = f"  (best {best.get('metric')} {_fmt_value(best['value'])} @ {where})"
-            run_handles.append((Line2D([], [], color=color, lw=2.0), name + note))
+            run_handles.append((Line2D([], [], color=color, lw=2.0), _literal(name + note)))
         for ax, cid in zip(axes, ids, strict=True):
             if xr is not None:
                 ax.set_xlim(*xr)
@@ -943,7 +948,8 @@ def compare_bundles(
                     continue
                 for j, s in enumerate(chart["series"]):
                     labels.setdefault(
-                        str(s.get("label", s.get("metric", ""))), LINESTYLES[j % len(LINESTYLES)]
+                        _literal(s.get("label", s.get("metric", ""))),
+                        LINESTYLES[j % len(LINESTYLES)],
                     )
                 plot_chart(
                     ax,
@@ -960,7 +966,7 @@ def compare_bundles(
             # runs may title a chart differently: one title is kept, else the id
             for attr, setter in (("title", ax.set_title), ("ylabel", ax.set_ylabel)):
                 seen = {str(c.get(attr, "")) for c in per_chart[cid]}
-                setter(seen.pop() if len(seen) == 1 else cid)
+                setter(_literal(seen.pop() if len(seen) == 1 else cid))
             # the panel legend: line styles of the series labels, plus events
             handles: list[Any] = [
                 Line2D([], [], color="#444444", ls=ls, lw=1.2) for ls in labels.values()
