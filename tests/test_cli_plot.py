@@ -229,6 +229,17 @@ def test_plot_bad_size(bundle_path: Path, args: list[str], message: str) -> None
     assert_one_line_error(invoke("plot", str(bundle_path), *args, ok=False), message)
 
 
+def test_plot_refuses_a_huge_canvas(bundle_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "huge.png"
+    assert_one_line_error(
+        invoke("plot", str(bundle_path), "-o", str(out), "--size", "100x100", "--dpi", "1000",
+               ok=False),  # fmt: skip
+        "a 100x100 inch figure at 1000 dpi is 100,000x100,000 px, too large "
+        "(at most 32,768 px a side and 134,217,728 px in all); use a smaller size or dpi",
+    )
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("args", [["--smooth", "1"], ["--smooth", "-0.5"], ["--dpi", "1"]])
 def test_plot_out_of_range_options_are_usage_errors(bundle_path: Path, args: list[str]) -> None:
     result = invoke("plot", str(bundle_path), *args, ok=False)

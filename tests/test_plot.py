@@ -525,6 +525,22 @@ def test_bad_size_or_dpi(opt: str, value: Any, two_chart_bundle: dict[str, Any])
 # --------------------------------------------------------------------------- output
 
 
+@pytest.mark.parametrize(
+    ("size", "dpi", "px"),
+    [((100, 100), 1000, "100,000x100,000"), ((40, 1), 1000, "40,000x1,000"), ((90, 90), 150, "")],
+)
+def test_a_canvas_too_large_is_refused_before_drawing(
+    size: tuple[float, float], dpi: int, px: str, two_chart_bundle: dict[str, Any]
+) -> None:
+    # 90x90 in at 150 dpi is 13,500 px a side, under the side limit but over 2**27 px in all
+    with pytest.raises(PlotError, match=rf"{size[0]}x{size[1]} inch figure at {dpi} dpi is {px}"):
+        plot_bundle(two_chart_bundle, size=size, dpi=dpi)
+    with pytest.raises(PlotError, match="too large"):
+        compare_bundles([two_chart_bundle] * 2, size=size, dpi=dpi)
+    fig = plot_bundle(two_chart_bundle, size=(40.96, 1), dpi=800)  # the largest side allowed
+    assert fig.canvas.get_width_height() == (32768, 800)
+
+
 @pytest.mark.parametrize("ext", ["svg", "pdf", "png"])
 def test_output_is_byte_identical_on_rerun(
     ext: str, two_chart_bundle: dict[str, Any], tmp_path: Path

@@ -87,6 +87,8 @@ _MAX_COLS: Final[int] = 3
 _PANEL_SIZE: Final[tuple[float, float]] = (4.6, 3.2)  # inches per panel
 _SPARSE: Final[int] = 60  # a series with at most this many points gets dots
 _LOG_SPAN: Final[float] = 100.0  # "more than two decades"
+_MAX_SIDE_PX: Final[int] = 32_768  # Agg's limit on a side
+_MAX_AREA_PX: Final[int] = 2**27  # ~134 Mpx, ~0.5 GB of RGBA
 
 _RC: Final[dict[str, Any]] = {
     "font.size": 9.0,
@@ -266,6 +268,17 @@ def _check_dpi(dpi: float) -> None:
         raise PlotError(f"dpi must be between 10 and 1200, not {dpi!r}")
 
 
+def _check_canvas(inches: tuple[float, float], dpi: float) -> None:
+    """Refuse a canvas too big to draw (before Agg fails to allocate it)."""
+    w, h = (round(v * dpi) for v in inches)
+    if max(w, h) > _MAX_SIDE_PX or w * h > _MAX_AREA_PX:
+        raise PlotError(
+            f"a {inches[0]:g}x{inches[1]:g} inch figure at {dpi:g} dpi is {w:,}x{h:,} px, "
+            f"too large (at most {_MAX_SIDE_PX:,} px a side and {_MAX_AREA_PX:,} px in all); "
+            "use a smaller size or dpi"
+        )
+
+
 def _new_figure(n: int, size: tuple[float, float] | None, dpi: float) -> tuple[Figure, list[Axes]]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -273,7 +286,9 @@ def _new_figure(n: int, size: tuple[float, float] | None, dpi: float) -> tuple[F
     _check_dpi(dpi)
     cols = 2 if n == 4 else max(1, min(_MAX_COLS, n))
     rows = -(-n // cols)
-    fig = Figure(figsize=_figsize(n, cols, size), dpi=dpi, layout="constrained")
+    figsize = _figsize(n, cols, size)
+    _check_canvas(figsize, dpi)
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     fig.get_layout_engine().set(w_pad=0.06, h_pad=0.06, wspace=0.04, hspace=0.06)  # type: ignore[union-attr, call-arg]
     gs = fig.add_gridspec(rows, cols)
