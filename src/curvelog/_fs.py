@@ -11,6 +11,7 @@ meanwhile by someone else is never replaced.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,8 +50,14 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
     """The whole file, or a `PathError` that says why not."""
     path = os.fspath(path)
     try:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+            # opening a FIFO blocks, reading /dev/zero never ends
+            raise PathError(path, "is not a regular file")
         with open(path, "rb") as f:
             return f.read()
+    except PathError:
+        raise
     except FileNotFoundError:
         raise PathError(path, "no such file") from None
     except IsADirectoryError:

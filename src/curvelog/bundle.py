@@ -620,6 +620,18 @@ def _analysis(
     objective: Mapping[str, Any] | None,
     summaries: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, Any]:
+    # Values near the float64 limit overflow sums and fits; those figures come
+    # out non-finite and are written as null, so numpy need not warn about them.
+    with np.errstate(all="ignore"):
+        return _analysis_of(run, selected, objective, summaries)
+
+
+def _analysis_of(
+    run: Run,
+    selected: Sequence[str],
+    objective: Mapping[str, Any] | None,
+    summaries: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
     per = {m: _metric_analysis(run.series(m), objective, summaries[m]) for m in selected}
     # train/validation pairs of the same quantity
     by_quantity: dict[str, dict[str, str]] = {}
@@ -946,6 +958,8 @@ def load_bundle(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str,
         ) from None
     except ValueError as e:
         raise BundleError(path, "", str(e)) from None
+    except RecursionError:
+        raise BundleError(path, "", "nested too deeply, not a chart bundle") from None
     validate_bundle(data, source=path)
     return data  # type: ignore[no-any-return]
 

@@ -15,6 +15,7 @@ import gzip
 import io
 import math
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from operator import itemgetter
@@ -60,8 +61,12 @@ def default_log_path(csv_path: str | os.PathLike[str]) -> str:
 
 def _open_text(path: str) -> IO[str]:
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode) and not os.path.isdir(path):
+            raise PathError(path, "is not a regular file")  # a FIFO would block
         with open(path, "rb") as probe:
             gzipped = probe.read(2) == b"\x1f\x8b"
+    except PathError:
+        raise
     except FileNotFoundError:
         raise PathError(path, "no such file") from None
     except IsADirectoryError:

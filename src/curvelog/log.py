@@ -1132,7 +1132,7 @@ def _writer_active(path: str) -> bool:
     if fcntl is None:  # pragma: no cover - Windows
         return False
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block
     except OSError:
         return False  # read_bytes reports why
     try:
