@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
-from curvelog.cli import cli
+from curvelog.cli import cli, registry_rebuild_index
 from curvelog.convert import csv_to_log
 from curvelog.registry import Registry, global_
 
@@ -28,6 +29,16 @@ def reg(tmp_path: Path) -> Registry:
     v2.save_bundle({"run": {"run_id": "run42"}, "summary": {"steps": 3}}, png=PNG)
     r.new_version(global_("all", "sum", "kan"))
     return r
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    """A small curvelog log for `compact --registry`."""
+    csv = tmp_path / "run.csv"
+    csv.write_text("step,metric,value\n1,loss,0.5\n2,loss,0.4\n")
+    path = tmp_path / "run.log"
+    csv_to_log(csv, path)
+    return path
 
 
 def run(*args: str | Path) -> Result:
@@ -147,7 +158,7 @@ def test_rebuild_index_warns_about_folders_without_metadata(reg: Registry) -> No
 
 
 def test_too_deeply_nested_json_is_a_one_line_error_not_a_traceback(
-    reg: Registry, tmp_path: Path
+    reg: Registry, log: Path
 ) -> None:
     deep = "[" * 100_000
     meta = reg.root / KEY / "v2" / "metadata.json"
@@ -158,10 +169,6 @@ def test_too_deeply_nested_json_is_a_one_line_error_not_a_traceback(
     result = run("registry", "rebuild-index", "-r", reg.root)
     assert result.stderr == f"warning: {meta}: not valid JSON (nested too deeply)\n"
     reg.versions_file.write_text(deep)
-    csv = tmp_path / "run.csv"
-    csv.write_text("step,metric,value\n1,loss,0.5\n2,loss,0.4\n")
-    log = tmp_path / "run.log"
-    csv_to_log(csv, log)
     assert fails("compact", log, "--registry", reg.root, "--key", KEY, "--no-png") == (
         f"Error: {reg.versions_file}: not valid JSON (nested too deeply); "
         f"run `curvelog registry rebuild-index --registry {reg.root}` "
@@ -173,13 +180,7 @@ def test_too_deeply_nested_json_is_a_one_line_error_not_a_traceback(
     assert json.loads(reg.versions_file.read_text()) == {"global/all/sum/kan": 1, KEY: 2}
 
 
-def test_refusing_to_replace_a_bundle_names_the_cli_option(
-    reg: Registry, tmp_path: Path
-) -> None:
-    csv = tmp_path / "run.csv"
-    csv.write_text("step,metric,value\n1,loss,0.5\n2,loss,0.4\n")
-    log = tmp_path / "run.log"
-    csv_to_log(csv, log)
+def test_refusing_to_replace_a_bundle_names_the_cli_option(reg: Registry, log: Path) -> None:
     args = ["compact", log, "--registry", reg.root, "--key", KEY, "--version", "v2", "--no-png"]
     stderr = fails(*args)
     assert stderr == (
@@ -188,6 +189,31 @@ def test_refusing_to_replace_a_bundle_names_the_cli_option(
         "or overwrite=True from Python)\n"
     )
     assert run(*args, "--force").exit_code == 0
+
+
+def test_lock_timeout_option(reg: Registry) -> None:
+    import filelock
+
+    from curvelog.registry import DEFAULT_LOCK_TIMEOUT
+
+    lock = reg.root / ".registry.lock"
+    with filelock.FileLock(str(lock)):  # another open file: it conflicts, as another process
+        t0 = time.monotonic()
+        stderr = fails("registry", "rebuild-index", "-r", reg.root, "--lock-timeout", "0.2")
+        assert time.monotonic() - t0 >= 0.2
+    assert stderr == (
+        f"Error: {lock}: could not take the registry lock within 0.2 s; "
+        "another process is holding it\n"
+    )
+    assert run("registry", "rebuild-index", "-r", reg.root, "--lock-timeout", "0").exit_code == 0
+    bad = CliRunner().invoke(
+        cli, ["registry", "rebuild-index", "-r", str(reg.root), "--lock-timeout", "-1"]
+    )
+    assert bad.exit_code == 2
+    assert "Invalid value for '--lock-timeout': -1.0 is not in the range x>=0" in bad.stderr
+    assert "--lock-timeout SECONDS" in run("registry", "rebuild-index", "--help").stdout
+    [opt] = [p for p in registry_rebuild_index.params if p.name == "lock_timeout"]
+    assert opt.default == DEFAULT_LOCK_TIMEOUT  # the CLI's default is the API's
 
 
 @pytest.mark.parametrize(

@@ -74,6 +74,20 @@ def _registry_root_option(f: Any) -> Any:
     )(f)
 
 
+def _lock_timeout_option(f: Any) -> Any:
+    # The default is registry.DEFAULT_LOCK_TIMEOUT (not imported here: the CLI starts fast).
+    return click.option(
+        "--lock-timeout",
+        "lock_timeout",
+        metavar="SECONDS",
+        type=click.FloatRange(min=0),
+        default=60.0,
+        show_default=True,
+        help="How long to wait for the registry lock while another process holds it, "
+        "then fail (RegistryLockTimeout, exit code 2).",
+    )(f)
+
+
 def _human_size(n: int) -> str:
     size = float(n)
     for unit in ("B", "kB", "MB", "GB"):
@@ -195,11 +209,13 @@ def registry_latest(key: str, root: str) -> None:
 
 @registry_group.command("rebuild-index")
 @_registry_root_option
-def registry_rebuild_index(root: str) -> None:
+@_lock_timeout_option
+def registry_rebuild_index(root: str, lock_timeout: float) -> None:
     """Rebuild index.db and versions.json from the version folders.
 
     The repair for a damaged or stale versions.json or index. No version
-    number already handed out is lowered, so none is reused.
+    number already handed out is lowered, so none is reused. Runs under the
+    registry lock (see --lock-timeout).
 
     \b
     Example:
@@ -207,7 +223,7 @@ def registry_rebuild_index(root: str) -> None:
     """
     from .registry import Registry
 
-    reg = Registry(root)
+    reg = Registry(root, lock_timeout=lock_timeout)
     report = reg.rebuild_index()
     click.echo(f"rebuilt {reg.index_file}: {report.keys} keys, {report.versions} versions")
     if report.versions_json_was_corrupt:

@@ -102,6 +102,8 @@ VERSIONS_FILE: Final = "versions.json"
 INDEX_FILE: Final = "index.db"
 LOCK_FILE: Final = ".registry.lock"
 STAGING_DIR: Final = ".staging"
+#: Seconds a Registry waits for the lock by default (``curvelog registry --lock-timeout``).
+DEFAULT_LOCK_TIMEOUT: Final = 60.0
 #: temporary files that only a lock holder makes in the root (atomic_write_bytes, the index)
 _ROOT_TEMP_PREFIXES: Final = (f".{VERSIONS_FILE}.", f".{INDEX_FILE}.")
 #: metadata.json fields that the registry owns; save_metadata refuses to change them.
@@ -663,15 +665,18 @@ class Registry:
         v.save_bundle(bundle)
 
     :param lock_timeout: seconds to wait for the registry lock before
-        :class:`RegistryLockTimeout`. The lock is only held for the few
-        milliseconds of an allocation or a registry-owned write.
+        :class:`RegistryLockTimeout` (default 60; the CLI's ``--lock-timeout``).
+        The lock is only held for the few milliseconds of an allocation or a
+        registry-owned write.
     """
 
     product = staticmethod(product)
     store = staticmethod(store)
     global_ = staticmethod(global_)
 
-    def __init__(self, root: str | os.PathLike[str], *, lock_timeout: float = 60.0) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    ) -> None:
         self.root = Path(root)
         self.lock_timeout = float(lock_timeout)
         self._lock = filelock.FileLock(
