@@ -216,6 +216,38 @@ def test_lock_timeout_option(reg: Registry) -> None:
     assert opt.default == DEFAULT_LOCK_TIMEOUT  # the CLI's default is the API's
 
 
+def test_rebuild_index_refuses_a_folder_that_is_no_registry_unless_init(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    (folder / "2024" / "summer").mkdir(parents=True)
+    (folder / "notes.txt").write_text("x")
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    assert fails("registry", "rebuild-index", "-r", folder) == (
+        f"Error: {folder}: not a registry (no versions.json, index.db, .registry.lock or "
+        "version folder); refusing to make it one (use --init, or init=True from Python)\n"
+    )
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before  # untouched
+    result = run("registry", "rebuild-index", "-r", folder, "--init")
+    assert result.stdout == f"rebuilt {folder / 'index.db'}: 0 keys, 0 versions\n"
+    assert json.loads((folder / "versions.json").read_text()) == {}
+    assert run("registry", "rebuild-index", "-r", folder).exit_code == 0  # a registry now
+
+
+@pytest.mark.parametrize("marker", ["versions.json", "index.db", ".registry.lock", KEY + "/v3"])
+def test_rebuild_index_accepts_any_sign_of_a_registry(tmp_path: Path, marker: str) -> None:
+    root = tmp_path / "saved_models"
+    (root / marker).parent.mkdir(parents=True, exist_ok=True)
+    if marker.endswith("v3"):
+        (root / marker).mkdir()  # version folders whose registry files were all lost
+    elif marker == "versions.json":
+        (root / marker).write_text("{}")
+    else:
+        (root / marker).touch()
+    result = run("registry", "rebuild-index", "-r", root)
+    assert result.exit_code == 0, result.output
+    versions = json.loads((root / "versions.json").read_text())
+    assert versions == ({KEY: 3} if marker.endswith("v3") else {})
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

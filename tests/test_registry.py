@@ -626,6 +626,23 @@ def test_rebuild_never_lowers_a_number_it_can_still_find(reg: Registry) -> None:
     assert reg.new_version(KEY).number == 6
 
 
+def test_rebuild_refuses_to_turn_an_arbitrary_folder_into_a_registry(tmp_path: Path) -> None:
+    folder = tmp_path / "home"
+    (folder / "docs").mkdir(parents=True)
+    (folder / "v2").mkdir()  # a v<N> folder in the root is no version: there is no key
+    with pytest.raises(PathError, match=r"not a registry .*use --init, or init=True") as info:
+        Registry(folder).rebuild_index()
+    assert info.value.path == str(folder)
+    assert sorted(os.listdir(folder)) == ["docs", "v2"]  # no index.db, versions.json or lock made
+    (folder / "src" / "v1").mkdir(parents=True)
+    report = Registry(folder).rebuild_index()  # a version folder under a key: a registry
+    assert (report.keys, report.versions) == (1, 1)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert Registry(empty).rebuild_index(init=True).keys == 0
+    assert sorted(os.listdir(empty)) == [".registry.lock", "index.db", "versions.json"]
+
+
 def test_a_damaged_index_is_refused_and_rebuilt(reg: Registry) -> None:
     v = reg.new_version(KEY)
     v.save_bundle({"summary": {"loss": 0.25}})

@@ -210,12 +210,18 @@ def registry_latest(key: str, root: str) -> None:
 @registry_group.command("rebuild-index")
 @_registry_root_option
 @_lock_timeout_option
-def registry_rebuild_index(root: str, lock_timeout: float) -> None:
+@click.option(
+    "--init",
+    is_flag=True,
+    help="Make the folder a registry even though it holds no registry files or versions yet.",
+)
+def registry_rebuild_index(root: str, lock_timeout: float, init: bool) -> None:
     """Rebuild index.db and versions.json from the version folders.
 
     The repair for a damaged or stale versions.json or index. No version
     number already handed out is lowered, so none is reused. Runs under the
-    registry lock (see --lock-timeout).
+    registry lock (see --lock-timeout). A folder that is not a registry yet
+    is refused unless --init.
 
     \b
     Example:
@@ -224,7 +230,7 @@ def registry_rebuild_index(root: str, lock_timeout: float) -> None:
     from .registry import Registry
 
     reg = Registry(root, lock_timeout=lock_timeout)
-    report = reg.rebuild_index()
+    report = reg.rebuild_index(init=init)
     click.echo(f"rebuilt {reg.index_file}: {report.keys} keys, {report.versions} versions")
     if report.versions_json_was_corrupt:
         click.echo(f"{reg.versions_file} was unreadable; rebuilt from the folders and old index")

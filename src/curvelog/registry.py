@@ -947,13 +947,17 @@ class Registry:
         start: tuple[str, ...] = ()
         if prefix is not None:
             start = parse_key(prefix, partial=True)
-        found: list[str] = []
+        return sorted(self._iter_keys(start))
 
-        def walk(folder: Path, segments: tuple[str, ...]) -> None:
+    def _iter_keys(self, start: tuple[str, ...] = ()) -> Iterator[str]:
+        """The keys under ``start`` that have a version folder, in no order, found lazily."""
+        todo = [(self._key_dir(start), start)]
+        while todo:
+            folder, segments = todo.pop()
             try:
-                entries = sorted(os.scandir(folder), key=lambda e: e.name)
+                entries = list(os.scandir(folder))
             except (FileNotFoundError, NotADirectoryError):
-                return
+                continue
             is_key = False
             for e in entries:
                 if not e.is_dir() or e.name.startswith("."):
@@ -965,13 +969,20 @@ class Registry:
                     _check_segment(e.name, e.name)
                 except RegistryKeyError:
                     continue  # not something the registry made
-                walk(Path(e.path), (*segments, e.name))
+                todo.append((Path(e.path), (*segments, e.name)))
             if is_key and segments:
-                with contextlib.suppress(RegistryKeyError):  # hand-made folders
-                    found.append(key_path(segments))
+                try:
+                    key = key_path(segments)
+                except RegistryKeyError:  # hand-made folders
+                    continue
+                yield key
 
-        walk(self._key_dir(start), start)
-        return sorted(found)
+    def _looks_like_a_registry(self) -> bool:
+        """Whether the root has a registry file or a version folder under some key."""
+        markers = (VERSIONS_FILE, INDEX_FILE, LOCK_FILE)
+        if any(os.path.lexists(self.root / name) for name in markers):
+            return True
+        return next(self._iter_keys(), None) is not None
 
     def versions(self, key: KeyLike) -> list[Version]:
         """The versions of ``key`` that exist, oldest first (empty for an unknown key)."""
@@ -1161,15 +1172,26 @@ class Registry:
             + self._repair_hint()
         )
 
-    def rebuild_index(self) -> RebuildReport:
+    def rebuild_index(self, *, init: bool = False) -> RebuildReport:
         """Rebuild ``index.db`` and ``versions.json`` from the version folders.
 
         The repair for :class:`RegistryCorruptError`. Each key's number in
         versions.json becomes the highest of its folders, the old versions.json
         (if readable) and the old index (if readable), so numbers of deleted
         versions are still never handed out again.
+
+        A folder with no registry file (``versions.json``, ``index.db``,
+        ``.registry.lock``) and no ``v<N>`` version folder under any key is
+        refused with :class:`PathError` and left untouched, unless ``init``:
+        a mistyped root must not become a registry.
         """
         self._require_root()
+        if not init and not self._looks_like_a_registry():
+            raise PathError(
+                str(self.root),
+                "not a registry (no versions.json, index.db, .registry.lock or version "
+                "folder); refusing to make it one (use --init, or init=True from Python)",
+            )
         report = RebuildReport()
         with self._locked():
             self._clear_staging()
