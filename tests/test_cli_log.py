@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import polars as pl
@@ -165,3 +166,67 @@ def test_inspect_tells_a_live_writer_from_a_dead_one(tmp_path: Path) -> None:
     assert "sessions  1, 0 still being written" in text and "writer died" not in text
     log.close()
     assert curvelog.read(path).live is False
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["export"], "Missing argument 'LOG'."),
+        (["export", "x.log"], "Missing option '-o' / '--output'."),
+        (
+            ["compact", "x.log", "--points", "0"],
+            "Invalid value for '--points': 0 is not in the range x>=2.",
+        ),
+        (
+            ["tail", "x.log", "-n", "-5"],
+            "Invalid value for '-n' / '--lines': -5 is not in the range x>=0.",
+        ),
+        (["nosuch"], "No such command 'nosuch'."),
+        (["compact", "x.log", "-o", ""], "-o needs a file name (or '-' for stdout)"),
+    ],
+)
+def test_usage_errors_are_one_line_too(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {message}\n"
+    assert "Usage:" not in result.output
+
+
+def test_fifos_and_devices_are_refused_not_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.log"
+    os.mkfifo(fifo)
+    for args in (["inspect", str(fifo)], ["compact", str(fifo)], ["import", "csv", str(fifo)]):
+        result = CliRunner().invoke(cli, args)  # would block forever on open() without the check
+        assert result.exit_code == 2
+        assert result.stderr == f"Error: {fifo}: is not a regular file\n"
+    result = CliRunner().invoke(cli, ["inspect", "/dev/zero"])
+    assert result.stderr == "Error: /dev/zero: is not a regular file\n"
+
+
+def test_compact_counts_in_the_singular(tmp_path: Path) -> None:
+    path = tmp_path / "one.log"
+    with curvelog.EventLog(path) as log:
+        log.append(0, x=1.0)
+    result = CliRunner().invoke(cli, ["compact", str(path)])
+    assert "1 chart, 1 series, 1 point from 1 row" in result.stderr
+
+
+def test_compact_into_a_locked_registry_gives_up_after_lock_timeout(
+    log_path: Path, tmp_path: Path
+) -> None:
+    import filelock
+
+    root = tmp_path / "saved_models"
+    root.mkdir()
+    lock = root / ".registry.lock"
+    with filelock.FileLock(str(lock)):  # another open file conflicts, as another process would
+        result = CliRunner().invoke(
+            cli,
+            ["compact", str(log_path), "--registry", str(root), "--key", "exp/a",
+             "--lock-timeout", "0.2", "--no-png"],
+        )  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Error: {lock}: could not take the registry lock within 0.2 s; "
+        "another process is holding it\n"
+    )

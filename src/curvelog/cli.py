@@ -33,11 +33,19 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except UserError:
+            raise
+        except click.UsageError as e:  # one line, like every other error (no usage block)
+            raise UserError(e.format_message()) from None
         except CurvelogError as e:
             raise UserError(str(e)) from None
         except OSError as e:  # a backstop: the library maps the ones it expects
             where = f"{e.filename}: " if e.filename else ""
             raise UserError(f"{where}{e.strerror or e}") from None
+        except RecursionError:
+            raise UserError("input nested too deeply to read") from None
+        except MemoryError:
+            raise UserError("out of memory") from None
 
 
 @click.group(cls=_Group, context_settings=CONTEXT_SETTINGS)
@@ -244,6 +252,11 @@ def registry_rebuild_index(root: str, lock_timeout: float, init: bool) -> None:
 # --------------------------------------------------------------------- logs (issue #2)
 
 
+def _count(n: int, word: str) -> str:
+    """``1 chart``, ``2 charts``, ``1,000 points``; "series" is its own plural."""
+    return f"{n:,} {word}{'' if n == 1 or word.endswith('s') else 's'}"
+
+
 def _fmt_value(v: Any) -> str:
     return v if isinstance(v, str) else f"{v:.6g}"
 
@@ -371,7 +384,12 @@ def export(log: str, output: str, wide: bool, force: bool) -> None:
 @cli.command()
 @click.argument("log", type=click.Path(dir_okay=False))
 @click.option(
-    "-n", "--lines", default=10, show_default=True, help="Rows already written to show first."
+    "-n",
+    "--lines",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Rows already written to show first.",
 )
 @click.option("--metrics", default=None, help="Comma-separated metrics to show (default: all).")
 @click.option("-f/-F", "--follow/--no-follow", default=True, show_default=True,
@@ -472,6 +490,7 @@ def _split_metrics(values: tuple[str, ...]) -> list[str] | None:
               help="File into this existing version instead of a new one.")  # fmt: skip
 @click.option("--png/--no-png", default=True, show_default=True,
               help="With --registry, also file loss_curve.png drawn from the bundle.")  # fmt: skip
+@_lock_timeout_option
 def compact(
     log: str,
     output: str | None,
@@ -483,6 +502,7 @@ def compact(
     key: str | None,
     reg_version: str | None,
     png: bool,
+    lock_timeout: float,
 ) -> None:
     """Compact a log into a small JSON chart bundle (charts, best step, summary).
 
@@ -511,6 +531,8 @@ def compact(
         key = key_path(key)  # a bad key fails before the log is read
         if reg_version is not None:
             parse_version(reg_version)
+    if output == "":
+        raise UserError("-o needs a file name (or '-' for stdout)")
     to_stdout = output == "-"
     write = not to_stdout and (output is not None or registry_root is None)
     progress = _CompactProgress(log)
@@ -533,8 +555,15 @@ def compact(
         click.echo(dumps(bundle).decode("utf-8"))
     series = [s for c in bundle["charts"] for s in c["series"]]
     stats = (
-        f"{len(bundle['charts'])} charts, {len(series)} series, "
-        f"{sum(len(s['x']) for s in series):,} points from {bundle['summary']['rows']:,} rows"
+        ", ".join(
+            _count(n, word)
+            for n, word in (
+                (len(bundle["charts"]), "chart"),
+                (len(series), "series"),
+                (sum(len(s["x"]) for s in series), "point"),
+            )
+        )
+        + f" from {_count(bundle['summary']['rows'], 'row')}"
     )
     if path is not None:
         size = len(dumps(bundle))
@@ -548,7 +577,7 @@ def compact(
             from .plot import render_png
 
             picture = render_png(bundle)
-        reg = Registry(registry_root)
+        reg = Registry(registry_root, lock_timeout=lock_timeout)
         v = reg.file_bundle(key, bundle, version=reg_version, png=picture, overwrite=force)
         click.echo(f"filed {v.path / 'curves.json'} ({v.key} {v.name}): {stats}", err=True)
 
