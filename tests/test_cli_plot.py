@@ -165,6 +165,15 @@ def test_plot_malformed_chart_names_the_pointer(bundle_path: Path) -> None:
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
 
 
+def test_plot_values_near_the_float_limits(bundle_path: Path) -> None:
+    data = json.loads(bundle_path.read_text())
+    for k, s in enumerate(data["charts"][0]["series"]):
+        s["y"] = [(-1) ** (i + k) * 1e308 for i in range(len(s["y"]))]
+    bundle_path.write_text(json.dumps(data))
+    result = invoke("plot", str(bundle_path))
+    assert result.stderr == f"{bundle_path.with_name('run.png')}: 6 charts\n"
+
+
 def test_plot_unknown_chart(bundle_path: Path) -> None:
     assert_one_line_error(
         invoke("plot", str(bundle_path), "--charts", "G_L1,loss", ok=False),

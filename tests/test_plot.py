@@ -526,6 +526,32 @@ def test_bad_size_or_dpi(opt: str, value: Any, two_chart_bundle: dict[str, Any])
 
 
 @pytest.mark.parametrize(
+    "y",
+    [
+        [1e308 if i % 2 else -1e308 for i in range(len(STEPS))],  # linear, span overflows
+        [1e308] * len(STEPS),
+        [-1e308, 1.0] * (len(STEPS) // 2),
+        [0.5] * 50 + [1e308] * 50,  # log
+        [1e-300, 1e308] * (len(STEPS) // 2),  # log, 608 decades
+    ],
+    ids=["pm", "max", "neg", "log", "decades"],
+)
+@pytest.mark.parametrize("smooth", [0.0, 0.9])
+def test_values_near_the_float_limits_still_draw(y: list[float], smooth: float) -> None:
+    import warnings
+
+    b = bundle_of(chart("c", series("c", STEPS, y)), best=best_of("c", STEPS[1], y[1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for fig in (plot_bundle(b, dpi=30, smooth=smooth), compare_bundles([b, b], dpi=30)):
+            assert figure_bytes(fig, "png").startswith(b"\x89PNG")
+            lo, hi = fig.axes[0].get_ylim()
+            assert math.isfinite(hi - lo) and hi > lo
+    note = next(t for t in plot_bundle(b, dpi=30).findobj() if t.get_gid() == "curvelog-best-note")
+    assert f"= {y[1]:.4g}" in note.get_text()  # the note says the true value
+
+
+@pytest.mark.parametrize(
     ("size", "dpi", "px"),
     [((100, 100), 1000, "100,000x100,000"), ((40, 1), 1000, "40,000x1,000"), ((90, 90), 150, "")],
 )

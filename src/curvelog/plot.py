@@ -87,6 +87,10 @@ _MAX_COLS: Final[int] = 3
 _PANEL_SIZE: Final[tuple[float, float]] = (4.6, 3.2)  # inches per panel
 _SPARSE: Final[int] = 60  # a series with at most this many points gets dots
 _LOG_SPAN: Final[float] = 100.0  # "more than two decades"
+#: finite values are drawn within +-this, so axis spans and ticks stay finite (1e308 - -1e308 is inf)
+_Y_CLAMP: Final[float] = 1e250
+#: and on a log axis within [1/this, this], so decade ticks and margins stay finite
+_LOG_CLAMP: Final[float] = 1e150
 _MAX_SIDE_PX: Final[int] = 32_768  # Agg's limit on a side
 _MAX_AREA_PX: Final[int] = 2**27  # ~134 Mpx, ~0.5 GB of RGBA
 
@@ -183,6 +187,21 @@ def _check_smooth(weight: float) -> None:
 def _literal(text: object) -> str:
     """User text as matplotlib draws it literally: ``$`` escaped, so never mathtext."""
     return str(text).replace("$", r"\$")
+
+
+def _drawable(y: np.ndarray, log: bool) -> np.ndarray:
+    """``y`` as drawn: finite values clamped so that axis arithmetic stays finite.
+
+    Only values beyond 1e250 (1e150 and 1e-150 on a log axis) move, to that bound.
+    """
+    ok = np.isfinite(y)
+    if log:
+        ok &= y > 0
+        lo, hi = 1.0 / _LOG_CLAMP, _LOG_CLAMP
+    else:
+        lo, hi = -_Y_CLAMP, _Y_CLAMP
+    with np.errstate(invalid="ignore"):
+        return np.where(ok, np.clip(y, lo, hi), y)
 
 
 def _fmt_value(v: float) -> str:
@@ -431,10 +450,11 @@ def _draw_chart(
             thin = x.size > 400 and x.size * 4 > densest
             z = 2.0 + (1.0 - x.size / max(densest, 1))
             marker = "o" if sparse else None
+            shown = _drawable(y, use_logy)
             if smooth > 0.0:
                 ax.plot(
                     x,
-                    y,
+                    shown,
                     color=c,
                     lw=0.8,
                     alpha=0.25,
@@ -444,13 +464,14 @@ def _draw_chart(
                     marker=marker,
                     ms=2.0,
                 )
+                smoothed = _drawable(ema(y, smooth), use_logy)
                 ax.plot(
-                    x, ema(y, smooth), color=c, lw=1.7, ls=ls, label=label, gid=gid, zorder=z + 0.01
+                    x, smoothed, color=c, lw=1.7, ls=ls, label=label, gid=gid, zorder=z + 0.01
                 )
             else:
                 ax.plot(
                     x,
-                    y,
+                    shown,
                     color=c,
                     lw=1.0 if thin else 1.6,
                     ls=ls,
@@ -488,9 +509,10 @@ def _draw_chart(
     if best_xy is not None and use_logy and best_xy[1] <= 0:
         best_xy = None
     if best_xy is not None:
+        star = (best_xy[0], float(_drawable(np.array([best_xy[1]]), use_logy)[0]))
         ax.plot(
-            [best_xy[0]],
-            [best_xy[1]],
+            [star[0]],
+            [star[1]],
             ls="none",
             marker="*",
             ms=14 if color is None else 12,
@@ -501,7 +523,7 @@ def _draw_chart(
             gid="curvelog-best",
         )
         if annotate and best is not None:
-            _annotate_best(ax, best_xy, best)
+            _annotate_best(ax, star, best, best_xy[1])
     if legend:
         _legend(ax)
     return best_xy
@@ -695,25 +717,33 @@ def _make_room(ax: Axes, value: float, up: bool, frac: float) -> bool:
         return math.log10(v) if log else v
 
     def g(v: float) -> float:
-        return 10.0**v if log else v
+        if not log:
+            return v
+        return math.inf if v > 308.0 else 10.0 ** float(v)
 
     lo, hi, v = f(a), f(b), f(value)
     if up:
         if (hi - v) >= frac * (hi - lo):
             return False
-        ax.set_ylim(a, g((v - frac * lo) / (1 - frac)))
+        a, b = a, g((v - frac * lo) / (1 - frac))
     else:
         if (v - lo) >= frac * (hi - lo):
             return False
-        ax.set_ylim(g((v - frac * hi) / (1 - frac)), b)
+        a, b = g((v - frac * hi) / (1 - frac)), b
+    bound = _LOG_CLAMP**1.3 if log else _Y_CLAMP * 1e20  # ticks must stay finite too
+    if not (-bound <= a <= bound and -bound <= b <= bound) or (log and a * bound < 1.0):
+        return False  # no room near the largest floats
+    ax.set_ylim(a, b)
     return True
 
 
-def _annotate_best(ax: Axes, xy: tuple[float, float], best: Mapping[str, Any]) -> None:
-    """A short note beside the best point, where it covers the fewest data points."""
+def _annotate_best(
+    ax: Axes, xy: tuple[float, float], best: Mapping[str, Any], value: float
+) -> None:
+    """A short note beside the best point (drawn at ``xy``), where it covers the fewest points."""
     ax.autoscale_view()
     metric = str(best.get("metric"))
-    text = f"best {metric} = {_fmt_value(xy[1])}\nat step {_fmt_step_exact(int(xy[0]))}"
+    text = f"best {metric} = {_fmt_value(value)}\nat step {_fmt_step_exact(int(xy[0]))}"
     fig = ax.get_figure()
     assert fig is not None
     px = fig.dpi / 72.0
