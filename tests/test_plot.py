@@ -411,6 +411,18 @@ def test_smoothing_draws_the_ema_over_a_faint_raw_line() -> None:
     np.testing.assert_allclose(raw.get_ydata(), y)
 
 
+@pytest.mark.parametrize("value", [0.1000000015, 3.3, 1e-7])
+def test_smoothing_a_constant_series_stays_flat_without_an_offset(value: float) -> None:
+    b = bundle_of(chart("lr", series("lr", STEPS, [value] * len(STEPS))))
+    ax = plot_bundle(b, smooth=0.9, dpi=30).axes[0]
+    smoothed = [ln for ln in lines(ax, "curvelog-series:lr") if not ln.get_gid().endswith(":raw")]
+    assert set(np.asarray(smoothed[0].get_ydata()).tolist()) == {value}
+    ax.figure.canvas.draw()
+    assert ax.yaxis.get_major_formatter().offset == 0
+    assert ax.yaxis.get_major_formatter().get_useOffset() is False  # even for 1000.001..1000.002
+    assert "+" not in ax.yaxis.get_offset_text().get_text()  # no "1e-13+1.000000015e-1"
+
+
 @pytest.mark.parametrize("weight", [-0.1, 1.0, 2, float("nan")])
 def test_bad_smoothing_weight(weight: float, two_chart_bundle: dict[str, Any]) -> None:
     with pytest.raises(PlotError, match=r"smoothing weight must be in \[0, 1\)"):

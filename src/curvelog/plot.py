@@ -427,6 +427,8 @@ def _draw_chart(
     use_logy = _auto_logy([chart]) if logy is None else bool(logy)
     if use_logy:
         ax.set_yscale("log", nonpositive="mask")
+    else:  # no "1e-13+1.000000015e-1" offset label: ticks say their values
+        ax.ticklabel_format(axis="y", useOffset=False)
     if logx:
         ax.set_xscale("log", nonpositive="mask")
     _step_axis(ax, logx)
@@ -464,7 +466,12 @@ def _draw_chart(
                     marker=marker,
                     ms=2.0,
                 )
-                smoothed = _drawable(ema(y, smooth), use_logy)
+                smoothed = ema(y, smooth)
+                finite = y[np.isfinite(y)]
+                if finite.size:  # float error must not leave the data's range (a flat line)
+                    with np.errstate(invalid="ignore"):
+                        smoothed = np.clip(smoothed, finite.min(), finite.max())
+                smoothed = _drawable(smoothed, use_logy)
                 ax.plot(
                     x, smoothed, color=c, lw=1.7, ls=ls, label=label, gid=gid, zorder=z + 0.01
                 )
