@@ -288,6 +288,20 @@ def test_resumes_are_dashed_vertical_lines_on_every_panel(two_chart_bundle: dict
     assert sub and "1 resume (dashed)" in sub[0].get_text()
 
 
+@pytest.mark.parametrize(
+    ("resumes", "text"),
+    [([400], "1 resume (dashed)"), ([300, 400], "2 resumes (dashed)"),
+     ([400, 400, 700], "3 resumes at 2 steps (dashed)"), ([], None)],
+)  # fmt: skip
+def test_the_header_counts_every_resume(resumes: list[int], text: str | None) -> None:
+    b = bundle_of(chart("loss", series("loss", STEPS, loss_curve())), resumes=resumes)
+    fig = plot_bundle(b, dpi=30)
+    sub = [t.get_text() for t in fig.findobj() if t.get_gid() == "curvelog-subtitle"]
+    want = f"100 steps  \u00b7  {len(resumes) + 1} sessions  \u00b7  {text}" if text else "100 steps"
+    assert sub == [want]
+    assert resume_steps(fig.axes[0]) == sorted(set(resumes))  # a line per step
+
+
 def test_plot_chart_on_your_own_axes_labels_the_resumes() -> None:
     from matplotlib.figure import Figure
 

@@ -819,9 +819,11 @@ def _subtitle(bundle: Mapping[str, Any], smooth: float) -> str:
     sessions = run.get("sessions") if isinstance(run, Mapping) else None
     if isinstance(sessions, int) and sessions > 1:
         parts.append(f"{sessions} sessions")
-    resumes = len({r["step"] for r in bundle.get("resumes") or ()})
+    entries = list(bundle.get("resumes") or ())
+    resumes, at = len(entries), len({r["step"] for r in entries})  # as inspect counts them
     if resumes:
-        parts.append(f"{resumes} resume{'s' if resumes > 1 else ''} (dashed)")
+        where = f" at {at:,} steps" if at < resumes else ""
+        parts.append(f"{resumes:,} resume{'s' if resumes > 1 else ''}{where} (dashed)")
     if smooth > 0:
         parts.append(f"EMA {smooth:g} over the raw line")
     return "  \u00b7  ".join(parts)
