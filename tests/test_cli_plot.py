@@ -241,8 +241,9 @@ def test_plot_bad_size(bundle_path: Path, args: list[str], message: str) -> None
 def test_plot_refuses_a_huge_canvas(bundle_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "huge.png"
     assert_one_line_error(
-        invoke("plot", str(bundle_path), "-o", str(out), "--size", "100x100", "--dpi", "1000",
-               ok=False),  # fmt: skip
+        invoke(
+            "plot", str(bundle_path), "-o", str(out), "--size", "100x100", "--dpi", "1000", ok=False
+        ),  # fmt: skip
         "a 100x100 inch figure at 1000 dpi is 100,000x100,000 px, too large "
         "(at most 32,768 px a side and 134,217,728 px in all); use a smaller size or dpi",
     )

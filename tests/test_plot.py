@@ -297,7 +297,9 @@ def test_the_header_counts_every_resume(resumes: list[int], text: str | None) ->
     b = bundle_of(chart("loss", series("loss", STEPS, loss_curve())), resumes=resumes)
     fig = plot_bundle(b, dpi=30)
     sub = [t.get_text() for t in fig.findobj() if t.get_gid() == "curvelog-subtitle"]
-    want = f"100 steps  \u00b7  {len(resumes) + 1} sessions  \u00b7  {text}" if text else "100 steps"
+    want = (
+        f"100 steps  \u00b7  {len(resumes) + 1} sessions  \u00b7  {text}" if text else "100 steps"
+    )
     assert sub == [want]
     assert resume_steps(fig.axes[0]) == sorted(set(resumes))  # a line per step
 

@@ -87,7 +87,8 @@ _MAX_COLS: Final[int] = 3
 _PANEL_SIZE: Final[tuple[float, float]] = (4.6, 3.2)  # inches per panel
 _SPARSE: Final[int] = 60  # a series with at most this many points gets dots
 _LOG_SPAN: Final[float] = 100.0  # "more than two decades"
-#: finite values are drawn within +-this, so axis spans and ticks stay finite (1e308 - -1e308 is inf)
+#: finite values are drawn within +-this, so axis spans and ticks stay finite
+#: (1e308 - -1e308 is inf)
 _Y_CLAMP: Final[float] = 1e250
 #: and on a log axis within [1/this, this], so decade ticks and margins stay finite
 _LOG_CLAMP: Final[float] = 1e150
@@ -472,9 +473,7 @@ def _draw_chart(
                     with np.errstate(invalid="ignore"):
                         smoothed = np.clip(smoothed, finite.min(), finite.max())
                 smoothed = _drawable(smoothed, use_logy)
-                ax.plot(
-                    x, smoothed, color=c, lw=1.7, ls=ls, label=label, gid=gid, zorder=z + 0.01
-                )
+                ax.plot(x, smoothed, color=c, lw=1.7, ls=ls, label=label, gid=gid, zorder=z + 0.01)
             else:
                 ax.plot(
                     x,
