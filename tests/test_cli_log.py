@@ -195,7 +195,9 @@ def test_usage_errors_are_one_line_too(args: list[str], message: str) -> None:
 def test_fifos_and_devices_are_refused_not_read(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe.log"
     os.mkfifo(fifo)
-    for args in (["inspect", str(fifo)], ["compact", str(fifo)], ["import", "csv", str(fifo)]):
+    commands = (["inspect", str(fifo)], ["compact", str(fifo)], ["import", "csv", str(fifo)],
+                ["plot", str(fifo)])  # fmt: skip
+    for args in commands:
         result = CliRunner().invoke(cli, args)  # would block forever on open() without the check
         assert result.exit_code == 2
         assert result.stderr == f"Error: {fifo}: is not a regular file\n"

@@ -1132,6 +1132,8 @@ def load_source(path: str | os.PathLike[str]) -> dict[str, Any]:
     src = os.fspath(path)
     if os.path.isdir(src):
         raise PathError(src, "is a directory, not a bundle or a log")
+    if os.path.exists(src) and not os.path.isfile(src):
+        raise PathError(src, "is not a regular file")  # opening a FIFO would block
     # Only the signature, not the whole file (a log may be hundreds of MB and is
     # read again by compact). A file that cannot be opened goes to load_bundle,
     # whose read (_fs.read_bytes) says why.
