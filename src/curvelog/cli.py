@@ -703,8 +703,8 @@ def plot(source: str, output: str | None, charts: str | None, logy: bool | None,
 
     One panel per chart, a line per series, the best point starred and
     noted, NaN/inf events as red marks on the step axis, resumes as dashed
-    lines. The format follows the extension; an existing picture is replaced.
-    The same input gives the same bytes.
+    lines. The format follows the extension; an existing picture is replaced,
+    never the input nor any log. The same input gives the same bytes.
 
     \b
     Example:
