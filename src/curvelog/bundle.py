@@ -614,19 +614,10 @@ def _overfitting(
     return out
 
 
+# Values near the float64 limit overflow sums and fits; those figures come out
+# non-finite and are written as null, so numpy need not warn about them.
+@np.errstate(all="ignore")
 def _analysis(
-    run: Run,
-    selected: Sequence[str],
-    objective: Mapping[str, Any] | None,
-    summaries: Mapping[str, Mapping[str, Any]],
-) -> dict[str, Any]:
-    # Values near the float64 limit overflow sums and fits; those figures come
-    # out non-finite and are written as null, so numpy need not warn about them.
-    with np.errstate(all="ignore"):
-        return _analysis_of(run, selected, objective, summaries)
-
-
-def _analysis_of(
     run: Run,
     selected: Sequence[str],
     objective: Mapping[str, Any] | None,
