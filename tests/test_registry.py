@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curvelog import registry as registry_mod
+from curvelog.registry import _store as registry_mod
 from curvelog.errors import (
     BundleError,
     OutputExistsError,

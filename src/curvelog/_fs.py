@@ -17,9 +17,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import OutputExistsError, PathError
+from .errors import CurvelogError, OutputExistsError, PathError
 
-__all__ = ["atomic_path", "atomic_write_bytes", "fsync_dir", "read_bytes", "same_file"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "fsync_dir",
+    "os_errors",
+    "read_bytes",
+    "regular_file",
+    "same_file",
+]
 
 
 def _current_umask() -> int:
@@ -46,24 +54,44 @@ def fsync_dir(folder: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+@contextmanager
+def os_errors(path: str | os.PathLike[str], doing: str = "cannot read") -> Iterator[None]:
+    """The one boundary where an ``OSError`` becomes a `PathError` naming the path.
+
+    Curvelog errors raised inside pass through unchanged. ``doing`` says what
+    failed ("cannot read", "cannot write here"); the error's own file name, if
+    it has one, wins over ``path``.
+    """
+    try:
+        yield
+    except CurvelogError:
+        raise
+    except FileNotFoundError as e:
+        raise PathError(str(e.filename or path), "no such file") from None
+    except IsADirectoryError as e:
+        raise PathError(str(e.filename or path), "is a directory, not a file") from None
+    except OSError as e:
+        raise PathError(str(e.filename or path), f"{doing} ({e.strerror or e})") from None
+
+
+def regular_file(path: str | os.PathLike[str]) -> str:
+    """``path`` if it names a regular file; `PathError` for a missing path, a folder,
+    a FIFO or a device (opening a FIFO blocks, reading /dev/zero never ends)."""
+    path = os.fspath(path)
+    with os_errors(path):
+        mode = os.stat(path).st_mode
+    if stat.S_ISDIR(mode):
+        raise PathError(path, "is a directory, not a file")
+    if not stat.S_ISREG(mode):
+        raise PathError(path, "is not a regular file")
+    return path
+
+
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
     """The whole file, or a `PathError` that says why not."""
-    path = os.fspath(path)
-    try:
-        mode = os.stat(path).st_mode
-        if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
-            # opening a FIFO blocks, reading /dev/zero never ends
-            raise PathError(path, "is not a regular file")
-        with open(path, "rb") as f:
-            return f.read()
-    except PathError:
-        raise
-    except FileNotFoundError:
-        raise PathError(path, "no such file") from None
-    except IsADirectoryError:
-        raise PathError(path, "is a directory, not a file") from None
-    except OSError as e:
-        raise PathError(path, f"cannot read ({e.strerror})") from None
+    path = regular_file(path)
+    with os_errors(path), open(path, "rb") as f:
+        return f.read()
 
 
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:

@@ -1,0 +1,72 @@
+"""Rebuilding ``versions.json`` and the index from the version folders: the registry's repair."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .._fs import fsync_dir
+from ..errors import PathError, RegistryCorruptError, RegistryKeyError
+from ._keys import key_path
+
+if TYPE_CHECKING:
+    from ._store import Registry
+
+__all__ = ["RebuildReport", "rebuild"]
+
+
+@dataclass
+class RebuildReport:
+    """What :meth:`Registry.rebuild_index` found and changed."""
+
+    keys: int = 0
+    versions: int = 0
+    #: key -> (number before, number after) for every versions.json entry that changed
+    versions_json_changes: dict[str, tuple[int | None, int]] = field(default_factory=dict)
+    #: versions.json could not be read and was rebuilt from the folders (and the old index)
+    versions_json_was_corrupt: bool = False
+    #: folders whose metadata.json is missing or unreadable (indexed with the folder's mtime)
+    problems: list[str] = field(default_factory=list)
+
+
+def rebuild(reg: Registry, *, init: bool) -> RebuildReport:
+    """`Registry.rebuild_index`."""
+    reg._require_root()
+    if not init and not reg._looks_like_a_registry():
+        raise PathError(
+            str(reg.root),
+            "not a registry (no versions.json, index.db, .registry.lock or version "
+            "folder); refusing to make it one (use --init, or init=True from Python)",
+        )
+    report = RebuildReport()
+    with reg._locked():
+        reg._clear_staging()
+        try:
+            old_json = reg._read_versions() or {}
+        except RegistryCorruptError:
+            old_json = {}
+            report.versions_json_was_corrupt = True
+        old_index: dict[str, int] = {}
+        for k, m in reg._index.max_versions().items():
+            with contextlib.suppress(RegistryKeyError):
+                old_index[key_path(k)] = m
+        rows, report.problems = reg._scan_rows()
+
+        reg._index.build(rows)
+
+        new_json: dict[str, int] = dict(old_json)
+        for k, m in old_index.items():
+            new_json[k] = max(new_json.get(k, 0), m)
+        for row in rows:
+            k, n = row[0], row[2]
+            new_json[k] = max(new_json.get(k, 0), n)
+        before = {} if report.versions_json_was_corrupt else old_json
+        for k, n in new_json.items():
+            if before.get(k) != n:
+                report.versions_json_changes[k] = (before.get(k), n)
+        reg._write_versions(new_json)
+        fsync_dir(reg.root)
+    report.keys = len({r[0] for r in rows})
+    report.versions = len(rows)
+    return report

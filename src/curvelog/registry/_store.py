@@ -1,0 +1,557 @@
+"""A versioned model registry: one folder per training run, numbered under a file lock.
+
+Layout (the user's rules, generalised: a key is a path of segments)::
+
+    saved_models/
+    ├── versions.json        latest version number handed out per key
+    ├── index.db             SQLite index (table model_versions), rebuilt from the folders
+    ├── .registry.lock       flock: held while allocating or writing registry-owned files
+    ├── .staging/            version folders being made, invisible until renamed into place
+    └── product/P001_all/mlstm/
+        ├── v1/
+        │   ├── metadata.json   key, version, created_at (+ run_id, summary, your fields)
+        │   ├── curves.json     the chart bundle
+        │   ├── loss_curve.png
+        │   └── model.pth  checkpoint_best.pth  checkpoint_epoch_50.pth
+        └── v2/
+
+The version folders are the truth. ``versions.json`` remembers the highest
+number ever handed out per key, so a deleted version's number is never handed
+out again; the index is a queryable copy of the folders.
+
+A new version is allocated inside one locked section: re-read
+``versions.json``, scan the key's folders, take the next number, make the
+folder (with its ``metadata.json``) under ``.staging/``, replace
+``versions.json``, insert the index row and rename the folder into place. A
+crash at any point leaves either no new folder or a complete one; at worst a
+number is skipped, never reused. The lock is an ``flock`` (filelock), which the
+kernel releases when its holder dies, so a killed run does not block the others.
+
+If ``versions.json`` cannot be read, or records less than the folders show (it
+was edited, deleted or restored from an old copy), allocation stops with
+:class:`~curvelog.errors.RegistryCorruptError` naming the repair command,
+``curvelog registry rebuild-index``, which rebuilds both ``versions.json`` and
+the index from the folders without lowering any number already handed out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shlex
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import filelock
+
+from .. import _json
+from .._fs import atomic_write_bytes, fsync_dir, os_errors
+from ..errors import (
+    PathError,
+    RegistryCorruptError,
+    RegistryKeyError,
+    RegistryLockTimeout,
+    VersionNotFoundError,
+)
+from ._index import INDEX_FILE, IndexRow, Row, SqliteIndex, make_row
+from ._keys import (
+    VERSION_NAME,
+    KeyLike,
+    check_segment,
+    global_,
+    key_path,
+    parse_key,
+    parse_version,
+    product,
+    store,
+)
+from ._version import (
+    CURVES,
+    METADATA,
+    PLOT,
+    Version,
+    bundle_metadata,
+    dumps,
+    encode_bundle,
+    iso_time,
+    now,
+    read_png,
+    write_new_file,
+)
+
+if TYPE_CHECKING:
+    from ._rebuild import RebuildReport
+
+__all__ = ["DEFAULT_LOCK_TIMEOUT", "Registry"]
+
+_LOGGER = logging.getLogger("curvelog.registry")
+
+VERSIONS_FILE: Final = "versions.json"
+LOCK_FILE: Final = ".registry.lock"
+STAGING_DIR: Final = ".staging"
+#: Seconds a Registry waits for the lock by default (``curvelog registry --lock-timeout``).
+DEFAULT_LOCK_TIMEOUT: Final = 60.0
+#: temporary files that only a lock holder makes in the root (atomic_write_bytes, the index)
+_ROOT_TEMP_PREFIXES: Final = (f".{VERSIONS_FILE}.", f".{INDEX_FILE}.")
+
+
+def _version_numbers(folder: Path, *, any_entry: bool = False) -> list[int]:
+    """Version numbers of the ``v<N>`` folders in ``folder``, sorted.
+
+    With ``any_entry``, of every entry named ``v<N>`` (a stray file too): the
+    numbers a new version must not take, since its folder could not get the name.
+    """
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    nums = []
+    for e in entries:
+        m = VERSION_NAME.fullmatch(e.name)
+        if m and (any_entry or e.is_dir()):
+            nums.append(int(m.group(1)))
+    return sorted(nums)
+
+
+class Registry:
+    """A model registry rooted at ``root`` (the user's ``saved_models``).
+
+    Nothing touches the disk until it is used; writing creates ``root``.
+
+    .. code-block:: python
+
+        reg = Registry("saved_models")
+        v = reg.new_version(registry.product("P001", "all", "mlstm"))
+        v.save_artifact(MODEL, model_bytes)  # or: with v.open_artifact(MODEL) as f: ...
+        v.save_bundle(bundle)
+
+    :param lock_timeout: seconds to wait for the registry lock before
+        :class:`RegistryLockTimeout` (default 60; the CLI's ``--lock-timeout``).
+        The lock is only held for the few milliseconds of an allocation or a
+        registry-owned write.
+    """
+
+    product = staticmethod(product)
+    store = staticmethod(store)
+    global_ = staticmethod(global_)
+
+    def __init__(
+        self, root: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    ) -> None:
+        self.root = Path(root)
+        self.lock_timeout = float(lock_timeout)
+        self._lock = filelock.FileLock(
+            str(self.root / LOCK_FILE),
+            timeout=self.lock_timeout,
+            poll_interval=0.005,
+            # A soft lock would survive a killed holder and block everyone.
+            fallback_to_soft=False,
+            preserve_lock_file=True,
+        )
+        self._index = SqliteIndex(self.root / INDEX_FILE, self.lock_timeout, self._repair_hint())
+
+    def __repr__(self) -> str:
+        return f"Registry({str(self.root)!r})"
+
+    # ------------------------------------------------------------------ paths and lock
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / LOCK_FILE
+
+    @property
+    def versions_file(self) -> Path:
+        return self.root / VERSIONS_FILE
+
+    @property
+    def index_file(self) -> Path:
+        return self.root / INDEX_FILE
+
+    def _key_dir(self, segments: Sequence[str]) -> Path:
+        return self.root.joinpath(*segments)
+
+    def _repair_hint(self) -> str:
+        return (
+            "run `curvelog registry rebuild-index --registry "
+            f"{shlex.quote(str(self.root))}` to rebuild it from the version folders"
+        )
+
+    def _require_root(self) -> None:
+        if not self.root.is_dir():
+            if self.root.exists():
+                raise PathError(str(self.root), "not a folder")
+            raise PathError(str(self.root), "no registry here (the folder does not exist)")
+
+    def _ensure_root(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise PathError(str(self.root), "not a folder")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise PathError(
+                str(self.root), f"cannot create the registry folder ({e.strerror})"
+            ) from None
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the registry lock; OS errors inside become PathError."""
+        self._ensure_root()
+        try:
+            self._lock.acquire()
+        except filelock.Timeout:
+            raise RegistryLockTimeout(str(self.lock_file), self.lock_timeout) from None
+        except OSError as e:
+            raise PathError(
+                str(self.lock_file), f"cannot create the registry lock ({e.strerror})"
+            ) from None
+        try:
+            with os_errors(self.root, "cannot write here"):
+                yield
+        finally:
+            self._lock.release()
+
+    # ------------------------------------------------------------------ versions.json
+
+    def _read_versions(self) -> dict[str, int] | None:
+        """versions.json as a dict; None if it does not exist; corrupt -> RegistryCorruptError."""
+        path = self.versions_file
+        try:
+            obj = _json.read_object(path)
+        except ValueError as e:
+            raise RegistryCorruptError(f"{path}: {e}; {self._repair_hint()}") from None
+        if obj is None:
+            return None
+        out: dict[str, int] = {}
+        for k, v in obj.items():
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise RegistryCorruptError(
+                    f"{path}: entry {k!r} is {v!r}, not a version number; {self._repair_hint()}"
+                )
+            try:
+                out[key_path(k)] = v
+            except RegistryKeyError as e:
+                raise RegistryCorruptError(f"{path}: {e}; {self._repair_hint()}") from None
+        return out
+
+    def _write_versions(self, versions: Mapping[str, int]) -> None:
+        atomic_write_bytes(self.versions_file, dumps(dict(sorted(versions.items()))))
+
+    # ------------------------------------------------------------------ index
+
+    def _ensure_index(self) -> None:
+        """Build the index from the folders if it does not exist, then check it.
+
+        Called with the lock held, before a number is taken: a damaged index
+        must stop an allocation before it changes anything.
+        """
+        if not self._index.exists():
+            self._index.build(self._scan_rows()[0])
+        self._index.check()
+
+    def _row_for(self, key: str, number: int) -> Row:
+        """An index row built from a version folder (metadata.json if readable)."""
+        v = Version(self, key, number)
+        created_at = None
+        summary = None
+        try:
+            meta = _json.read_object(v.path / METADATA)
+        except ValueError:
+            meta = None
+        if meta is not None:
+            created_at = meta.get("created_at") if isinstance(meta.get("created_at"), str) else None
+            summary = meta.get("summary") if isinstance(meta.get("summary"), dict) else None
+        if created_at is None:
+            created_at = iso_time(v.path.stat().st_mtime)
+        return make_row(key, number, created_at, summary)
+
+    def _scan_rows(self) -> tuple[list[Row], list[str]]:
+        """Index rows for every version folder, and the folders whose metadata is unusable."""
+        rows, problems = [], []
+        for key in self.keys():
+            for n in self._folder_versions(key):
+                meta_path = Version(self, key, n).path / METADATA
+                try:
+                    if _json.read_object(meta_path) is None:
+                        problems.append(f"{meta_path}: missing")
+                except ValueError as e:
+                    problems.append(f"{meta_path}: {e}")
+                rows.append(self._row_for(key, n))
+        return rows, problems
+
+    def _set_index_summary(self, version: Version, summary: Any) -> None:
+        # Called with the lock held.
+        self._ensure_index()
+        with self._index.writing() as w:
+            w.sync_key(version.key, self._folder_versions(version.key), self._row_for)
+            w.set_summary(version.key, version.number, summary)
+
+    def index_rows(self, prefix: KeyLike | None = None) -> list[IndexRow]:
+        """The rows of the index, ordered by key and version, optionally under a key prefix."""
+        self._require_root()
+        if not self._index.exists():
+            if self.keys():
+                raise RegistryCorruptError(
+                    f"{self.index_file}: the index is missing; {self._repair_hint()}"
+                )
+            return []
+        rows = self._index.rows()
+        if prefix is None:
+            return rows
+        pre = "/".join(parse_key(prefix, partial=True))
+        return [r for r in rows if r.key == pre or r.key.startswith(pre + "/")]
+
+    # ------------------------------------------------------------------ reading
+
+    def _folder_versions(self, key: str) -> list[int]:
+        """The numbers of ``key``'s version folders (what exists as a version)."""
+        return _version_numbers(self._key_dir(key.split("/")))
+
+    def _taken_numbers(self, key: str) -> list[int]:
+        """The numbers of every ``v<N>`` entry of ``key``, files too (never to be handed out)."""
+        return _version_numbers(self._key_dir(key.split("/")), any_entry=True)
+
+    def keys(self, prefix: KeyLike | None = None) -> list[str]:
+        """Every key that has at least one version folder, sorted; optionally under ``prefix``
+        (whole segments: ``product`` matches ``product/...``, not ``products/...``).
+        """
+        self._require_root()
+        start: tuple[str, ...] = ()
+        if prefix is not None:
+            start = parse_key(prefix, partial=True)
+        return sorted(self._iter_keys(start))
+
+    def _iter_keys(self, start: tuple[str, ...] = ()) -> Iterator[str]:
+        """The keys under ``start`` that have a version folder, in no order, found lazily."""
+        todo = [(self._key_dir(start), start)]
+        while todo:
+            folder, segments = todo.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            is_key = False
+            for e in entries:
+                if not e.is_dir() or e.name.startswith("."):
+                    continue
+                if VERSION_NAME.fullmatch(e.name):
+                    is_key = True
+                    continue
+                try:
+                    check_segment(e.name, e.name)
+                except RegistryKeyError:
+                    continue  # not something the registry made
+                todo.append((Path(e.path), (*segments, e.name)))
+            if is_key and segments:
+                try:
+                    key = key_path(segments)
+                except RegistryKeyError:  # hand-made folders
+                    continue
+                yield key
+
+    def _looks_like_a_registry(self) -> bool:
+        """Whether the root has a registry file or a version folder under some key."""
+        markers = (VERSIONS_FILE, INDEX_FILE, LOCK_FILE)
+        if any(os.path.lexists(self.root / name) for name in markers):
+            return True
+        return next(self._iter_keys(), None) is not None
+
+    def versions(self, key: KeyLike) -> list[Version]:
+        """The versions of ``key`` that exist, oldest first (empty for an unknown key)."""
+        kp = key_path(key)
+        self._require_root()
+        return [Version(self, kp, n) for n in self._folder_versions(kp)]
+
+    def version(self, key: KeyLike, number: int | str) -> Version:
+        """Version ``number`` (``3`` or ``"v3"``) of ``key``.
+
+        :raises VersionNotFoundError: if that folder does not exist.
+        """
+        kp = key_path(key)
+        n = parse_version(number)
+        self._require_root()
+        v = Version(self, kp, n)
+        if not v.path.is_dir():
+            have = self._folder_versions(kp)
+            if not have:
+                raise VersionNotFoundError(f"{kp}: no versions in {self.root}")
+            raise VersionNotFoundError(
+                f"{kp}: no version v{n} in {self.root} (latest is v{have[-1]})"
+            )
+        return v
+
+    def latest(self, key: KeyLike) -> Version:
+        """The highest-numbered existing version of ``key``.
+
+        :raises VersionNotFoundError: if the key has no versions.
+        """
+        kp = key_path(key)
+        self._require_root()
+        have = self._folder_versions(kp)
+        if not have:
+            raise VersionNotFoundError(f"{kp}: no versions in {self.root}")
+        return Version(self, kp, have[-1])
+
+    # ------------------------------------------------------------------ writing
+
+    def new_version(self, key: KeyLike) -> Version:
+        """Allocate the next version of ``key`` and create its folder.
+
+        Safe across processes: concurrent callers always get distinct numbers.
+        The folder appears complete (with its ``metadata.json``) or not at all.
+
+        :raises RegistryKeyError: for a bad key.
+        :raises RegistryCorruptError: if versions.json or the index cannot be trusted.
+        :raises RegistryLockTimeout: if the lock was not free within ``lock_timeout``.
+        :raises PathError: if the registry folder cannot be written.
+        """
+        return self._allocate(key_path(key), {}, None)
+
+    def file_bundle(
+        self,
+        key: KeyLike,
+        bundle: Mapping[str, Any],
+        *,
+        version: int | str | None = None,
+        png: bytes | os.PathLike[str] | str | None = None,
+        overwrite: bool = False,
+    ) -> Version:
+        """File a chart bundle (and its PNG) under ``key``; what ``curvelog compact`` calls.
+
+        Without ``version``, a new version is allocated and appears with
+        ``curves.json``, ``metadata.json`` and ``loss_curve.png`` already in it.
+        With ``version``, the bundle goes into that *existing* version (the one a
+        training run allocated for its model); a version that does not exist is
+        an error, never created, so version numbers only ever come from
+        allocation. An existing, different ``curves.json`` is never replaced
+        unless ``overwrite=True`` (see :meth:`Version.save_bundle`).
+        """
+        kp = key_path(key)
+        data = encode_bundle(bundle)
+        png_bytes = None if png is None else read_png(png)
+        if version is None:
+            files = {CURVES: data}
+            if png_bytes is not None:
+                files[PLOT] = png_bytes
+            return self._allocate(kp, files, bundle_metadata(bundle, data))
+        n = parse_version(version)
+        with self._locked():
+            v = self.version(kp, n)
+            v._write_bundle(bundle, data, png_bytes, overwrite=overwrite)
+        return v
+
+    def _allocate(
+        self, key: str, files: Mapping[str, bytes], meta_extra: Mapping[str, Any] | None
+    ) -> Version:
+        segments = key.split("/")
+        with self._locked():
+            staging = self.root / STAGING_DIR
+            self._clear_staging()
+            recorded_all = self._read_versions()
+            folders = self._folder_versions(key)
+            folder_max = folders[-1] if folders else 0
+            recorded = 0 if recorded_all is None else recorded_all.get(key, 0)
+            if recorded < folder_max:
+                raise self._stale_versions(key, recorded_all, folder_max)
+            # a stray file named v<N> is no version, but its number cannot be taken either
+            taken = self._taken_numbers(key)
+            n = max(recorded, taken[-1] if taken else 0) + 1
+            v = Version(self, key, n)
+            meta: dict[str, Any] = {"key": key, "version": n, "created_at": now()}
+            meta.update(meta_extra or {})
+            meta_bytes = dumps(meta)
+            # A damaged index must stop us before the number is taken.
+            self._ensure_index()
+            # 1. the complete folder, under .staging/
+            staging.mkdir(exist_ok=True)
+            staged = staging / uuid.uuid4().hex
+            staged.mkdir()
+            for name, data in {**files, METADATA: meta_bytes}.items():
+                write_new_file(staged / name, data)  # private folder: no temp file
+            fsync_dir(staged)
+            # 2. the number is taken before the folder is visible: a crash from here
+            #    on skips it, never reuses it
+            self._write_versions({**(recorded_all or {}), key: n})
+            # 3. index row and rename in one transaction: a failed rename leaves no row
+            with self._index.writing() as w:
+                w.sync_key(key, folders, self._row_for)
+                w.insert(make_row(key, n, meta["created_at"], meta.get("summary")))
+                parent = self._make_key_dir(segments)
+                os.rename(staged, v.path)
+            fsync_dir(parent)  # the rename, durable
+        _LOGGER.debug("allocated %s v%d", key, n)
+        return v
+
+    def _make_key_dir(self, segments: Sequence[str]) -> Path:
+        folder = self.root
+        for seg in segments:
+            child = folder / seg
+            if not child.is_dir():
+                try:
+                    child.mkdir()
+                except FileExistsError:
+                    if not child.is_dir():
+                        raise PathError(str(child), "exists and is not a folder") from None
+                else:
+                    fsync_dir(folder)
+            folder = child
+        return folder
+
+    def _clear_staging(self) -> None:
+        """Remove what a process killed mid-allocation left behind.
+
+        Staged folders and the temporary files of versions.json and the index are
+        only ever made with the lock held, so with the lock held they are stale.
+        """
+        staging = self.root / STAGING_DIR
+        with contextlib.suppress(FileNotFoundError):
+            for e in os.scandir(staging):
+                _LOGGER.info("removing %s, left by an interrupted allocation", e.path)
+                if e.is_dir(follow_symlinks=False):
+                    shutil.rmtree(e.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(e.path)
+        for e in os.scandir(self.root):
+            if e.name.endswith(".tmp") and e.name.startswith(_ROOT_TEMP_PREFIXES):
+                _LOGGER.info("removing %s, left by an interrupted write", e.path)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(e.path)
+
+    def _stale_versions(
+        self, key: str, recorded_all: Mapping[str, int] | None, folder_max: int
+    ) -> RegistryCorruptError:
+        path = self.versions_file
+        if recorded_all is None:
+            what = f"{path} is missing but {key} has version folders up to v{folder_max}"
+        elif key not in recorded_all:
+            what = f"{path} has no entry for {key} but its folders go up to v{folder_max}"
+        else:
+            what = (
+                f"{path} says the latest version of {key} is v{recorded_all[key]} "
+                f"but folder v{folder_max} exists"
+            )
+        return RegistryCorruptError(
+            f"{what}, so it cannot be trusted to prevent reusing a version number; "
+            + self._repair_hint()
+        )
+
+    def rebuild_index(self, *, init: bool = False) -> RebuildReport:
+        """Rebuild ``index.db`` and ``versions.json`` from the version folders.
+
+        The repair for :class:`RegistryCorruptError`. Each key's number in
+        versions.json becomes the highest of its folders, the old versions.json
+        (if readable) and the old index (if readable), so numbers of deleted
+        versions are still never handed out again.
+
+        A folder with no registry file (``versions.json``, ``index.db``,
+        ``.registry.lock``) and no ``v<N>`` version folder under any key is
+        refused with :class:`PathError` and left untouched, unless ``init``:
+        a mistyped root must not become a registry.
+        """
+        from ._rebuild import rebuild
+
+        return rebuild(self, init=init)

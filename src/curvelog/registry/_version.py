@@ -1,0 +1,308 @@
+"""One version folder, ``<root>/<key>/v<N>``: its files, its metadata, its chart bundle.
+
+The registry takes bytes and JSON-ready mappings; it knows nothing of how a
+bundle is built (that is `curvelog.bundle`) and reads only the two fields it
+indexes (``run.run_id`` and ``summary``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Final
+
+from .. import _json
+from .._fs import atomic_path, atomic_write_bytes
+from ..errors import (
+    BundleError,
+    OutputExistsError,
+    PathError,
+    PlotError,
+    RegistryCorruptError,
+    RegistryKeyError,
+    VersionNotFoundError,
+)
+from ._keys import check_file_name
+
+if TYPE_CHECKING:
+    from ._store import Registry
+
+__all__ = ["CHECKPOINT_BEST", "CURVES", "METADATA", "MODEL", "PLOT", "Version"]
+
+#: Standard file names inside a version folder (the user's rules).
+MODEL: Final = "model.pth"
+CHECKPOINT_BEST: Final = "checkpoint_best.pth"
+CURVES: Final = "curves.json"
+PLOT: Final = "loss_curve.png"
+METADATA: Final = "metadata.json"
+#: Files the registry writes itself, through save_bundle / save_plot / save_metadata.
+_MANAGED: Final = frozenset({CURVES, PLOT, METADATA})
+#: metadata.json fields that the registry owns; save_metadata refuses to change them.
+_RESERVED_FIELDS: Final = ("key", "version", "created_at")
+_PNG_MAGIC: Final = b"\x89PNG\r\n\x1a\n"
+
+
+def now() -> str:
+    """The current UTC time as the registry writes it (ISO 8601, milliseconds, Z)."""
+    return iso_time(datetime.now(timezone.utc).timestamp())
+
+
+def iso_time(t: float) -> str:
+    return (
+        datetime.fromtimestamp(t, timezone.utc)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def dumps(obj: Any) -> bytes:
+    """Readable strict JSON (metadata.json, versions.json); numpy values become numbers."""
+    return _json.dumps(obj, indent=2, coerce=True)
+
+
+class Version:
+    """One version folder, ``<root>/<key>/v<N>``."""
+
+    __slots__ = ("key", "number", "registry")
+
+    def __init__(self, registry: Registry, key: str, number: int) -> None:
+        self.registry = registry
+        self.key = key
+        self.number = number
+
+    @property
+    def name(self) -> str:
+        """``v<N>``."""
+        return f"v{self.number}"
+
+    @property
+    def path(self) -> Path:
+        """The version folder."""
+        return self.registry.root.joinpath(*self.key.split("/"), self.name)
+
+    def __repr__(self) -> str:
+        return f"Version({self.key!r}, {self.number}, path={str(self.path)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Version):
+            return NotImplemented
+        return (self.registry.root, self.key, self.number) == (
+            other.registry.root,
+            other.key,
+            other.number,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.registry.root, self.key, self.number))
+
+    def artifact(self, name: str) -> Path:
+        """The path of file ``name`` in this version (``model.pth``, ``checkpoint_best.pth``,
+        ``checkpoint_epoch_50.pth`` — see :data:`MODEL`, :data:`CHECKPOINT_BEST`,
+        :func:`checkpoint_epoch`). Nothing is created.
+        """
+        return self.path / check_file_name(name)
+
+    def _writable_artifact(self, name: str) -> Path:
+        path = self.artifact(name)
+        if name in _MANAGED:
+            method = {CURVES: "save_bundle", PLOT: "save_plot", METADATA: "save_metadata"}[name]
+            raise RegistryKeyError(f"{name} is written by the registry; use Version.{method}()")
+        if not self.path.is_dir():
+            raise VersionNotFoundError(f"{self.path}: version folder does not exist")
+        return path
+
+    def save_artifact(self, name: str, data: bytes) -> Path:
+        """Write ``data`` to artifact ``name`` atomically (temp file, fsync, rename)."""
+        path = self._writable_artifact(name)
+        atomic_write_bytes(path, bytes(data))
+        return path
+
+    @contextlib.contextmanager
+    def open_artifact(self, name: str) -> Iterator[IO[bytes]]:
+        """A binary file that becomes artifact ``name`` atomically when the block ends.
+
+        For writers that want a file object, e.g. ``torch.save(state, f)``. If the
+        block raises, the previous file (if any) is left untouched.
+        """
+        path = self._writable_artifact(name)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            yield f
+
+    def metadata(self) -> dict[str, Any]:
+        """The contents of ``metadata.json`` (``key`` and ``version`` if it is missing)."""
+        path = self.path / METADATA
+        try:
+            obj = _json.read_object(path)
+        except ValueError as e:
+            raise RegistryCorruptError(f"{path}: {e}; fix the file or delete it") from None
+        if obj is None:
+            if not self.path.is_dir():
+                raise VersionNotFoundError(f"{self.path}: version folder does not exist")
+            return {"key": self.key, "version": self.number}
+        return obj
+
+    def files(self) -> list[tuple[str, int]]:
+        """``(name, size in bytes)`` of every file in the folder, sorted by name."""
+        out = []
+        try:
+            entries = list(os.scandir(self.path))
+        except (FileNotFoundError, NotADirectoryError):
+            raise VersionNotFoundError(f"{self.path}: version folder does not exist") from None
+        for e in entries:
+            if e.is_file() and not e.name.startswith("."):
+                out.append((e.name, e.stat().st_size))
+        return sorted(out)
+
+    def save_metadata(self, data: Mapping[str, Any]) -> Path:
+        """Merge ``data`` into ``metadata.json`` (top-level keys are replaced), atomically.
+
+        The registry's own fields (``key``, ``version``, ``created_at``) cannot be
+        changed. Values must be strict JSON: numpy scalars and arrays are
+        converted; NaN and infinity are refused. A ``summary`` dict becomes the
+        index row's metrics summary.
+        """
+        if not isinstance(data, Mapping):
+            raise TypeError(f"metadata must be a mapping, not {type(data).__name__}")
+        with self.registry._locked():
+            return self._merge_metadata(dict(data), user=True)
+
+    def _merge_metadata(self, data: dict[str, Any], *, user: bool) -> Path:
+        # Called with the registry lock held.
+        meta = self.metadata()
+        for name in _RESERVED_FIELDS:
+            if user and name in data and data[name] != meta.get(name):
+                raise ValueError(
+                    f"metadata field {name!r} belongs to the registry ({name}={meta.get(name)!r})"
+                    "; store your value under another name"
+                )
+        meta.update(data)
+        try:
+            raw = dumps(meta)
+        except ValueError as e:
+            raise ValueError(
+                f"metadata for {self.key} {self.name} is {e}; "
+                "NaN and infinity are not allowed (store them as null or a string)"
+            ) from None
+        path = self.path / METADATA
+        atomic_write_bytes(path, raw)
+        self.registry._set_index_summary(self, meta.get("summary"))
+        return path
+
+    def save_bundle(
+        self,
+        bundle: Mapping[str, Any],
+        *,
+        png: bytes | os.PathLike[str] | str | None = None,
+        overwrite: bool = False,
+    ) -> Path:
+        """File a chart bundle into this version as ``curves.json`` (and the PNG, if given).
+
+        ``curves.json`` is strict, compact UTF-8 JSON. If the version already has
+        a ``curves.json`` with other contents, :class:`OutputExistsError` is
+        raised and nothing is written, unless ``overwrite=True``; the same bundle
+        filed twice is a no-op. ``metadata.json`` gets the bundle's ``run_id``
+        and ``summary`` and the time of filing; the summary also goes into the
+        index row.
+        """
+        data = encode_bundle(bundle)
+        png_bytes = None if png is None else read_png(png)
+        with self.registry._locked():
+            self._write_bundle(bundle, data, png_bytes, overwrite=overwrite)
+        return self.path / CURVES
+
+    def _write_bundle(
+        self, bundle: Mapping[str, Any], data: bytes, png: bytes | None, *, overwrite: bool
+    ) -> None:
+        # Called with the registry lock held.
+        if not self.path.is_dir():
+            raise VersionNotFoundError(f"{self.path}: version folder does not exist")
+        target = self.path / CURVES
+        try:
+            existing: bytes | None = target.read_bytes()
+        except FileNotFoundError:
+            existing = None
+        if existing is not None and existing != data and not overwrite:
+            raise OutputExistsError(
+                str(target),
+                "it holds a different bundle; refusing to replace it (file into a new "
+                "version, or use --force, or overwrite=True from Python)",
+            )
+        if existing != data:
+            atomic_write_bytes(target, data)
+        if png is not None:
+            atomic_write_bytes(self.path / PLOT, png)
+        self._merge_metadata(bundle_metadata(bundle, data), user=False)
+
+    def save_plot(self, png: bytes | os.PathLike[str] | str) -> Path:
+        """Write ``loss_curve.png`` atomically from PNG bytes or a PNG file's path."""
+        png_bytes = read_png(png)
+        if not self.path.is_dir():
+            raise VersionNotFoundError(f"{self.path}: version folder does not exist")
+        path = self.path / PLOT
+        atomic_write_bytes(path, png_bytes)
+        return path
+
+
+def write_new_file(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def encode_bundle(bundle: Mapping[str, Any]) -> bytes:
+    """The bytes of ``curves.json``: compact strict JSON, as `curvelog.bundle.dumps` gives."""
+    if not isinstance(bundle, Mapping):
+        raise BundleError("<bundle>", "", f"expected a JSON object, not {type(bundle).__name__}")
+    try:
+        return _json.dumps(dict(bundle))
+    except ValueError as e:
+        raise BundleError("<bundle>", "", str(e)) from None
+
+
+def bundle_metadata(bundle: Mapping[str, Any], data: bytes) -> dict[str, Any]:
+    run = bundle.get("run")
+    run = run if isinstance(run, Mapping) else {}
+    run_id = run.get("run_id", run.get("id"))
+    summary = bundle.get("summary")
+    meta: dict[str, Any] = {
+        "curves": {
+            "file": CURVES,
+            "filed_at": now(),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "schema": bundle.get("schema"),
+        },
+    }
+    # Only what the bundle has: a summary saved with save_metadata() is not erased.
+    if isinstance(run_id, str):
+        meta["run_id"] = run_id
+    if isinstance(summary, Mapping):
+        meta["summary"] = dict(summary)
+    return meta
+
+
+def read_png(png: bytes | os.PathLike[str] | str) -> bytes:
+    if isinstance(png, (bytes, bytearray, memoryview)):
+        data = bytes(png)
+        if not data.startswith(_PNG_MAGIC):
+            raise PlotError("the plot data is not a PNG image (wrong signature)")
+        return data
+    path = Path(png)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise PathError(str(path), f"cannot read the plot ({e.strerror})") from None
+    if not data.startswith(_PNG_MAGIC):
+        raise PathError(str(path), "not a PNG image")
+    return data
+
+
+# --------------------------------------------------------------------------- registry
