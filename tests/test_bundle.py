@@ -15,7 +15,7 @@ import pytest
 
 import curvelog
 from _real import OBJECTIVES, REAL, RUNS
-from curvelog import _format
+from curvelog.log import _format
 from curvelog.bundle import (
     SCHEMA,
     build_bundle,

@@ -16,7 +16,7 @@ import pytest
 
 import curvelog
 from _golden import BEST, DATA, RECORDS, SESSION
-from curvelog import _format
+from curvelog.log import _format
 from curvelog.log import read_records
 
 GOLDEN = Path(__file__).parent.parent / "samples" / "golden" / "tiny.log"

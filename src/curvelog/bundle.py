@@ -1263,14 +1263,9 @@ def _refuse_to_replace_a_log(target: str, log_path: str) -> None:
     Neither is a bundle that ``force`` may replace: both are refused with or
     without it.
     """
-    from ._format import FILE_MAGIC
+    from .log import is_log
 
     if same_file(target, log_path):
         raise PathError(target, "is the input log; choose another output")
-    try:
-        with open(target, "rb") as f:
-            head = f.read(len(FILE_MAGIC))
-    except OSError:
-        return  # missing (the usual case) or unreadable: the write itself says what is wrong
-    if head == FILE_MAGIC:
+    if is_log(target):
         raise PathError(target, "is a curvelog log, not a bundle; refusing to replace it")

@@ -1075,12 +1075,9 @@ def figure_bytes(fig: Figure, fmt: str = "png") -> bytes:
 
 def _refuse_a_log(path: str) -> None:
     """Raise PathError when ``path`` is an existing file that starts with the log signature."""
-    from ._format import FILE_MAGIC
+    from .log import is_log
 
-    head = b""
-    with suppress(OSError), open(path, "rb") as f:
-        head = f.read(len(FILE_MAGIC))
-    if head == FILE_MAGIC:
+    if is_log(path):
         raise PathError(path, "is a curvelog log, not a picture; refusing to replace it")
 
 
@@ -1126,8 +1123,8 @@ def load_source(path: str | os.PathLike[str]) -> dict[str, Any]:
     :raises BundleError: a file that is neither a log nor a valid bundle.
     :raises LogFormatError: a damaged log header.
     """
-    from ._format import FILE_MAGIC
     from .bundle import compact, load_bundle
+    from .log import FILE_MAGIC
 
     src = os.fspath(path)
     if os.path.isdir(src):

@@ -20,11 +20,13 @@ a few MB, so instead of blocks every frame starts with a magic word: after
 damage the reader searches for the next magic whose header CRC and payload
 CRC both check, which `bytes.find` does at memory speed.
 
-Nothing here knows what the records mean; log.py does.
+Nothing here knows what the records mean; `_chunk` and `_reader` do.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import struct
 import zlib
 from dataclasses import dataclass
@@ -40,6 +42,7 @@ __all__ = [
     "Damage",
     "Frame",
     "encode_frame",
+    "is_log",
     "frame_end_offsets",
     "pack",
     "scan",
@@ -52,6 +55,28 @@ MAX_PAYLOAD: Final[int] = 2**31 - 1
 
 _HEAD = struct.Struct("<4sIII")
 _HEAD12 = struct.Struct("<4sII")
+
+
+def is_log(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a regular file that starts with the log signature.
+
+    The one test of "is this a log?" that every command uses before it
+    replaces a file (a log is never replaced) or chooses how to read an
+    input. Reads 8 bytes; a missing file, a folder or a FIFO is no log (and
+    is opened without blocking).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        return os.pread(fd, len(FILE_MAGIC), 0) == FILE_MAGIC
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def pack(record: dict[str, Any]) -> bytes:

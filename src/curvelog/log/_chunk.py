@@ -1,0 +1,115 @@
+"""Data records: buffered rows to a columnar chunk (writer) and back to arrays (readers).
+
+One place for both directions, so the two cannot drift apart. The layout is
+in docs/FORMAT.md ("Data records").
+"""
+
+from __future__ import annotations
+
+from itertools import chain
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+
+
+def _encode_rows(sid: str, flat: list[Any]) -> dict[str, Any]:
+    """Columnar data record of buffered rows (flat step, time, metrics triples).
+
+    The common case, every row with the same metrics in the same order, is
+    decoded with C-level iteration only; otherwise rows are grouped by their
+    metric tuple first.
+    """
+    n = len(flat) // 3
+    steps = np.fromiter(flat[0::3], dtype="<i8", count=n)
+    times = np.fromiter(flat[1::3], dtype="<f8", count=n)
+    dicts: list[dict[str, float]] = flat[2::3]
+    first = list(dicts[0])
+    cols: dict[str, list[Any]] = {}
+    dense = sum(map(len, dicts)) == n * len(first)
+    if dense:
+        try:
+            for name in first:
+                values = np.fromiter(map(itemgetter(name), dicts), dtype="<f8", count=n)
+                cols[name] = [None, values.tobytes()]
+        except KeyError:  # same count but other names somewhere: group instead
+            cols.clear()
+            dense = False
+    if not dense:
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i, d in enumerate(dicts):
+            groups.setdefault(tuple(d), []).append(i)
+        parts: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+        for names, idx in groups.items():
+            if not names:
+                continue
+            sub = [dicts[i] for i in idx]
+            table = np.fromiter(
+                chain.from_iterable(map(dict.values, sub)), dtype="<f8", count=len(idx) * len(names)
+            ).reshape(len(idx), len(names))
+            rows_idx = np.asarray(idx, dtype="<u4")
+            for j, name in enumerate(names):
+                p = parts.setdefault(name, ([], []))
+                p[0].append(rows_idx)
+                p[1].append(table[:, j])
+        for name, (ri, vs) in parts.items():
+            r = np.concatenate(ri)
+            v = np.concatenate(vs)
+            order = np.argsort(r, kind="stable")
+            r, v = r[order], v[order]
+            cols[name] = [None if len(r) == n else r.tobytes(), v.tobytes()]
+    return {
+        "type": "data",
+        "sid": sid,
+        "n": n,
+        "step": steps.tobytes(),
+        "time": times.tobytes(),
+        "cols": cols,
+    }
+
+
+_Columns = list[tuple[str, "np.ndarray | None", np.ndarray]]
+
+
+def _decode_data(record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, _Columns]:
+    """Steps, times and (name, row numbers or None for every row, values) of a data record.
+
+    Zero-copy views on the record's bytes. Anything malformed is a ValueError:
+    a checksum only proves the bytes are the ones written, not that a writer
+    (ours or another implementation) wrote them right.
+    """
+    try:
+        n = int(record["n"])
+        steps = np.frombuffer(record["step"], dtype="<i8")
+        times = np.frombuffer(record["time"], dtype="<f8")
+        if len(steps) != n or len(times) != n:
+            raise ValueError("column lengths differ from n")
+        decoded: _Columns = []
+        for name, (idx, vals) in record["cols"].items():
+            v = np.frombuffer(vals, dtype="<f8")
+            if idx is None:
+                if len(v) != n:
+                    raise ValueError(f"metric {name!r} has {len(v)} values for {n} rows")
+                decoded.append((str(name), None, v))
+                continue
+            r = np.frombuffer(idx, dtype="<u4")
+            if len(r) != len(v) or (len(r) and int(r.max()) >= n):
+                raise ValueError(f"metric {name!r} has bad row indices")
+            decoded.append((str(name), r, v))
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise ValueError(str(e) or type(e).__name__) from None
+    return steps, times, decoded
+
+
+def _rows_of(record: dict[str, Any]) -> list[tuple[int, float, dict[str, float]]]:
+    """The rows of one data record, one Python dict each: for people reading a tail, not bulk."""
+    try:
+        steps, times, columns = _decode_data(record)
+    except ValueError:
+        return []  # damaged: the reader reports it, the tail skips it
+    rows: list[dict[str, float]] = [{} for _ in range(len(steps))]
+    for name, idx, vals in columns:
+        where = range(len(steps)) if idx is None else idx.tolist()
+        for i, v in zip(where, vals.tolist(), strict=True):
+            rows[i][name] = v
+    return list(zip(steps.tolist(), times.tolist(), rows, strict=True))

@@ -1,0 +1,109 @@
+"""The session record that opens every writing session: who, where, what, with which config."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from . import _format
+from ._format import FILE_MAGIC
+from ._values import _plain
+
+FORMAT_VERSION: Final[int] = 1
+
+
+def _git_info(cwd: str) -> dict[str, Any] | None:
+    """Commit and dirty flag of the git checkout around ``cwd``; None outside one."""
+    here = Path(cwd).resolve()
+    if not any((p / ".git").exists() for p in (here, *here.parents)):
+        return None
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5
+        )
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError) as e:
+        warnings.warn(f"curvelog: git metadata not recorded ({e})", RuntimeWarning, stacklevel=3)
+        return None
+    if commit.returncode != 0:
+        msg = commit.stderr.strip().splitlines()[-1:] or ["unknown error"]
+        warnings.warn(
+            f"curvelog: git metadata not recorded ({msg[0]})", RuntimeWarning, stacklevel=3
+        )
+        return None
+    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+
+
+def _package_versions() -> dict[str, str]:
+    from .. import __version__
+
+    versions = {"curvelog": __version__, "numpy": np.__version__}
+    torch = sys.modules.get("torch")  # only if the user already imported it
+    if torch is not None:
+        versions["torch"] = str(getattr(torch, "__version__", "unknown"))
+    return versions
+
+
+def _session_record(
+    sid: str,
+    run_id: str,
+    *,
+    resumed: bool,
+    config: Any,
+    charts: Any,
+    objective: dict[str, str] | None,
+) -> dict[str, Any]:
+    cwd = os.getcwd()
+    return {
+        "type": "session",
+        "format": FORMAT_VERSION,
+        "run_id": run_id,
+        "sid": sid,
+        "resumed": resumed,
+        "start_time": time.time(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "packages": _package_versions(),
+        "git": _git_info(cwd),
+        "argv": list(sys.argv),
+        "cwd": cwd,
+        "config": _plain(config) if config is not None else {},
+        "charts": _plain(charts) if charts is not None else {},
+        "objective": objective,
+    }
+
+
+def _first_record(fd: int) -> dict[str, Any]:
+    """The log's first record (the run header), read by its length; {} if it is damaged."""
+    start = len(FILE_MAGIC)
+    head = os.pread(fd, _format.HEADER_SIZE, start)
+    if len(head) < _format.HEADER_SIZE or head[:4] != _format.FRAME_MAGIC:
+        return {}
+    length = int.from_bytes(head[4:8], "little")
+    if length > 64 * 2**20:  # a header this large is damage, not a config
+        return {}
+    frames, _ = _format.scan(os.pread(fd, start + _format.HEADER_SIZE + length, 0))
+    return frames[0].record if frames and frames[0].offset == start else {}
+
+
+def _disabled_by_rank() -> bool:
+    """torch.distributed and launchers set RANK; only rank 0 writes by default."""
+    rank = os.environ.get("RANK", "").strip()
+    return rank not in ("", "0")

@@ -1,0 +1,105 @@
+"""Process-wide safety nets: close every open log at exit and on SIGTERM, forget it in a fork."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import signal
+import threading
+import weakref
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._writer import EventLog
+
+
+_LOGGER = logging.getLogger("curvelog")
+
+
+_OPEN_LOGS: weakref.WeakSet[EventLog] = weakref.WeakSet()
+_HOOKS_INSTALLED = False
+_PREVIOUS_SIGTERM: Any = None
+
+
+def _close_all(reason: str) -> None:
+    for log in list(_OPEN_LOGS):
+        try:
+            log._close(reason)
+        except Exception as e:  # exit paths must not raise
+            _LOGGER.warning("curvelog: could not close %s: %s", log.path, e)
+
+
+class _MainThreadWrites:
+    """How deep the main thread is in a log's write section, and a SIGTERM that must wait.
+
+    Signal handlers run in the main thread between two bytecodes; one that
+    arrives while the main thread is writing a frame must not write frames
+    itself (the lock is held, the buffer half-encoded), so it is deferred to
+    the end of that write section.
+    """
+
+    depth = 0
+    pending: int | None = None
+
+
+def _flush_all() -> None:
+    for log in list(_OPEN_LOGS):
+        try:
+            if not log.closed:
+                log.flush()
+        except Exception as e:  # a signal path must not raise
+            _LOGGER.warning("curvelog: could not flush %s: %s", log.path, e)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    if _MainThreadWrites.depth:
+        _MainThreadWrites.pending = signum
+        return
+    previous = _PREVIOUS_SIGTERM
+    if callable(previous):
+        # The program handles SIGTERM itself (often: finish the step, save a
+        # checkpoint, exit); its logs must stay open for that, so only flush.
+        _flush_all()
+        previous(signum, frame)
+        return
+    _close_all("SIGTERM")
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _deliver_pending_signal() -> None:
+    """Act on a SIGTERM that arrived while the main thread was writing a frame."""
+    signum = _MainThreadWrites.pending
+    if signum is not None and threading.current_thread() is threading.main_thread():
+        _MainThreadWrites.pending = None
+        _on_sigterm(signum, None)
+
+
+def _forget_after_fork() -> None:
+    """A forked child must never write into its parent's log (nor flush its buffer twice)."""
+    for log in list(_OPEN_LOGS):
+        log._closed = True
+        log._fd = -1
+        log._lock = threading.Lock()
+        log.append = log._raise_closed  # type: ignore[method-assign]
+    _OPEN_LOGS.clear()
+
+
+def _install_hooks() -> None:
+    """atexit and SIGTERM flush every open log; installed once, on first use."""
+    global _HOOKS_INSTALLED, _PREVIOUS_SIGTERM
+    if _HOOKS_INSTALLED:
+        return
+    _HOOKS_INSTALLED = True
+    atexit.register(_close_all, "exit")
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_forget_after_fork)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous in (signal.SIG_IGN, None):
+        return
+    _PREVIOUS_SIGTERM = previous
+    signal.signal(signal.SIGTERM, _on_sigterm)

@@ -1,0 +1,400 @@
+"""What a log holds once read: `Run` (header, sessions, segments, best, damage, data).
+
+The reader (`_reader.read`) builds it; everything here works on arrays already
+in memory: deduplication, the polars views, statistics, the best step, export.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from .. import _json
+from ..errors import (
+    MetricNotFoundError,
+    PathError,
+)
+from ._format import Damage
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+@dataclass(frozen=True)
+class Series:
+    """One metric after deduplication: sorted unique steps, latest value per step."""
+
+    metric: str
+    steps: np.ndarray
+    values: np.ndarray
+    times: np.ndarray
+    raw_count: int
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of rows whose steps never go backwards; a new one starts at each resume."""
+
+    index: int
+    session: int
+    first_row: int
+    rows: int
+    first_step: int
+    last_step: int
+
+
+@dataclass
+class Session:
+    """One opening of the log by a writer."""
+
+    index: int
+    sid: str
+    header: dict[str, Any]
+    offset: int
+    rows: int = 0
+    first_step: int | None = None
+    last_step: int | None = None
+    #: wall time of the session's last row
+    last_time: float | None = None
+    end: dict[str, Any] | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.end is not None
+
+
+@dataclass(frozen=True)
+class Best:
+    """The run's best step: as the writer marked it, or recomputed from the data."""
+
+    step: int
+    metric: str | None
+    mode: str
+    value: float | None
+    source: Literal["tracked", "marked", "recomputed"]
+
+
+@dataclass
+class Run:
+    """Everything a log holds: header, sessions, segments, best, damage and the data."""
+
+    path: str
+    size: int
+    header: dict[str, Any]
+    sessions: list[Session]
+    damage: list[Damage]
+    best_records: list[dict[str, Any]]
+    #: a writer had the file open when it was read: the last session is still
+    #: running, not dead, and a torn tail may be a frame being written
+    live: bool
+    _steps: np.ndarray = field(repr=False)
+    _times: np.ndarray = field(repr=False)
+    #: metric -> (global row numbers, or None for every row; values)
+    _cols: dict[str, tuple[np.ndarray | None, np.ndarray]] = field(repr=False)
+    _series: dict[str, Series] = field(default_factory=dict, repr=False)
+
+    # -------------------------------------------------------------- structure
+
+    @property
+    def metrics(self) -> list[str]:
+        """Metric names in order of first appearance."""
+        return list(self._cols)
+
+    @property
+    def rows(self) -> int:
+        """Appended rows (steps as written, before deduplication)."""
+        return len(self._steps)
+
+    @property
+    def objective(self) -> dict[str, str] | None:
+        obj = self.header.get("objective")
+        for s in reversed(self.sessions):  # the latest session's objective rules
+            if s.header.get("objective"):
+                obj = s.header["objective"]
+                break
+        return obj if isinstance(obj, dict) and obj.get("metric") else None
+
+    @cached_property
+    def segments(self) -> list[Segment]:
+        steps = self._steps
+        if len(steps) == 0:
+            return []
+        starts = np.flatnonzero(steps[1:] < steps[:-1]) + 1
+        bounds = np.concatenate(([0], starts, [len(steps)]))
+        session_starts = np.cumsum([0] + [s.rows for s in self.sessions])
+        out = []
+        for i in range(len(bounds) - 1):
+            a, b = int(bounds[i]), int(bounds[i + 1])
+            sess = int(np.searchsorted(session_starts, a, side="right")) - 1
+            seg = steps[a:b]
+            out.append(Segment(i, max(sess, 0), a, b - a, int(seg[0]), int(seg[-1])))
+        return out
+
+    @property
+    def resumes(self) -> int:
+        """Times the steps went backwards (a restart from an earlier checkpoint)."""
+        return max(len(self.segments) - 1, 0)
+
+    # -------------------------------------------------------------- data
+
+    def series(self, metric: str) -> Series:
+        """Steps (sorted, unique), values and times of one metric; the latest write wins."""
+        if metric in self._series:
+            return self._series[metric]
+        if metric not in self._cols:
+            raise MetricNotFoundError(self.path, metric, list(self._cols))
+        rows, values = self._cols[metric]
+        steps = self._steps if rows is None else self._steps[rows]
+        times = self._times if rows is None else self._times[rows]
+        raw = len(steps)
+        if raw > 1 and not bool(np.all(steps[1:] > steps[:-1])):
+            order = np.argsort(steps, kind="stable")
+            s = steps[order]
+            last = np.ones(len(s), dtype=bool)
+            last[:-1] = s[1:] != s[:-1]
+            keep = order[last]
+            steps, values, times = steps[keep], values[keep], times[keep]
+        result = Series(metric, steps, values, times, raw)
+        self._series[metric] = result
+        return result
+
+    def __iter__(self) -> Iterator[Series]:
+        return (self.series(m) for m in self.metrics)
+
+    @cached_property
+    def data(self) -> pl.DataFrame:
+        """Long table: ``step`` Int64, ``time`` Float64, ``metric`` Enum, ``value`` Float64."""
+        import polars as pl
+
+        names = self.metrics
+        enum = pl.Enum(names)
+        if not names:
+            return pl.DataFrame(
+                schema={"step": pl.Int64, "time": pl.Float64, "metric": enum, "value": pl.Float64}
+            )
+        # One frame per metric straight from its numpy arrays, concatenated without
+        # a rechunk: no copy of the 10M-row columns beyond what polars needs.
+        frames = []
+        for name in names:
+            s = self.series(name)
+            frame = pl.DataFrame({"step": s.steps, "time": s.times, "value": s.values})
+            frames.append(
+                frame.select("step", "time", pl.lit(name, dtype=enum).alias("metric"), "value")
+            )
+        return pl.concat(frames, rechunk=False)
+
+    def wide(self) -> pl.DataFrame:
+        """One row per step, one column per metric; null where a metric is absent."""
+        import polars as pl
+
+        frames = [
+            pl.DataFrame({"step": s.steps, s.metric: s.values})
+            for s in (self.series(m) for m in self.metrics)
+        ]
+        if not frames:
+            return pl.DataFrame(schema={"step": pl.Int64})
+        out = frames[0]
+        for f in frames[1:]:
+            if f.height == out.height and bool((f["step"] == out["step"]).all()):
+                out = out.with_columns(f.drop("step"))
+            else:
+                out = out.join(f, on="step", how="full", coalesce=True)
+        return out.sort("step")
+
+    # -------------------------------------------------------------- summary
+
+    def metric_stats(self, metric: str) -> dict[str, Any]:
+        """Points, writes, first/last/min/max (with their steps) and non-finite counts.
+
+        Values are plain floats (first and last may be NaN or infinite); min and
+        max are over finite values only, None when there is none; ties keep the
+        earliest step. ``writes`` counts every append, re-run steps included.
+        """
+        s = self.series(metric)
+        v = s.values
+        finite = np.isfinite(v)
+        all_finite = bool(finite.all())
+        nan = 0 if all_finite else int(np.isnan(v).sum())
+        pos = 0 if all_finite else int(np.isposinf(v).sum())
+        out: dict[str, Any] = {
+            "points": len(s),
+            "writes": s.raw_count,
+            "first": _point(s, 0) if len(s) else None,
+            "last": _point(s, len(s) - 1) if len(s) else None,
+            "min": None,
+            "max": None,
+            "nan": nan,
+            "inf": pos,
+            "neg_inf": len(v) - int(finite.sum()) - nan - pos,
+        }
+        if all_finite and len(v):
+            out["min"], out["max"] = _point(s, int(np.argmin(v))), _point(s, int(np.argmax(v)))
+        elif finite.any():
+            out["min"] = _point(s, int(np.argmin(np.where(finite, v, np.inf))))
+            out["max"] = _point(s, int(np.argmax(np.where(finite, v, -np.inf))))
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """What `curvelog inspect` shows: a JSON-ready overview of the whole log."""
+        steps, times = self._steps, self._times
+        best = self.best
+        recomputed = None if best is not None else self.recompute_best()
+        return {
+            "path": self.path,
+            "size": self.size,
+            "run_id": self.header.get("run_id"),
+            "live": self.live,
+            "rows": self.rows,
+            "steps": {"first": int(steps.min()), "last": int(steps.max())} if len(steps) else None,
+            "time": {
+                "start": float(times.min()),
+                "end": float(times.max()),
+                "span": float(times.max() - times.min()),
+            }
+            if len(times)
+            else None,  # fmt: skip
+            "sessions": [
+                {
+                    "index": x.index,
+                    "start_time": x.header.get("start_time"),
+                    "host": x.header.get("host"),
+                    "rows": x.rows,
+                    "first_step": x.first_step,
+                    "last_step": x.last_step,
+                    "closed": x.closed,
+                    "end_reason": x.end.get("reason") if x.end else None,
+                }
+                for x in self.sessions
+            ],  # fmt: skip
+            "resumes": [
+                {
+                    "step": g.first_step,
+                    "after_step": int(steps[g.first_row - 1]),
+                    "session": g.session,
+                }
+                for g in self.segments[1:]
+            ],
+            "objective": self.objective,
+            "best": _best_dict(best or recomputed),
+            "metrics": {m: _json_stats(self.metric_stats(m)) for m in self.metrics},
+            "damage": [
+                {"start": d.start, "end": d.end, "kind": d.kind, "what": self._describe(d)}
+                for d in self.damage
+            ],
+        }
+
+    def export(
+        self, out: str | os.PathLike[str], *, wide: bool = False, force: bool = False
+    ) -> int:
+        """Write the data as CSV or Parquet (by extension), atomically.
+
+        An existing file is never replaced without ``force``.
+
+        Returns the number of rows written.
+        """
+        from .._fs import atomic_path, same_file
+
+        out = os.fspath(out)
+        ext = os.path.splitext(out)[1].lower()
+        if ext not in (".csv", ".parquet"):
+            raise PathError(out, "unknown export format; use a .csv or .parquet file name")
+        if same_file(out, self.path):
+            raise PathError(out, "is the log being exported; choose another output")
+        frame = self.wide() if wide else self.data
+        with atomic_path(out, overwrite=force) as tmp:
+            try:
+                if ext == ".csv":
+                    frame.write_csv(tmp)
+                else:
+                    frame.write_parquet(tmp)
+            except Exception as e:  # polars raises its own error types for I/O
+                raise PathError(out, f"cannot write ({e})") from None
+        return frame.height
+
+    def _describe(self, d: Damage) -> str:
+        if self.live and d.kind == "torn" and d.end == self.size:
+            return f"bytes {d.start}..{d.end} ({d.end - d.start} bytes): a record being written"
+        return d.describe()
+
+    # -------------------------------------------------------------- best
+
+    @cached_property
+    def best(self) -> Best | None:
+        """The best step the writer recorded, if it still holds after deduplication.
+
+        The latest ``mark_best`` wins. Otherwise each session's tracked best
+        that the data still confirms (a later session may have re-run and
+        overwritten that step) competes, by the objective's mode. None when
+        the writer recorded nothing usable: see `recompute_best`.
+        """
+        marked = [b for b in self.best_records if b.get("source") == "marked"]
+        if marked:
+            b = marked[-1]
+            metric = b.get("metric") or None
+            value = self.value_at(metric, int(b["step"])) if metric else None
+            return Best(int(b["step"]), metric, str(b.get("mode") or "min"), value, "marked")
+        valid: list[Best] = []
+        for b in self.best_records:
+            metric, step = b.get("metric"), b.get("step")
+            if not isinstance(metric, str) or not isinstance(step, int):
+                continue
+            value = self.value_at(metric, step)
+            if value is not None and value == b.get("value"):
+                valid.append(Best(step, metric, str(b.get("mode", "min")), value, "tracked"))
+        if not valid:
+            return None
+        sign = -1.0 if valid[-1].mode == "max" else 1.0
+        return min(valid, key=lambda b: (sign * (b.value or 0.0), b.step))
+
+    def recompute_best(self) -> Best | None:
+        """The objective's optimum over the deduplicated data (earliest step on ties)."""
+        obj = self.objective
+        if obj is None or obj["metric"] not in self._cols:
+            return None
+        s = self.series(obj["metric"])
+        finite = np.isfinite(s.values)
+        if not finite.any():
+            return None
+        vals = np.where(finite, s.values, np.inf if obj.get("mode") != "max" else -np.inf)
+        i = int(np.argmax(vals) if obj.get("mode") == "max" else np.argmin(vals))
+        return Best(
+            int(s.steps[i]), obj["metric"], obj.get("mode", "min"), float(s.values[i]), "recomputed"
+        )
+
+    def value_at(self, metric: str, step: int) -> float | None:
+        """The (deduplicated) value of ``metric`` at ``step``; None where it is absent."""
+        if metric not in self._cols:
+            return None
+        s = self.series(metric)
+        i = int(np.searchsorted(s.steps, step))
+        if i < len(s.steps) and s.steps[i] == step:
+            return float(s.values[i])
+        return None
+
+
+def _point(s: Series, i: int) -> dict[str, Any]:
+    return {"step": int(s.steps[i]), "value": float(s.values[i])}
+
+
+def _json_stats(stats: dict[str, Any]) -> dict[str, Any]:
+    """`Run.metric_stats` with non-finite values spelled as JSON-safe strings."""
+    return {
+        k: {"step": v["step"], "value": _json.jsonable(v["value"])} if isinstance(v, dict) else v
+        for k, v in stats.items()
+    }
+
+
+def _best_dict(best: Best | None) -> dict[str, Any] | None:
+    if best is None:
+        return None
+    value = None if best.value is None else _json.jsonable(best.value)
+    return {"step": best.step, "metric": best.metric, "mode": best.mode, "value": value,
+            "source": best.source}  # fmt: skip
