@@ -16,7 +16,16 @@ import numpy as np
 import pytest
 
 from curvelog import SamplingError, sampling
-from curvelog.sampling import METHODS, PIECEWISE_RULE, downsample
+from curvelog.sampling import (
+    METHODS,
+    PIECEWISE_RULE,
+    _auto,
+    _bins,
+    _classic,
+    _methods,
+    _pixels,
+    downsample,
+)
 
 BUDGETED = ("auto", "volatility", "lttb", "minmax")
 
@@ -205,7 +214,7 @@ def ref_allocate(vol: list[float], size: list[int], total: int) -> list[int]:
 
 def ref_volatility(x: np.ndarray, y: np.ndarray, n_out: int) -> list[int]:
     n = len(x)
-    regions = ref_buckets(x, 0, n, max(1, n_out // sampling._VOL_REGION_POINTS))
+    regions = ref_buckets(x, 0, n, max(1, n_out // _classic._VOL_REGION_POINTS))
     vol = []
     for a, b in regions:
         tv = 0.0
@@ -489,14 +498,14 @@ def test_piecewise_matches_reference_on_irregular_steps(seed: int) -> None:
     rng = np.random.default_rng(seed)
     x, _ = random_series(rng, int(rng.integers(1, 3000)))
     rule = PIECEWISE_RULE if seed % 2 else ((50, 1), (700, 7), (10_000, 130), (math.inf, 2_000))
-    got = sampling._piecewise(x, sampling._check_rule(rule))
+    got = _classic._piecewise(x, _methods._check_rule(rule))
     assert got.tolist() == ref_piecewise(x, rule)
 
 
 def test_piecewise_never_leaves_a_gap_wider_than_a_stride() -> None:
     rng = np.random.default_rng(11)
     x = np.cumsum(rng.integers(1, 40, 50_000)).astype(np.int64)
-    idx = sampling._piecewise(x, PIECEWISE_RULE)
+    idx = _classic._piecewise(x, PIECEWISE_RULE)
     stride = np.select([x < 1_000, x < 10_000, x < 100_000, x < 1_000_000], [1, 10, 50, 200], 1_000)
     a, b = idx[:-1], idx[1:]
     wide = x[b] - x[a] > stride[a]
@@ -522,7 +531,7 @@ def test_lttb_matches_reference(seed: int) -> None:
     x = np.cumsum(rng.integers(1, 5, n)).astype(np.int64)
     y = rng.integers(-40, 40, n) / 8.0  # dyadic: sums are exact on both sides
     n_out = int(rng.integers(3, max(4, n // 3)))
-    got = sampling._lttb(x.astype(np.float64), y, n_out)
+    got = _classic._lttb(x.astype(np.float64), y, n_out)
     assert got.tolist() == ref_lttb(x, y, n_out)
 
 
@@ -531,7 +540,7 @@ def test_minmax_matches_reference(seed: int) -> None:
     rng = np.random.default_rng(200 + seed)
     x, y = random_series(rng, int(rng.integers(2, 3000)))
     buckets = int(rng.integers(1, 200))
-    got = sampling._minmax(x, y, np.isfinite(y), buckets)
+    got = _classic._minmax(x, y, np.isfinite(y), buckets)
     assert got.tolist() == ref_minmax(x, y, buckets)
 
 
@@ -545,7 +554,7 @@ def test_volatility_matches_reference(seed: int) -> None:
     if seed % 2:
         y[n // 3 : n // 2] = y[n // 3]  # a flat region: no volatility
     n_out = int(rng.integers(2, max(3, n // 2)))
-    got = sampling._volatility(x, y, np.isfinite(y), n_out)
+    got = _classic._volatility(x, y, np.isfinite(y), n_out)
     assert got.tolist() == ref_volatility(x, y, n_out)
 
 
@@ -560,22 +569,20 @@ def test_volatility_spends_where_the_curve_moves() -> None:
 def test_allocation_respects_capacity_and_total() -> None:
     vol = np.array([0.0, 5.0, 1.0, 100.0])
     size = np.array([10, 3, 50, 20], dtype=np.int64)
-    share = sampling._allocate(vol, size, 60)
+    share = _classic._allocate(vol, size, 60)
     assert share.tolist() == ref_allocate(vol.tolist(), size.tolist(), 60)
     assert share.sum() == 60 and np.all(share <= size)
-    assert sampling._allocate(vol, size, 1000).tolist() == size.tolist()
+    assert _classic._allocate(vol, size, 1000).tolist() == size.tolist()
 
 
 # --------------------------------------------------------------------------- auto
 
 
-def small_model(
-    x: np.ndarray, y: np.ndarray, specs: list[tuple[bool, int, int]]
-) -> sampling._Model:
-    grids = [sampling._Grid(x, log, w, h, 1.0) for log, w, h in specs]
+def small_model(x: np.ndarray, y: np.ndarray, specs: list[tuple[bool, int, int]]) -> _auto._Model:
+    grids = [_pixels._Grid(x, log, w, h, 1.0) for log, w, h in specs]
     starts = np.unique(np.concatenate([g.pos[:-1] for g in grids]))
-    bins = sampling._Bins(y, np.isfinite(y), starts[starts < x.size])
-    model = sampling._Model(x, y, np.isfinite(y), bins)
+    bins = _bins._Bins(y, np.isfinite(y), starts[starts < x.size])
+    model = _auto._Model(x, y, np.isfinite(y), bins)
     model.use(grids)
     return model
 
@@ -628,7 +635,7 @@ def test_grid_columns_match_the_rasteriser_formula() -> None:
     x = np.unique(rng.integers(0, 10**7, 20_000)).astype(np.int64)
     for log in (False, True):
         for width in (800, 1600, 333):
-            g = sampling._Grid(x, log, width, 400, 1.0)
+            g = _pixels._Grid(x, log, width, 400, 1.0)
             d = np.log10(x + 1.0) if log else x.astype(np.float64)
             u = (d - d[0]) / (d[-1] - d[0]) * width
             col = np.minimum(np.floor(u), width - 1).astype(np.int64)

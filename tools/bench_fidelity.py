@@ -38,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _realdata import DEFAULT_ROOT, Series, load_real_series  # noqa: E402
 from curvelog import sampling  # noqa: E402
+from curvelog.sampling import _classic  # noqa: E402
 
 BUDGETS = (1000, 2000, 4000)
 SIZES = ((800, 400), (1600, 400))
@@ -346,7 +347,7 @@ def speed(judge: Any, n: int) -> str:
 def study(judge: Any, series: list[Series]) -> str:
     """Volatility measures for the `volatility` method, compared by fidelity."""
     measures: dict[str, Callable[..., np.ndarray]] = {}
-    tv = sampling._region_volatility
+    tv = _classic._region_volatility
 
     def seg(fn: Callable[[np.ndarray], float]) -> Callable[..., np.ndarray]:
         def run(y: np.ndarray, fin: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -369,11 +370,11 @@ def study(judge: Any, series: list[Series]) -> str:
     measures["std x points"] = seg(lambda v: float(np.std(v)) * v.size)
     measures["rolling std x points"] = seg(rolling_std)
     measures["none (equal share)"] = seg(lambda v: 1.0)
-    original = sampling._region_volatility
+    original = _classic._region_volatility
     res: dict[str, list[list[float]]] = {}
     try:
         for name, fn in measures.items():
-            sampling._region_volatility = fn  # type: ignore[assignment]
+            _classic._region_volatility = fn  # type: ignore[assignment]
             errs: list[list[float]] = []
             for s in series:
                 for n in BUDGETS:
@@ -390,7 +391,7 @@ def study(judge: Any, series: list[Series]) -> str:
                     )  # fmt: skip
             res[name] = errs
     finally:
-        sampling._region_volatility = original
+        _classic._region_volatility = original
     table = []
     for name, errs in res.items():
         e = np.asarray(errs)

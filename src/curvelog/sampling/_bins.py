@@ -1,0 +1,169 @@
+"""The shared pieces of every method: mandatory points, bins of finite min/max, windows.
+
+One pass over the series builds `_Bins`; every coarser bin used later (a
+pixel column, a rule window, a volatility region) is a union of them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+_EMPTY: Final[IntArray] = np.zeros(0, dtype=np.int64)
+
+
+def _mandatory(y: FloatArray, fin: BoolArray, keep: IntArray) -> IntArray:
+    """First, last, first global finite min and max, every non-finite, keep."""
+    n = y.size
+    parts = [np.array([0, n - 1], dtype=np.int64), keep]
+    if fin.all():
+        parts.append(np.array([np.argmin(y), np.argmax(y)], dtype=np.int64))
+    else:
+        nonfinite = np.flatnonzero(~fin).astype(np.int64)
+        parts.append(nonfinite)
+        if nonfinite.size < n:
+            src_lo, src_hi, red_lo, red_hi = _sources(y, fin, nonfinite)
+            lo, hi = red_lo.reduce(src_lo), red_hi.reduce(src_hi)
+            parts.append(np.array([np.argmax(src_lo == lo), np.argmax(src_hi == hi)]))
+    return np.unique(np.concatenate(parts).astype(np.int64))
+
+
+def _sources(
+    y: FloatArray, fin: BoolArray, nonfinite: IntArray | None = None
+) -> tuple[FloatArray, FloatArray, np.ufunc, np.ufunc]:
+    """Arrays and reductions whose min / max see only the finite values.
+
+    NaN alone needs no copy (``fmin``/``fmax`` skip it); an infinity does
+    (it would win the reduction), so then non-finite values are masked.
+    """
+    if nonfinite is None:
+        nonfinite = np.flatnonzero(~fin)
+    if nonfinite.size == 0:
+        return y, y, np.minimum, np.maximum
+    if not np.isinf(y[nonfinite]).any():
+        return y, y, np.fmin, np.fmax
+    return np.where(fin, y, np.inf), np.where(fin, y, -np.inf), np.minimum, np.maximum
+
+
+def _int_ceil(bound: float) -> int:
+    """Smallest int64 step >= bound (bound finite and positive)."""
+    return min(math.ceil(bound), int(np.iinfo(np.int64).max))
+
+
+def _window_starts(x: IntArray, rule: tuple[tuple[float, int], ...]) -> tuple[IntArray, IntArray]:
+    """Index of the first point of every non-empty rule window, and its stride.
+
+    A window is ``[k*stride, (k+1)*stride)`` inside one region of the rule.
+    """
+    n = x.size
+    starts: list[IntArray] = []
+    strides: list[IntArray] = []
+    lo = 0
+    for bound, stride in rule:
+        hi = n if math.isinf(bound) else int(np.searchsorted(x, _int_ceil(bound), side="left"))
+        if hi > lo:
+            if stride == 1:
+                pos = np.arange(lo, hi, dtype=np.int64)
+            else:
+                xs = x[lo:hi]
+                k0, k1 = int(xs[0]) // stride, int(xs[-1]) // stride
+                if k1 - k0 < xs.size:  # few windows: find them, do not divide every step
+                    edges = np.arange(k0 + 1, k1 + 1, dtype=np.int64) * stride
+                    pos = lo + np.unique(np.searchsorted(xs, edges, side="left"))
+                    pos = np.concatenate((np.array([lo], dtype=np.int64), pos.astype(np.int64)))
+                else:
+                    key = xs // stride
+                    pos = lo + np.flatnonzero(np.r_[True, key[1:] != key[:-1]]).astype(np.int64)
+            starts.append(pos)
+            strides.append(np.full(pos.size, stride, dtype=np.int64))
+        lo = hi
+    return np.concatenate(starts), np.concatenate(strides)
+
+
+def _seg_reduce(
+    ufunc: np.ufunc, vals: FloatArray, starts: IntArray, ends: IntArray, empty: float
+) -> FloatArray:
+    """``ufunc.reduceat`` over contiguous segments [start, end), where each
+    end is the next non-empty segment's start; ``empty`` for empty ones."""
+    out = np.full(starts.size, empty, dtype=np.float64)
+    ne = ends > starts
+    if vals.size and ne.any():
+        out[ne] = ufunc.reduceat(vals, starts[ne])
+    return out
+
+
+def _ranges(starts: IntArray, ends: IntArray) -> tuple[IntArray, IntArray]:
+    """Flatten the ranges [starts[i], ends[i]) into (owner i, value) pairs."""
+    cnt = np.maximum(ends - starts, 0)
+    total = int(cnt.sum())
+    owner = np.repeat(np.arange(starts.size, dtype=np.int64), cnt)
+    off = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    return owner, starts[owner] + off
+
+
+class _Bins:
+    """Finite min/max of y over consecutive index bins, and where they occur.
+
+    One pass over the series; every coarser bin used later (a pixel column,
+    a rule window) is a union of these, so nothing else reads all N points.
+    """
+
+    __slots__ = ("starts", "ends", "vmin", "vmax", "amin", "amax", "amin_last", "amax_last")
+
+    def __init__(self, y: FloatArray, fin: BoolArray, starts: IntArray) -> None:
+        n = y.size
+        self.starts = starts
+        self.ends = np.r_[starts[1:], n].astype(np.int64)
+        cnt = self.ends - starts
+        src_lo, src_hi, red_lo, red_hi = _sources(y, fin)
+        # NaN where a bin holds no finite value (fmin/fmax), or +-inf (masked)
+        self.vmin = red_lo.reduceat(src_lo, starts)
+        self.vmax = red_hi.reduceat(src_hi, starts)
+        self.amin, self.amin_last = self._where(src_lo, self.vmin, cnt)
+        self.amax, self.amax_last = self._where(src_hi, self.vmax, cnt)
+
+    def _where(self, src: FloatArray, v: FloatArray, cnt: IntArray) -> tuple[IntArray, IntArray]:
+        hit = np.flatnonzero(src == np.repeat(v, cnt)).astype(np.int64)
+        ok = np.isfinite(v)
+        if hit.size == 0:
+            none = np.full(v.size, -1, dtype=np.int64)
+            return none, none.copy()
+        first = hit[np.minimum(np.searchsorted(hit, self.starts), hit.size - 1)]
+        last = hit[np.maximum(np.searchsorted(hit, self.ends) - 1, 0)]
+        return np.where(ok, first, -1), np.where(ok, last, -1)
+
+    def group(self, bounds: IntArray) -> tuple[FloatArray, FloatArray, IntArray, IntArray]:
+        """Min, max and first argmin/argmax over groups starting at ``bounds``
+        (a subset of the bin starts, bounds[0] == 0)."""
+        g0 = np.searchsorted(self.starts, bounds).astype(np.int64)
+        gmin = np.fmin.reduceat(self.vmin, g0)
+        gmax = np.fmax.reduceat(self.vmax, g0)
+        gid = np.repeat(np.arange(g0.size), np.diff(np.r_[g0, self.starts.size]))
+        out: list[IntArray] = []
+        for vals, gv, arg in ((self.vmin, gmin, self.amin), (self.vmax, gmax, self.amax)):
+            hit = g0[0] + np.flatnonzero(vals[g0[0] :] == gv[gid])
+            first = hit[np.minimum(np.searchsorted(hit, g0), hit.size - 1)]
+            out.append(np.where(np.isfinite(gv), arg[first], -1))
+        return gmin, gmax, out[0], out[1]
+
+
+def _equal_width_starts(x: IntArray, lo: int, hi: int, buckets: int) -> IntArray:
+    """Start indices of the non-empty buckets when [x[lo], x[hi-1]] is cut
+    into ``buckets`` equal step ranges (the last one closed)."""
+    span = int(x[hi - 1]) - int(x[lo])
+    if buckets <= 1 or span <= 0:
+        return np.array([lo], dtype=np.int64)
+    # offsets from x[lo] in float (small), added to x[lo] as integers: exact
+    # for steps up to 2**63, not only 2**53
+    off = np.ceil(float(span) * np.arange(1, buckets, dtype=np.float64) / buckets)
+    edges = int(x[lo]) + np.minimum(off, float(span)).astype(np.int64)
+    cut = np.searchsorted(x[lo:hi], edges, side="left") + lo
+    return np.unique(np.r_[lo, cut[cut < hi]]).astype(np.int64)

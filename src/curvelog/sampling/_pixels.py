@@ -1,0 +1,188 @@
+"""The pixel model `auto` optimises: reference charts as a rasteriser lights them.
+
+A `_Grid` is one chart's pixel columns, a `_View` how the raw curve lights
+it, a `_Drawn` how a selection lights it; the error is their XOR per column.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ._bins import BoolArray, FloatArray, IntArray, _seg_reduce
+
+if TYPE_CHECKING:
+    from ._auto import _Model
+
+
+class _Grid:
+    """Pixel columns of one reference chart, computed as the rasteriser does.
+
+    Column of a point: ``floor((d - d0) / (d1 - d0) * W)`` with d the display
+    x (the step, or log10(step + 1)), the right edge belonging to the last
+    column. ``pos[c]`` is the index of the first point in column >= c.
+    """
+
+    __slots__ = ("log", "width", "height", "weight", "d0", "d1", "pos")
+
+    def __init__(
+        self, x: IntArray, log: bool, width: int, height: int, weight: float, margin: float = 0.0
+    ) -> None:
+        self.log = log
+        self.width = width
+        self.height = height
+        self.weight = weight
+        n = x.size
+        d0 = float(self.disp(x[:1])[0])
+        d1 = float(self.disp(x[-1:])[0])
+        if d1 == d0:
+            d0, d1 = d0 - 0.5, d1 + 0.5
+        pad = (d1 - d0) * margin
+        d0, d1 = d0 - pad, d1 + pad
+        self.d0, self.d1 = d0, d1
+        c = np.arange(1, width, dtype=np.int64)
+        b = d0 + c * ((d1 - d0) / width)
+        approx = np.power(10.0, b) - 1.0 if log else b
+        approx = np.clip(approx, float(x[0]) - 1.0, float(x[-1]) + 1.0)
+        pos = np.searchsorted(x, np.ceil(approx).astype(np.int64), side="left").astype(np.int64)
+        # settle points that sit on a boundary up to float rounding
+        for _ in range(64):
+            at = np.minimum(pos, n - 1)
+            up = (pos < n) & (self.col(x[at]) < c)
+            before = np.maximum(pos - 1, 0)
+            down = (pos > 0) & (self.col(x[before]) >= c)
+            if not (up.any() or down.any()):
+                break
+            pos = pos + up.astype(np.int64) - down.astype(np.int64)
+        self.pos = np.r_[0, np.maximum.accumulate(pos), n].astype(np.int64)
+
+    def disp(self, xs: IntArray) -> FloatArray:
+        xf = xs.astype(np.float64)
+        return np.log10(np.maximum(xf, 0.0) + 1.0) if self.log else xf
+
+    def u(self, xs: IntArray) -> FloatArray:
+        return (self.disp(xs) - self.d0) / (self.d1 - self.d0) * self.width
+
+    def col(self, xs: IntArray) -> IntArray:
+        uu = self.u(xs)
+        c = np.floor(uu).astype(np.int64)
+        c[(c == self.width) & (uu <= self.width + 1e-9)] = self.width - 1
+        return c
+
+
+def _rows(lo: FloatArray, hi: FloatArray, height: int) -> tuple[BoolArray, IntArray, IntArray]:
+    """Lit row interval [rlo, rhi] of each column from its extent in rows
+    (NaN: nothing drawn); rows outside the canvas are dropped, as drawn."""
+    has = ~np.isnan(lo) & ~np.isnan(hi) & (hi >= 0) & (lo < height)
+    rlo = np.clip(np.floor(np.where(has, lo, 0.0)), 0, height - 1).astype(np.int64)
+    rhi = np.clip(np.floor(np.where(has, hi, 0.0)), 0, height - 1).astype(np.int64)
+    return has, rlo, rhi
+
+
+def _xor_rows(
+    ha: BoolArray, la: IntArray, ua: IntArray, hb: BoolArray, lb: IntArray, ub: IntArray
+) -> IntArray:
+    """|A xor B| for row intervals A = [la, ua], B = [lb, ub] (empty where not h)."""
+    na = np.where(ha, ua - la + 1, 0)
+    nb = np.where(hb, ub - lb + 1, 0)
+    inter = np.where(ha & hb, np.maximum(0, np.minimum(ua, ub) - np.maximum(la, lb) + 1), 0)
+    out: IntArray = (na + nb - 2 * inter).astype(np.int64)
+    return out
+
+
+def _segment_span(
+    ua: FloatArray, va: FloatArray, ub: FloatArray, vb: FloatArray, col: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Lowest and highest value of segment a-b inside column ``col``
+    ([col, col + 1) in pixels); NaN where the segment misses the column."""
+    left = np.maximum(ua, col)
+    right = np.minimum(ub, col + 1.0)
+    flat = ub <= ua  # a vertical segment: both values at one x
+    hit = np.where(flat, np.floor(ua) == col, left <= right)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(flat, 0.0, (vb - va) / (ub - ua))
+    v1 = np.where(flat, va, va + (left - ua) * slope)
+    v2 = np.where(flat, vb, va + (right - ua) * slope)
+    lo = np.where(hit, np.fmin(v1, v2), np.nan)
+    hi = np.where(hit, np.fmax(v1, v2), np.nan)
+    return lo, hi
+
+
+class _View:
+    """One reference chart: where the raw curve lights each pixel column,
+    and which raw points can restore a column."""
+
+    __slots__ = ("g", "has", "rlo", "rhi", "w", "amin", "amax", "pt_lo", "pt_hi")
+    w: float
+
+    def __init__(self, g: _Grid, m: _Model) -> None:
+        self.g = g
+        w, h = g.width, g.height
+        ps, pe = g.pos[:-1], g.pos[1:]
+        ne = pe > ps
+        cmin = np.full(w, np.nan)
+        cmax = np.full(w, np.nan)
+        self.amin = np.full(w, -1, dtype=np.int64)
+        self.amax = np.full(w, -1, dtype=np.int64)
+        if ne.any():
+            gmin, gmax, amin, amax = m.bins.group(ps[ne])
+            cmin[ne], cmax[ne] = m.scale(gmin, h), m.scale(gmax, h)
+            self.amin[ne], self.amax[ne] = amin, amax
+        self.pt_lo = np.floor(np.nan_to_num(cmin, nan=-1.0))
+        self.pt_hi = np.floor(np.nan_to_num(cmax, nan=-1.0))
+        # where the raw polyline crosses each inner column boundary
+        b = g.pos[1:-1]
+        i1 = np.minimum(b, m.n - 1)
+        i0 = np.maximum(b - 1, 0)
+        ok = (b > 0) & (b < m.n) & m.fin[i0] & m.fin[i1]
+        cross = _boundary_value(g, m, i0, i1, ok, h)
+        left = np.r_[np.nan, cross]
+        right = np.r_[cross, np.nan]
+        lo = np.fmin(np.fmin(cmin, left), right)
+        hi = np.fmax(np.fmax(cmax, left), right)
+        self.has, self.rlo, self.rhi = _rows(lo, hi, h)
+        lit = int(np.where(self.has, self.rhi - self.rlo + 1, 0).sum())
+        self.w = g.weight / max(lit, 1)
+
+
+def _boundary_value(
+    g: _Grid, m: _Model, i0: IntArray, i1: IntArray, ok: BoolArray, h: int
+) -> FloatArray:
+    """Value (rows) where segment i0-i1 crosses inner boundary c = 1..W-1
+    (the rasteriser's formula); NaN where there is no drawable segment."""
+    c = np.arange(1, g.width, dtype=np.float64)
+    u0, u1 = g.u(m.x[i0]), g.u(m.x[i1])
+    v0, v1 = m.rows(i0, h), m.rows(i1, h)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        val = v0 + (c - u0) * (v1 - v0) / (u1 - u0)
+    return np.where(ok & np.isfinite(val), val, np.nan)
+
+
+class _Drawn:
+    """How a selection K lights one chart: per column, the rows of its kept
+    points (pmin, pmax), the values where the polyline crosses its left and
+    right edge, its lit rows and its error against the raw chart."""
+
+    __slots__ = ("pmin", "pmax", "left", "right", "has", "lo", "hi", "err")
+
+    def __init__(self, view: _View, m: _Model, k: IntArray, kv: FloatArray) -> None:
+        g = view.g
+        kp = np.searchsorted(k, g.pos).astype(np.int64)
+        vmin = np.where(np.isnan(kv), np.inf, kv)
+        vmax = np.where(np.isnan(kv), -np.inf, kv)
+        pmin = _seg_reduce(np.minimum, vmin, kp[:-1], kp[1:], np.inf)
+        pmax = _seg_reduce(np.maximum, vmax, kp[:-1], kp[1:], -np.inf)
+        self.pmin = np.where(np.isfinite(pmin), pmin, np.nan)
+        self.pmax = np.where(np.isfinite(pmax), pmax, np.nan)
+        b = kp[1:-1]
+        j1 = np.minimum(b, k.size - 1)
+        j0 = np.maximum(b - 1, 0)
+        ok = (b > 0) & (b < k.size)
+        cross = _boundary_value(g, m, k[j0], k[j1], ok, g.height)
+        self.left = np.r_[np.nan, cross]
+        self.right = np.r_[cross, np.nan]
+        lo = np.fmin(np.fmin(self.pmin, self.left), self.right)
+        hi = np.fmax(np.fmax(self.pmax, self.left), self.right)
+        self.has, self.lo, self.hi = _rows(lo, hi, g.height)
+        self.err = _xor_rows(view.has, view.rlo, view.rhi, self.has, self.lo, self.hi)
