@@ -15,11 +15,9 @@ import pytest
 
 import curvelog
 from _real import OBJECTIVES, REAL, RUNS
-from curvelog.log import _format
 from curvelog.bundle import (
     SCHEMA,
     build_bundle,
-    compact,
     dumps,
     load_bundle,
     schema_document,
@@ -35,6 +33,8 @@ from curvelog.errors import (
     PathError,
     SamplingError,
 )
+from curvelog.log import _format
+from curvelog.pipeline import compact
 
 SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(schema_document())
 

@@ -12,10 +12,10 @@ import pytest
 
 import curvelog
 from _cli import assert_one_line_error, invoke
-from curvelog import _format
-from curvelog import cli as cli_mod
+from curvelog.cli import _compact as cli_mod
 from curvelog.cli import cli
 from curvelog.convert import csv_to_log
+from curvelog.log import _format
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 GAN_CSV = REAL / "gan_deblurgan_wgan" / "gan_deblurgan_wgan.csv"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from _cli import assert_one_line_error, invoke
-from curvelog.bundle import compact
 from curvelog.convert import csv_to_log
+from curvelog.pipeline import compact
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 GAN_CSV = REAL / "gan_deblurgan_wgan" / "gan_deblurgan_wgan.csv"

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from curvelog.cli import cli, registry_rebuild_index
+from curvelog.cli import cli
+from curvelog.cli._registry import registry_rebuild_index
 from curvelog.convert import csv_to_log
 from curvelog.registry import Registry, global_
 

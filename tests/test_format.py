@@ -16,8 +16,7 @@ import pytest
 
 import curvelog
 from _golden import BEST, DATA, RECORDS, SESSION
-from curvelog.log import _format
-from curvelog.log import read_records
+from curvelog.log import _format, read_records
 
 GOLDEN = Path(__file__).parent.parent / "samples" / "golden" / "tiny.log"
 

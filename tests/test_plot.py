@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import math
 import os
@@ -18,19 +19,18 @@ import pytest
 from _real import OBJECTIVES, RUNS
 from curvelog.bundle import validate_bundle
 from curvelog.errors import BundleError, BundleVersionError, CurvelogError, PathError, PlotError
+from curvelog.pipeline import default_output, run_names
 from curvelog.plot import (
     BEST_COLOR,
     EVENT_COLOR,
     PALETTE,
     compare_bundles,
-    default_output,
     ema,
     figure_bytes,
     format_step,
     plot_bundle,
     plot_chart,
     render_png,
-    run_names,
     save_figure,
 )
 
@@ -713,7 +713,7 @@ def test_dollar_signs_in_user_text_are_drawn_literally() -> None:
 
 
 def test_save_refuses_to_replace_a_log(two_chart_bundle: dict[str, Any], tmp_path: Path) -> None:
-    from curvelog._format import FILE_MAGIC
+    from curvelog.log import FILE_MAGIC
 
     out = tmp_path / "run.svg"
     out.write_bytes(FILE_MAGIC + b"frames")
@@ -879,7 +879,7 @@ def test_real_digits_train_loss_goes_log(real_bundles: dict[str, dict[str, Any]]
 
 def test_real_nan_events_are_marked(real_bundles: dict[str, dict[str, Any]]) -> None:
     """The llm.c run with a NaN burst and an inf written into it (as a diverging run would)."""
-    b = real_bundles["llmc_gpt2_124m"]
+    b = copy.deepcopy(real_bundles["llmc_gpt2_124m"])  # the session's copy stays as built
     loss = next(c for c in b["charts"] if c["id"] == "loss")
     train = next(s for s in loss["series"] if s["metric"] == "train_loss")
     x = train["x"]

@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curvelog.registry import _store as registry_mod
 from curvelog.errors import (
     BundleError,
     OutputExistsError,
@@ -43,6 +42,7 @@ from curvelog.registry import (
     product,
     store,
 )
+from curvelog.registry import _store as registry_mod
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 KEY = "product/P001_all/mlstm"

@@ -54,7 +54,7 @@ def _compact_process(path: str, out: str) -> float:
 
 
 def _compact_stages(path: str, out: str) -> dict[str, float]:
-    from curvelog.bundle import compact
+    from curvelog.pipeline import compact
 
     marks: dict[str, float] = {}
 

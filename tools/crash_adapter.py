@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from curvelog import _format
+from curvelog.log import _format
 from curvelog.log import read_records as _read_records
 
 __all__ = ["read_records", "record_end_offsets"]

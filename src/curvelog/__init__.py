@@ -10,7 +10,7 @@ draws it. Only the writer is imported eagerly: a training script that does
 from __future__ import annotations
 
 import importlib
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .errors import (
     BundleError,
@@ -34,6 +34,12 @@ from .errors import (
     VersionNotFoundError,
 )
 from .log import EventLog, Run, read
+
+if TYPE_CHECKING:  # what the lazy names below are, for type checkers and IDEs
+    from .bundle import build_bundle, load_bundle, write_bundle
+    from .plot import plot_bundle
+    from .registry import Registry
+    from .sampling import downsample
 
 __version__: Final[str] = "0.1.0"
 

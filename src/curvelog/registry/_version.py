@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import os
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
@@ -48,15 +48,11 @@ _PNG_MAGIC: Final = b"\x89PNG\r\n\x1a\n"
 
 def now() -> str:
     """The current UTC time as the registry writes it (ISO 8601, milliseconds, Z)."""
-    return iso_time(datetime.now(timezone.utc).timestamp())
+    return iso_time(datetime.now(UTC).timestamp())
 
 
 def iso_time(t: float) -> str:
-    return (
-        datetime.fromtimestamp(t, timezone.utc)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def dumps(obj: Any) -> bytes:

@@ -1,0 +1,61 @@
+"""Formatting and option helpers shared by the commands."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+
+def _echo_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, sort_keys=False, allow_nan=False))
+
+
+def _lock_timeout_option(f: Any) -> Any:
+    # The default is registry.DEFAULT_LOCK_TIMEOUT (not imported here: the CLI starts fast).
+    return click.option(
+        "--lock-timeout",
+        "lock_timeout",
+        metavar="SECONDS",
+        type=click.FloatRange(min=0),
+        default=60.0,
+        show_default=True,
+        help="How long to wait for the registry lock while another process holds it, "
+        "then fail (RegistryLockTimeout, exit code 2).",
+    )(f)
+
+
+def _human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"  # pragma: no cover
+
+
+def _count(n: int, word: str) -> str:
+    """``1 chart``, ``2 charts``, ``1,000 points``; "series" is its own plural."""
+    return f"{n:,} {word}{'' if n == 1 or word.endswith('s') else 's'}"
+
+
+def _fmt_value(v: Any) -> str:
+    return v if isinstance(v, str) else f"{v:.6g}"
+
+
+def _fmt_point(p: dict[str, Any] | None) -> str:
+    return "-" if p is None else f"{_fmt_value(p['value'])} @ {p['step']:,}"
+
+
+def _fmt_time(t: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _fmt_span(seconds: float) -> str:
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}h {m:02d}m {sec:02d}s" if h else (f"{m}m {sec:02d}s" if m else f"{seconds:.3g}s")

@@ -1,0 +1,159 @@
+"""``curvelog inspect``, ``export`` and ``tail``: what a log holds, as text, tables, rows."""
+
+from __future__ import annotations
+
+import click
+
+from ._app import cli
+from ._common import (
+    _echo_json,
+    _fmt_point,
+    _fmt_span,
+    _fmt_time,
+    _fmt_value,
+)
+
+
+@cli.command()
+@click.argument("log", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the whole description as JSON.")
+def inspect(log: str, as_json: bool) -> None:
+    """What a log holds: steps, metrics, sessions and resumes, best, damage.
+
+    \b
+    Example:
+        curvelog inspect runs/exp1/run.log
+        curvelog inspect runs/exp1/run.log --json | jq .best
+    """
+    from ..log import read
+
+    info = read(log).describe()
+    if as_json:
+        _echo_json(info)
+        return
+    steps, span = info["steps"], info["time"]
+    sessions = info["sessions"]
+    died = [s["index"] for s in sessions if not s["closed"]]
+    if info["live"] and died and died[-1] == sessions[-1]["index"]:
+        died.pop()  # the last session is still being written, not dead
+    lines = [
+        f"{info['path']}: {info['size']:,} bytes, run {info['run_id'] or '?'}",
+        f"  rows      {info['rows']:,}"
+        + (f" (steps {steps['first']:,} .. {steps['last']:,})" if steps else ""),
+        f"  time      {_fmt_time(span['start'])} .. {_fmt_time(span['end'])}"
+        f" ({_fmt_span(span['span'])})"
+        if span
+        else "  time      -",
+        f"  sessions  {len(sessions)}"
+        + (f", not closed: {', '.join(map(str, died))} (writer died)" if died else "")
+        + (f", {sessions[-1]['index']} still being written" if info["live"] else "")
+        + (", all closed" if not died and not info["live"] else ""),
+        f"  resumes   {len(info['resumes'])}"
+        + "".join(
+            f"\n            at step {r['step']:,} (after {r['after_step']:,})"
+            for r in info["resumes"]
+        ),
+    ]
+    best = info["best"]
+    if best is None:
+        lines.append("  best      -")
+    else:
+        lines.append(
+            f"  best      {best['metric'] or '?'} = "
+            f"{_fmt_value(best['value']) if best['value'] is not None else '?'}"
+            f" at step {best['step']:,} ({best['mode']}, {best['source']})"
+        )
+    damage = info["damage"]
+    lines.append(f"  damage    {'none' if not damage else len(damage)}")
+    lines += [f"            {d['what']}" for d in damage]
+    lines.append("")
+    header = ("metric", "points", "first", "last", "min", "max", "nan", "inf", "-inf")
+    table = [header] + [
+        (
+            name,
+            f"{m['points']:,}",
+            _fmt_point(m["first"]),
+            _fmt_point(m["last"]),
+            _fmt_point(m["min"]),
+            _fmt_point(m["max"]),
+            str(m["nan"]),
+            str(m["inf"]),
+            str(m["neg_inf"]),
+        )  # fmt: skip
+        for name, m in info["metrics"].items()
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        cells = [
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  " + "  ".join(cells).rstrip())
+    click.echo("\n".join(lines))
+
+
+@cli.command()
+@click.argument("log", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="A .csv or .parquet file.")  # fmt: skip
+@click.option(
+    "--wide", is_flag=True, help="One column per metric instead of step,time,metric,value."
+)
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
+def export(log: str, output: str, wide: bool, force: bool) -> None:
+    """Export every recorded value as CSV or Parquet (through polars).
+
+    \b
+    Example:
+        curvelog export runs/exp1/run.log -o run.parquet
+        curvelog export runs/exp1/run.log -o run.csv --wide
+    """
+    from ..log import read
+
+    run = read(log)
+    rows = run.export(output, wide=wide, force=force)
+    for d in run.damage:
+        click.echo(f"Warning: {log}: {d.describe()}", err=True)
+    click.echo(f"{output}: {rows:,} rows, {len(run.metrics)} metrics", err=True)
+
+
+@cli.command()
+@click.argument("log", type=click.Path(dir_okay=False))
+@click.option(
+    "-n",
+    "--lines",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Rows already written to show first.",
+)
+@click.option("--metrics", default=None, help="Comma-separated metrics to show (default: all).")
+@click.option("-f/-F", "--follow/--no-follow", default=True, show_default=True,
+              help="Keep printing rows as the writer appends them (Ctrl-C to stop).")  # fmt: skip
+@click.option("--until-closed", is_flag=True, help="Stop when the writer closes the log.")
+@click.option("--poll", default=0.5, show_default=True, type=click.FloatRange(min=0.01),
+              help="Seconds between polls.")  # fmt: skip
+def tail(
+    log: str, lines: int, metrics: str | None, follow: bool, until_closed: bool, poll: float
+) -> None:
+    """Print the last rows of a log, then follow it as training goes on.
+
+    \b
+    Example:
+        curvelog tail runs/exp1/run.log
+        curvelog tail runs/exp1/run.log --metrics train/loss,lr -n 0
+    """
+    from ..log import follow as follow_log
+
+    wanted = [m.strip() for m in metrics.split(",")] if metrics else None
+    rows = follow_log(log, last=lines, watch=follow, poll=poll, until_closed=until_closed)
+    try:
+        for step, when, values in rows:
+            shown = values if wanted is None else {k: values[k] for k in wanted if k in values}
+            if not shown:
+                continue
+            stamp = _fmt_time(when)[11:19]
+            cells = "  ".join(f"{k}={_fmt_value(v)}" for k, v in shown.items())
+            click.echo(f"{step:>10,}  {stamp}  {cells}")
+    except KeyboardInterrupt:  # the normal way to stop following
+        pass

@@ -1,0 +1,77 @@
+"""Figures to bytes and files: PNG, SVG, PDF, deterministic, written atomically."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from .._fs import atomic_write_bytes
+from ..errors import PathError, PlotError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+from ._figure import plot_bundle
+from ._style import _style
+
+FORMATS: Final[dict[str, str]] = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+
+
+def output_format(path: str) -> str:
+    """The picture format a path's extension names; `PlotError` for any other."""
+    ext = os.path.splitext(path)[1].lower()
+    fmt = FORMATS.get(ext)
+    if fmt is None:
+        raise PlotError(
+            f"{path}: unsupported output format {ext or '(no extension)'!r}; use .png, .svg or .pdf"
+        )
+    return fmt
+
+
+def _metadata(fmt: str) -> dict[str, Any]:
+    if fmt == "svg":
+        return {"Date": None}
+    if fmt == "pdf":
+        return {"CreationDate": None, "ModDate": None}
+    return {}
+
+
+def figure_bytes(fig: Figure, fmt: str = "png") -> bytes:
+    """``fig`` rendered as PNG, SVG or PDF bytes, deterministically."""
+    if fmt not in FORMATS.values():
+        raise PlotError(f"unsupported output format {fmt!r}; use png, svg or pdf")
+    buf = io.BytesIO()
+    with _style():
+        fig.savefig(buf, format=fmt, metadata=_metadata(fmt))
+    return buf.getvalue()
+
+
+def _refuse_a_log(path: str) -> None:
+    """Raise PathError when ``path`` is an existing file that starts with the log signature."""
+    from ..log import is_log
+
+    if is_log(path):
+        raise PathError(path, "is a curvelog log, not a picture; refusing to replace it")
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str]) -> str:
+    """Write ``fig`` to ``path`` atomically, in the format its extension names.
+
+    :raises PlotError: an extension other than .png, .svg or .pdf.
+    :raises PathError: the folder is missing or not writable, or ``path`` is a
+        curvelog log (pictures are replaced, logs never).
+    """
+    target = os.fspath(path)
+    fmt = output_format(target)
+    _refuse_a_log(target)
+    data = figure_bytes(fig, fmt)
+    _refuse_a_log(target)  # the file may have appeared while drawing
+    atomic_write_bytes(target, data)
+    return target
+
+
+def render_png(bundle: Mapping[str, Any], **opts: Any) -> bytes:
+    """PNG bytes of ``plot_bundle(bundle, **opts)`` (what the registry stores as loss_curve.png)."""
+    fig = plot_bundle(bundle, **opts)
+    return figure_bytes(fig, "png")

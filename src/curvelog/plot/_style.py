@@ -1,0 +1,124 @@
+"""How every curvelog chart looks: palette, marker styles, rcParams, number formats."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Final, cast
+
+if TYPE_CHECKING:
+    pass
+
+
+PALETTE: Final[tuple[str, ...]] = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#7f7f7f",
+    "#bcbd22",
+)
+EVENT_COLOR: Final[str] = "#d62728"
+RESUME_COLOR: Final[str] = "#555555"
+BEST_COLOR: Final[str] = "#ffc20a"
+LINESTYLES: Final[tuple[Any, ...]] = ("-", (0, (5, 2)), (0, (1, 1.5)), (0, (6, 2, 1, 2)))
+
+_EVENT_STYLE: Final[dict[str, tuple[str, str]]] = {
+    # kind: (marker, legend label)
+    "nan": ("X", "NaN"),
+    "inf": ("^", "+inf"),
+    "-inf": ("v", "\u2212inf"),
+}
+
+
+#: finite values are drawn within +-this, so axis spans and ticks stay finite
+#: (1e308 - -1e308 is inf)
+_Y_CLAMP: Final[float] = 1e250
+#: and on a log axis within [1/this, this], so decade ticks and margins stay finite
+_LOG_CLAMP: Final[float] = 1e150
+
+_RC: Final[dict[str, Any]] = {
+    "font.size": 9.0,
+    "axes.titlesize": 10.0,
+    "axes.titleweight": "bold",
+    "axes.titlelocation": "left",
+    "axes.labelsize": 9.0,
+    "axes.labelcolor": "#333333",
+    "axes.edgecolor": "#666666",
+    "axes.linewidth": 0.8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "axes.axisbelow": True,
+    "grid.color": "#dddddd",
+    "grid.linewidth": 0.6,
+    "xtick.labelsize": 8.0,
+    "ytick.labelsize": 8.0,
+    "xtick.color": "#444444",
+    "ytick.color": "#444444",
+    "legend.fontsize": 8.0,
+    "legend.framealpha": 0.85,
+    "legend.edgecolor": "#cccccc",
+    "legend.handlelength": 1.8,
+    "figure.facecolor": "white",
+    "savefig.facecolor": "white",
+    "svg.hashsalt": "curvelog",
+    "svg.fonttype": "path",
+    "pdf.fonttype": 42,
+    "path.simplify": True,
+}
+
+
+#: rc_context swaps the process-wide rcParams: one figure is built or saved at a time
+_STYLE_LOCK: Final = threading.RLock()
+
+
+@contextmanager
+def _style() -> Iterator[None]:
+    import matplotlib
+
+    with _STYLE_LOCK, matplotlib.rc_context(cast(Any, _RC)):
+        yield
+
+
+def format_step(value: float, _pos: object = None) -> str:
+    """A step as an engineering tick label: ``950``, ``10k``, ``12.5k``, ``1.5M``."""
+    if not math.isfinite(value):
+        return ""
+    a = abs(value)
+    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if a >= div:
+            return f"{value / div:.4g}{suffix}"
+    if value == int(value):
+        return str(int(value))
+    return f"{value:.3g}"
+
+
+def _literal(text: object) -> str:
+    """User text as matplotlib draws it literally: ``$`` escaped, so never mathtext."""
+    return str(text).replace("$", r"\$")
+
+
+def _fmt_value(v: float) -> str:
+    return f"{v:.4g}"
+
+
+def _fmt_step_exact(step: int) -> str:
+    return f"{step:,}"
+
+
+class _Colors:
+    """Colours by series label, the same on every panel of a figure."""
+
+    def __init__(self) -> None:
+        self._by_label: dict[str, str] = {}
+
+    def __call__(self, label: str) -> str:
+        if label not in self._by_label:
+            self._by_label[label] = PALETTE[len(self._by_label) % len(PALETTE)]
+        return self._by_label[label]
