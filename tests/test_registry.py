@@ -926,3 +926,18 @@ def test_the_training_sample_files_everything_into_one_version(tmp_path: Path) -
     assert meta["summary"] == bundle["summary"] and meta["params"]["epochs"] == 3
     assert reg.index_rows()[1].metrics_summary == bundle["summary"]
     assert_consistent(root)
+
+
+def test_errors_keep_their_facts(tmp_path: Path) -> None:
+    reg = Registry(tmp_path / "saved_models", lock_timeout=20)
+    reg.new_version(KEY)
+    with pytest.raises(VersionNotFoundError) as missing:
+        reg.version(KEY, 9)
+    assert (missing.value.key, missing.value.version) == (KEY, 9)
+    with pytest.raises(RegistryKeyError) as bad:
+        reg.new_version("product/../x")
+    assert bad.value.key == "product/../x"
+    (reg.root / "versions.json").write_text("{", encoding="utf-8")
+    with pytest.raises(RegistryCorruptError) as corrupt:
+        reg.new_version(KEY)
+    assert corrupt.value.path == str(reg.root / "versions.json")

@@ -198,15 +198,36 @@ class RegistryError(CurvelogError):
 
 
 class RegistryKeyError(RegistryError, ValueError):
-    """A registry key or key segment that is not allowed."""
+    """A registry key or key segment that is not allowed; ``key`` is the key as given."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        self.key = key
+        super().__init__(message)
 
 
 class VersionNotFoundError(RegistryError, LookupError):
-    """A key or version that the registry does not hold."""
+    """A key or version that the registry does not hold (``key``, ``version``, ``path``)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        version: int | None = None,
+        path: str | None = None,
+    ) -> None:
+        self.key = key
+        self.version = version
+        self.path = path
+        super().__init__(message)
 
 
 class RegistryCorruptError(RegistryError, ValueError):
-    """versions.json or the index is damaged; the message names the recovery command."""
+    """versions.json or the index is damaged (``path``); the message names the repair."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(message)
 
 
 class RegistryLockTimeout(RegistryError, TimeoutError):

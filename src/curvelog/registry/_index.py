@@ -107,7 +107,9 @@ class SqliteIndex:
         if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
             # A long reader, not damage: SQLite's own busy timeout ran out.
             return RegistryLockTimeout(str(self.path), self.timeout)
-        return RegistryCorruptError(f"{self.path}: the index is damaged ({e}); {self.repair_hint}")
+        return RegistryCorruptError(
+            f"{self.path}: the index is damaged ({e}); {self.repair_hint}", path=str(self.path)
+        )
 
     def _check_schema(self, conn: sqlite3.Connection) -> None:
         (ver,) = conn.execute("PRAGMA user_version").fetchone()

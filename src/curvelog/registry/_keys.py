@@ -42,7 +42,7 @@ KeyLike = str | Sequence[str]
 
 def check_segment(segment: object, key_text: str) -> str:
     def bad(reason: str) -> RegistryKeyError:
-        return RegistryKeyError(f"registry key {key_text!r}: {reason}")
+        return RegistryKeyError(f"registry key {key_text!r}: {reason}", key=key_text)
 
     if not isinstance(segment, str):
         raise bad(f"segment {segment!r} is a {type(segment).__name__}, not a string")

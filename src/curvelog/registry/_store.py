@@ -222,7 +222,9 @@ class Registry:
         try:
             obj = _json.read_object(path)
         except ValueError as e:
-            raise RegistryCorruptError(f"{path}: {e}; {self._repair_hint()}") from None
+            raise RegistryCorruptError(
+                f"{path}: {e}; {self._repair_hint()}", path=str(path)
+            ) from None
         if obj is None:
             return None
         out: dict[str, int] = {}
@@ -234,7 +236,9 @@ class Registry:
             try:
                 out[key_path(k)] = v
             except RegistryKeyError as e:
-                raise RegistryCorruptError(f"{path}: {e}; {self._repair_hint()}") from None
+                raise RegistryCorruptError(
+                    f"{path}: {e}; {self._repair_hint()}", path=str(path)
+                ) from None
         return out
 
     def _write_versions(self, versions: Mapping[str, int]) -> None:
@@ -377,9 +381,9 @@ class Registry:
         if not v.path.is_dir():
             have = self._folder_versions(kp)
             if not have:
-                raise VersionNotFoundError(f"{kp}: no versions in {self.root}")
+                raise VersionNotFoundError(f"{kp}: no versions in {self.root}", key=kp)
             raise VersionNotFoundError(
-                f"{kp}: no version v{n} in {self.root} (latest is v{have[-1]})"
+                f"{kp}: no version v{n} in {self.root} (latest is v{have[-1]})", key=kp, version=n
             )
         return v
 
@@ -392,7 +396,7 @@ class Registry:
         self._require_root()
         have = self._folder_versions(kp)
         if not have:
-            raise VersionNotFoundError(f"{kp}: no versions in {self.root}")
+            raise VersionNotFoundError(f"{kp}: no versions in {self.root}", key=kp)
         return Version(self, kp, have[-1])
 
     # ------------------------------------------------------------------ writing

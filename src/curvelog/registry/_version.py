@@ -95,6 +95,12 @@ class Version:
     def __hash__(self) -> int:
         return hash((self.registry.root, self.key, self.number))
 
+    def _missing(self) -> VersionNotFoundError:
+        return VersionNotFoundError(
+            f"{self.path}: version folder does not exist",
+            key=self.key, version=self.number, path=str(self.path),
+        )  # fmt: skip
+
     def artifact(self, name: str) -> Path:
         """The path of file ``name`` in this version (``model.pth``, ``checkpoint_best.pth``,
         ``checkpoint_epoch_50.pth`` — see :data:`MODEL`, :data:`CHECKPOINT_BEST`,
@@ -108,7 +114,7 @@ class Version:
             method = {CURVES: "save_bundle", PLOT: "save_plot", METADATA: "save_metadata"}[name]
             raise RegistryKeyError(f"{name} is written by the registry; use Version.{method}()")
         if not self.path.is_dir():
-            raise VersionNotFoundError(f"{self.path}: version folder does not exist")
+            raise self._missing()
         return path
 
     def save_artifact(self, name: str, data: bytes) -> Path:
@@ -134,10 +140,12 @@ class Version:
         try:
             obj = _json.read_object(path)
         except ValueError as e:
-            raise RegistryCorruptError(f"{path}: {e}; fix the file or delete it") from None
+            raise RegistryCorruptError(
+                f"{path}: {e}; fix the file or delete it", path=str(path)
+            ) from None
         if obj is None:
             if not self.path.is_dir():
-                raise VersionNotFoundError(f"{self.path}: version folder does not exist")
+                raise self._missing()
             return {"key": self.key, "version": self.number}
         return obj
 
@@ -147,7 +155,7 @@ class Version:
         try:
             entries = list(os.scandir(self.path))
         except (FileNotFoundError, NotADirectoryError):
-            raise VersionNotFoundError(f"{self.path}: version folder does not exist") from None
+            raise self._missing() from None
         for e in entries:
             if e.is_file() and not e.name.startswith("."):
                 out.append((e.name, e.stat().st_size))
@@ -215,7 +223,7 @@ class Version:
     ) -> None:
         # Called with the registry lock held.
         if not self.path.is_dir():
-            raise VersionNotFoundError(f"{self.path}: version folder does not exist")
+            raise self._missing()
         target = self.path / CURVES
         try:
             existing: bytes | None = target.read_bytes()
@@ -237,7 +245,7 @@ class Version:
         """Write ``loss_curve.png`` atomically from PNG bytes or a PNG file's path."""
         png_bytes = read_png(png)
         if not self.path.is_dir():
-            raise VersionNotFoundError(f"{self.path}: version folder does not exist")
+            raise self._missing()
         path = self.path / PLOT
         atomic_write_bytes(path, png_bytes)
         return path
