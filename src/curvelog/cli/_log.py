@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from ._app import cli
@@ -31,6 +33,11 @@ def inspect(log: str, as_json: bool) -> None:
     if as_json:
         _echo_json(info)
         return
+    click.echo("\n".join(_overview(info) + [""] + _metrics_table(info["metrics"])))
+
+
+def _overview(info: dict[str, Any]) -> list[str]:
+    """The lines above the metrics table: size, rows, time, sessions, resumes, best, damage."""
     steps, span = info["steps"], info["time"]
     sessions = info["sessions"]
     died = [s["index"] for s in sessions if not s["closed"]]
@@ -66,7 +73,10 @@ def inspect(log: str, as_json: bool) -> None:
     damage = info["damage"]
     lines.append(f"  damage    {'none' if not damage else len(damage)}")
     lines += [f"            {d['what']}" for d in damage]
-    lines.append("")
+    return lines
+
+
+def _metrics_table(metrics: dict[str, Any]) -> list[str]:
     header = ("metric", "points", "first", "last", "min", "max", "nan", "inf", "-inf")
     table = [header] + [
         (
@@ -80,16 +90,17 @@ def inspect(log: str, as_json: bool) -> None:
             str(m["inf"]),
             str(m["neg_inf"]),
         )  # fmt: skip
-        for name, m in info["metrics"].items()
+        for name, m in metrics.items()
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        cells = [
+    return [
+        "  "
+        + "  ".join(
             c.ljust(w) if i == 0 else c.rjust(w)
             for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  " + "  ".join(cells).rstrip())
-    click.echo("\n".join(lines))
+        ).rstrip()
+        for row in table
+    ]
 
 
 @cli.command()
