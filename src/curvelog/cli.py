@@ -96,6 +96,26 @@ def _lock_timeout_option(f: Any) -> Any:
     )(f)
 
 
+def _index_option(f: Any) -> Any:
+    # issue #16: the index in PostgreSQL (curvelog.registry._postgres)
+    return click.option(
+        "--index",
+        "index",
+        metavar="URL",
+        default=None,
+        envvar="CURVELOG_REGISTRY_INDEX",
+        show_envvar=True,
+        help="Keep the registry's index in PostgreSQL (postgresql://...); the database then "
+        "decides version numbers and no file lock is needed. Default: index.db (SQLite).",
+    )(f)
+
+
+def _index_rows_of(reg: Any, key: str) -> list[Any]:
+    """The PostgreSQL index's rows of KEY whose folders exist (issue #16)."""
+    rows = [r for r in reg.index_rows(key) if r.key == key]
+    return [r for r in rows if (reg.root / r.path).is_dir()]
+
+
 def _human_size(n: int) -> str:
     size = float(n)
     for unit in ("B", "kB", "MB", "GB"):
@@ -124,7 +144,8 @@ def registry_group() -> None:
 @click.argument("prefix", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @_registry_root_option
-def registry_list(prefix: str | None, as_json: bool, root: str) -> None:
+@_index_option
+def registry_list(prefix: str | None, as_json: bool, root: str, index: str | None) -> None:
     """List the keys (under PREFIX, whole segments) with their versions.
 
     \b
@@ -134,9 +155,16 @@ def registry_list(prefix: str | None, as_json: bool, root: str) -> None:
     """
     from .registry import Registry
 
-    reg = Registry(root)
+    reg = Registry(root, index=index)
     rows: list[dict[str, Any]] = []
-    for key in reg.keys(prefix):
+    if reg.index_kind == "postgresql":  # the index's view (issue #16)
+        by_key: dict[str, list[int]] = {}
+        for row in reg.index_rows(prefix):
+            by_key.setdefault(row.key, []).append(row.version)
+        for key, numbers in by_key.items():
+            path = str(reg.root.joinpath(*key.split("/"), f"v{numbers[-1]}"))
+            rows.append({"key": key, "latest": numbers[-1], "versions": numbers, "path": path})
+    for key in reg.keys(prefix) if reg.index_kind == "sqlite" else []:
         numbers = [v.number for v in reg.versions(key)]
         rows.append(
             {
@@ -161,7 +189,10 @@ def registry_list(prefix: str | None, as_json: bool, root: str) -> None:
 @click.argument("version", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @_registry_root_option
-def registry_show(key: str, version: str | None, as_json: bool, root: str) -> None:
+@_index_option
+def registry_show(
+    key: str, version: str | None, as_json: bool, root: str, index: str | None
+) -> None:
     """Show one version of KEY (default: the latest): its path, metadata and files.
 
     VERSION is N or vN.
@@ -173,25 +204,33 @@ def registry_show(key: str, version: str | None, as_json: bool, root: str) -> No
     """
     from .registry import Registry
 
-    reg = Registry(root)
+    reg = Registry(root, index=index)
     v = reg.latest(key) if version is None else reg.version(key, version)
     meta = v.metadata()
     files = v.files()
+    shown: dict[str, Any] = {
+        "key": v.key,
+        "version": v.number,
+        "path": str(v.path),
+        "metadata": meta,
+        "files": [{"name": n, "bytes": s} for n, s in files],
+    }
+    if reg.index_kind == "postgresql":  # the row, as the database holds it (issue #16)
+        row = next((r for r in _index_rows_of(reg, v.key) if r.version == v.number), None)
+        shown["index"] = None if row is None else {
+            "id": row.id, "created_at": row.created_at, "metrics_summary": row.metrics_summary
+        }  # fmt: skip
     if as_json:
-        _echo_json(
-            {
-                "key": v.key,
-                "version": v.number,
-                "path": str(v.path),
-                "metadata": meta,
-                "files": [{"name": n, "bytes": s} for n, s in files],
-            }
-        )
+        _echo_json(shown)
         return
     click.echo(f"key:        {v.key}")
     click.echo(f"version:    {v.name}")
     click.echo(f"path:       {v.path}")
     click.echo(f"created_at: {meta.get('created_at', '?')}")
+    if "index" in shown:
+        click.echo(
+            f"index:      {'row ' + str(shown['index']['id']) if shown['index'] else 'no row'}"
+        )
     if meta.get("run_id"):
         click.echo(f"run_id:     {meta['run_id']}")
     click.echo("files:")
@@ -203,7 +242,8 @@ def registry_show(key: str, version: str | None, as_json: bool, root: str) -> No
 @registry_group.command("latest")
 @click.argument("key")
 @_registry_root_option
-def registry_latest(key: str, root: str) -> None:
+@_index_option
+def registry_latest(key: str, root: str, index: str | None) -> None:
     """Print the folder of the latest version of KEY.
 
     \b
@@ -212,7 +252,15 @@ def registry_latest(key: str, root: str) -> None:
     """
     from .registry import Registry
 
-    click.echo(str(Registry(root).latest(key).path))
+    reg = Registry(root, index=index)
+    if reg.index_kind == "postgresql":  # the index's latest row with a folder (issue #16)
+        from .registry import key_path
+
+        rows = _index_rows_of(reg, key_path(key))
+        if rows:
+            click.echo(str(reg.root / rows[-1].path))
+            return
+    click.echo(str(reg.latest(key).path))
 
 
 @registry_group.command("rebuild-index")
@@ -223,7 +271,8 @@ def registry_latest(key: str, root: str) -> None:
     is_flag=True,
     help="Make the folder a registry even though it holds no registry files or versions yet.",
 )
-def registry_rebuild_index(root: str, lock_timeout: float, init: bool) -> None:
+@_index_option
+def registry_rebuild_index(root: str, lock_timeout: float, init: bool, index: str | None) -> None:
     """Rebuild index.db and versions.json from the version folders.
 
     The repair for a damaged or stale versions.json or index. No version
@@ -237,9 +286,9 @@ def registry_rebuild_index(root: str, lock_timeout: float, init: bool) -> None:
     """
     from .registry import Registry
 
-    reg = Registry(root, lock_timeout=lock_timeout)
+    reg = Registry(root, lock_timeout=lock_timeout, index=index)
     report = reg.rebuild_index(init=init)
-    click.echo(f"rebuilt {reg.index_file}: {report.keys} keys, {report.versions} versions")
+    click.echo(f"rebuilt {reg.index_location}: {report.keys} keys, {report.versions} versions")
     if report.versions_json_was_corrupt:
         click.echo(f"{reg.versions_file} was unreadable; rebuilt from the folders and old index")
     for key, (old, new) in sorted(report.versions_json_changes.items()):
@@ -491,6 +540,7 @@ def _split_metrics(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--png/--no-png", default=True, show_default=True,
               help="With --registry, also file loss_curve.png drawn from the bundle.")  # fmt: skip
 @_lock_timeout_option
+@_index_option
 def compact(
     log: str,
     output: str | None,
@@ -503,6 +553,7 @@ def compact(
     reg_version: str | None,
     png: bool,
     lock_timeout: float,
+    index: str | None,
 ) -> None:
     """Compact a log into a small JSON chart bundle (charts, best step, summary).
 
@@ -577,7 +628,7 @@ def compact(
             from .plot import render_png
 
             picture = render_png(bundle)
-        reg = Registry(registry_root, lock_timeout=lock_timeout)
+        reg = Registry(registry_root, lock_timeout=lock_timeout, index=index)
         v = reg.file_bundle(key, bundle, version=reg_version, png=picture, overwrite=force)
         click.echo(f"filed {v.path / 'curves.json'} ({v.key} {v.name}): {stats}", err=True)
 

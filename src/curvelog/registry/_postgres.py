@@ -30,6 +30,7 @@ import re
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -135,6 +136,9 @@ class PostgresIndex:
         self.repair_hint = repair_hint
         self.display = display_url(url)
         self._local = threading.local()
+        #: (pid, connection) of every connection made, closed when the index goes away
+        self._made: list[tuple[int, Any]] = []
+        weakref.finalize(self, _close_own, self._made)
 
     def __str__(self) -> str:
         return self.display
@@ -194,6 +198,7 @@ class PostgresIndex:
             except psycopg.Error as e:
                 raise self._error(e) from None
             loc.conn, loc.pid = conn, os.getpid()
+            self._made.append((loc.pid, conn))
         loc.used = time.monotonic()
         return conn
 
@@ -319,18 +324,20 @@ class PostgresIndex:
     def _create(self, conn: psycopg.Connection[Any], scan: Callable[[], Sequence[Row]]) -> None:
         """Make the tables and fill them from the folders (the first writer does)."""
         conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, _LOCK_CREATE))
-        if self._validate(conn, adopt=False):
-            return  # another writer made them meanwhile
-        registry_id = self._read_marker()
+        registry_id = self._read_marker()  # read under the lock: the first writer's id
         if registry_id is None:
             registry_id = uuid.uuid4().hex
             self._write_marker(registry_id)
-        for ddl in _DDL:
+        for ddl in _DDL:  # IF NOT EXISTS: another writer may have made them meanwhile
             conn.execute(ddl)
-        conn.execute(
-            "INSERT INTO curvelog_schema (schema_version, registry_id) VALUES (%s, %s)",
+        made = conn.execute(
+            "INSERT INTO curvelog_schema (schema_version, registry_id) VALUES (%s, %s) "
+            "ON CONFLICT DO NOTHING RETURNING registry_id",
             (SCHEMA_VERSION, registry_id),
-        )
+        ).fetchone()
+        if made is None:  # it did: check what it made
+            self._validate(conn, adopt=False)
+            return
         self._fill(conn, scan())
 
     def _fill(self, conn: psycopg.Connection[Any], rows: Sequence[Row]) -> None:
@@ -342,6 +349,16 @@ class PostgresIndex:
             "ON CONFLICT (key) DO UPDATE SET last_version = "
             "greatest(registry_keys.last_version, excluded.last_version)"
         )
+
+    def raise_counters(self, versions: dict[str, int]) -> None:
+        """registry_keys at least ``versions`` (rebuild-index: what versions.json says)."""
+        with self._transaction() as conn, conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO registry_keys (key, last_version) VALUES (%s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET last_version = "
+                "greatest(registry_keys.last_version, excluded.last_version)",
+                sorted(versions.items()),
+            )
 
     def _read_bundle(self, rel_path: str) -> str | None:
         try:
@@ -460,7 +477,19 @@ class PostgresIndex:
         return {k: int(m) for k, m in found if isinstance(k, str) and m is not None}
 
 
+#: connections a forked child inherited: never closed there (that would end the parent's
+#: session), never collected (psycopg warns about an unclosed connection)
 _INHERITED: list[Any] = []
+
+
+def _close_own(made: list[tuple[int, Any]]) -> None:
+    for pid, conn in made:
+        if pid == os.getpid():
+            with contextlib.suppress(Exception):
+                conn.close()
+        else:
+            _INHERITED.append(conn)
+    made.clear()
 
 
 class _Writer:

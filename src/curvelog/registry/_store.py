@@ -202,6 +202,11 @@ class Registry:
         return self.root.joinpath(*segments)
 
     @property
+    def index_kind(self) -> str:
+        """``"postgresql"`` or ``"sqlite"``."""
+        return "sqlite" if self._pg is None else "postgresql"
+
+    @property
     def index_location(self) -> str:
         """index.db's path, or the PostgreSQL URL without its password."""
         return str(self._index.path if isinstance(self._index, SqliteIndex) else self._index)
