@@ -19,8 +19,6 @@ import uuid
 from pathlib import Path
 from urllib.parse import quote
 
-import pytest
-
 PORT = 5432  # only the socket's name: the socket is in a private folder
 
 
@@ -36,6 +34,8 @@ def bindir() -> Path | None:
 
 def unavailable(reason: str) -> None:
     """Skip, or fail under CI (where the server must be there)."""
+    import pytest  # not at the top: tools/bench_registry.py uses this module too
+
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason}; CI must install it (.ci/run)", pytrace=False)
     pytest.skip(f"PostgreSQL tests not run: {reason}")
@@ -44,8 +44,9 @@ def unavailable(reason: str) -> None:
 class Server:
     """One cluster; ``url(schema)`` gives a connection URL whose search_path is ``schema``."""
 
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, *, fsync: bool = False) -> None:
         self.bin = bin_dir
+        self.fsync = fsync  # off for the tests (speed); on for the benchmark
         self.dir = Path(tempfile.mkdtemp(prefix="curvelog-pg-"))
         self.data = self.dir / "data"
         self.user = "postgres" if os.geteuid() == 0 else None
@@ -62,8 +63,10 @@ class Server:
         subprocess.run(cmd, check=True, capture_output=True, timeout=60)
 
     def start(self) -> None:
-        opts = (f"-k {self.dir} -c listen_addresses='' -p {PORT} -c fsync=off "
-                "-c max_connections=60")  # fmt: skip
+        fsync = "on" if self.fsync else "off"
+        opts = (
+            f"-k {self.dir} -c listen_addresses='' -p {PORT} -c fsync={fsync} -c max_connections=60"
+        )
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.dir / "log"), "-o", opts,
                   "-w", "-t", "60", "start")  # fmt: skip
 
