@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._fs import fsync_dir
 from ._index import make_row
-from ._postgres import PostgresIndex, _bundle_text
+from ._pgschema import bundle_text
+from ._postgres import PostgresIndex
 from ._version import CURVES, METADATA, Version, dumps, now, write_new_file
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ def allocate(
                 # 3. row, counter and rename in the transaction; the commit ends it
                 w.sync_key(key, folders, reg._row_for)
                 row = make_row(key, n, meta["created_at"], meta.get("summary"))
-                w.insert(row, _bundle_text(files.get(CURVES)))
+                w.insert(row, bundle_text(files.get(CURVES)))
                 w.set_counter(key, n)
                 parent = reg._make_key_dir(segments)
                 os.rename(staged, v.path)

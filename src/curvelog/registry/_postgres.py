@@ -26,13 +26,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import threading
 import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -40,16 +38,26 @@ from .. import _json
 from .._fs import atomic_write_bytes
 from ..errors import RegistryError, RegistryIndexError, RegistryLockTimeout
 from ._index import IndexRow, Row
+from ._pgschema import (
+    DDL,
+    INSERT,
+    MARKER_FILE,
+    SCHEMA_VERSION,
+    TABLES,
+    Writer,
+    bundle_text,
+    display_url,
+    first_line,
+    is_postgres_url,
+    iso,
+    row_params,
+)
 
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["MARKER_FILE", "SCHEMA_VERSION", "PostgresIndex", "display_url", "is_postgres_url"]
+__all__ = ["PostgresIndex", "make_index"]
 
-SCHEMA_VERSION: Final = 1
-#: in the registry root: the id of the registry whose index is in PostgreSQL
-MARKER_FILE: Final = "index.postgresql"
-_TABLES: Final = ("curvelog_schema", "registry_keys", "model_versions")
 #: advisory lock class (first int4) of curvelog's locks; the second int4 says which
 _LOCK_CLASS: Final = 0x6375_7276  # "curv"
 _LOCK_VERSIONS_JSON: Final = 1
@@ -58,66 +66,6 @@ _LOCK_CREATE: Final = 2
 _PING_AFTER_S: Final = 1.0
 #: the server ends a session idle inside a transaction this long (a frozen holder)
 _IDLE_IN_TRANSACTION: Final = "300s"
-
-_DDL: Final = (
-    """CREATE TABLE IF NOT EXISTS curvelog_schema (
-        singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-        schema_version integer NOT NULL,
-        registry_id text NOT NULL,
-        created_at timestamptz NOT NULL DEFAULT now())""",
-    """CREATE TABLE IF NOT EXISTS registry_keys (
-        key text PRIMARY KEY,
-        last_version integer NOT NULL CHECK (last_version >= 0))""",
-    """CREATE TABLE IF NOT EXISTS model_versions (
-        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        key text NOT NULL,
-        model_identifier text NOT NULL,
-        model_type text NOT NULL,
-        version integer NOT NULL CHECK (version > 0),
-        model_path text NOT NULL,
-        created_at timestamptz NOT NULL,
-        metrics_summary jsonb,
-        bundle jsonb,
-        UNIQUE (key, version))""",
-)
-_INSERT: Final = (
-    "INSERT INTO model_versions (key, model_identifier, model_type, version, model_path, "
-    "created_at, metrics_summary, bundle) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb)"
-)
-
-
-def is_postgres_url(index: str) -> bool:
-    return index.startswith(("postgresql://", "postgres://"))
-
-
-def display_url(url: str) -> str:
-    """``url`` without its password, for messages."""
-    url = re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
-    return re.sub(r"(password=)[^&\s]*", r"\1***", url)
-
-
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
-
-
-def _iso(t: datetime) -> str:
-    return t.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _bundle_text(data: bytes | None) -> str | None:
-    """curves.json as jsonb text; NULL when absent or not storable (jsonb refuses \\u0000)."""
-    if data is None or b"\\u0000" in data:
-        return None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-
-
-def _model_identifier(key: str) -> str:
-    """The seed's ``model_identifier``: mode and scope, ``product_P001_all``."""
-    head = key.rsplit("/", 1)[0] if "/" in key else key
-    return head.replace("/", "_")
 
 
 class PostgresIndex:
@@ -153,14 +101,14 @@ class PostgresIndex:
             where = f"{self.display} ({what or 'a registry lock'})"
             return RegistryLockTimeout(where, self.timeout)
         if isinstance(e, psycopg.OperationalError):
-            return RegistryIndexError(self.display, f"cannot use the database ({_first_line(e)})")
+            return RegistryIndexError(self.display, f"cannot use the database ({first_line(e)})")
         if isinstance(e, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn)):
             return RegistryIndexError(
                 self.display,
-                f"the index tables are missing or have other columns ({_first_line(e)}); "
+                f"the index tables are missing or have other columns ({first_line(e)}); "
                 + self.repair_hint,
             )
-        return RegistryIndexError(self.display, f"database error ({_first_line(e)})")
+        return RegistryIndexError(self.display, f"database error ({first_line(e)})")
 
     def _connection(self) -> psycopg.Connection[Any]:
         """This thread's connection, made or checked; never one inherited through fork."""
@@ -245,10 +193,10 @@ class PostgresIndex:
 
     def _tables(self, conn: psycopg.Connection[Any]) -> dict[str, bool]:
         found = conn.execute(
-            "SELECT " + ", ".join(f"to_regclass('{t}') IS NOT NULL" for t in _TABLES)
+            "SELECT " + ", ".join(f"to_regclass('{t}') IS NOT NULL" for t in TABLES)
         ).fetchone()
         assert found is not None
-        return dict(zip(_TABLES, found, strict=True))
+        return dict(zip(TABLES, found, strict=True))
 
     def _read_marker(self) -> str | None:
         try:
@@ -317,7 +265,7 @@ class PostgresIndex:
                 "database index this folder)",
             )
         if missing:
-            for ddl in _DDL:
+            for ddl in DDL:
                 conn.execute(ddl)
         return True
 
@@ -328,7 +276,7 @@ class PostgresIndex:
         if registry_id is None:
             registry_id = uuid.uuid4().hex
             self._write_marker(registry_id)
-        for ddl in _DDL:  # IF NOT EXISTS: another writer may have made them meanwhile
+        for ddl in DDL:  # IF NOT EXISTS: another writer may have made them meanwhile
             conn.execute(ddl)
         made = conn.execute(
             "INSERT INTO curvelog_schema (schema_version, registry_id) VALUES (%s, %s) "
@@ -342,7 +290,7 @@ class PostgresIndex:
 
     def _fill(self, conn: psycopg.Connection[Any], rows: Sequence[Row]) -> None:
         with conn.cursor() as cur:
-            cur.executemany(_INSERT, [self._params(r, self._read_bundle(r[3])) for r in rows])
+            cur.executemany(INSERT, [row_params(r, self._read_bundle(r[3])) for r in rows])
         conn.execute(
             "INSERT INTO registry_keys (key, last_version) "
             "SELECT key, max(version) FROM model_versions GROUP BY key "
@@ -365,12 +313,7 @@ class PostgresIndex:
             data = (self.root / rel_path / "curves.json").read_bytes()
         except OSError:
             return None
-        return _bundle_text(data)
-
-    @staticmethod
-    def _params(row: Row, bundle: str | None) -> tuple[Any, ...]:
-        key, model_type, number, path, created_at, summary = row
-        return (key, _model_identifier(key), model_type, number, path, created_at, summary, bundle)
+        return bundle_text(data)
 
     # ------------------------------------------------------------------ locks
 
@@ -435,10 +378,10 @@ class PostgresIndex:
             self._fill(conn, rows)
 
     @contextlib.contextmanager
-    def writing(self) -> Iterator[_Writer]:
+    def writing(self) -> Iterator[Writer]:
         """Statements in the transaction of `locked` (commit or rollback with it)."""
         with self._transaction() as conn:
-            yield _Writer(conn, self)
+            yield Writer(conn, self._read_bundle)
 
     def rows(self) -> list[IndexRow]:
         """Every row, ordered by key and version ([] if the database has no index yet and
@@ -457,7 +400,7 @@ class PostgresIndex:
         out = []
         for r in found:
             summary = r[6] if isinstance(r[6], dict) else None
-            out.append(IndexRow(r[0], r[1], r[2], r[3], r[4], _iso(r[5]), summary))
+            out.append(IndexRow(r[0], r[1], r[2], r[3], r[4], iso(r[5]), summary))
         return out
 
     def max_versions(self) -> dict[str, int]:
@@ -490,51 +433,6 @@ def _close_own(made: list[tuple[int, Any]]) -> None:
         else:
             _INHERITED.append(conn)
     made.clear()
-
-
-class _Writer:
-    """The statements of one registry write, in the transaction of `PostgresIndex.locked`."""
-
-    def __init__(self, conn: psycopg.Connection[Any], index: PostgresIndex) -> None:
-        self._conn = conn
-        self._index = index
-
-    def versions(self, key: str) -> list[int]:
-        found = self._conn.execute(
-            "SELECT version FROM model_versions WHERE key = %s ORDER BY version", (key,)
-        ).fetchall()
-        return [int(r[0]) for r in found]
-
-    def sync_key(self, key: str, folders: Sequence[int], row_for: Any) -> None:
-        """Make the rows of ``key`` match its folders (repairs a crash's leftovers)."""
-        have = set(self.versions(key))
-        want = set(folders)
-        gone = sorted(have - want)
-        if gone:
-            self._conn.execute(
-                "DELETE FROM model_versions WHERE key = %s AND version = ANY(%s)", (key, gone)
-            )
-        for n in sorted(want - have):
-            self.insert(row_for(key, n), self._index._read_bundle(f"{key}/v{n}"))
-
-    def insert(self, row: Row, bundle: str | None = None) -> None:
-        self._conn.execute(_INSERT, self._index._params(row, bundle))
-
-    def set_counter(self, key: str, number: int) -> None:
-        self._conn.execute(
-            "UPDATE registry_keys SET last_version = greatest(last_version, %s) WHERE key = %s",
-            (number, key),
-        )
-
-    def set_summary(self, key: str, number: int, summary: object) -> None:
-        """The summary, and the bundle as the folder now holds it."""
-        from ._index import summary_json
-
-        self._conn.execute(
-            "UPDATE model_versions SET metrics_summary = %s::jsonb, bundle = %s::jsonb "
-            "WHERE key = %s AND version = %s",
-            (summary_json(summary), self._index._read_bundle(f"{key}/v{number}"), key, number),
-        )
 
 
 def make_index(url: str, root: Path, timeout: float, repair_hint: str) -> PostgresIndex:
