@@ -417,9 +417,19 @@ def test_an_unreachable_database_is_one_clear_error_and_nothing_on_disk(
     assert "cannot use the database" in str(info.value) and "s3cret" not in str(info.value)
     assert info.value.index.startswith("postgresql://curvelog:***@")
     assert not root.exists()
-    result = invoke("compact", "nolog.log", "--registry", str(root), "--key", KEY,
-                    "--index", bad, ok=False)  # fmt: skip
-    assert result.exit_code == 2 and "Traceback" not in result.output
+    log_path = tmp_path / "run.log"
+    with EventLog(log_path) as log:
+        log.append(0, loss=1.0)
+    before = log_path.read_bytes()
+    result = invoke("compact", str(log_path), "--registry", str(root), "--key", KEY,
+                    "--index", bad, "--no-png", ok=False)  # fmt: skip
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and result.stdout == ""
+    assert result.stderr.startswith("Error: postgresql://curvelog:***@/nodb")
+    assert "cannot use the database" in result.stderr and "s3cret" not in result.output
+    assert log_path.read_bytes() == before and not root.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.log"]
+    result = invoke("compact", str(log_path), "--index", bad, ok=False)
+    assert result.stderr == "Error: --index needs --registry and --key\n"
 
 
 def test_a_schema_from_a_newer_curvelog_is_refused(reg: Registry, pg: Server, schema: str) -> None:
@@ -509,13 +519,13 @@ def test_the_cli_reads_and_repairs_a_postgresql_index(
     assert result.exit_code == 0  # SQLite mode reads the folders; writing is what it refuses
 
 
-def test_compact_files_into_a_postgresql_registry(
+def test_compact_files_into_a_postgresql_registry_and_the_readme_queries_read_it(
     tmp_path: Path, url: str, pg: Server, schema: str
 ) -> None:
     log_path = tmp_path / "run.log"
     with EventLog(log_path) as log:
         for step in range(50):
-            log.append(step, loss=1.0 / (step + 1))
+            log.append(step, **{"train/loss": 1.0 / (step + 1), "val/loss": 1.2 / (step + 1)})
     root = tmp_path / "saved_models"
     before = log_path.read_bytes()
     invoke("compact", str(log_path), "--registry", str(root), "--key", KEY, "--index", url,
@@ -523,3 +533,20 @@ def test_compact_files_into_a_postgresql_registry(
     (bundle,) = pg.execute("SELECT bundle FROM model_versions", schema)
     assert bundle[0] == json.loads((root / KEY / "v1" / "curves.json").read_text())
     assert log_path.read_bytes() == before
+    # the README's two queries (section "the index in PostgreSQL")
+    (latest,) = pg.execute(
+        "SELECT version, model_path, bundle->'charts' AS charts FROM model_versions "
+        f"WHERE key = '{KEY}' ORDER BY version DESC LIMIT 1",
+        schema,
+    )
+    assert latest[:2] == (1, f"{KEY}/v1") and latest[2][0]["id"] == "loss"
+    best = pg.execute(
+        "SELECT key, version, (metrics_summary->'metrics'->'val/loss'->'min'->>'value')::float "
+        "AS best FROM model_versions WHERE model_type = 'mlstm' "
+        "AND (metrics_summary->'metrics'->'val/loss'->'min'->>'value')::float < 0.1 "
+        "ORDER BY best",
+        schema,
+    )
+    assert best == [(KEY, 1, pytest.approx(1.2 / 50))]
+    shown = invoke("registry", "show", KEY, "--registry", str(root), "--index", url).stdout
+    assert "index:      row 1" in shown

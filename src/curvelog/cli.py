@@ -576,6 +576,11 @@ def compact(
         raise UserError("--registry and --key go together")
     if reg_version is not None and registry_root is None:
         raise UserError("--version needs --registry and --key")
+    from click.core import ParameterSource
+
+    given = click.get_current_context().get_parameter_source("index")
+    if registry_root is None and given is ParameterSource.COMMANDLINE:
+        raise UserError("--index needs --registry and --key")
     if key is not None:
         from .registry import key_path, parse_version
 
@@ -623,12 +628,12 @@ def compact(
         from .registry import Registry
 
         assert key is not None
+        reg = Registry(registry_root, lock_timeout=lock_timeout, index=index)
         picture = None
         if png:
             from .plot import render_png
 
             picture = render_png(bundle)
-        reg = Registry(registry_root, lock_timeout=lock_timeout, index=index)
         v = reg.file_bundle(key, bundle, version=reg_version, png=picture, overwrite=force)
         click.echo(f"filed {v.path / 'curves.json'} ({v.key} {v.name}): {stats}", err=True)
 
