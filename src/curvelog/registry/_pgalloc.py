@@ -120,7 +120,7 @@ def allocate(
                 latest = reg._read_versions() or {}
                 reg._write_versions({**latest, key: max(n, latest.get(key, 0))})
                 # 3. row, counter and rename in the transaction; the commit ends it
-                w.sync_key(key, folders, reg._row_for)
+                w.sync_key(key, folders, reg._row_for, indexed)
                 row = make_row(key, n, meta["created_at"], meta.get("summary"))
                 w.insert(row, bundle_text(files.get(CURVES)))
                 w.set_counter(key, n)

@@ -120,9 +120,14 @@ class Writer:
         ).fetchall()
         return [int(r[0]) for r in found]
 
-    def sync_key(self, key: str, folders: Sequence[int], row_for: Any) -> None:
-        """Make the rows of ``key`` match its folders (repairs a crash's leftovers)."""
-        have = set(self.versions(key))
+    def sync_key(
+        self, key: str, folders: Sequence[int], row_for: Any, indexed: Sequence[int] | None = None
+    ) -> None:
+        """Make the rows of ``key`` match its folders (repairs a crash's leftovers).
+
+        ``indexed``: the key's versions in the table, if the caller just read them.
+        """
+        have = set(self.versions(key) if indexed is None else indexed)
         want = set(folders)
         gone = sorted(have - want)
         if gone:

@@ -26,6 +26,9 @@ folder (with its ``metadata.json``) under ``.staging/``, replace
 crash at any point leaves either no new folder or a complete one; at worst a
 number is skipped, never reused. The lock is an ``flock`` (filelock), which the
 kernel releases when its holder dies, so a killed run does not block the others.
+With a PostgreSQL index (``index=``, #16) the database decides instead: the
+same steps run in one transaction holding the key's row lock (`_pgalloc`), and
+the flock is optional.
 
 If ``versions.json`` cannot be read, or records less than the folders show (it
 was edited, deleted or restored from an old copy), allocation stops with
