@@ -177,6 +177,12 @@ def test_the_environment_variable_chooses_the_index(
     assert (tmp_path / "s" / "index.db").exists()
 
 
+def test_the_file_lock_can_be_taken_as_well(tmp_path: Path, url: str) -> None:
+    reg = Registry(tmp_path / "r", index=url, file_lock=True)
+    assert reg.new_version(KEY).number == 1 and (reg.root / ".registry.lock").exists()
+    assert Registry(tmp_path / "r", index=url).new_version(KEY).number == 2
+
+
 def test_bad_index_arguments() -> None:
     with pytest.raises(RegistryIndexError, match="unknown index"):
         Registry("x", index="mysql://u:secret@h/db")
