@@ -42,6 +42,8 @@ CASES = [
     (e.RegistryLockTimeout("/r/.lock", 5.0), TimeoutError,
      "/r/.lock: could not take the registry lock",
      {"lock_file": "/r/.lock", "timeout": 5.0}),
+    (e.RegistryIndexError("postgresql://u:***@db/x", "cannot connect"), e.RegistryError,
+     "postgresql://u:***@db/x: cannot connect", {"index": "postgresql://u:***@db/x"}),
 ]
 # fmt: on
 

@@ -22,7 +22,9 @@ inherits the builtin a caller would naturally catch (a bad metric value is a
         ├── RegistryKeyError(ValueError)  a bad key or segment
         ├── VersionNotFoundError(LookupError)
         ├── RegistryCorruptError(ValueError)   versions.json or the index is damaged
-        └── RegistryLockTimeout(TimeoutError)  the registry lock could not be taken
+        ├── RegistryLockTimeout(TimeoutError)  the registry lock could not be taken
+        └── RegistryIndexError             the index database cannot be used (PostgreSQL:
+                                           unreachable, a table missing, a newer schema)
 
 Messages are built from the facts, which stay available as attributes, and
 every error pickles (they cross process boundaries in multiprocessing code).
@@ -47,6 +49,7 @@ __all__ = [
     "PlotError",
     "RegistryCorruptError",
     "RegistryError",
+    "RegistryIndexError",
     "RegistryKeyError",
     "RegistryLockTimeout",
     "SamplingError",
@@ -242,3 +245,14 @@ class RegistryLockTimeout(RegistryError, TimeoutError):
             lock_file,
             timeout,
         )
+
+
+class RegistryIndexError(RegistryError):
+    """The registry's index database cannot be used: it cannot be reached, a table
+    is missing, its schema comes from a newer curvelog, or it indexes another
+    registry. ``index`` names the database (never with its password)."""
+
+    def __init__(self, index: str, reason: str) -> None:
+        self.index = index
+        self.reason = reason
+        super().__init__(f"{index}: {reason}", index, reason)

@@ -24,7 +24,7 @@ from .errors import OutputExistsError, PathError
 from .log import FILE_MAGIC, is_log, read
 
 if TYPE_CHECKING:
-    from .registry import Version
+    from .registry import Registry, Version
 
 __all__ = [
     "BUNDLE_SUFFIX",
@@ -196,26 +196,21 @@ def run_names(
 
 def file_run(
     bundle: Bundle,
-    root: str | os.PathLike[str],
+    registry: Registry,
     key: str,
     *,
     version: int | str | None = None,
     png: bool = True,
     overwrite: bool = False,
-    lock_timeout: float | None = None,
 ) -> Version:
     """File a bundle (and its PNG) into a registry: a new version of ``key``, or ``version``.
 
     What ``curvelog compact --registry`` and the framework integrations do at
     the end of training.
     """
-    from .registry import DEFAULT_LOCK_TIMEOUT, Registry
-
     picture = None
     if png:
         from .plot import render_png
 
         picture = render_png(bundle)
-    timeout = DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout
-    reg = Registry(root, lock_timeout=timeout)
-    return reg.file_bundle(key, bundle, version=version, png=picture, overwrite=overwrite)
+    return registry.file_bundle(key, bundle, version=version, png=picture, overwrite=overwrite)

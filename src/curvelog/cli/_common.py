@@ -59,3 +59,16 @@ def _fmt_span(seconds: float) -> str:
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)
     return f"{h}h {m:02d}m {sec:02d}s" if h else (f"{m}m {sec:02d}s" if m else f"{seconds:.3g}s")
+
+
+def _index_option(f: Any) -> Any:
+    return click.option(
+        "--index",
+        "index",
+        metavar="URL",
+        default=None,
+        envvar="CURVELOG_REGISTRY_INDEX",
+        show_envvar=True,
+        help="Keep the registry's index in PostgreSQL (postgresql://...); the database then "
+        "decides version numbers and no file lock is needed. Default: index.db (SQLite).",
+    )(f)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
 from ..bundle import DEFAULT_POINTS, MIN_POINTS, Bundle
 from ..sampling import METHODS
+
+if TYPE_CHECKING:
+    from ..registry import Registry
 from ._app import CONTEXT_SETTINGS, UserError, _Group, cli
 from ._common import (
     _count,
     _human_size,
+    _index_option,
     _lock_timeout_option,
 )
 
@@ -81,6 +86,7 @@ def _split_metrics(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--png/--no-png", default=True, show_default=True,
               help="With --registry, also file loss_curve.png drawn from the bundle.")  # fmt: skip
 @_lock_timeout_option
+@_index_option
 def compact(
     log: str,
     output: str | None,
@@ -93,6 +99,7 @@ def compact(
     reg_version: str | None,
     png: bool,
     lock_timeout: float,
+    index: str | None,
 ) -> None:
     """Compact a log into a small JSON chart bundle (charts, best step, summary).
 
@@ -111,7 +118,7 @@ def compact(
     from ..bundle import dumps
     from ..pipeline import compact as compact_log
 
-    key = _registry_target(registry_root, key, reg_version)
+    target = _registry_target(registry_root, key, reg_version, index, lock_timeout)
     if output == "":
         raise UserError("-o needs a file name (or '-' for stdout)")
     to_stdout = output == "-"
@@ -138,29 +145,34 @@ def compact(
     if path is not None:
         size = len(dumps(bundle))
         click.echo(f"{path}: {stats}, {_human_size(size)}", err=True)
-    if registry_root is not None:
+    if target is not None:
         from ..pipeline import file_run
 
-        assert key is not None
-        v = file_run(bundle, registry_root, key, version=reg_version, png=png, overwrite=force,
-                     lock_timeout=lock_timeout)  # fmt: skip
+        reg, key = target
+        v = file_run(bundle, reg, key, version=reg_version, png=png, overwrite=force)
         click.echo(f"filed {v.path / 'curves.json'} ({v.key} {v.name}): {stats}", err=True)
 
 
-def _registry_target(root: str | None, key: str | None, version: str | None) -> str | None:
-    """The checked registry key of ``--registry/--key/--version``: a bad one fails
-    before the (long) read of the log."""
+def _registry_target(
+    root: str | None, key: str | None, version: str | None, index: str | None, timeout: float
+) -> tuple[Registry, str] | None:
+    """The registry and checked key of ``--registry/--key/--version/--index``: a bad
+    one fails before the (long) read of the log."""
     if (root is None) != (key is None):
         raise UserError("--registry and --key go together")
     if version is not None and root is None:
         raise UserError("--version needs --registry and --key")
-    if key is None:
+    given = click.get_current_context().get_parameter_source("index")
+    if root is None and given is ParameterSource.COMMANDLINE:
+        raise UserError("--index needs --registry and --key")
+    if root is None or key is None:
         return None
-    from ..registry import key_path, parse_version
+    from ..registry import Registry, key_path, parse_version
 
     if version is not None:
         parse_version(version)
-    return key_path(key)
+    checked = key_path(key)
+    return Registry(root, lock_timeout=timeout, index=index), checked
 
 
 def _stats(bundle: Bundle) -> str:

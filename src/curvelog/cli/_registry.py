@@ -10,6 +10,7 @@ from ._app import CONTEXT_SETTINGS, _Group, cli
 from ._common import (
     _echo_json,
     _human_size,
+    _index_option,
     _lock_timeout_option,
 )
 
@@ -26,6 +27,12 @@ def _registry_root_option(f: Any) -> Any:
         show_envvar=True,
         help="The registry folder.",
     )(f)
+
+
+def _index_rows_of(reg: Any, key: str) -> list[Any]:
+    """The PostgreSQL index's rows of KEY whose folders exist."""
+    rows = [r for r in reg.index_rows(key) if r.key == key]
+    return [r for r in rows if (reg.root / r.path).is_dir()]
 
 
 @cli.group("registry", cls=_Group, context_settings=CONTEXT_SETTINGS)
@@ -47,7 +54,8 @@ def registry_group() -> None:
 @click.argument("prefix", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @_registry_root_option
-def registry_list(prefix: str | None, as_json: bool, root: str) -> None:
+@_index_option
+def registry_list(prefix: str | None, as_json: bool, root: str, index: str | None) -> None:
     """List the keys (under PREFIX, whole segments) with their versions.
 
     \b
@@ -57,9 +65,16 @@ def registry_list(prefix: str | None, as_json: bool, root: str) -> None:
     """
     from ..registry import Registry
 
-    reg = Registry(root)
+    reg = Registry(root, index=index)
     rows: list[dict[str, Any]] = []
-    for key in reg.keys(prefix):
+    if reg.index_kind == "postgresql":  # the index's view
+        by_key: dict[str, list[int]] = {}
+        for row in reg.index_rows(prefix):
+            by_key.setdefault(row.key, []).append(row.version)
+        for key, numbers in by_key.items():
+            path = str(reg.root.joinpath(*key.split("/"), f"v{numbers[-1]}"))
+            rows.append({"key": key, "latest": numbers[-1], "versions": numbers, "path": path})
+    for key in reg.keys(prefix) if reg.index_kind == "sqlite" else []:
         numbers = [v.number for v in reg.versions(key)]
         rows.append(
             {
@@ -84,7 +99,10 @@ def registry_list(prefix: str | None, as_json: bool, root: str) -> None:
 @click.argument("version", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @_registry_root_option
-def registry_show(key: str, version: str | None, as_json: bool, root: str) -> None:
+@_index_option
+def registry_show(
+    key: str, version: str | None, as_json: bool, root: str, index: str | None
+) -> None:
     """Show one version of KEY (default: the latest): its path, metadata and files.
 
     VERSION is N or vN.
@@ -96,25 +114,33 @@ def registry_show(key: str, version: str | None, as_json: bool, root: str) -> No
     """
     from ..registry import Registry
 
-    reg = Registry(root)
+    reg = Registry(root, index=index)
     v = reg.latest(key) if version is None else reg.version(key, version)
     meta = v.metadata()
     files = v.files()
+    shown: dict[str, Any] = {
+        "key": v.key,
+        "version": v.number,
+        "path": str(v.path),
+        "metadata": meta,
+        "files": [{"name": n, "bytes": s} for n, s in files],
+    }
+    if reg.index_kind == "postgresql":  # the row, as the database holds it
+        row = next((r for r in _index_rows_of(reg, v.key) if r.version == v.number), None)
+        shown["index"] = None if row is None else {
+            "id": row.id, "created_at": row.created_at, "metrics_summary": row.metrics_summary
+        }  # fmt: skip
     if as_json:
-        _echo_json(
-            {
-                "key": v.key,
-                "version": v.number,
-                "path": str(v.path),
-                "metadata": meta,
-                "files": [{"name": n, "bytes": s} for n, s in files],
-            }
-        )
+        _echo_json(shown)
         return
     click.echo(f"key:        {v.key}")
     click.echo(f"version:    {v.name}")
     click.echo(f"path:       {v.path}")
     click.echo(f"created_at: {meta.get('created_at', '?')}")
+    if "index" in shown:
+        click.echo(
+            f"index:      {'row ' + str(shown['index']['id']) if shown['index'] else 'no row'}"
+        )
     if meta.get("run_id"):
         click.echo(f"run_id:     {meta['run_id']}")
     click.echo("files:")
@@ -126,7 +152,8 @@ def registry_show(key: str, version: str | None, as_json: bool, root: str) -> No
 @registry_group.command("latest")
 @click.argument("key")
 @_registry_root_option
-def registry_latest(key: str, root: str) -> None:
+@_index_option
+def registry_latest(key: str, root: str, index: str | None) -> None:
     """Print the folder of the latest version of KEY.
 
     \b
@@ -135,7 +162,15 @@ def registry_latest(key: str, root: str) -> None:
     """
     from ..registry import Registry
 
-    click.echo(str(Registry(root).latest(key).path))
+    reg = Registry(root, index=index)
+    if reg.index_kind == "postgresql":  # the index's latest row with a folder
+        from ..registry import key_path
+
+        rows = _index_rows_of(reg, key_path(key))
+        if rows:
+            click.echo(str(reg.root / rows[-1].path))
+            return
+    click.echo(str(reg.latest(key).path))
 
 
 @registry_group.command("rebuild-index")
@@ -146,7 +181,8 @@ def registry_latest(key: str, root: str) -> None:
     is_flag=True,
     help="Make the folder a registry even though it holds no registry files or versions yet.",
 )
-def registry_rebuild_index(root: str, lock_timeout: float, init: bool) -> None:
+@_index_option
+def registry_rebuild_index(root: str, lock_timeout: float, init: bool, index: str | None) -> None:
     """Rebuild index.db and versions.json from the version folders.
 
     The repair for a damaged or stale versions.json or index. No version
@@ -160,9 +196,9 @@ def registry_rebuild_index(root: str, lock_timeout: float, init: bool) -> None:
     """
     from ..registry import Registry
 
-    reg = Registry(root, lock_timeout=lock_timeout)
+    reg = Registry(root, lock_timeout=lock_timeout, index=index)
     report = reg.rebuild_index(init=init)
-    click.echo(f"rebuilt {reg.index_file}: {report.keys} keys, {report.versions} versions")
+    click.echo(f"rebuilt {reg.index_location}: {report.keys} keys, {report.versions} versions")
     if report.versions_json_was_corrupt:
         click.echo(f"{reg.versions_file} was unreadable; rebuilt from the folders and old index")
     for key, (old, new) in sorted(report.versions_json_changes.items()):

@@ -1,4 +1,5 @@
-"""The model registry: one numbered folder per training run, allocated under a file lock.
+"""The model registry: one numbered folder per training run, allocated under a file lock
+(or, with a PostgreSQL index, decided by the database: `_postgres`, `_pgalloc`).
 
 ``Registry`` is the entry point; keys (`product`, `store`, `global_`,
 `parse_key`) are validated in `_keys`, a version folder is a `Version`, and
@@ -22,6 +23,7 @@ from ._keys import (
 from ._rebuild import RebuildReport
 from ._store import (
     DEFAULT_LOCK_TIMEOUT,
+    INDEX_ENV,
     LOCK_FILE,
     STAGING_DIR,
     VERSIONS_FILE,
@@ -33,6 +35,7 @@ __all__ = [
     "CHECKPOINT_BEST",
     "CURVES",
     "DEFAULT_LOCK_TIMEOUT",
+    "INDEX_ENV",
     "INDEX_FILE",
     "LOCK_FILE",
     "METADATA",

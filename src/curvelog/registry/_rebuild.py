@@ -66,6 +66,8 @@ def rebuild(reg: Registry, *, init: bool) -> RebuildReport:
             if before.get(k) != n:
                 report.versions_json_changes[k] = (before.get(k), n)
         reg._write_versions(new_json)
+        if reg._pg is not None:  # the database's counters never below versions.json (#16)
+            reg._pg.raise_counters(new_json)
         fsync_dir(reg.root)
     report.keys = len({r[0] for r in rows})
     report.versions = len(rows)

@@ -26,6 +26,9 @@ folder (with its ``metadata.json``) under ``.staging/``, replace
 crash at any point leaves either no new folder or a complete one; at worst a
 number is skipped, never reused. The lock is an ``flock`` (filelock), which the
 kernel releases when its holder dies, so a killed run does not block the others.
+With a PostgreSQL index (``index=``, #16) the database decides instead: the
+same steps run in one transaction holding the key's row lock (`_pgalloc`), and
+the flock is optional.
 
 If ``versions.json`` cannot be read, or records less than the folders show (it
 was edited, deleted or restored from an old copy), allocation stops with
@@ -53,6 +56,7 @@ from .._fs import atomic_write_bytes, fsync_dir, os_errors
 from ..errors import (
     PathError,
     RegistryCorruptError,
+    RegistryIndexError,
     RegistryKeyError,
     RegistryLockTimeout,
     VersionNotFoundError,
@@ -84,6 +88,7 @@ from ._version import (
 )
 
 if TYPE_CHECKING:
+    from ._postgres import PostgresIndex
     from ._rebuild import RebuildReport
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT", "Registry"]
@@ -95,8 +100,12 @@ LOCK_FILE: Final = ".registry.lock"
 STAGING_DIR: Final = ".staging"
 #: Seconds a Registry waits for the lock by default (``curvelog registry --lock-timeout``).
 DEFAULT_LOCK_TIMEOUT: Final = 60.0
+#: The index URL when ``Registry(index=None)``: unset or ``sqlite`` is index.db (#16).
+INDEX_ENV: Final = "CURVELOG_REGISTRY_INDEX"
 #: temporary files that only a lock holder makes in the root (atomic_write_bytes, the index)
 _ROOT_TEMP_PREFIXES: Final = (f".{VERSIONS_FILE}.", f".{INDEX_FILE}.")
+#: _postgres.MARKER_FILE (not imported: _postgres is loaded only for a PostgreSQL index)
+_PG_MARKER: Final = "index.postgresql"
 
 
 def _version_numbers(folder: Path, *, any_entry: bool = False) -> list[int]:
@@ -133,6 +142,11 @@ class Registry:
         :class:`RegistryLockTimeout` (default 60; the CLI's ``--lock-timeout``).
         The lock is only held for the few milliseconds of an allocation or a
         registry-owned write.
+    :param index: ``"postgresql://..."`` puts the index in PostgreSQL and lets the
+        database decide version numbers (see `_postgres`, `_pgalloc`); ``"sqlite"``
+        is ``index.db``; None (default) is ``$CURVELOG_REGISTRY_INDEX``, else SQLite.
+    :param file_lock: also take the ``flock`` (default: with SQLite only; a
+        PostgreSQL index needs none, for filesystems where flock does not work).
     """
 
     product = staticmethod(product)
@@ -140,10 +154,24 @@ class Registry:
     global_ = staticmethod(global_)
 
     def __init__(
-        self, root: str | os.PathLike[str], *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+        self,
+        root: str | os.PathLike[str],
+        *,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        index: str | None = None,
+        file_lock: bool | None = None,
     ) -> None:
         self.root = Path(root)
         self.lock_timeout = float(lock_timeout)
+        url = os.environ.get(INDEX_ENV, "") if index is None else index
+        self._pg: PostgresIndex | None = None
+        if url not in ("", "sqlite"):
+            from ._postgres import make_index
+
+            self._pg = make_index(url, self.root, self.lock_timeout, self._repair_hint())
+        self.file_lock = self._pg is None if file_lock is None else bool(file_lock)
+        if not self.file_lock and self._pg is None:
+            raise ValueError("file_lock=False needs a PostgreSQL index (index='postgresql://...')")
         self._lock = filelock.FileLock(
             str(self.root / LOCK_FILE),
             timeout=self.lock_timeout,
@@ -152,7 +180,9 @@ class Registry:
             fallback_to_soft=False,
             preserve_lock_file=True,
         )
-        self._index = SqliteIndex(self.root / INDEX_FILE, self.lock_timeout, self._repair_hint())
+        self._index: SqliteIndex | PostgresIndex = self._pg or SqliteIndex(
+            self.root / INDEX_FILE, self.lock_timeout, self._repair_hint()
+        )
 
     def __repr__(self) -> str:
         return f"Registry({str(self.root)!r})"
@@ -174,9 +204,20 @@ class Registry:
     def _key_dir(self, segments: Sequence[str]) -> Path:
         return self.root.joinpath(*segments)
 
+    @property
+    def index_kind(self) -> str:
+        """``"postgresql"`` or ``"sqlite"``."""
+        return "sqlite" if self._pg is None else "postgresql"
+
+    @property
+    def index_location(self) -> str:
+        """index.db's path, or the PostgreSQL URL without its password."""
+        return str(self._index.path if isinstance(self._index, SqliteIndex) else self._index)
+
     def _repair_hint(self) -> str:
+        index = " --index URL" if self._pg is not None else ""
         return (
-            "run `curvelog registry rebuild-index --registry "
+            f"run `curvelog registry rebuild-index{index} --registry "
             f"{shlex.quote(str(self.root))}` to rebuild it from the version folders"
         )
 
@@ -197,22 +238,37 @@ class Registry:
             ) from None
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        """Hold the registry lock; OS errors inside become PathError."""
+    def _locked(self, key: str | None = None) -> Iterator[int]:
+        """Hold the registry lock; OS errors inside become PathError.
+
+        With a PostgreSQL index: the database transaction holding ``key``'s row
+        (None: every key), whose ``last_version`` is yielded (0 with SQLite).
+        """
+        if self._pg is not None:
+            self._pg.ping()  # unreachable: the clear error before anything is made
         self._ensure_root()
-        try:
-            self._lock.acquire()
-        except filelock.Timeout:
-            raise RegistryLockTimeout(str(self.lock_file), self.lock_timeout) from None
-        except OSError as e:
-            raise PathError(
-                str(self.lock_file), f"cannot create the registry lock ({e.strerror})"
-            ) from None
-        try:
+        if self._pg is None and (self.root / _PG_MARKER).exists():
+            raise RegistryIndexError(
+                str(self.root / INDEX_FILE),
+                f"this registry's index is in PostgreSQL ({self.root / _PG_MARKER}); "
+                f"pass its URL (index=..., --index or ${INDEX_ENV})",
+            )
+        with contextlib.ExitStack() as stack:
+            if self.file_lock:
+                try:
+                    self._lock.acquire()
+                except filelock.Timeout:
+                    raise RegistryLockTimeout(str(self.lock_file), self.lock_timeout) from None
+                except OSError as e:
+                    raise PathError(
+                        str(self.lock_file), f"cannot create the registry lock ({e.strerror})"
+                    ) from None
+                stack.callback(self._lock.release)
+            counter = 0
+            if self._pg is not None:
+                counter = stack.enter_context(self._pg.locked(key, lambda: self._scan_rows()[0]))
             with os_errors(self.root, "cannot write here"):
-                yield
-        finally:
-            self._lock.release()
+                yield counter
 
     # ------------------------------------------------------------------ versions.json
 
@@ -296,13 +352,16 @@ class Registry:
     def index_rows(self, prefix: KeyLike | None = None) -> list[IndexRow]:
         """The rows of the index, ordered by key and version, optionally under a key prefix."""
         self._require_root()
-        if not self._index.exists():
+        if self._pg is not None:
+            rows = self._pg.rows()
+        elif not self._index.exists():
             if self.keys():
                 raise RegistryCorruptError(
                     f"{self.index_file}: the index is missing; {self._repair_hint()}"
                 )
             return []
-        rows = self._index.rows()
+        else:
+            rows = self._index.rows()
         if prefix is None:
             return rows
         pre = "/".join(parse_key(prefix, partial=True))
@@ -358,7 +417,7 @@ class Registry:
 
     def _looks_like_a_registry(self) -> bool:
         """Whether the root has a registry file or a version folder under some key."""
-        markers = (VERSIONS_FILE, INDEX_FILE, LOCK_FILE)
+        markers = (VERSIONS_FILE, INDEX_FILE, LOCK_FILE, _PG_MARKER)
         if any(os.path.lexists(self.root / name) for name in markers):
             return True
         return next(self._iter_keys(), None) is not None
@@ -442,7 +501,7 @@ class Registry:
                 files[PLOT] = png_bytes
             return self._allocate(kp, files, bundle_metadata(bundle, data))
         n = parse_version(version)
-        with self._locked():
+        with self._locked(kp):
             v = self.version(kp, n)
             v._write_bundle(bundle, data, png_bytes, overwrite=overwrite)
         return v
@@ -450,6 +509,10 @@ class Registry:
     def _allocate(
         self, key: str, files: Mapping[str, bytes], meta_extra: Mapping[str, Any] | None
     ) -> Version:
+        if self._pg is not None:
+            from ._pgalloc import allocate
+
+            return allocate(self, key, files, meta_extra)
         segments = key.split("/")
         with self._locked():
             staging = self.root / STAGING_DIR

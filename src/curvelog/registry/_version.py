@@ -171,7 +171,7 @@ class Version:
         """
         if not isinstance(data, Mapping):
             raise TypeError(f"metadata must be a mapping, not {type(data).__name__}")
-        with self.registry._locked():
+        with self.registry._locked(self.key):
             return self._merge_metadata(dict(data), user=True)
 
     def _merge_metadata(self, data: dict[str, Any], *, user: bool) -> Path:
@@ -214,7 +214,7 @@ class Version:
         """
         data = encode_bundle(bundle)
         png_bytes = None if png is None else read_png(png)
-        with self.registry._locked():
+        with self.registry._locked(self.key):
             self._write_bundle(bundle, data, png_bytes, overwrite=overwrite)
         return self.path / CURVES
 

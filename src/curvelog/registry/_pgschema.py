@@ -1,0 +1,155 @@
+"""The PostgreSQL index's tables: their definitions, one row's values, the row statements.
+
+Split from `_postgres` (connections, schema checks, locks) so each stays short.
+``version`` is an integer (the seed's ``v2`` is ``'v' || version``) so that
+``max(version)`` and ordering work; ``created_at`` is a ``timestamptz``;
+``metrics_summary`` and ``bundle`` are ``jsonb``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from ._index import Row, summary_json
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = [
+    "DDL",
+    "INSERT",
+    "MARKER_FILE",
+    "SCHEMA_VERSION",
+    "TABLES",
+    "Writer",
+    "bundle_text",
+    "display_url",
+    "is_postgres_url",
+    "first_line",
+    "iso",
+    "model_identifier",
+    "row_params",
+]
+
+SCHEMA_VERSION: Final = 1
+#: in the registry root: the id of the registry whose index is in PostgreSQL
+MARKER_FILE: Final = "index.postgresql"
+TABLES: Final = ("curvelog_schema", "registry_keys", "model_versions")
+
+DDL: Final = (
+    """CREATE TABLE IF NOT EXISTS curvelog_schema (
+        singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+        schema_version integer NOT NULL,
+        registry_id text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now())""",
+    """CREATE TABLE IF NOT EXISTS registry_keys (
+        key text PRIMARY KEY,
+        last_version integer NOT NULL CHECK (last_version >= 0))""",
+    """CREATE TABLE IF NOT EXISTS model_versions (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        key text NOT NULL,
+        model_identifier text NOT NULL,
+        model_type text NOT NULL,
+        version integer NOT NULL CHECK (version > 0),
+        model_path text NOT NULL,
+        created_at timestamptz NOT NULL,
+        metrics_summary jsonb,
+        bundle jsonb,
+        UNIQUE (key, version))""",
+)
+INSERT: Final = (
+    "INSERT INTO model_versions (key, model_identifier, model_type, version, model_path, "
+    "created_at, metrics_summary, bundle) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb)"
+)
+
+
+def is_postgres_url(index: str) -> bool:
+    return index.startswith(("postgresql://", "postgres://"))
+
+
+def display_url(url: str) -> str:
+    """``url`` without its password, for messages."""
+    url = re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
+    return re.sub(r"(password=)[^&\s]*", r"\1***", url)
+
+
+def first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+def iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def bundle_text(data: bytes | None) -> str | None:
+    """curves.json as jsonb text; NULL when absent or not storable (jsonb refuses \\u0000)."""
+    if data is None or b"\\u0000" in data:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def model_identifier(key: str) -> str:
+    """The seed's ``model_identifier``: mode and scope, ``product_P001_all``."""
+    head = key.rsplit("/", 1)[0] if "/" in key else key
+    return head.replace("/", "_")
+
+
+def row_params(row: Row, bundle: str | None) -> tuple[Any, ...]:
+    key, model_type, number, path, created_at, summary = row
+    return (key, model_identifier(key), model_type, number, path, created_at, summary, bundle)
+
+
+class Writer:
+    """The statements of one registry write, in the transaction of `PostgresIndex.locked`."""
+
+    def __init__(
+        self, conn: psycopg.Connection[Any], read_bundle: Callable[[str], str | None]
+    ) -> None:
+        self._conn = conn
+        self._read_bundle = read_bundle  # a version folder's curves.json, as jsonb text
+
+    def versions(self, key: str) -> list[int]:
+        found = self._conn.execute(
+            "SELECT version FROM model_versions WHERE key = %s ORDER BY version", (key,)
+        ).fetchall()
+        return [int(r[0]) for r in found]
+
+    def sync_key(
+        self, key: str, folders: Sequence[int], row_for: Any, indexed: Sequence[int] | None = None
+    ) -> None:
+        """Make the rows of ``key`` match its folders (repairs a crash's leftovers).
+
+        ``indexed``: the key's versions in the table, if the caller just read them.
+        """
+        have = set(self.versions(key) if indexed is None else indexed)
+        want = set(folders)
+        gone = sorted(have - want)
+        if gone:
+            self._conn.execute(
+                "DELETE FROM model_versions WHERE key = %s AND version = ANY(%s)", (key, gone)
+            )
+        for n in sorted(want - have):
+            self.insert(row_for(key, n), self._read_bundle(f"{key}/v{n}"))
+
+    def insert(self, row: Row, bundle: str | None = None) -> None:
+        self._conn.execute(INSERT, row_params(row, bundle))
+
+    def set_counter(self, key: str, number: int) -> None:
+        self._conn.execute(
+            "UPDATE registry_keys SET last_version = greatest(last_version, %s) WHERE key = %s",
+            (number, key),
+        )
+
+    def set_summary(self, key: str, number: int, summary: object) -> None:
+        """The summary, and the bundle as the folder now holds it."""
+        self._conn.execute(
+            "UPDATE model_versions SET metrics_summary = %s::jsonb, bundle = %s::jsonb "
+            "WHERE key = %s AND version = %s",
+            (summary_json(summary), self._read_bundle(f"{key}/v{number}"), key, number),
+        )

@@ -1,0 +1,558 @@
+"""The registry with its index in a real PostgreSQL server (#16): allocation decided by the
+database with the file lock off, kills, a server stopped mid-run, schema and connection
+errors, rebuild-index into PostgreSQL, the CLI's --index.
+
+The server is a throwaway cluster (tests/_pgserver.py) started once per session;
+each test gets its own schema (search_path) in it. Without the server binaries these
+tests are skipped with the reason in the summary, and fail under CI=true.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from _cli import invoke
+from _pgserver import Server, make_server
+from curvelog import EventLog
+from curvelog.errors import RegistryIndexError, RegistryLockTimeout
+from curvelog.registry import Registry
+
+KEY = "product/P001_all/mlstm"
+FORK = multiprocessing.get_context("fork")
+BUNDLE = {"schema": "curvelog.bundle/1", "run": {"run_id": "r1"}, "summary": {"rows": 5}}
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[Server]:
+    server = make_server()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def schema(pg: Server) -> str:
+    return pg.new_schema()
+
+
+@pytest.fixture
+def url(pg: Server, schema: str) -> str:
+    return pg.url(schema)
+
+
+@pytest.fixture
+def reg(tmp_path: Path, url: str) -> Registry:
+    return Registry(tmp_path / "saved_models", index=url, lock_timeout=30)
+
+
+def tree(root: Path) -> dict[str, bytes | None]:
+    """Every path under root with its bytes (None for a folder)."""
+    if not root.exists():
+        return {}
+    out: dict[str, bytes | None] = {}
+    for p in sorted(root.rglob("*")):
+        out[p.relative_to(root).as_posix()] = None if p.is_dir() else p.read_bytes()
+    return out
+
+
+def folders(root: Path, key: str = KEY) -> set[int]:
+    d = root / key
+    return {int(p.name[1:]) for p in d.iterdir() if p.is_dir()} if d.is_dir() else set()
+
+
+def db_rows(pg: Server, schema: str, key: str = KEY) -> list[tuple[Any, ...]]:
+    return pg.execute(
+        f"SELECT version, model_path, model_identifier FROM model_versions WHERE key = '{key}' "
+        "ORDER BY version",
+        schema,
+    )
+
+
+def assert_consistent(pg: Server, schema: str, root: Path, key: str = KEY) -> None:
+    """Folders, versions.json, model_versions and registry_keys agree; nothing half-made."""
+    have = folders(root, key)
+    rows = db_rows(pg, schema, key)
+    assert [r[0] for r in rows] == sorted(have)
+    assert all(r[1] == f"{key}/v{r[0]}" for r in rows)
+    for n in have:
+        meta = json.loads((root / key / f"v{n}" / "metadata.json").read_text("utf-8"))
+        assert (meta["key"], meta["version"]) == (key, n)
+    recorded = json.loads((root / "versions.json").read_text("utf-8"))[key]
+    (counter,) = pg.execute(f"SELECT last_version FROM registry_keys WHERE key = '{key}'", schema)
+    assert recorded >= max(have) and counter[0] >= max(have)
+    staging = root / ".staging"
+    assert not staging.exists() or not any(staging.iterdir())
+    assert not list(root.glob(".*.tmp"))
+
+
+# --------------------------------------------------------------------------- basics
+
+
+def test_allocation_fills_the_table_and_no_file_lock_is_taken(
+    reg: Registry, pg: Server, schema: str
+) -> None:
+    assert [reg.new_version(KEY).number for _ in range(3)] == [1, 2, 3]
+    v = reg.file_bundle(KEY, BUNDLE)
+    assert v.number == 4
+    rows = pg.execute(
+        "SELECT key, model_identifier, model_type, version, model_path, created_at, "
+        "metrics_summary, bundle FROM model_versions ORDER BY version",
+        schema,
+    )
+    assert [r[:5] for r in rows] == [
+        (KEY, "product_P001_all", "mlstm", n, f"{KEY}/v{n}") for n in (1, 2, 3, 4)
+    ]
+    assert rows[3][6] == {"rows": 5} and rows[3][7] == BUNDLE and rows[0][7] is None
+    meta = v.metadata()
+    assert (
+        rows[3][5].isoformat(timespec="milliseconds").replace("+00:00", "Z") == (meta["created_at"])
+    )
+    assert pg.execute("SELECT key, last_version FROM registry_keys", schema) == [(KEY, 4)]
+    assert pg.execute("SELECT schema_version FROM curvelog_schema", schema) == [(1,)]
+    assert json.loads((reg.root / "versions.json").read_text()) == {KEY: 4}
+    marker = json.loads((reg.root / "index.postgresql").read_text())
+    assert pg.execute("SELECT registry_id FROM curvelog_schema", schema) == [
+        (marker["registry_id"],)
+    ]
+    assert not (reg.root / "index.db").exists() and not (reg.root / ".registry.lock").exists()
+    assert [(r.key, r.version, r.metrics_summary) for r in reg.index_rows()][-1] == (
+        KEY,
+        4,
+        {"rows": 5},
+    )
+    assert reg.index_location.startswith("postgresql://") and reg.file_lock is False
+    assert_consistent(pg, schema, reg.root)
+
+
+def test_metadata_and_bundles_filed_later_reach_the_row(
+    reg: Registry, pg: Server, schema: str
+) -> None:
+    v = reg.new_version(KEY)
+    v.save_metadata({"summary": {"best": 0.5}})
+    assert pg.execute("SELECT metrics_summary, bundle FROM model_versions", schema) == [
+        ({"best": 0.5}, None)
+    ]
+    reg.file_bundle(KEY, BUNDLE, version=1)
+    assert pg.execute("SELECT metrics_summary, bundle FROM model_versions", schema) == [
+        ({"rows": 5}, BUNDLE)
+    ]
+
+
+def test_folders_made_before_the_database_are_indexed_by_the_first_writer(
+    tmp_path: Path, url: str, pg: Server, schema: str
+) -> None:
+    root = tmp_path / "saved_models"
+    sqlite = Registry(root)
+    for _ in range(3):
+        sqlite.new_version(KEY)
+    (root / "index.db").unlink()
+    reg = Registry(root, index=url)
+    assert reg.new_version(KEY).number == 4
+    assert [r[0] for r in db_rows(pg, schema)] == [1, 2, 3, 4]
+    with pytest.raises(RegistryIndexError, match="index is in PostgreSQL"):
+        sqlite.new_version(KEY)  # a process without the URL must not allocate by flock
+    assert_consistent(pg, schema, root)
+
+
+def test_the_environment_variable_chooses_the_index(
+    tmp_path: Path, url: str, pg: Server, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CURVELOG_REGISTRY_INDEX", url)
+    assert Registry(tmp_path / "r").new_version(KEY).number == 1
+    assert len(db_rows(pg, schema)) == 1
+    monkeypatch.setenv("CURVELOG_REGISTRY_INDEX", "sqlite")
+    assert Registry(tmp_path / "s").new_version(KEY).number == 1
+    assert (tmp_path / "s" / "index.db").exists()
+
+
+def test_the_file_lock_can_be_taken_as_well(tmp_path: Path, url: str) -> None:
+    reg = Registry(tmp_path / "r", index=url, file_lock=True)
+    assert reg.new_version(KEY).number == 1 and (reg.root / ".registry.lock").exists()
+    assert Registry(tmp_path / "r", index=url).new_version(KEY).number == 2
+
+
+def test_bad_index_arguments() -> None:
+    with pytest.raises(RegistryIndexError, match="unknown index"):
+        Registry("x", index="mysql://u:secret@h/db")
+    try:
+        Registry("x", index="mysql://u:secret@h/db")
+    except RegistryIndexError as e:
+        assert "secret" not in str(e)
+    with pytest.raises(ValueError, match="file_lock=False needs a PostgreSQL index"):
+        Registry("x", file_lock=False)
+
+
+def test_import_curvelog_does_not_import_psycopg(tmp_path: Path) -> None:
+    code = (
+        "import sys, curvelog, curvelog.registry, curvelog.cli\n"
+        f"curvelog.Registry({str(tmp_path)!r}, index='postgresql://h/db')\n"
+        "assert 'psycopg' not in sys.modules, 'psycopg imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+def _allocate(root: str, url: str, count: int, out: str, go: Any) -> None:
+    """Worker: allocate ``count`` versions with the file lock off, claim each exclusively."""
+    reg = Registry(root, index=url, file_lock=False, lock_timeout=60)
+    go.wait()
+    with open(out, "a") as f:
+        for _ in range(count):
+            v = reg.new_version(KEY)
+            os.close(os.open(v.path / "claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            f.write(f"{v.number}\n")
+            f.flush()
+
+
+def _results(outs: list[Path]) -> list[int]:
+    return [int(n) for o in outs if o.exists() for n in o.read_text().split()]
+
+
+def test_16_processes_with_no_file_lock_get_400_distinct_versions_from_the_database(
+    reg: Registry, url: str, pg: Server, schema: str, tmp_path: Path
+) -> None:
+    reg.new_version(KEY)  # the tables exist before the race (their creation is tested apart)
+    go = FORK.Event()
+    outs = [tmp_path / f"w{i}.txt" for i in range(16)]
+    workers = [
+        FORK.Process(target=_allocate, args=(str(reg.root), url, 25, str(o), go)) for o in outs
+    ]
+    for w in workers:
+        w.start()
+    go.set()
+    for w in workers:
+        w.join(120)
+    assert [w.exitcode for w in workers] == [0] * 16
+    got = _results(outs)
+    assert sorted(got) == list(range(2, 402))
+    assert folders(reg.root) == set(range(1, 402))
+    assert json.loads((reg.root / "versions.json").read_text()) == {KEY: 401}
+    assert not (reg.root / ".registry.lock").exists()
+    assert_consistent(pg, schema, reg.root)
+
+
+def test_writers_racing_to_create_the_tables_make_them_once(
+    reg: Registry, url: str, pg: Server, schema: str, tmp_path: Path
+) -> None:
+    go = FORK.Event()
+    outs = [tmp_path / f"w{i}.txt" for i in range(6)]
+    workers = [
+        FORK.Process(target=_allocate, args=(str(reg.root), url, 3, str(o), go)) for o in outs
+    ]
+    for w in workers:
+        w.start()
+    go.set()
+    for w in workers:
+        w.join(120)
+    assert [w.exitcode for w in workers] == [0] * 6
+    assert sorted(_results(outs)) == list(range(1, 19))
+    assert pg.execute("SELECT count(*) FROM curvelog_schema", schema) == [(1,)]
+    assert_consistent(pg, schema, reg.root)
+
+
+def _die_before_the_rename(root: str, url: str, ready: Any) -> None:
+    def stall(src: object, dst: object) -> None:
+        ready.set()
+        time.sleep(120)
+
+    os.rename = stall  # type: ignore[assignment]  # this child only: mid-transaction
+    Registry(root, index=url, file_lock=False).new_version(KEY)
+
+
+def test_an_allocator_killed_mid_transaction_blocks_nobody_and_its_number_is_skipped(
+    reg: Registry, url: str, pg: Server, schema: str, tmp_path: Path
+) -> None:
+    reg.new_version(KEY)
+    ready, go = FORK.Event(), FORK.Event()
+    victim = FORK.Process(target=_die_before_the_rename, args=(str(reg.root), url, ready))
+    victim.start()
+    assert ready.wait(30)
+    # the victim holds the key's row: it wrote versions.json (v2) and staged its folder
+    assert json.loads((reg.root / "versions.json").read_text()) == {KEY: 2}
+    assert any((reg.root / ".staging").iterdir())
+    outs = [tmp_path / f"w{i}.txt" for i in range(3)]
+    workers = [
+        FORK.Process(target=_allocate, args=(str(reg.root), url, 5, str(o), go)) for o in outs
+    ]
+    for w in workers:
+        w.start()
+    go.set()
+    time.sleep(0.5)
+    assert all(w.is_alive() for w in workers) and folders(reg.root) == {1}  # waiting
+    os.kill(victim.pid, signal.SIGKILL)  # type: ignore[arg-type]
+    victim.join()
+    for w in workers:
+        w.join(60)
+    assert [w.exitcode for w in workers] == [0] * 3
+    assert sorted(_results(outs)) == list(range(3, 18))  # v2 skipped, never reused
+    assert folders(reg.root) == {1, *range(3, 18)}
+    assert_consistent(pg, schema, reg.root)
+
+
+def test_random_sigkills_never_duplicate_a_version_nor_leave_a_half_made_folder(
+    reg: Registry, url: str, pg: Server, schema: str, tmp_path: Path
+) -> None:
+    rng = random.Random(16)
+    reg.new_version(KEY)
+    go = FORK.Event()
+    go.set()
+    survivors_out = [tmp_path / f"s{i}.txt" for i in range(3)]
+    survivors = [
+        FORK.Process(target=_allocate, args=(str(reg.root), url, 20, str(o), go))
+        for o in survivors_out
+    ]
+    for w in survivors:
+        w.start()
+    victims_out = []
+    for i in range(8):
+        out = tmp_path / f"v{i}.txt"
+        victims_out.append(out)
+        victim = FORK.Process(target=_allocate, args=(str(reg.root), url, 10**6, str(out), go))
+        victim.start()
+        time.sleep(rng.uniform(0.05, 0.3))
+        os.kill(victim.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        victim.join()
+        # whatever is visible is complete: every folder has its metadata.json
+        for n in folders(reg.root):
+            meta = json.loads((reg.root / KEY / f"v{n}" / "metadata.json").read_text())
+            assert meta["version"] == n
+    for w in survivors:
+        w.join(60)
+    assert [w.exitcode for w in survivors] == [0] * 3
+    reg.new_version(KEY)  # the next allocation cleans up after the last kill
+    got = _results(survivors_out + victims_out)
+    assert len(got) == len(set(got))
+    assert set(got) <= folders(reg.root)
+    assert all((reg.root / KEY / f"v{n}" / "claim").exists() for n in got)
+    assert pg.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == [(0,)]
+    assert_consistent(pg, schema, reg.root)
+
+
+def test_a_row_lock_held_too_long_is_a_lock_timeout(reg: Registry, pg: Server, url: str) -> None:
+    import psycopg
+
+    reg.new_version(KEY)
+    with psycopg.connect(url) as other:
+        other.execute("SELECT * FROM registry_keys WHERE key = %s FOR UPDATE", (KEY,))
+        quick = Registry(reg.root, index=url, lock_timeout=0.2)
+        with pytest.raises(RegistryLockTimeout, match=f"row lock of key {KEY}"):
+            quick.new_version(KEY)
+    assert reg.new_version(KEY).number == 2
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def test_the_database_stopped_mid_run(
+    reg: Registry, pg: Server, url: str, schema: str, tmp_path: Path
+) -> None:
+    import psycopg
+
+    v1 = reg.new_version(KEY)
+    log_path = v1.path / "run.log"
+    log = EventLog(log_path)
+    for step in range(100):
+        log.append(step, loss=1.0 / (step + 1))
+    log.flush()
+    before_log = log_path.read_bytes()
+    # an allocation waiting for the key's row when the server goes down
+    holder = psycopg.connect(url)
+    holder.execute("BEGIN")
+    holder.execute("SELECT * FROM registry_keys WHERE key = %s FOR UPDATE", (KEY,))
+    errors: list[BaseException] = []
+    waiting = threading.Thread(target=lambda: _catch(errors, reg.new_version, KEY))
+    waiting.start()
+    time.sleep(0.5)
+    snapshot = tree(reg.root)
+    pg.stop()
+    try:
+        waiting.join(30)
+        assert len(errors) == 1 and isinstance(errors[0], RegistryIndexError)
+        assert "cannot use the database" in str(errors[0])
+        with pytest.raises(RegistryIndexError, match="cannot use the database"):
+            reg.new_version(KEY)
+        with pytest.raises(RegistryIndexError):
+            reg.file_bundle(KEY, BUNDLE, version=1)
+        with pytest.raises(RegistryIndexError):
+            Registry(tmp_path / "fresh", index=url).new_version(KEY)
+        assert not (tmp_path / "fresh").exists()  # nothing half-made
+        result = invoke("registry", "list", "--registry", str(reg.root), "--index", url, ok=False)
+        assert result.exit_code == 2 and result.stderr.startswith("Error: postgresql://")
+        assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.output
+        for step in range(100, 150):  # the training goes on, its log untouched
+            log.append(step, loss=1.0 / (step + 1))
+        assert tree(reg.root) == snapshot
+    finally:
+        pg.start()
+        holder.close()
+    log.close()
+    assert log_path.read_bytes().startswith(before_log)
+    assert reg.new_version(KEY).number == 2  # the retry after the restart
+    assert_consistent(pg, schema, reg.root)
+
+
+def _catch(errors: list[BaseException], fn: Any, *args: Any) -> None:
+    try:
+        fn(*args)
+    except BaseException as e:  # noqa: BLE001 - handed to the test thread
+        errors.append(e)
+
+
+def test_an_unreachable_database_is_one_clear_error_and_nothing_on_disk(
+    tmp_path: Path, pg: Server
+) -> None:
+    bad = f"postgresql://curvelog:s3cret@/nodb?host={pg.dir}&port=1"
+    root = tmp_path / "saved_models"
+    with pytest.raises(RegistryIndexError) as info:
+        Registry(root, index=bad).new_version(KEY)
+    assert "cannot use the database" in str(info.value) and "s3cret" not in str(info.value)
+    assert info.value.index.startswith("postgresql://curvelog:***@")
+    assert not root.exists()
+    log_path = tmp_path / "run.log"
+    with EventLog(log_path) as log:
+        log.append(0, loss=1.0)
+    before = log_path.read_bytes()
+    result = invoke("compact", str(log_path), "--registry", str(root), "--key", KEY,
+                    "--index", bad, "--no-png", ok=False)  # fmt: skip
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and result.stdout == ""
+    assert result.stderr.startswith("Error: postgresql://curvelog:***@/nodb")
+    assert "cannot use the database" in result.stderr and "s3cret" not in result.output
+    assert log_path.read_bytes() == before and not root.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.log"]
+    result = invoke("compact", str(log_path), "--index", bad, ok=False)
+    assert result.stderr == "Error: --index needs --registry and --key\n"
+
+
+def test_a_schema_from_a_newer_curvelog_is_refused(reg: Registry, pg: Server, schema: str) -> None:
+    reg.new_version(KEY)
+    pg.execute("UPDATE curvelog_schema SET schema_version = 2", schema)
+    snapshot = tree(reg.root)
+    for action in (lambda: reg.new_version(KEY), reg.index_rows, reg.rebuild_index):
+        with pytest.raises(RegistryIndexError, match=r"newer curvelog \(schema 2"):
+            action()
+    assert tree(reg.root) == snapshot
+    assert [r[0] for r in db_rows(pg, schema)] == [1]
+
+
+def test_a_missing_table_is_refused_and_rebuild_index_repairs_it(
+    reg: Registry, pg: Server, schema: str
+) -> None:
+    for _ in range(3):
+        reg.new_version(KEY)
+    pg.execute("DROP TABLE model_versions", schema)
+    snapshot = tree(reg.root)
+    with pytest.raises(RegistryIndexError, match="model_versions is missing; run `curvelog"):
+        reg.new_version(KEY)
+    with pytest.raises(RegistryIndexError, match="model_versions is missing"):
+        reg.index_rows()
+    assert tree(reg.root) == snapshot
+    report = reg.rebuild_index()
+    assert (report.keys, report.versions) == (1, 3)
+    assert reg.new_version(KEY).number == 4
+    assert_consistent(pg, schema, reg.root)
+
+
+def test_a_database_indexing_another_registry_is_refused(
+    reg: Registry, url: str, tmp_path: Path
+) -> None:
+    reg.new_version(KEY)
+    other = Registry(tmp_path / "other", index=url)
+    with pytest.raises(RegistryIndexError, match="holds the index of registry"):
+        other.new_version(KEY)
+    assert not (tmp_path / "other" / KEY).exists()
+
+
+def test_rebuild_index_moves_a_sqlite_registry_into_postgresql(
+    tmp_path: Path, url: str, pg: Server, schema: str
+) -> None:
+    root = tmp_path / "saved_models"
+    sqlite = Registry(root)
+    for _ in range(3):
+        sqlite.new_version(KEY)
+    sqlite.new_version("store/S001_all/kan")
+    sqlite.version(KEY, 3).path.rename(root / "gone")  # deleted v3: its number stays used
+    reg = Registry(root, index=url)
+    report = reg.rebuild_index()
+    assert (report.keys, report.versions) == (2, 3)
+    assert [r[0] for r in db_rows(pg, schema)] == [1, 2]
+    assert pg.execute("SELECT key, last_version FROM registry_keys ORDER BY key", schema) == [
+        (KEY, 3),
+        ("store/S001_all/kan", 1),
+    ]
+    assert reg.new_version(KEY).number == 4
+    with pytest.raises(RegistryIndexError, match="index is in PostgreSQL"):
+        sqlite.new_version(KEY)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_the_cli_reads_and_repairs_a_postgresql_index(
+    tmp_path: Path, url: str, pg: Server, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "saved_models"
+    reg = Registry(root, index=url)
+    reg.new_version(KEY)
+    reg.file_bundle(KEY, BUNDLE)
+    r = ["--registry", str(root), "--index", url]
+    out = invoke("registry", "list", "--json", *r).stdout
+    assert [(x["key"], x["versions"]) for x in json.loads(out)] == [(KEY, [1, 2])]
+    assert invoke("registry", "latest", KEY, *r).stdout.strip() == str(root / KEY / "v2")
+    shown = json.loads(invoke("registry", "show", KEY, "--json", *r).stdout)
+    assert shown["version"] == 2 and shown["index"]["metrics_summary"] == {"rows": 5}
+    pg.execute("DELETE FROM model_versions", schema)
+    assert json.loads(invoke("registry", "list", "--json", *r).stdout) == []  # the index's view
+    done = invoke("registry", "rebuild-index", *r).stdout
+    assert done.startswith("rebuilt postgresql://") and "1 keys, 2 versions" in done
+    monkeypatch.setenv("CURVELOG_REGISTRY_INDEX", url)
+    assert "v2" in invoke("registry", "list", "--registry", str(root)).stdout
+    result = invoke("registry", "list", "--registry", str(root), "--index", "sqlite", ok=False)
+    assert result.exit_code == 0  # SQLite mode reads the folders; writing is what it refuses
+
+
+def test_compact_files_into_a_postgresql_registry_and_the_readme_queries_read_it(
+    tmp_path: Path, url: str, pg: Server, schema: str
+) -> None:
+    log_path = tmp_path / "run.log"
+    with EventLog(log_path) as log:
+        for step in range(50):
+            log.append(step, **{"train/loss": 1.0 / (step + 1), "val/loss": 1.2 / (step + 1)})
+    root = tmp_path / "saved_models"
+    before = log_path.read_bytes()
+    invoke("compact", str(log_path), "--registry", str(root), "--key", KEY, "--index", url,
+           "--no-png")  # fmt: skip
+    (bundle,) = pg.execute("SELECT bundle FROM model_versions", schema)
+    assert bundle[0] == json.loads((root / KEY / "v1" / "curves.json").read_text())
+    assert log_path.read_bytes() == before
+    # the README's two queries (section "the index in PostgreSQL")
+    (latest,) = pg.execute(
+        "SELECT version, model_path, bundle->'charts' AS charts FROM model_versions "
+        f"WHERE key = '{KEY}' ORDER BY version DESC LIMIT 1",
+        schema,
+    )
+    assert latest[:2] == (1, f"{KEY}/v1") and latest[2][0]["id"] == "loss"
+    best = pg.execute(
+        "SELECT key, version, (metrics_summary->'metrics'->'val/loss'->'min'->>'value')::float "
+        "AS best FROM model_versions WHERE model_type = 'mlstm' "
+        "AND (metrics_summary->'metrics'->'val/loss'->'min'->>'value')::float < 0.1 "
+        "ORDER BY best",
+        schema,
+    )
+    assert best == [(KEY, 1, pytest.approx(1.2 / 50))]
+    shown = invoke("registry", "show", KEY, "--registry", str(root), "--index", url).stdout
+    assert "index:      row 1" in shown
