@@ -258,3 +258,35 @@ def test_help_has_an_example() -> None:
     for args in (["compact", "-h"], ["import", "csv", "-h"]):
         result = invoke(*args)
         assert "Example:" in result.stdout
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_many_logs_in_parallel_one_bad_one_stops_nothing(
+    log: Path, tmp_path: Path, jobs: str
+) -> None:
+    others = [tmp_path / f"run{i}.log" for i in range(3)]
+    for p in others:
+        p.write_bytes(log.read_bytes())
+    bad = tmp_path / "bad.log"
+    bad.write_bytes(b"not a log at all")
+    args = [str(others[0]), str(bad), str(others[1]), str(others[2])]
+    result = invoke("compact", *args, "-j", jobs, ok=False)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines[1] == f"Error: {bad}: byte 0: not a curvelog log (bad signature)"
+    assert lines[-1] == "Error: 1 of 4 logs could not be compacted"
+    # every good log got its bundle, in input order, each one the same as a lone compaction
+    assert [ln.split(":")[0] for ln in lines if not ln.startswith("Error")] == [
+        str(p.with_name(p.stem + ".curves.json")) for p in others
+    ]
+    single = tmp_path / "single.curves.json"
+    invoke("compact", str(log), "-o", str(single))
+    for p in others:
+        assert p.with_name(p.stem + ".curves.json").read_bytes().replace(
+            p.name.encode(), b"run.log"
+        ).replace(p.stem.encode() + b'"', b'run"') == single.read_bytes()
+
+
+def test_several_logs_refuse_one_output(log: Path, tmp_path: Path) -> None:
+    result = invoke("compact", str(log), str(log), "-o", str(tmp_path / "x.json"), ok=False)
+    assert_one_line_error(result, "-o takes one log; with several, each bundle goes beside its log")

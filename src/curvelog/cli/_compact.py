@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
 
 from ..bundle import DEFAULT_POINTS, MIN_POINTS, Bundle
+from ..errors import CurvelogError
 from ..sampling import METHODS
 
 if TYPE_CHECKING:
@@ -65,10 +67,10 @@ def _split_metrics(values: tuple[str, ...]) -> list[str] | None:
 
 
 @cli.command()
-@click.argument("log")
+@click.argument("logs", metavar="LOG...", nargs=-1, required=True)
 @click.option("-o", "--output", metavar="PATH",
-              help="The bundle to write; '-' prints it. "
-                   "Default: <log stem>.curves.json beside the log.")  # fmt: skip
+              help="The bundle to write (one LOG only); '-' prints it. "
+                   "Default: <log stem>.curves.json beside each log.")  # fmt: skip
 @click.option("--points", type=click.IntRange(min=MIN_POINTS), default=DEFAULT_POINTS,
               show_default=True,
               help="Point budget per series.")  # fmt: skip
@@ -78,22 +80,25 @@ def _split_metrics(values: tuple[str, ...]) -> list[str] | None:
               help="Only these metrics (comma-separated names or glob patterns; "
                    "repeatable).")  # fmt: skip
 @click.option("--force", is_flag=True, help="Replace an existing bundle.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Compact this many logs at once, each in its own process.")  # fmt: skip
 @click.option("--registry", "registry_root", metavar="DIR",
               help="File the bundle into this model registry (needs --key).")  # fmt: skip
 @click.option("--key", metavar="KEY", help="Registry key, e.g. product/P001_all/mlstm.")
 @click.option("--version", "reg_version", metavar="N",
-              help="File into this existing version instead of a new one.")  # fmt: skip
+              help="File into this existing version (one LOG only).")  # fmt: skip
 @click.option("--png/--no-png", default=True, show_default=True,
               help="With --registry, also file loss_curve.png drawn from the bundle.")  # fmt: skip
 @_lock_timeout_option
 @_index_option
 def compact(
-    log: str,
+    logs: tuple[str, ...],
     output: str | None,
     points: int,
     method: str,
     metrics: tuple[str, ...],
     force: bool,
+    jobs: int,
     registry_root: str | None,
     key: str | None,
     reg_version: str | None,
@@ -101,56 +106,106 @@ def compact(
     lock_timeout: float,
     index: str | None,
 ) -> None:
-    """Compact a log into a small JSON chart bundle (charts, best step, summary).
+    """Compact logs into small JSON chart bundles (charts, best step, summary).
 
-    Writes <log stem>.curves.json beside the log unless -o says otherwise, and
-    never replaces an existing bundle without --force. With --registry and
-    --key the bundle is filed into a new version of KEY (or --version N); the
-    file beside the log is then only written when -o asks for it.
+    Writes <log stem>.curves.json beside each log unless -o says otherwise
+    (one log), and never replaces an existing bundle without --force. With
+    --registry and --key each bundle is filed into a new version of KEY (or
+    --version N); the file beside the log is then only written when -o asks
+    for it. With several logs, -j N compacts N at once; a log that fails is
+    reported on its own line and the others are still compacted (exit code 2).
 
     \b
     Example:
         curvelog compact runs/exp1/run.log
         curvelog compact run.log -o curves.json --points 500 --metrics 'val/*'
         curvelog compact run.log -o - | jq .best
+        curvelog compact runs/*/run.log -j 2
         curvelog compact run.log --registry saved_models --key product/P001_all/mlstm
     """
     from ..bundle import dumps
-    from ..pipeline import compact as compact_log
 
     target = _registry_target(registry_root, key, reg_version, index, lock_timeout)
     if output == "":
         raise UserError("-o needs a file name (or '-' for stdout)")
+    if len(logs) > 1 and output is not None:
+        raise UserError("-o takes one log; with several, each bundle goes beside its log")
+    if len(logs) > 1 and reg_version is not None:
+        raise UserError("--version files one log; give one LOG")
     to_stdout = output == "-"
-    write = not to_stdout and (output is not None or registry_root is None)
-    progress = _CompactProgress(log)
-    try:
-        bundle, path = compact_log(
-            log,
-            None if to_stdout else output,
-            method=method,
-            points=points,
-            metrics=_split_metrics(metrics),
-            force=force,
-            write=write,
-            progress=progress,
-        )
-    finally:
-        progress.close()
-    for d in bundle["summary"]["damage"]:
-        click.echo(f"Warning: {log}: {d['message']}", err=True)
-    if to_stdout:
-        click.echo(dumps(bundle).decode("utf-8"))
-    stats = _stats(bundle)
-    if path is not None:
-        size = len(dumps(bundle))
-        click.echo(f"{path}: {stats}, {_human_size(size)}", err=True)
-    if target is not None:
-        from ..pipeline import file_run
+    opts = {
+        "method": method,
+        "points": points,
+        "metrics": _split_metrics(metrics),
+        "force": force,
+        "write": not to_stdout and (output is not None or registry_root is None),
+    }
+    failed = 0
+    for log, outcome in _compact_all(logs, None if to_stdout else output, opts, jobs):
+        if isinstance(outcome, CurvelogError):
+            if len(logs) == 1:
+                raise outcome
+            click.echo(f"Error: {outcome}", err=True)
+            failed += 1
+            continue
+        bundle, path = outcome
+        for d in bundle["summary"]["damage"]:
+            click.echo(f"Warning: {log}: {d['message']}", err=True)
+        if to_stdout:
+            click.echo(dumps(bundle).decode("utf-8"))
+        stats = _stats(bundle)
+        if path is not None:
+            click.echo(f"{path}: {stats}, {_human_size(len(dumps(bundle)))}", err=True)
+        if target is not None:
+            from ..pipeline import file_run
 
-        reg, key = target
-        v = file_run(bundle, reg, key, version=reg_version, png=png, overwrite=force)
-        click.echo(f"filed {v.path / 'curves.json'} ({v.key} {v.name}): {stats}", err=True)
+            reg, reg_key = target
+            v = file_run(bundle, reg, reg_key, version=reg_version, png=png, overwrite=force)
+            click.echo(f"filed {v.path / 'curves.json'} ({v.key} {v.name}): {stats}", err=True)
+    if failed:
+        raise UserError(f"{failed} of {len(logs)} logs could not be compacted")
+
+
+def _compact_all(
+    logs: Sequence[str], output: str | None, opts: dict[str, Any], jobs: int
+) -> Iterator[tuple[str, tuple[Bundle, str | None] | CurvelogError]]:
+    """Each log and its (bundle, path written), or the error that stopped it, in input order.
+
+    One log runs here, with progress on a terminal; several run in up to
+    ``jobs`` worker processes (a log's compaction is CPU-bound numpy work, so
+    processes, not threads, use the cores).
+    """
+    from ..pipeline import compact as compact_log
+
+    if len(logs) == 1 or jobs == 1:
+        for log in logs:
+            progress = _CompactProgress(log) if len(logs) == 1 else None
+            try:
+                yield log, compact_log(log, output, progress=progress, **opts)
+            except CurvelogError as e:
+                yield log, e
+            finally:
+                if progress is not None:
+                    progress.close()
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    with ProcessPoolExecutor(max_workers=min(jobs, len(logs)), mp_context=ctx) as pool:
+        futures = [pool.submit(_compact_quietly, log, opts) for log in logs]
+        for log, fut in zip(logs, futures, strict=True):
+            yield log, fut.result()
+
+
+def _compact_quietly(log: str, opts: dict[str, Any]) -> tuple[Bundle, str | None] | CurvelogError:
+    """A worker's job: errors come back as values, so one bad log stops nothing else."""
+    from ..pipeline import compact as compact_log
+
+    try:
+        return compact_log(log, None, **opts)
+    except CurvelogError as e:
+        return e
 
 
 def _registry_target(
