@@ -45,6 +45,10 @@ _STATIC: Final[dict[str, tuple[str, str]]] = {
     "uPlot.iife.min.js": ("vendor/uPlot.iife.min.js", "text/javascript"),
     "uPlot.min.css": ("vendor/uPlot.min.css", "text/css"),
 }
+_CSP: Final[str] = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 _RESCAN_S: Final[float] = 2.0
 _POLL_S: Final[float] = 0.2  # a log is stat'ed at most this often, however many pages ask
 _MAX_N: Final[int] = 20_000
@@ -241,7 +245,7 @@ def create_app(
         return endpoint
 
     def index(request: Request) -> Response:
-        return HTMLResponse(page, headers=_headers())
+        return HTMLResponse(page, headers={**_headers(), "Content-Security-Policy": _CSP})
 
     def static(request: Request) -> Response:
         entry = _STATIC.get(request.path_params["name"])

@@ -83,6 +83,8 @@ def discover(roots: Sequence[str]) -> list[Source]:
     found: dict[str, Source] = {}
     for given, root in zip(roots, real_roots, strict=True):
         candidates = [root] if os.path.isfile(root) else list(_walk(root))
+        # a file is named by its own path rather than by a link to it
+        candidates.sort(key=os.path.islink)
         base = os.path.dirname(root) if os.path.isfile(root) else root
         for path in candidates:
             real = os.path.realpath(path)
