@@ -34,6 +34,18 @@ def _missing(why: str) -> None:
     pytest.skip(f"browser tests need {why}")
 
 
+def need(module: str) -> Any:
+    """Import ``module`` (the serve extra); skip without it, but fail under CI."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        if os.environ.get("CI", "").lower() == "true":
+            raise
+        pytest.skip(f"needs {module} (pip install -e '.[serve]')", allow_module_level=True)
+
+
 @pytest.fixture(scope="session", name="browser")
 def browser_fixture() -> Iterator[Any]:
     try:

@@ -13,14 +13,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _browser import Page, browser_fixture, web_page_fixture  # noqa: F401  (fixtures)
-from _weblogs import HOSTILE, write_run
 
 import curvelog
+from _browser import Page, browser_fixture, need, web_page_fixture  # noqa: F401  (fixtures)
+from _weblogs import HOSTILE, write_run
 
-httpx = pytest.importorskip("httpx")
-pytest.importorskip("starlette")
-uvicorn = pytest.importorskip("uvicorn")
+httpx = need("httpx")
+need("starlette")
+uvicorn = need("uvicorn")
 
 from curvelog.web.server import create_app  # noqa: E402
 
@@ -282,7 +282,7 @@ def test_serve_follows_a_running_log(web_page: Page, tmp_path: Path) -> None:
         log.flush()
         flushed = time.monotonic()
         pg.wait_for_function(
-            "() => { const u = curvelogView.panels[0].u; return u.data[0][u.data[0].length - 1] === 79; }",
+            "() => { const xs = curvelogView.panels[0].u.data[0]; return xs[xs.length - 1] === 79; }",
             timeout=15_000,
         )
         seen = time.monotonic() - flushed
