@@ -282,7 +282,8 @@ def test_serve_follows_a_running_log(web_page: Page, tmp_path: Path) -> None:
         log.flush()
         flushed = time.monotonic()
         pg.wait_for_function(
-            "() => { const xs = curvelogView.panels[0].u.data[0]; return xs[xs.length - 1] === 79; }",
+            "() => { const xs = curvelogView.panels[0].u.data[0];"
+            " return xs[xs.length - 1] === 79; }",
             timeout=15_000,
         )
         seen = time.monotonic() - flushed
