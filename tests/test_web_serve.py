@@ -294,3 +294,60 @@ def test_serve_follows_a_running_log(web_page: Page, tmp_path: Path) -> None:
         log.close()
         if srv is not None:
             srv.stop()
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def _start(*args: str) -> tuple[Any, str]:
+    import re
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "curvelog", "serve", *args],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    lines = [proc.stderr.readline()]
+    if lines[0].startswith("Warning:"):
+        lines.append(proc.stderr.readline())
+    m = re.search(r"http://\S+", lines[-1])
+    assert m, lines
+    return proc, "\n".join(lines)
+
+
+def test_cli_serve_prints_its_url_and_serves(tree: Path) -> None:
+    proc, out = _start(str(tree), "--port", "0")
+    try:
+        assert out.startswith("Serving 2 runs at http://127.0.0.1:")
+        url = out.split(" at ")[1].split()[0]
+        labels = [r["label"] for r in httpx.get(url + "api/runs", timeout=30).json()["runs"]]
+        assert labels == ["runs/a/run.log", "runs/big.log"]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def test_cli_serve_warns_off_loopback(tree: Path) -> None:
+    proc, out = _start(str(tree / "a"), "--host", "0.0.0.0", "--port", "0")
+    try:
+        assert out.startswith("Warning: serving on 0.0.0.0: anyone who can reach this machine")
+        assert "Serving 1 run at http://0.0.0.0:" in out
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def test_cli_serve_errors_are_one_line(tmp_path: Path) -> None:
+    from _cli import assert_one_line_error, invoke
+
+    r = invoke("serve", str(tmp_path / "missing"), ok=False)
+    assert_one_line_error(r, f"{tmp_path / 'missing'}: no such file or folder")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = invoke("serve", str(tmp_path), "--port", str(port), ok=False)
+        assert r.exit_code == 2 and f"127.0.0.1:{port}: cannot listen here" in r.stderr

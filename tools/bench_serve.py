@@ -199,7 +199,7 @@ def bench_idle(runs: int, seconds: float) -> None:
             time.sleep(1.0)
         c1, t1 = _cpu(proc.pid), time.perf_counter()
         proc.terminate()
-        proc.wait(10)
+        proc.communicate(timeout=10)
         client.close()
         paths = [log.path for log in logs]
         c = time.process_time()
