@@ -516,6 +516,7 @@
       this.panels.forEach(function (p) { self.resizer.observe(p.holder); });
     }
     this.root.setAttribute("data-ready", "1");
+    if (!window.curvelogReadyAt) window.curvelogReadyAt = performance.now(); // tools/bench_report.py
   };
 
   /* new data in the model's series (serve): redraw, keeping the zoom */
