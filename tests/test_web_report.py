@@ -222,3 +222,14 @@ def test_big_report_draws(web_page: Page, big_bundle: dict[str, Any], tmp_path: 
     n = pg.evaluate("() => curvelogView.panels[0].u.data[0].length")
     assert n == 2000
     assert web_page.errors == []
+
+
+@pytest.mark.browser
+def test_log_steps_skip_step_zero(web_page: Page, bundle: dict[str, Any], tmp_path: Path) -> None:
+    pg = _open(web_page, report_html([bundle], logx=True, logy=True, smooth=0.6), tmp_path)
+    assert pg.evaluate("() => curvelogView.panels[0].u.scales.x.distr") == 3
+    lo, hi = _x_range(pg, 0)
+    assert lo >= 1 and hi >= 399
+    assert pg.evaluate("() => curvelogView.panels[0].u.scales.y.distr") == 3
+    web_page.screenshot("report_logx")
+    assert web_page.errors == []

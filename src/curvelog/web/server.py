@@ -320,6 +320,7 @@ def serve(
     except OSError as e:
         sock.close()
         raise ServeError(f"{host}:{port}", f"cannot listen here ({e.strerror or e})") from None
+    sock.listen(128)  # connections wait in the backlog until uvicorn's loop runs
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{bound}/"

@@ -21,7 +21,7 @@
   }
 
   function fmtStep(v) {
-    if (!isFinite(v)) return "";
+    if (v == null || !isFinite(v)) return "";
     var a = Math.abs(v), units = [[1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
     for (var i = 0; i < units.length; i++) {
       if (a >= units[i][0]) return trimNum((v / units[i][0]).toPrecision(4)) + units[i][1];
@@ -85,8 +85,8 @@
    * has `undefined` (skipped, drawn through) where it has no point and `null`
    * (a gap) where its value is NaN/inf or not drawable */
   function joinData(chart, view) {
-    var seen = new Set();
-    chart.series.forEach(function (s) { s.x.forEach(function (x) { seen.add(x); }); });
+    var seen = new Set(), logx = view.model.options.logx;
+    chart.series.forEach(function (s) { s.x.forEach(function (x) { if (!logx || x > 0) seen.add(x); }); });
     var xs = Float64Array.from(seen).sort();
     var at = new Map();
     for (var i = 0; i < xs.length; i++) at.set(xs[i], i);
@@ -95,7 +95,10 @@
       var ys = w > 0 ? [s.y, ema(s.y, w)] : [s.y];
       ys.forEach(function (src) {
         var col = new Array(xs.length);
-        for (var k = 0; k < s.x.length; k++) col[at.get(s.x[k])] = shown(src[k], logy);
+        for (var k = 0; k < s.x.length; k++) {
+          var i = at.get(s.x[k]);
+          if (i !== undefined) col[i] = shown(src[k], logy); // step 0 has no place on a log axis
+        }
         data.push(col);
       });
     });
@@ -404,14 +407,19 @@
   };
 
   View.prototype.fullRange = function () {
-    var lo = Infinity, hi = -Infinity;
+    var lo = Infinity, hi = -Infinity, logx = this.model.options.logx;
     this.model.charts.forEach(function (c) {
-      c.series.forEach(function (s) { if (s.x.length) { lo = Math.min(lo, s.x[0]); hi = Math.max(hi, s.x[s.x.length - 1]); } });
-      c.events.forEach(function (e) { lo = Math.min(lo, e.step); hi = Math.max(hi, e.last); });
+      c.series.forEach(function (s) {
+        if (!s.x.length) return;
+        var first = logx ? s.x.find(function (x) { return x > 0; }) : s.x[0];
+        if (first !== undefined) lo = Math.min(lo, first);
+        hi = Math.max(hi, s.x[s.x.length - 1]);
+      });
+      c.events.forEach(function (e) { if (!logx || e.step > 0) lo = Math.min(lo, e.step); hi = Math.max(hi, e.last); });
     });
     if (lo > hi) return null;
     if (lo === hi) return [lo - 1, hi + 1];
-    if (this.model.options.logx) return [Math.max(lo, 1e-9), hi];
+    if (logx) return [lo, hi];
     var pad = (hi - lo) * 0.02;
     return [lo - pad, hi + pad];
   };
