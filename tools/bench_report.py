@@ -74,7 +74,8 @@ def _draw_ms(browser: object, page_file: Path, plotly: bool, repeats: int) -> fl
                 window.__drawn = 0;
                 document.addEventListener('DOMContentLoaded', () => {
                   document.querySelectorAll('.plotly-graph-div').forEach(d =>
-                    d.on && d.on('plotly_afterplot', () => { window.__drawn = performance.now(); }));
+                    d.on && d.on('plotly_afterplot', () => {
+                      window.__drawn = performance.now(); }));
                 });""")
         pg.goto(page_file.as_uri())
         if plotly:
@@ -116,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.lines} lines x {args.points:,} points, self-contained, headless chromium:")
     print(f"  curvelog (uPlot): {s_ours / 1e6:.2f} MB, drawn in {t_ours:.0f} ms")
     print(f"  Plotly:           {s_theirs / 1e6:.2f} MB, drawn in {t_theirs:.0f} ms")
-    print(f"  Plotly / curvelog: {s_theirs / s_ours:.1f}x the size, {t_theirs / t_ours:.1f}x the time")
+    print(
+        f"  Plotly / curvelog: {s_theirs / s_ours:.1f}x the size, {t_theirs / t_ours:.1f}x the time"
+    )
     return 0
 
 
