@@ -7,6 +7,7 @@ where ``.ci/run`` installs it: a missing browser must not pass as green.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 from collections.abc import Iterator
@@ -46,18 +47,30 @@ def need(module: str) -> Any:
         pytest.skip(f"needs {module} (pip install -e '.[serve]')", allow_module_level=True)
 
 
+_SHARED: dict[str, Any] = {}
+
+
+def _stop() -> None:
+    if "browser" in _SHARED:
+        _SHARED.pop("browser").close()
+        _SHARED.pop("playwright").stop()
+
+
 @pytest.fixture(scope="session", name="browser")
-def browser_fixture() -> Iterator[Any]:
+def browser_fixture() -> Any:
+    """One Chromium for the whole run, however many test modules import this fixture."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         _missing("playwright (pip install -e '.[test-browser]')")
     if not (os.path.isfile(CHROMIUM) or shutil.which(CHROMIUM)):
         _missing(f"{CHROMIUM} (apt-get install -y chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+    if "browser" not in _SHARED:
+        pw = sync_playwright().start()
+        _SHARED["playwright"] = pw
+        _SHARED["browser"] = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        atexit.register(_stop)
+    return _SHARED["browser"]
 
 
 class Page:

@@ -351,3 +351,23 @@ def test_cli_serve_errors_are_one_line(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         r = invoke("serve", str(tmp_path), "--port", str(port), ok=False)
         assert r.exit_code == 2 and f"127.0.0.1:{port}: cannot listen here" in r.stderr
+
+
+def test_a_registry_root_lists_its_bundles(tree: Path, tmp_path: Path) -> None:
+    from curvelog.bundle import build_bundle
+
+    reg = curvelog.Registry(tmp_path / "saved_models")
+    bundle = build_bundle(curvelog.read(tree / "a" / "run.log"))
+    v = reg.file_bundle("product/P001_all/mlp", bundle)
+    srv = Server([str(tmp_path / "saved_models")])
+    try:
+        runs = _runs(srv)
+        assert list(runs) == [f"saved_models/product/P001_all/mlp/v{v.number}/curves.json"]
+        (run,) = runs.values()
+        assert run["kind"] == "bundle"
+        model = srv.get(f"api/model?runs={run['id']}").json()["model"]
+        assert [c["id"] for c in model["charts"]] == [c["id"] for c in bundle["charts"]]
+        window = srv.get(f"api/window?run={run['id']}&metric=lr&x0=0&x1=9")
+        assert window.status_code == 404 and "has no raw steps" in window.json()["error"]
+    finally:
+        srv.stop()

@@ -122,7 +122,7 @@ class Store:
         cached = self._bundles.get(src.id)
         if cached is not None and cached[0] is live and cached[1] == live.structure:
             return cached[2], live
-        if live.run is None:  # the charts changed since the log was read: read it again
+        if live.run is None or live.structure:  # the charts changed since the read: read again
             live = self.log(src, fresh=True)
         bundle = build_bundle(live.run, method="auto")
         live.run = None  # the columns are all that is kept

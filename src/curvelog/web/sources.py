@@ -42,6 +42,11 @@ def inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+def _named_like_a_run(name: str) -> bool:
+    """In a folder only these are opened: a scan must not read every file of a big tree."""
+    return name.endswith((".log", ".curves.json")) or name == "curves.json"
+
+
 def _kind(path: str) -> str | None:
     name = os.path.basename(path)
     try:
@@ -64,6 +69,8 @@ def _walk(root: str) -> Iterator[str]:
     for folder, dirs, files in os.walk(root, followlinks=False):
         dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
         for name in sorted(files):
+            if not _named_like_a_run(name):
+                continue
             seen += 1
             if seen > _MAX_FILES:
                 return
@@ -72,6 +79,9 @@ def _walk(root: str) -> Iterator[str]:
 
 def discover(roots: Sequence[str]) -> list[Source]:
     """Every log and bundle under ``roots`` (files or folders; a registry root is a folder).
+
+    A file given as a root is recognised by its content; in folders, files
+    named ``*.log``, ``*.curves.json`` or ``curves.json`` (the registry's) are.
 
     :raises PathError: a root that does not exist.
     """
