@@ -71,7 +71,8 @@ def render_page(model: Mapping[str, Any], *, inline: bool = True, live: bool = F
     data = json_for_script(model)
     config = json_for_script({"live": live})
     if inline:
-        scripts = [asset("vendor/uPlot.iife.min.js"), asset("static/page.js")]
+        scripts = [asset(name) for name in ("vendor/uPlot.iife.min.js", "static/draw.js",
+                                                   "static/page.js")]  # fmt: skip
         styles = asset("vendor/uPlot.min.css") + "\n" + asset("static/page.css")
         head = f"<style>{styles}</style>"
         body = "".join(f"<script>{s}</script>" for s in scripts)
@@ -84,6 +85,7 @@ def render_page(model: Mapping[str, Any], *, inline: bool = True, live: bool = F
         )
         body = (
             '<script src="static/uPlot.iife.min.js"></script>'
+            '<script src="static/draw.js"></script>'
             '<script src="static/page.js"></script>'
             '<script src="static/live.js"></script>'
         )

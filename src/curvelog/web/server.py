@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["Store", "create_app", "serve"]
 
 _STATIC: Final[dict[str, tuple[str, str]]] = {
+    "draw.js": ("static/draw.js", "text/javascript"),
     "page.js": ("static/page.js", "text/javascript"),
     "live.js": ("static/live.js", "text/javascript"),
     "page.css": ("static/page.css", "text/css"),
