@@ -371,3 +371,30 @@ def test_a_registry_root_lists_its_bundles(tree: Path, tmp_path: Path) -> None:
         assert window.status_code == 404 and "has no raw steps" in window.json()["error"]
     finally:
         srv.stop()
+
+
+@pytest.mark.browser
+def test_a_hostile_file_name_is_text(web_page: Page, tmp_path: Path) -> None:
+    write_run(tmp_path / f"{HOSTILE}.log")
+    srv = Server([str(tmp_path)])
+    try:
+        pg = _open(web_page, srv)
+        assert pg.locator(".cl-path").all_text_contents() == [f"{tmp_path.name}/{HOSTILE}.log"]
+        assert pg.locator(".cl-title").first.text_content() == "curvelog serve"
+        assert HOSTILE in pg.locator("#cl-view .cl-title").text_content()  # the run's name
+        assert pg.locator("img").count() == 0
+        web_page.screenshot("serve_hostile_name")
+        assert web_page.errors == [] and web_page.dialogs == []
+    finally:
+        srv.stop()
+
+
+def test_import_stays_light() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, curvelog, curvelog.web; "
+            "print(sorted(m for m in ('starlette', 'uvicorn', 'matplotlib', 'playwright') "
+            "if m in sys.modules))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
