@@ -287,6 +287,7 @@ def test_serve_follows_a_running_log(web_page: Page, tmp_path: Path) -> None:
             timeout=15_000,
         )
         seen = time.monotonic() - flushed
+        assert "following live (step 79)" in pg.locator(".cl-status").text_content()
         web_page.screenshot("serve_live")
         print(f"new points on screen {seen:.2f} s after the flush")
         assert web_page.errors == []

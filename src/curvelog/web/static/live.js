@@ -124,6 +124,10 @@
       });
       if (rebuild) return loadModel();
       if (grew && state.view) state.view.refresh();
+      var following = m.runs.filter(function (r) { return r.live; });
+      status(following.length ? "following " + following.map(function (r) {
+        return r.name + " (step " + (r.last_step == null ? "\u2014" : r.last_step.toLocaleString("en-US")) + ")";
+      }).join(", ") : "");
       state.lastPoll = Date.now();
       document.getElementById("cl-app").setAttribute("data-polls", String((Number(document.getElementById("cl-app").getAttribute("data-polls")) || 0) + 1));
     }).catch(function (e) { status("error: " + e.message); }).finally(function () { state.polling = false; });
