@@ -124,3 +124,15 @@ def test_m4_against_a_loop(n: int, columns: int) -> None:
             want.add(a)
     want |= set(range(full, n)) | set(np.flatnonzero(~np.isfinite(y)).tolist())
     assert got == sorted(want)
+
+
+def test_a_replaced_log_asks_for_a_fresh_read(tmp_path: Path) -> None:
+    path = tmp_path / "run.log"
+    with curvelog.EventLog(path, flush_every=0) as log:
+        for s in range(100):
+            log.append(s, {"loss": 1.0})
+    live = LiveLog(path)
+    path.unlink()
+    with curvelog.EventLog(path, flush_every=0) as log:
+        log.append(0, {"loss": 2.0})
+    assert live.poll() and live.structure == 1

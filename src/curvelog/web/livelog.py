@@ -178,6 +178,9 @@ class LiveLog:
             if now == self._stat:
                 return False
             self._stat = now
+            if 0 <= now[0] < self.offset:  # replaced or truncated: only a fresh read can tell
+                self.structure += 1
+                return True
             try:
                 with open(self.path, "rb") as f:
                     f.seek(self.offset)
