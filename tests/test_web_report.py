@@ -233,3 +233,13 @@ def test_log_steps_skip_step_zero(web_page: Page, bundle: dict[str, Any], tmp_pa
     assert pg.evaluate("() => curvelogView.panels[0].u.scales.y.distr") == 3
     web_page.screenshot("report_logx")
     assert web_page.errors == []
+
+
+@pytest.mark.parametrize("name", ["draw.js", "page.js", "live.js"])
+def test_page_code_never_parses_data_as_html_or_code(name: str) -> None:
+    from curvelog.web.report import asset
+
+    code = asset(f"static/{name}")
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",
+                 "new Function", "setTimeout(\"", "srcdoc"):  # fmt: skip
+        assert sink not in code, (name, sink)
