@@ -13,7 +13,7 @@ Needs the serve extra (starlette, uvicorn) and httpx. A baseline, not a gate.
   (``curvelog.read`` + slice, what a server without columns in memory does).
 * **live**: a writer appends and flushes; a client polling ``/api/tail`` every
   second, like the page, sees the new steps. Reported: flush-to-answer time
-  over 10 flushes (the page adds its redraw, a few ms).
+  over 10 flushes; then the same in Chromium, flush to the points drawn.
 * **idle CPU**: ``curvelog serve`` in its own process over ``--runs`` open
   logs of 4 metrics, every run ticked (the page polls all of them once a
   second, and the run list every 5 s). Reported: the server's CPU time per
@@ -157,6 +157,48 @@ def bench_live(trials: int) -> None:
           f"median {statistics.median(waits):.2f} s, max {max(waits):.2f} s")  # fmt: skip
 
 
+def bench_screen(trials: int) -> None:
+    """Flush to new points on screen, in Debian's chromium (skipped without playwright)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("\nscreen: playwright not installed, skipped")
+        return
+    args = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"]  # fmt: skip
+    with tempfile.TemporaryDirectory() as d, sync_playwright() as p:
+        log = curvelog.EventLog(os.path.join(d, "live.log"), flush_every=0)
+        for s in range(1000):
+            log.append(s, {"train/loss": 1.0 / (s + 1), "val/loss": 1.0, "lr": 1e-3, "gn": 1.0})
+        log.flush()
+        server, url, thread = _server([d])
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_selector("#cl-app[data-live-ready='1']")
+        waits, step = [], 1000
+        rng = np.random.default_rng(1)
+        for _ in range(trials):
+            time.sleep(float(rng.uniform(0.0, 1.0)))
+            for _ in range(100):
+                log.append(step, {"train/loss": 1.0 / (step + 1), "lr": 1e-3, "gn": 1.0})
+                step += 1
+            log.flush()
+            t0 = time.perf_counter()
+            page.wait_for_function(
+                f"() => {{ const xs = curvelogView.panels[0].u.data[0];"
+                f" return xs[xs.length - 1] === {step - 1}; }}",
+                polling=20,
+            )
+            waits.append(time.perf_counter() - t0)
+        browser.close()
+        log.close()
+        server.should_exit = True
+        thread.join(10)
+    print(f"screen: flush -> new points drawn in Chromium, {trials} flushes: "
+          f"median {statistics.median(waits):.2f} s, max {max(waits):.2f} s")  # fmt: skip
+
+
 def _cpu(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -227,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in args.steps:
         bench_zoom(n, args.repeats)
     bench_live(args.live_trials)
+    bench_screen(args.live_trials)
     bench_idle(args.runs, args.idle)
     return 0
 
