@@ -101,6 +101,9 @@ def test_cli_plot_and_compare_write_html(run_log: Path, tmp_path: Path) -> None:
     r = invoke("plot", str(run_log), "-o", str(out))
     assert r.stderr == f"{out}: 3 charts\n"
     assert out.read_text().startswith("<!DOCTYPE html>")
+    first = out.read_bytes()
+    invoke("plot", str(run_log), "-o", str(out))
+    assert out.read_bytes() == first  # the same input, the same bytes
     other = write_run(tmp_path / "other.log", seed=3)
     both = tmp_path / "runs.html"
     r = invoke("compare", str(run_log), str(other), "-o", str(both))
