@@ -82,6 +82,7 @@ class Store:
         self.sources()  # a bad root fails at start, not on the first request
 
     def sources(self) -> dict[str, Source]:
+        """The runs under the roots, walked again if the last walk is over 2 s old."""
         with self._lock:
             if time.monotonic() - self._scanned > _RESCAN_S:
                 self._sources = {s.id: s for s in discover(self.roots)}
@@ -89,7 +90,8 @@ class Store:
             return self._sources
 
     def source(self, rid: str) -> Source:
-        src = self.sources().get(rid)
+        """The run with id ``rid``; polls and zooms do not walk the tree, an unknown id may."""
+        src = self._sources.get(rid) or self.sources().get(rid)
         if src is None:
             raise BadRequest(f"no run {rid!r}")
         return src
