@@ -399,3 +399,13 @@ def test_import_stays_light() -> None:
             "if m in sys.modules))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_cli_serve_without_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from _cli import assert_one_line_error, invoke
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # what an install without [serve] sees
+    r = invoke("serve", str(tmp_path), ok=False)
+    assert_one_line_error(r, "curvelog serve: needs the serve extra: pip install 'curvelog[serve]'")
