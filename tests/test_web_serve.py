@@ -401,11 +401,14 @@ def test_import_stays_light() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_cli_serve_without_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("missing", ["uvicorn", "starlette"])
+def test_cli_serve_without_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
     import sys
 
     from _cli import assert_one_line_error, invoke
 
-    monkeypatch.setitem(sys.modules, "uvicorn", None)  # what an install without [serve] sees
+    monkeypatch.setitem(sys.modules, missing, None)  # what an install without [serve] sees
     r = invoke("serve", str(tmp_path), ok=False)
     assert_one_line_error(r, "curvelog serve: needs the serve extra: pip install 'curvelog[serve]'")

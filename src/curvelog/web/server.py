@@ -304,6 +304,7 @@ def serve(
     import socket
 
     try:
+        import starlette  # noqa: F401  (create_app needs it)
         import uvicorn
     except ImportError:
         raise ServeError(
