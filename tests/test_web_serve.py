@@ -290,6 +290,22 @@ def test_serve_follows_a_running_log(web_page: Page, tmp_path: Path) -> None:
         assert "following live (step 79)" in pg.locator(".cl-status").text_content()
         web_page.screenshot("serve_live")
         print(f"new points on screen {seen:.2f} s after the flush")
+        # a resume (a new session going back to step 60) redraws the charts with its line
+        log.close()
+        log = curvelog.EventLog(tmp_path / "live.log", flush_every=0)
+        for s in range(60, 90):
+            log.append(s, {"train/loss": 2.0})
+        log.flush()
+        pg.wait_for_function(
+            "() => curvelogView.model.charts[0].resumes.map(r => r.step).join() === '60'",
+            timeout=15_000,
+        )
+        pg.wait_for_function(
+            "() => { const xs = curvelogView.panels[0].u.data[0];"
+            " return xs[xs.length - 1] === 89; }",
+            timeout=15_000,
+        )
+        web_page.screenshot("serve_live_resumed")
         assert web_page.errors == []
     finally:
         log.close()

@@ -74,6 +74,7 @@
       return Promise.resolve();
     }
     var ids = state.selected.slice();
+    status("loading " + ids.length + (ids.length === 1 ? " run" : " runs") + " (a big log is read once, then followed)");
     return api("model", { runs: ids.join(",") }).then(function (body) {
       if (ids.join(",") !== state.selected.join(",")) return; // the selection changed meanwhile
       state.model = body.model;
