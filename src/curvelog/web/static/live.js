@@ -178,7 +178,9 @@
       view.refresh();
       var root = document.getElementById("cl-app");
       root.setAttribute("data-window", method + ":" + Math.round(performance.now() - t0));
-      if (coarse && method === "m4") resample(view, zoom, seq, "auto"); // refine with curvelog's sampler
+      if (coarse && method === "m4") { // refine with curvelog's sampler once the view rests
+        setTimeout(function () { if (seq === state.zoomSeq) resample(view, zoom, seq, "auto"); }, 400);
+      }
     });
   }
 
