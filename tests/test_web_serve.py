@@ -263,6 +263,17 @@ def test_serve_zoom_shows_the_raw_points(web_page: Page, server: Server) -> None
         timeout=30_000,
     )
     web_page.screenshot("serve_zoomed_raw")
+    # a wide window: M4 at once, then curvelog's auto sampler
+    pg.evaluate("() => curvelogView.setRange(10000, 60000)")
+    pg.wait_for_function(
+        "() => (document.getElementById('cl-app').getAttribute('data-window') || '')"
+        ".startsWith('auto:')",
+        timeout=60_000,
+    )
+    xs = pg.evaluate("() => curvelogView.model.charts[0].series[0].x")
+    inside = [x for x in xs if 10000 <= x <= 60000]
+    assert 100 < len(inside) <= 4 * 1300  # re-sampled: neither the overview nor every step
+    web_page.screenshot("serve_zoomed_auto")
     assert web_page.errors == []
 
 
