@@ -282,9 +282,13 @@ def test_many_logs_in_parallel_one_bad_one_stops_nothing(
     single = tmp_path / "single.curves.json"
     invoke("compact", str(log), "-o", str(single))
     for p in others:
-        assert p.with_name(p.stem + ".curves.json").read_bytes().replace(
-            p.name.encode(), b"run.log"
-        ).replace(p.stem.encode() + b'"', b'run"') == single.read_bytes()
+        assert (
+            p.with_name(p.stem + ".curves.json")
+            .read_bytes()
+            .replace(p.name.encode(), b"run.log")
+            .replace(p.stem.encode() + b'"', b'run"')
+            == single.read_bytes()
+        )
 
 
 def test_several_logs_refuse_one_output(log: Path, tmp_path: Path) -> None:

@@ -200,7 +200,7 @@ def test_plot_unsupported_format_fails_before_reading(tmp_path: Path) -> None:
     out = tmp_path / "x.jpg"
     assert_one_line_error(
         invoke("plot", str(tmp_path / "missing.log"), "-o", str(out), ok=False),
-        f"{out}: unsupported output format '.jpg'; use .png, .svg or .pdf",
+        f"{out}: unsupported output format '.jpg'; use .png, .svg, .pdf or .html",
     )
 
 

@@ -31,6 +31,8 @@ CASES = [
     (e.BundleVersionError("b.json", "/schema", "major 2"), e.BundleError,
      "b.json: invalid bundle at /schema: major 2", {}),
     (e.PlotError("no chart 'acc'"), ValueError, "no chart 'acc'", {}),
+    (e.ServeError("127.0.0.1:80", "cannot listen"), RuntimeError, "127.0.0.1:80: cannot listen",
+     {"what": "127.0.0.1:80", "reason": "cannot listen"}),
     (e.RegistryKeyError("bad key"), ValueError, "bad key", {}),
     (e.RegistryKeyError("bad key", key="a//b"), ValueError, "bad key", {"key": "a//b"}),
     (e.VersionNotFoundError("no v3"), LookupError, "no v3", {}),

@@ -18,6 +18,7 @@ inherits the builtin a caller would naturally catch (a bad metric value is a
     ├── BundleError(ValueError)           malformed chart bundle (names the JSON pointer)
     │   └── BundleVersionError            a bundle of another major schema version
     ├── PlotError(ValueError)             unknown chart, unsupported output format
+    ├── ServeError(RuntimeError)          curvelog serve cannot start (missing extra, port taken)
     └── RegistryError
         ├── RegistryKeyError(ValueError)  a bad key or segment
         ├── VersionNotFoundError(LookupError)
@@ -53,6 +54,7 @@ __all__ = [
     "RegistryKeyError",
     "RegistryLockTimeout",
     "SamplingError",
+    "ServeError",
     "StepError",
     "VersionNotFoundError",
 ]
@@ -194,6 +196,15 @@ class BundleVersionError(BundleError):
 
 class PlotError(CurvelogError, ValueError):
     """A plot request that cannot be met (unknown chart, unknown format)."""
+
+
+class ServeError(CurvelogError, RuntimeError):
+    """``curvelog serve`` cannot start: its extra is not installed, or it cannot listen."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        self.what = what
+        self.reason = reason
+        super().__init__(f"{what}: {reason}", what, reason)
 
 
 class RegistryError(CurvelogError):

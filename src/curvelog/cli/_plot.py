@@ -57,12 +57,43 @@ def _warn_damage(path: str, bundle: Bundle) -> None:
         click.echo(f"Warning: {path}: {d.get('message', d)}", err=True)
 
 
+_HTML = (".html", ".htm")  # an interactive page instead of a picture
+
+
+def _is_html(output: str) -> bool:
+    import os
+
+    return os.path.splitext(output)[1].lower() in _HTML
+
+
+def _write_html(bundles: list[Bundle], output: str, names: list[str] | None,
+                opts: dict[str, Any]) -> int:  # fmt: skip
+    """The offline HTML report (curvelog.web); returns the number of charts.
+
+    --size and --dpi do not apply: the page fills the browser window.
+    """
+    from ..web.model import page_model
+    from ..web.report import render_page, write_report
+
+    model = page_model(
+        bundles, names=names, **{k: opts[k] for k in ("charts", "logy", "logx", "smooth")}
+    )
+    write_report(output, render_page(model))
+    return len(model["charts"])
+
+
 def _check_output(output: str, inputs: tuple[str, ...]) -> None:
     import os
 
-    from ..plot import output_format
+    from ..errors import PlotError
+    from ..plot import FORMATS
 
-    output_format(output)
+    ext = os.path.splitext(output)[1].lower()
+    if ext not in (*FORMATS, *_HTML):
+        raise PlotError(
+            f"{output}: unsupported output format {ext or '(no extension)'!r}; "
+            "use .png, .svg, .pdf or .html"
+        )
     for src in inputs:
         if os.path.exists(src) and os.path.exists(output) and os.path.samefile(src, output):
             raise UserError(f"{output}: the output would replace an input")
@@ -71,22 +102,26 @@ def _check_output(output: str, inputs: tuple[str, ...]) -> None:
 @cli.command()
 @click.argument("source", metavar="BUNDLE|LOG")
 @click.option("-o", "--output", metavar="PATH",
-              help="A .png, .svg or .pdf file. Default: <name>.png beside the input.")  # fmt: skip
+              help="A .png, .svg, .pdf or .html file. Default: <name>.png beside the "
+              "input.")  # fmt: skip
 @_plot_options
 def plot(source: str, output: str | None, charts: str | None, logy: bool | None, logx: bool,
          smooth: float, size: str | None, dpi: int) -> None:  # fmt: skip
-    """Draw a chart bundle, or a log (compacted in memory), as PNG, SVG or PDF.
+    """Draw a chart bundle, or a log (compacted in memory), as PNG, SVG, PDF or HTML.
 
     One panel per chart, a line per series, the best point starred and
     noted, NaN/inf events as red marks on the step axis, resumes as dashed
     lines. The format follows the extension; an existing picture is replaced,
     never the input nor any log. The same input gives the same bytes.
+    A .html output is one self-contained interactive page (zoom, pan,
+    hover values, log y, smoothing) that works offline.
 
     \b
     Example:
         curvelog plot runs/exp1/run.curves.json
         curvelog plot runs/exp1/run.log -o curves.svg --charts loss,acc
         curvelog plot run.log --smooth 0.9 --logy --size 12x4
+        curvelog plot run.log -o run.html
     """
     from ..pipeline import default_output, load_source
     from ..plot import draw_bundle, save_figure
@@ -96,6 +131,10 @@ def plot(source: str, output: str | None, charts: str | None, logy: bool | None,
     _check_output(out, (source,))
     bundle = load_source(source)
     _warn_damage(source, bundle)
+    if _is_html(out):
+        n = _write_html([bundle], out, None, opts)
+        click.echo(f"{out}: {_charts_count(n)}", err=True)
+        return
     fig = draw_bundle(bundle, **opts)
     save_figure(fig, out)
     click.echo(f"{out}: {_charts_count(len(fig.axes))}", err=True)
@@ -104,7 +143,7 @@ def plot(source: str, output: str | None, charts: str | None, logy: bool | None,
 @cli.command()
 @click.argument("sources", metavar="BUNDLE|LOG...", nargs=-1, required=True)
 @click.option("-o", "--output", metavar="PATH", default="compare.png", show_default=True,
-              help="A .png, .svg or .pdf file.")  # fmt: skip
+              help="A .png, .svg, .pdf or .html file.")  # fmt: skip
 @click.option("--name", "names", multiple=True, metavar="NAME",
               help="Name of each run in the legend, in order (repeat once per run).")  # fmt: skip
 @_plot_options
@@ -121,6 +160,7 @@ def compare(sources: tuple[str, ...], output: str, names: tuple[str, ...], chart
     Example:
         curvelog compare runs/a/run.curves.json runs/b/run.curves.json
         curvelog compare a.log b.log c.log -o abc.svg --charts loss --smooth 0.8
+        curvelog compare a.log b.log -o ab.html
     """
     from ..pipeline import load_source, run_names
     from ..plot import draw_comparison, save_figure
@@ -136,6 +176,10 @@ def compare(sources: tuple[str, ...], output: str, names: tuple[str, ...], chart
         bundles.append(load_source(src))
         _warn_damage(src, bundles[-1])
     labels = list(names) if names else run_names(bundles, sources)
+    if _is_html(output):
+        n = _write_html(bundles, output, labels, opts)
+        click.echo(f"{output}: {_charts_count(n)}, {len(bundles)} runs", err=True)
+        return
     fig = draw_comparison(bundles, names=labels, **opts)
     save_figure(fig, output)
     click.echo(f"{output}: {_charts_count(len(fig.axes))}, {len(bundles)} runs", err=True)

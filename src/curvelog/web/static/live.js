@@ -1,0 +1,210 @@
+/* curvelog serve: the run list, following running logs, and zoom re-sampling.
+ *
+ * Draws with page.js. Every name the server sends is set with textContent.
+ * The server is asked only for JSON; nothing it sends is evaluated.
+ */
+(function () {
+  "use strict";
+
+  var P = window.CurvelogPage, el = P.el;
+  var POLL_MS = 1000, ZOOM_WAIT_MS = 120;
+  var state = { runs: [], selected: [], view: null, model: null, base: null, zoomSeq: 0, polling: false };
+
+  function api(path, params) {
+    var q = new URLSearchParams(params || {}).toString();
+    return fetch("api/" + path + (q ? "?" + q : ""), { cache: "no-store" }).then(function (r) {
+      return r.json().then(function (body) {
+        if (!r.ok) throw new Error(body && body.error ? body.error : "HTTP " + r.status);
+        return body;
+      });
+    });
+  }
+
+  function status(text) { state.statusEl.textContent = text; }
+
+  /* ------------------------------------------------------------ the run list */
+
+  function renderRuns() {
+    var ul = state.listEl;
+    ul.textContent = "";
+    state.runs.forEach(function (r) {
+      var li = el("li");
+      var lab = el("label");
+      var box = el("input");
+      box.type = "checkbox";
+      box.checked = state.selected.indexOf(r.id) >= 0;
+      box.setAttribute("data-run", r.id);
+      box.addEventListener("change", function () {
+        if (box.checked) state.selected.push(r.id);
+        else state.selected = state.selected.filter(function (x) { return x !== r.id; });
+        loadModel();
+      });
+      lab.appendChild(box);
+      lab.appendChild(el("span", null, " " + r.label.split("/").pop() + " "));
+      if (r.live) lab.appendChild(el("span", "cl-live", "\u25CF live"));
+      li.appendChild(lab);
+      li.appendChild(el("span", "cl-path", r.label + (r.kind === "bundle" ? " (bundle)" : "")));
+      ul.appendChild(li);
+    });
+    if (!state.runs.length) ul.appendChild(el("li", "cl-empty", "no logs or bundles found under the given paths"));
+  }
+
+  function loadRuns() {
+    return api("runs").then(function (body) {
+      state.runs = body.runs;
+      var known = new Set(body.runs.map(function (r) { return r.id; }));
+      state.selected = state.selected.filter(function (id) { return known.has(id); });
+      if (!state.selected.length && body.runs.length) state.selected = [body.runs[0].id];
+      renderRuns();
+    });
+  }
+
+  /* ------------------------------------------------------------ the charts */
+
+  function copySeries(model) {
+    return model.charts.map(function (c) { return c.series.map(function (s) { return { x: s.x.slice(), y: s.y.slice() }; }); });
+  }
+
+  function loadModel() {
+    if (!state.selected.length) {
+      state.model = null;
+      if (state.view) { state.view.panels.forEach(function (p) { p.u.destroy(); }); state.view = null; }
+      state.mainEl.textContent = "";
+      state.mainEl.appendChild(el("div", "cl-empty", "tick a run to draw it; tick several to overlay them"));
+      return Promise.resolve();
+    }
+    var ids = state.selected.slice();
+    status("loading " + ids.length + (ids.length === 1 ? " run" : " runs") + " (a big log is read once, then followed)");
+    return api("model", { runs: ids.join(",") }).then(function (body) {
+      if (ids.join(",") !== state.selected.join(",")) return; // the selection changed meanwhile
+      state.model = body.model;
+      state.base = copySeries(body.model);
+      if (state.view) state.view.setModel(body.model, false);
+      else state.view = P.mount(state.mainEl, body.model, { onZoom: onZoom });
+      status("");
+    }).catch(function (e) { status("error: " + e.message); });
+  }
+
+  /* ------------------------------------------------------------ following */
+
+  function poll() {
+    var m = state.model;
+    if (!m || state.polling) return Promise.resolve();
+    var spec = m.runs.filter(function (r) { return r.kind === "log"; }).map(function (r) { return r.id + ":" + (r.last_step == null ? "" : r.last_step); });
+    if (!spec.length) return Promise.resolve();
+    state.polling = true;
+    return api("tail", { runs: spec.join(",") }).then(function (body) {
+      if (state.model !== m) return;
+      var rebuild = false, grew = false;
+      m.runs.forEach(function (r, k) {
+        var t = body.runs[r.id];
+        if (!t) return;
+        if (t.structure !== r.structure) { rebuild = true; return; }
+        r.last_step = t.last_step;
+        r.live = t.live;
+        m.charts.forEach(function (c, ci) {
+          c.series.forEach(function (s, si) {
+            var add = s.run === k ? t.series[s.metric] : null;
+            if (!add || !add.x.length) return;
+            var base = state.base[ci][si];
+            for (var i = 0; i < add.x.length; i++) {
+              if (base.x.length && add.x[i] <= base.x[base.x.length - 1]) continue;
+              base.x.push(add.x[i]); base.y.push(add.y[i]);
+              if (!s.x.length || add.x[i] > s.x[s.x.length - 1]) { s.x.push(add.x[i]); s.y.push(add.y[i]); }
+            }
+            grew = true;
+          });
+          if (t.best) {
+            c.stars.forEach(function (st) {
+              if (st.run !== k || !c.series.some(function (s) { return s.run === k && s.metric === t.best.metric; })) return;
+              st.x = t.best.step; st.y = t.best.value;
+              if (st.note != null) st.note = "best " + t.best.metric + " = " + P.fmtValue(Number(t.best.value.toPrecision(4))) + "\nat step " + t.best.step.toLocaleString("en-US");
+            });
+          }
+        });
+      });
+      if (rebuild) return loadModel();
+      if (grew && state.view) state.view.refresh();
+      var following = m.runs.filter(function (r) { return r.live; });
+      status(following.length ? "following " + following.map(function (r) {
+        return r.name + " (step " + (r.last_step == null ? "\u2014" : r.last_step.toLocaleString("en-US")) + ")";
+      }).join(", ") : "");
+      state.lastPoll = Date.now();
+      document.getElementById("cl-app").setAttribute("data-polls", String((Number(document.getElementById("cl-app").getAttribute("data-polls")) || 0) + 1));
+    }).catch(function (e) { status("error: " + e.message); }).finally(function () { state.polling = false; });
+  }
+
+  /* ------------------------------------------------------------ zoom */
+
+  function onZoom(view, zoom) {
+    var seq = ++state.zoomSeq;
+    setTimeout(function () { if (seq === state.zoomSeq) resample(view, zoom, seq, "m4"); }, ZOOM_WAIT_MS);
+  }
+
+  function resample(view, zoom, seq, method) {
+    var m = state.model;
+    if (!m) return;
+    if (!zoom) {
+      m.charts.forEach(function (c, ci) { c.series.forEach(function (s, si) { s.x = state.base[ci][si].x.slice(); s.y = state.base[ci][si].y.slice(); }); });
+      view.refresh();
+      return;
+    }
+    var jobs = [];
+    m.charts.forEach(function (c, ci) {
+      var width = (view.panels[ci] && view.panels[ci].u.bbox.width / uPlot.pxRatio) || 800;
+      c.series.forEach(function (s, si) {
+        var run = m.runs[s.run];
+        if (!run || run.kind === "bundle") return;
+        jobs.push(api("window", { run: run.id, metric: s.metric, x0: zoom[0], x1: zoom[1], n: Math.round(width * 4), method: method }).then(function (w) {
+          return { ci: ci, si: si, w: w };
+        }, function () { return null; }));
+      });
+    });
+    if (!jobs.length) return;
+    var t0 = performance.now();
+    Promise.all(jobs).then(function (results) {
+      if (seq !== state.zoomSeq || state.model !== m) return; // the view moved on
+      var coarse = false;
+      results.forEach(function (r) {
+        if (!r) return;
+        var base = state.base[r.ci][r.si], s = m.charts[r.ci].series[r.si], x = [], y = [];
+        var lo = r.w.x.length ? r.w.x[0] : zoom[0], hi = r.w.x.length ? r.w.x[r.w.x.length - 1] : zoom[1];
+        for (var i = 0; i < base.x.length && base.x[i] < lo; i++) { x.push(base.x[i]); y.push(base.y[i]); }
+        for (var j = 0; j < r.w.x.length; j++) { x.push(r.w.x[j]); y.push(r.w.y[j]); }
+        for (var k = 0; k < base.x.length; k++) if (base.x[k] > hi) { x.push(base.x[k]); y.push(base.y[k]); }
+        s.x = x; s.y = y;
+        if (r.w.method === "m4") coarse = true;
+      });
+      view.refresh();
+      var root = document.getElementById("cl-app");
+      root.setAttribute("data-window", method + ":" + Math.round(performance.now() - t0));
+      if (coarse && method === "m4") { // refine with curvelog's sampler once the view rests
+        setTimeout(function () { if (seq === state.zoomSeq) resample(view, zoom, seq, "auto"); }, 400);
+      }
+    });
+  }
+
+  /* ------------------------------------------------------------ start */
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var app = document.getElementById("cl-app");
+    app.textContent = "";
+    var layout = el("div", "cl-layout");
+    var side = el("aside", "cl-side");
+    side.appendChild(el("h1", "cl-title", "curvelog serve"));
+    state.statusEl = el("div", "cl-status");
+    side.appendChild(state.statusEl);
+    state.listEl = el("ul", "cl-runlist");
+    side.appendChild(state.listEl);
+    state.mainEl = el("div", "cl-main");
+    state.mainEl.id = "cl-view";
+    layout.appendChild(side);
+    layout.appendChild(state.mainEl);
+    app.appendChild(layout);
+    loadRuns().then(loadModel).then(function () {
+      app.setAttribute("data-live-ready", "1");
+      setInterval(poll, POLL_MS);
+      setInterval(function () { loadRuns(); }, 5000);
+    }).catch(function (e) { status("error: " + e.message); });
+  });
+})();

@@ -1,0 +1,138 @@
+"""LiveLog: a log followed by byte offset, its columns merged as the reader deduplicates."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import curvelog
+from curvelog.web.livelog import LiveLog, m4
+
+
+def _same_as_reader(live: LiveLog, path: Path) -> None:
+    run = curvelog.read(path)
+    assert sorted(live.columns) == sorted(run.metrics)
+    for m in run.metrics:
+        s = run.series(m)
+        np.testing.assert_array_equal(live.columns[m].x, s.steps)
+        np.testing.assert_array_equal(live.columns[m].y, s.values)
+
+
+def test_poll_reads_only_the_new_frames(tmp_path: Path) -> None:
+    path = tmp_path / "run.log"
+    log = curvelog.EventLog(path, best="loss", flush_every=0)
+    try:
+        for s in range(100):
+            log.append(s, {"loss": 1.0 / (s + 1)})
+        log.flush()
+        live = LiveLog(path)
+        assert live.live and live.last_step == 99
+        start = live.offset
+        assert not live.poll()  # nothing new: one stat, nothing read
+        for s in range(100, 150):
+            log.append(s, {"loss": 1.0 / (s + 1), "acc": s / 150})
+        log.flush()
+        assert live.poll()
+        assert live.offset == path.stat().st_size > start
+        assert live.last_step == 149 and live.structure == 1  # a new metric: new charts
+        _same_as_reader(live, path)
+        assert live.best() == {"metric": "loss", "step": 149, "value": 1.0 / 150}
+    finally:
+        log.close()
+    assert live.poll() and not live.live  # the end record closes the session
+
+
+def test_a_torn_tail_is_read_again_not_decoded(tmp_path: Path) -> None:
+    # a log cut in the middle of a frame, as a writer mid-write leaves it
+    other = tmp_path / "cut.log"
+    with curvelog.EventLog(other, flush_every=0) as log:
+        for s in range(5):
+            log.append(s, {"loss": float(s)})
+        log.flush()
+        head = other.stat().st_size
+    full = other.read_bytes()
+    cut = tmp_path / "torn.log"
+    cut.write_bytes(full[: head + 7])
+    live = LiveLog(cut)
+    assert live.offset == head and live.columns["loss"].n == 5
+    with open(cut, "ab") as f:
+        f.write(full[head + 7 :])
+    live.poll()
+    assert live.offset == len(full)
+    _same_as_reader(live, cut)
+
+
+def test_a_resume_rewrites_steps_latest_wins(tmp_path: Path) -> None:
+    path = tmp_path / "run.log"
+    with curvelog.EventLog(path, flush_every=0) as log:
+        for s in range(100):
+            log.append(s, {"loss": 1.0})
+    live = LiveLog(path)
+    with curvelog.EventLog(path, flush_every=0) as log:
+        for s in range(60, 120):
+            log.append(s, {"loss": 2.0, "lr": math.nan})
+    live.poll()
+    assert live.resumes == 1 and live.sessions == 2 and live.structure >= 2
+    _same_as_reader(live, path)
+    col = live.columns["loss"]
+    assert col.y[59] == 1.0 and col.y[60] == 2.0 and col.n == 120
+
+
+def test_window_is_raw_when_small_and_keeps_extremes_when_large(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    y = np.cumsum(rng.normal(size=50_000))
+    y[123] = math.inf
+    path = tmp_path / "run.log"
+    with curvelog.EventLog(path, flush_every=0) as log:
+        for s, v in enumerate(y.tolist()):
+            log.append(2 * s, {"v": v})
+    live = LiveLog(path)
+    w = live.window("v", 1000, 1100, 200)
+    assert w.method == "raw" and w.x.tolist() == list(range(998, 1104, 2))
+    big = live.window("v", 0, 100_000, 800)
+    assert big.method == "m4" and big.x.size <= 800 + 8
+    finite = y[np.isfinite(y)]
+    assert big.y[np.isfinite(big.y)].max() == finite.max()
+    assert 246 in big.x.tolist()  # the inf
+    auto = live.window("v", 0, 100_000, 800, method="auto")
+    assert auto.method == "auto" and auto.x.size <= 800
+
+
+@pytest.mark.parametrize("n", [1, 7, 100, 1001, 4096])
+@pytest.mark.parametrize("columns", [1, 3, 50])
+def test_m4_against_a_loop(n: int, columns: int) -> None:
+    rng = np.random.default_rng(n * 31 + columns)
+    y = rng.normal(size=n)
+    y[rng.integers(0, n, size=max(n // 50, 1))] = math.nan
+    got = m4(y, columns).tolist()
+    if n <= 4 * columns:
+        assert got == list(range(n))
+        return
+    size = -(-n // columns)
+    want: set[int] = set()
+    full = n // size * size
+    for a in range(0, full, size):
+        chunk = y[a : a + size]
+        want |= {a, a + size - 1}
+        ok = np.flatnonzero(np.isfinite(chunk))
+        if ok.size:
+            want |= {a + int(ok[np.argmin(chunk[ok])]), a + int(ok[np.argmax(chunk[ok])])}
+        else:
+            want.add(a)
+    want |= set(range(full, n)) | set(np.flatnonzero(~np.isfinite(y)).tolist())
+    assert got == sorted(want)
+
+
+def test_a_replaced_log_asks_for_a_fresh_read(tmp_path: Path) -> None:
+    path = tmp_path / "run.log"
+    with curvelog.EventLog(path, flush_every=0) as log:
+        for s in range(100):
+            log.append(s, {"loss": 1.0})
+    live = LiveLog(path)
+    path.unlink()
+    with curvelog.EventLog(path, flush_every=0) as log:
+        log.append(0, {"loss": 2.0})
+    assert live.poll() and live.structure == 1

@@ -1,0 +1,441 @@
+"""``curvelog serve``: a real uvicorn server on a free port, asked by httpx and by Chromium."""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import curvelog
+from _browser import Page, browser_fixture, need, web_page_fixture  # noqa: F401  (fixtures)
+from _weblogs import HOSTILE, write_run
+
+httpx = need("httpx")
+need("starlette")
+uvicorn = need("uvicorn")
+
+from curvelog.web.server import create_app  # noqa: E402
+
+BIG = 100_000
+
+
+class Server:
+    def __init__(self, roots: list[str]) -> None:
+        self.app = create_app(roots)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/"
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]})
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert self.server.started
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return httpx.get(self.url + path, timeout=30, **kw)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """runs/ with a resumed run (hostile metric name), a 100k-step log, and links in and out."""
+    base = tmp_path_factory.mktemp("serve")
+    root = base / "runs"
+    (root / "a").mkdir(parents=True)
+    write_run(root / "a" / "run.log")
+    rng = np.random.default_rng(7)
+    with curvelog.EventLog(root / "big.log", flush_every=0) as log:
+        y = np.cumsum(rng.normal(size=BIG))
+        y[BIG // 2] = math.nan
+        for s, v in enumerate(y.tolist()):
+            log.append(s, {"loss": v})
+    outside = base / "secret"
+    outside.mkdir()
+    write_run(outside / "secret.log")
+    (outside / "secret.txt").write_text("do not serve")
+    os.symlink(outside / "secret.log", root / "link_out.log")
+    os.symlink(outside, root / "dir_out")
+    os.symlink(root / "a" / "run.log", root / "link_in.log")
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(tree: Path) -> Iterator[Server]:
+    s = Server([str(tree)])
+    yield s
+    s.stop()
+
+
+def _runs(server: Server) -> dict[str, dict[str, Any]]:
+    return {r["label"]: r for r in server.get("api/runs").json()["runs"]}
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+def test_lists_only_what_lies_under_the_roots(server: Server, tree: Path) -> None:
+    runs = _runs(server)
+    # the link inside leads to a listed run: listed once; links out are never listed
+    assert sorted(runs) == ["runs/a/run.log", "runs/big.log"]
+    assert all("secret" not in label for label in runs)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "static/../../etc/passwd",
+        "static/..%2f..%2f..%2fetc%2fpasswd",
+        "static/%2e%2e/server.py",
+        "static/server.py",
+        "api/model?runs=../../secret/secret.log",
+        "api/model?runs=/etc/passwd",
+        "api/window?run=..%2Fsecret%2Fsecret.log&metric=lr&x0=0&x1=9",
+        "api/tail?runs=/etc/passwd:0",
+        "..%2f..%2fetc%2fpasswd",
+    ],
+)
+def test_traversal_is_refused(server: Server, path: str) -> None:
+    r = server.get(path)
+    assert r.status_code == 404, (path, r.status_code, r.text[:200])
+    assert "root:" not in r.text and "do not serve" not in r.text
+
+
+@pytest.mark.parametrize(
+    "target", ["/static/../../../../etc/passwd", "/static/../livelog.py", "/../../etc/passwd"]
+)
+def test_raw_traversal_is_refused(server: Server, target: str) -> None:
+    """The request line as sent, without a client normalising the dots away."""
+    host, port = server.url.split("//")[1].rstrip("/").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as c:
+        c.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        reply = b""
+        while chunk := c.recv(65536):
+            reply += chunk
+    status = reply.split(b"\r\n", 1)[0]
+    assert b" 404 " in status, status
+    assert b"root:" not in reply and b"import" not in reply
+
+
+def test_symlink_out_is_refused_by_id_too(server: Server, tree: Path) -> None:
+    import hashlib
+
+    secret = os.path.realpath(tree / "link_out.log")
+    rid = hashlib.sha256(secret.encode()).hexdigest()[:16]  # the id it would have had
+    assert server.get(f"api/model?runs={rid}").status_code == 404
+
+
+def test_other_hosts_are_refused(server: Server) -> None:
+    assert server.get("api/runs", headers={"Host": "evil.example"}).status_code == 400
+
+
+def test_page_headers(server: Server) -> None:
+    r = server.get("")
+    assert r.status_code == 200
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "unsafe-eval" not in csp and "connect-src 'self'" in csp
+    assert r.headers["x-content-type-options"] == "nosniff"
+    js = server.get("static/page.js")
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+
+
+def test_model_escapes_nothing_into_html_and_keeps_names(server: Server) -> None:
+    rid = _runs(server)["runs/a/run.log"]["id"]
+    model = server.get(f"api/model?runs={rid}").json()["model"]
+    assert HOSTILE in [c["title"] for c in model["charts"]]  # JSON data, shown with textContent
+
+
+def test_window_zooms_down_to_the_raw_steps(server: Server, tree: Path) -> None:
+    rid = _runs(server)["runs/big.log"]["id"]
+    raw = curvelog.read(tree / "big.log").series("loss")
+    q = f"api/window?run={rid}&metric=loss&n=2000"
+    whole = server.get(q + f"&x0=0&x1={BIG}&method=m4").json()
+    assert whole["method"] == "m4" and whole["raw"] == BIG and len(whole["x"]) <= 2000
+    ys = [v for v in whole["y"] if v is not None]
+    finite = raw.values[np.isfinite(raw.values)]
+    assert min(ys) == finite.min() and max(ys) == finite.max()  # extremes kept
+    assert BIG // 2 in whole["x"] and whole["y"][whole["x"].index(BIG // 2)] is None  # the NaN
+    near = server.get(q + "&x0=40000&x1=41000").json()
+    assert near["method"] == "raw"
+    assert near["x"] == list(range(39999, 41002))  # every step, one beyond each end
+    assert near["y"] == raw.values[39999:41002].tolist()
+    refined = server.get(q + "&x0=0&x1=60000&method=auto").json()
+    assert refined["method"] == "auto" and len(refined["x"]) <= 2000
+
+
+def test_bad_window_requests(server: Server) -> None:
+    rid = _runs(server)["runs/big.log"]["id"]
+    assert server.get(f"api/window?run={rid}&metric=nope&x0=0&x1=1").status_code == 404
+    assert server.get(f"api/window?run={rid}&metric=loss&x0=nan&x1=1").status_code == 404
+    assert server.get(f"api/window?run={rid}&metric=loss&x0=0&x1=1&method=x").status_code == 404
+
+
+def test_tail_returns_what_was_appended(tmp_path: Path) -> None:
+    log_path = tmp_path / "live.log"
+    log = curvelog.EventLog(log_path, best="loss", flush_every=0)
+    try:
+        for s in range(10):
+            log.append(s, {"loss": 10.0 - s})
+        log.flush()
+        srv = Server([str(tmp_path)])
+        try:
+            rid = _runs(srv)["live.log" if "live.log" in _runs(srv) else next(iter(_runs(srv)))]
+            rid = rid["id"]
+            first = srv.get(f"api/model?runs={rid}").json()["model"]["runs"][0]
+            assert first["live"] and first["last_step"] == 9
+            for s in range(10, 15):
+                log.append(s, {"loss": 10.0 - s})
+            log.flush()
+            time.sleep(0.25)
+            t = srv.get(f"api/tail?runs={rid}:9").json()["runs"][rid]
+            assert t["series"]["loss"]["x"] == [10, 11, 12, 13, 14]
+            assert t["best"] == {"metric": "loss", "step": 14, "value": -4.0}
+        finally:
+            srv.stop()
+    finally:
+        log.close()
+
+
+# --------------------------------------------------------------------------- Chromium
+
+
+def _open(web_page: Page, server: Server) -> Any:
+    pg = web_page.page
+    pg.goto(server.url)
+    pg.wait_for_selector("#cl-app[data-live-ready='1']", timeout=30_000)
+    return pg
+
+
+def _tick(pg: Any, label: str, server: Server) -> None:
+    rid = _runs(server)[label]["id"]
+    pg.locator(f"input[data-run='{rid}']").click()
+
+
+@pytest.mark.browser
+def test_serve_page_lists_draws_and_overlays(web_page: Page, server: Server) -> None:
+    pg = _open(web_page, server)
+    labels = pg.locator(".cl-path").all_text_contents()
+    assert labels == ["runs/a/run.log", "runs/big.log"]
+    assert pg.locator(".cl-panel").count() == 3  # the first run: loss, lr, hostile
+    assert HOSTILE in pg.locator(".cl-panel h2").all_text_contents()
+    assert pg.locator("img").count() == 0
+    web_page.screenshot("serve_one_run")
+    _tick(pg, "runs/big.log", server)
+    pg.wait_for_function("() => curvelogView.model.compare === true", timeout=30_000)
+    assert pg.evaluate("() => curvelogView.model.runs.length") == 2
+    # big.log's "loss" joins the first run's loss panel: 2 + 1 lines there
+    assert pg.locator(".cl-panel").count() == 3
+    assert pg.evaluate("() => curvelogView.panels[0].u.series.length - 1") == 3
+    web_page.screenshot("serve_two_runs")
+    assert web_page.errors == [] and web_page.dialogs == []
+
+
+@pytest.mark.browser
+def test_serve_zoom_shows_the_raw_points(web_page: Page, server: Server) -> None:
+    pg = _open(web_page, server)
+    _tick(pg, "runs/a/run.log", server)  # untick the first, tick the big one
+    _tick(pg, "runs/big.log", server)
+    pg.wait_for_function("() => curvelogView.model.title === 'big'", timeout=30_000)
+    before = pg.evaluate("() => curvelogView.model.charts[0].series[0].x.length")
+    assert before <= 2500  # the overview, not 100,000 points
+    pg.evaluate("() => curvelogView.setRange(40000, 40500)")
+    pg.wait_for_function(
+        "() => (document.getElementById('cl-app').getAttribute('data-window') || '').length > 0",
+        timeout=30_000,
+    )
+    pg.wait_for_function(
+        "() => { const xs = curvelogView.model.charts[0].series[0].x;"
+        " return xs.filter(x => x >= 40000 && x <= 40500).length === 501; }",
+        timeout=30_000,
+    )
+    web_page.screenshot("serve_zoomed_raw")
+    # a wide window: M4 at once, then curvelog's auto sampler
+    pg.evaluate("() => curvelogView.setRange(10000, 60000)")
+    pg.wait_for_function(
+        "() => (document.getElementById('cl-app').getAttribute('data-window') || '')"
+        ".startsWith('auto:')",
+        timeout=60_000,
+    )
+    xs = pg.evaluate("() => curvelogView.model.charts[0].series[0].x")
+    inside = [x for x in xs if 10000 <= x <= 60000]
+    assert 100 < len(inside) <= 4 * 1300  # re-sampled: neither the overview nor every step
+    web_page.screenshot("serve_zoomed_auto")
+    assert web_page.errors == []
+
+
+@pytest.mark.browser
+def test_serve_follows_a_running_log(web_page: Page, tmp_path: Path) -> None:
+    log = curvelog.EventLog(tmp_path / "live.log", flush_every=0)
+    srv = None
+    try:
+        for s in range(50):
+            log.append(s, {"train/loss": 1.0 / (s + 1), "val/loss": 1.1 / (s + 1)})
+        log.flush()
+        srv = Server([str(tmp_path)])
+        pg = _open(web_page, srv)
+        pg.wait_for_function("() => curvelogView.model.runs[0].last_step === 49", timeout=30_000)
+        for s in range(50, 80):
+            log.append(s, {"train/loss": 1.0 / (s + 1)})
+        log.flush()
+        flushed = time.monotonic()
+        pg.wait_for_function(
+            "() => { const xs = curvelogView.panels[0].u.data[0];"
+            " return xs[xs.length - 1] === 79; }",
+            timeout=15_000,
+        )
+        seen = time.monotonic() - flushed
+        assert "following live (step 79)" in pg.locator(".cl-status").text_content()
+        web_page.screenshot("serve_live")
+        print(f"new points on screen {seen:.2f} s after the flush")
+        # a resume (a new session going back to step 60) redraws the charts with its line
+        log.close()
+        log = curvelog.EventLog(tmp_path / "live.log", flush_every=0)
+        for s in range(60, 90):
+            log.append(s, {"train/loss": 2.0})
+        log.flush()
+        pg.wait_for_function(
+            "() => curvelogView.model.charts[0].resumes.map(r => r.step).join() === '60'",
+            timeout=15_000,
+        )
+        pg.wait_for_function(
+            "() => { const xs = curvelogView.panels[0].u.data[0];"
+            " return xs[xs.length - 1] === 89; }",
+            timeout=15_000,
+        )
+        web_page.screenshot("serve_live_resumed")
+        assert web_page.errors == []
+    finally:
+        log.close()
+        if srv is not None:
+            srv.stop()
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def _start(*args: str) -> tuple[Any, str]:
+    import re
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "curvelog", "serve", *args],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    lines = [proc.stderr.readline()]
+    if lines[0].startswith("Warning:"):
+        lines.append(proc.stderr.readline())
+    m = re.search(r"http://\S+", lines[-1])
+    assert m, lines
+    return proc, "\n".join(lines)
+
+
+def test_cli_serve_prints_its_url_and_serves(tree: Path) -> None:
+    proc, out = _start(str(tree), "--port", "0")
+    try:
+        assert out.startswith("Serving 2 runs at http://127.0.0.1:")
+        url = out.split(" at ")[1].split()[0]
+        labels = [r["label"] for r in httpx.get(url + "api/runs", timeout=30).json()["runs"]]
+        assert labels == ["runs/a/run.log", "runs/big.log"]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def test_cli_serve_warns_off_loopback(tree: Path) -> None:
+    proc, out = _start(str(tree / "a"), "--host", "0.0.0.0", "--port", "0")
+    try:
+        assert out.startswith("Warning: serving on 0.0.0.0: anyone who can reach this machine")
+        assert "Serving 1 run at http://0.0.0.0:" in out
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def test_cli_serve_errors_are_one_line(tmp_path: Path) -> None:
+    from _cli import assert_one_line_error, invoke
+
+    r = invoke("serve", str(tmp_path / "missing"), ok=False)
+    assert_one_line_error(r, f"{tmp_path / 'missing'}: no such file or folder")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = invoke("serve", str(tmp_path), "--port", str(port), ok=False)
+        assert r.exit_code == 2 and f"127.0.0.1:{port}: cannot listen here" in r.stderr
+
+
+def test_a_registry_root_lists_its_bundles(tree: Path, tmp_path: Path) -> None:
+    from curvelog.bundle import build_bundle
+
+    reg = curvelog.Registry(tmp_path / "saved_models")
+    bundle = build_bundle(curvelog.read(tree / "a" / "run.log"))
+    v = reg.file_bundle("product/P001_all/mlp", bundle)
+    srv = Server([str(tmp_path / "saved_models")])
+    try:
+        runs = _runs(srv)
+        assert list(runs) == [f"saved_models/product/P001_all/mlp/v{v.number}/curves.json"]
+        (run,) = runs.values()
+        assert run["kind"] == "bundle"
+        model = srv.get(f"api/model?runs={run['id']}").json()["model"]
+        assert [c["id"] for c in model["charts"]] == [c["id"] for c in bundle["charts"]]
+        window = srv.get(f"api/window?run={run['id']}&metric=lr&x0=0&x1=9")
+        assert window.status_code == 404 and "has no raw steps" in window.json()["error"]
+    finally:
+        srv.stop()
+
+
+@pytest.mark.browser
+def test_a_hostile_file_name_is_text(web_page: Page, tmp_path: Path) -> None:
+    write_run(tmp_path / f"{HOSTILE}.log")
+    srv = Server([str(tmp_path)])
+    try:
+        pg = _open(web_page, srv)
+        assert pg.locator(".cl-path").all_text_contents() == [f"{tmp_path.name}/{HOSTILE}.log"]
+        assert pg.locator(".cl-title").first.text_content() == "curvelog serve"
+        assert HOSTILE in pg.locator("#cl-view .cl-title").text_content()  # the run's name
+        assert pg.locator("img").count() == 0
+        web_page.screenshot("serve_hostile_name")
+        assert web_page.errors == [] and web_page.dialogs == []
+    finally:
+        srv.stop()
+
+
+def test_import_stays_light() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, curvelog, curvelog.web; "
+            "print(sorted(m for m in ('starlette', 'uvicorn', 'matplotlib', 'playwright') "
+            "if m in sys.modules))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("missing", ["uvicorn", "starlette"])
+def test_cli_serve_without_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    import sys
+
+    from _cli import assert_one_line_error, invoke
+
+    monkeypatch.setitem(sys.modules, missing, None)  # what an install without [serve] sees
+    r = invoke("serve", str(tmp_path), ok=False)
+    assert_one_line_error(r, "curvelog serve: needs the serve extra: pip install 'curvelog[serve]'")
