@@ -598,6 +598,41 @@ class EventLog:
             raise LogClosedError(self.path)
         self._marked = step if type(step) is int and 0 <= step < _STEP_LIMIT else _check_step(step)
 
+    def _replay(self, rows: Iterator[tuple[int, float, dict[str, float]]]) -> int:
+        """Private, for importers (issue #15): append ``(step, wall time, {metric: float})``
+        rows recorded elsewhere, keeping *their* wall times.
+
+        A separate method so that `append` (the hot path) stays untouched; the
+        caller hands finished floats, so only names and steps are checked.
+        Returns the number of rows appended.
+        """
+        if self._closed:
+            raise LogClosedError(self.path)
+        buf = self._buf
+        push = buf.append
+        known = self._names
+        best = self.best_metric
+        sign = self._best_sign
+        chunk = _CHUNK_ROWS * 3
+        n = 0
+        for step, when, metrics in rows:
+            if not known.issuperset(metrics):
+                _check_names(metrics, known)
+            if type(step) is not int or not 0 <= step < _STEP_LIMIT:
+                step = _check_step(step)
+            push(step)
+            push(float(when))
+            push(metrics)
+            n += 1
+            if best is not None and best in metrics:
+                key = metrics[best] * sign
+                if key < self._best_key and key != _NEG_INF:
+                    self._best_key = key
+                    self._best_step = step
+            if len(buf) >= chunk:
+                self.flush()
+        return n
+
     # ------------------------------------------------------------------ flushing
 
     def _write(self, data: bytes) -> None:
