@@ -1,0 +1,320 @@
+"""TensorBoard import: real writers (torch, tensorboardX) -> our reader -> log, bit for bit;
+damaged files give fewer values, never a wrong one; CLI errors are one line."""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import curvelog
+from _cli import assert_one_line_error, invoke
+from curvelog import _crc32c
+from curvelog.errors import OutputExistsError, PathError
+from curvelog.tensorboard import event_files, import_tensorboard, read_event_file
+
+torch_tb = pytest.importorskip("torch.utils.tensorboard")  # test extra; .ci/run installs it
+tbx = pytest.importorskip("tensorboardX")
+
+SPECIAL = [math.nan, math.inf, -math.inf, 0.0, -0.0, 5e-324, 1e-300, 1e300, 3.4e38, 1 / 3]
+
+
+def f32(x: float) -> float:
+    """What a float32 field stores: round to nearest, overflow to inf."""
+    with np.errstate(over="ignore"):
+        return float(np.float32(x))
+
+
+def bits(x: float) -> bytes:
+    return struct.pack("<d", x)
+
+
+def values(n: int, seed: int) -> list[float]:
+    rng = np.random.default_rng(seed)
+    out = (rng.standard_normal(n) * 10.0 ** rng.integers(-8, 8, n)).tolist()
+    out[: len(SPECIAL)] = SPECIAL
+    return out
+
+
+def only_file(folder: Path) -> Path:
+    (name,) = event_files(folder)
+    return Path(name)
+
+
+def torch_run(
+    folder: Path, n: int = 300, seed: int = 0
+) -> dict[str, list[tuple[int, float, float]]]:
+    """Write with torch's SummaryWriter; return tag -> [(step, wall time, value as stored)]."""
+    vals = values(n, seed)
+    truth: dict[str, list[tuple[int, float, float]]] = {"f32": [], "f64": [], "t32": []}
+    w = torch_tb.SummaryWriter(str(folder))
+    for i, v in enumerate(vals):
+        step = i * 1_000_003 + i % 3  # multi-byte varints; step 0 is omitted by protobuf
+        wall = 1.7e9 + i * 0.123456789
+        w.add_scalar("f32", v, step, walltime=wall)
+        truth["f32"].append((step, wall, f32(v)))
+        w.add_scalar("f64", v, step, walltime=wall + 1e-6, new_style=True, double_precision=True)
+        truth["f64"].append((step, wall + 1e-6, v))
+        w.add_scalar("t32", v, step, walltime=wall + 2e-6, new_style=True)
+        truth["t32"].append((step, wall + 2e-6, f32(v)))
+    w.add_histogram("hist", np.arange(10.0), 0)  # not a scalar: ignored
+    w.add_text("note", "hello", 0)
+    w.close()
+    return truth
+
+
+def assert_same(got: list[tuple[int, float, float]], want: list[tuple[int, float, float]]) -> None:
+    assert [s for s, _, _ in got] == [s for s, _, _ in want]
+    assert [bits(t) for _, t, _ in got] == [bits(t) for _, t, _ in want]
+    assert [bits(v) for _, _, v in got] == [bits(v) for _, _, v in want]
+
+
+def by_tag(rows: list[tuple[int, float, dict[str, float]]]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for step, wall, row in rows:
+        for tag, v in row.items():
+            out.setdefault(tag, []).append((step, wall, v))
+    return out
+
+
+def test_torch_writer_round_trip_bit_identical(tmp_path: Path) -> None:
+    truth = torch_run(tmp_path / "run")
+    r = read_event_file(only_file(tmp_path / "run"))
+    assert r.damage == [] and r.dropped == 0
+    got = by_tag(r.rows)
+    assert sorted(got) == ["f32", "f64", "t32"]
+    for tag, want in truth.items():
+        assert_same(got[tag], want)
+    # and through the log: every value, step and wall time, as read back by curvelog
+    (imp,) = import_tensorboard(tmp_path / "run", tmp_path / "run.log")
+    assert imp.points == 3 * 300 and imp.damage == []
+    run = curvelog.read(tmp_path / "run.log")
+    for tag, want in truth.items():
+        s = run.series(tag)
+        assert_same(
+            list(zip(s.steps.tolist(), s.times.tolist(), s.values.tolist(), strict=True)), want
+        )
+
+
+def test_tensorboardx_writer_round_trip(tmp_path: Path) -> None:
+    from tensorboardX.proto.summary_pb2 import Summary, SummaryMetadata
+    from tensorboardX.proto.tensor_pb2 import TensorProto
+
+    vals = values(200, 1)
+    w = tbx.SummaryWriter(str(tmp_path))
+    meta = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="scalars"))
+    fw = w._get_file_writer()
+    for i, v in enumerate(vals):
+        w.add_scalar("x", v, i, walltime=1.6e9 + i)
+        # doubles two ways: double_val, and raw tensor_content; metadata on the first only
+        t1 = TensorProto(dtype=2, double_val=[v])
+        t2 = TensorProto(dtype=2, tensor_content=struct.pack("<d", v))
+        m = {"metadata": meta} if i == 0 else {}
+        fw.add_summary(Summary(value=[Summary.Value(tag="dv", tensor=t1, **m)]), i, 1.6e9 + i)
+        fw.add_summary(Summary(value=[Summary.Value(tag="dc", tensor=t2, **m)]), i, 1.6e9 + i)
+    w.close()
+    got = by_tag(read_event_file(only_file(tmp_path)).rows)
+    steps = list(range(200))
+    assert_same(got["x"], [(s, 1.6e9 + s, f32(v)) for s, v in zip(steps, vals, strict=True)])
+    for tag in ("dv", "dc"):
+        assert_same(got[tag], [(s, 1.6e9 + s, v) for s, v in zip(steps, vals, strict=True)])
+
+
+def test_values_match_tensorboards_own_loader(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing import event_accumulator as ea
+    from tensorboard.util import tensor_util
+
+    torch_run(tmp_path, n=120, seed=5)
+    acc = ea.EventAccumulator(str(tmp_path), size_guidance={ea.SCALARS: 0, ea.TENSORS: 0})
+    acc.Reload()
+    got = by_tag(read_event_file(only_file(tmp_path)).rows)
+    theirs = [(e.step, e.wall_time, e.value) for e in acc.Scalars("f32")]
+    assert_same(got["f32"], theirs)
+    for tag in ("f64", "t32"):
+        ts = acc.Tensors(tag)
+        assert_same(
+            got[tag],
+            [(e.step, e.wall_time, float(tensor_util.make_ndarray(e.tensor_proto))) for e in ts],
+        )
+
+
+def test_files_of_one_run_merge_in_order_and_runs_become_logs(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    for name, seed in (("a", 0), ("b/c", 1)):
+        folder = root / name
+        for k in range(2):  # two sessions of one run: two event files, written in order
+            w = torch_tb.SummaryWriter(str(folder), filename_suffix=f".{k}")
+            for i in range(5):
+                w.add_scalar("loss", seed + k + i / 10, k * 5 + i, walltime=1e9 + k * 5 + i)
+            w.close()
+    out = tmp_path / "logs"
+    done = import_tensorboard(root, out)
+    assert sorted(Path(r.log).name for r in done) == ["a.log", "b__c.log"]
+    for r in done:
+        assert len(r.files) == 2 and r.points == 10
+        s = curvelog.read(r.log).series("loss")
+        assert s.steps.tolist() == list(range(10))
+        assert s.times.tolist() == [1e9 + i for i in range(10)]
+    with pytest.raises(OutputExistsError):
+        import_tensorboard(root, out)
+    assert len(import_tensorboard(root, out, overwrite=True)) == 2
+
+
+def test_repeated_steps_and_resumes_keep_every_point(tmp_path: Path) -> None:
+    w = torch_tb.SummaryWriter(str(tmp_path))
+    for step, v in ((0, 1.0), (1, 2.0), (2, 3.0), (1, 4.0), (2, 5.0), (2, 6.0)):
+        w.add_scalar("m", v, step, walltime=1e9 + v)
+    w.close()
+    import_tensorboard(tmp_path, tmp_path / "r.log")
+    run = curvelog.read(tmp_path / "r.log")
+    assert run.rows == 6 and run.resumes == 1
+    s = run.series("m")
+    assert s.steps.tolist() == [0, 1, 2] and s.values.tolist() == [1.0, 4.0, 6.0]
+
+
+# --------------------------------------------------------------------------- damage
+
+
+def truth_rows(path: Path) -> list[tuple[int, float, dict[str, float]]]:
+    r = read_event_file(path)
+    assert r.damage == []
+    return r.rows
+
+
+def keyed(rows: list[Any]) -> list[Any]:
+    """Rows compared by bits (NaN equals itself)."""
+    return [(s, bits(t), sorted((k, bits(v)) for k, v in row.items())) for s, t, row in rows]
+
+
+def is_subsequence(got: list[Any], want: list[Any]) -> bool:
+    it = iter(keyed(want))
+    return all(any(g == w for w in it) for g in keyed(got))
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, list[Any]]:
+    folder = tmp_path_factory.mktemp("clean")
+    torch_run(folder, n=60, seed=9)
+    path = only_file(folder)
+    return path.read_bytes(), truth_rows(path)
+
+
+def test_cut_at_random_offsets_gives_a_prefix_and_reports_the_torn_tail(
+    tmp_path: Path, clean: tuple[bytes, list[Any]]
+) -> None:
+    data, want = clean
+    rng = np.random.default_rng(11)
+    for cut in sorted(set(rng.integers(1, len(data), 60).tolist())):
+        path = tmp_path / f"events.out.tfevents.cut{cut}"
+        path.write_bytes(data[:cut])
+        r = read_event_file(path)
+        assert keyed(r.rows) == keyed(
+            want[: len(r.rows)]
+        )  # a prefix: nothing wrong, nothing reordered
+        assert [d.what for d in r.damage] in ([], ["torn tail"])
+        if r.damage:
+            assert r.damage[0].end == cut
+        else:  # only a cut exactly between records leaves no torn tail
+            assert cut in record_ends(data)
+
+
+def record_ends(data: bytes) -> set[int]:
+    ends, p = set(), 0
+    while p < len(data):
+        p += 16 + int.from_bytes(data[p : p + 8], "little")
+        ends.add(p)
+    return ends
+
+
+def test_flipped_bytes_are_skipped_and_reported_never_read(
+    tmp_path: Path, clean: tuple[bytes, list[Any]]
+) -> None:
+    data, want = clean
+    rng = np.random.default_rng(12)
+    for trial in range(120):
+        buf = bytearray(data)
+        for at in rng.integers(0, len(buf), 1 + trial % 3).tolist():
+            buf[at] ^= int(rng.integers(1, 256))
+        path = tmp_path / f"events.out.tfevents.flip{trial}"
+        path.write_bytes(bytes(buf))
+        r = read_event_file(path)
+        assert r.damage, "a flipped byte must be reported"
+        assert all(d.what == "checksum" for d in r.damage)
+        assert is_subsequence(r.rows, want)
+        assert len(r.rows) >= len(want) - 3 * 3  # one damaged record loses only itself
+
+
+def test_numpy_crc_fallback_reads_the_same(
+    tmp_path: Path, clean: tuple[bytes, list[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, want = clean
+    buf = bytearray(data)
+    buf[len(buf) // 2] ^= 0x40
+    path = tmp_path / "events.out.tfevents.x"
+    path.write_bytes(bytes(buf))
+    with_c = read_event_file(path)
+    monkeypatch.setattr(_crc32c, "_c", lambda: None)
+    assert _crc32c.backend() == "numpy"
+    without = read_event_file(path)
+    assert keyed(without.rows) == keyed(with_c.rows) and without.damage == with_c.damage
+
+
+def test_a_record_with_a_good_checksum_but_no_event_is_malformed(tmp_path: Path) -> None:
+    payload = b"\x2a\x05\x0a\x09\x0a"  # a summary whose value claims more bytes than exist
+    head = len(payload).to_bytes(8, "little")
+    rec = (
+        head
+        + _crc32c.mask(_crc32c.crc32c(head)).to_bytes(4, "little")
+        + payload
+        + _crc32c.mask(_crc32c.crc32c(payload)).to_bytes(4, "little")
+    )
+    path = tmp_path / "events.out.tfevents.m"
+    path.write_bytes(rec)
+    r = read_event_file(path)
+    assert r.rows == [] and [d.what for d in r.damage] == ["malformed event"]
+
+
+def test_not_an_event_file_is_all_damage(tmp_path: Path) -> None:
+    path = tmp_path / "events.out.tfevents.txt"
+    path.write_bytes(os.urandom(0) + b"this is not a TFRecord file, just some text\n" * 20)
+    r = read_event_file(path)
+    assert r.rows == [] and r.damage and r.damage[0].start == 0
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_import(tmp_path: Path) -> None:
+    torch_run(tmp_path / "run", n=20)
+    res = invoke("import", "tensorboard", str(tmp_path / "run"), "-o", str(tmp_path / "r.log"))
+    assert "60 points, 3 metrics from 1 event file" in res.stderr
+    res = invoke(
+        "import", "tensorboard", str(tmp_path / "run"), "-o", str(tmp_path / "r.log"), ok=False
+    )
+    assert_one_line_error(res, f"{tmp_path / 'r.log'}: already exists; pass --force to replace it")
+    res = invoke("import", "tensorboard", str(tmp_path / "nope"), "-o", "x.log", ok=False)
+    assert_one_line_error(res, f"{tmp_path / 'nope'}: no such file or folder")
+    (tmp_path / "empty").mkdir()
+    res = invoke("import", "tensorboard", str(tmp_path / "empty"), "-o", "x.log", ok=False)
+    assert_one_line_error(
+        res, f"{tmp_path / 'empty'}: holds no TensorBoard event files (*tfevents*)"
+    )
+
+
+def test_cli_reports_damage(tmp_path: Path) -> None:
+    torch_run(tmp_path / "run", n=20)
+    path = only_file(tmp_path / "run")
+    path.write_bytes(path.read_bytes()[:-3])
+    res = invoke("import", "tensorboard", str(path), "-o", str(tmp_path / "r.log"))
+    # the torn record is the last one written, the text note: every scalar is still there
+    assert "torn tail, skipped" in res.stderr and "60 points" in res.stderr
+
+
+def test_missing_source_error() -> None:
+    with pytest.raises(PathError):
+        import_tensorboard("/nonexistent/x", "/tmp/never.log")
