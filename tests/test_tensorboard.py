@@ -12,14 +12,15 @@ from typing import Any
 import numpy as np
 import pytest
 
+# The real writers, from the [test] extra (never skipped: .ci/run installs them).
+import tensorboardX as tbx  # noqa: E402
+from torch.utils import tensorboard as torch_tb  # noqa: E402
+
 import curvelog
 from _cli import assert_one_line_error, invoke
 from curvelog import _crc32c
 from curvelog.errors import OutputExistsError, PathError
 from curvelog.tensorboard import event_files, import_tensorboard, read_event_file
-
-torch_tb = pytest.importorskip("torch.utils.tensorboard")  # test extra; .ci/run installs it
-tbx = pytest.importorskip("tensorboardX")
 
 SPECIAL = [math.nan, math.inf, -math.inf, 0.0, -0.0, 5e-324, 1e-300, 1e300, 3.4e38, 1 / 3]
 
