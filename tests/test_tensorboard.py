@@ -20,7 +20,12 @@ import curvelog
 from _cli import assert_one_line_error, invoke
 from curvelog import _crc32c
 from curvelog.errors import OutputExistsError, PathError
-from curvelog.tensorboard import event_files, import_tensorboard, read_event_file
+from curvelog.tensorboard import (
+    event_files,
+    export_tensorboard,
+    import_tensorboard,
+    read_event_file,
+)
 
 SPECIAL = [math.nan, math.inf, -math.inf, 0.0, -0.0, 5e-324, 1e-300, 1e300, 3.4e38, 1 / 3]
 
@@ -319,3 +324,132 @@ def test_cli_reports_damage(tmp_path: Path) -> None:
 def test_missing_source_error() -> None:
     with pytest.raises(PathError):
         import_tensorboard("/nonexistent/x", "/tmp/never.log")
+
+
+# --------------------------------------------------------------------------- export
+
+# NaN with a payload and a sign, subnormals, -0.0, the float64 extremes: none survive float32
+EXPORT_SPECIAL = [
+    math.nan,
+    struct.unpack("<d", struct.pack("<Q", 0xFFF8_0000_DEAD_BEEF))[0],
+    math.inf,
+    -math.inf,
+    -0.0,
+    5e-324,
+    1.7976931348623157e308,
+    0.1,
+    1 / 3,
+]
+
+
+def native_log(path: Path, n: int = 400, seed: int = 2) -> Path:
+    rng = np.random.default_rng(seed)
+    with curvelog.EventLog(path, flush_every=0) as log:
+        for i in range(n):
+            row = {"train/loss": float(rng.standard_normal()) * 1e-3}
+            if i < len(EXPORT_SPECIAL):
+                row["train/loss"] = EXPORT_SPECIAL[i]
+            if i % 7 == 0:
+                row["val/acc"] = float(rng.random())
+            log.append(i * 3, row)
+    return path
+
+
+def log_points(path: Path) -> dict[str, list[tuple[int, float, float]]]:
+    run = curvelog.read(path)
+    return {
+        s.metric: list(zip(s.steps.tolist(), s.times.tolist(), s.values.tolist(), strict=True))
+        for s in run
+    }
+
+
+def test_export_reads_back_identical_in_tensorboard(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing import event_accumulator as ea
+    from tensorboard.util import tensor_util
+
+    log = native_log(tmp_path / "run.log")
+    r = export_tensorboard(log, tmp_path / "tb")
+    assert r.points == 400 + 58 and r.metrics == ("train/loss", "val/acc")
+    assert r.events == 400  # the metrics of one append share an event
+    acc = ea.EventAccumulator(str(tmp_path / "tb"), size_guidance={ea.TENSORS: 0})
+    acc.Reload()
+    want = log_points(log)
+    assert sorted(acc.Tags()["tensors"]) == sorted(want)
+    for tag, points in want.items():
+        got = [
+            (e.step, e.wall_time, float(tensor_util.make_ndarray(e.tensor_proto)))
+            for e in acc.Tensors(tag)
+        ]
+        assert_same(got, points)
+
+
+def test_export_is_what_tensorboards_scalar_dashboard_serves(tmp_path: Path) -> None:
+    """The data provider behind TensorBoard's Scalars dashboard lists them as scalars."""
+    from tensorboard import context
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+
+    log = native_log(tmp_path / "run.log", n=50)
+    export_tensorboard(log, tmp_path / "tb" / "run")
+    mux = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance={"scalars": 0})
+    mux.AddRunsFromDirectory(str(tmp_path / "tb"))
+    mux.Reload()
+    provider = data_provider.MultiplexerDataProvider(mux, str(tmp_path / "tb"))
+    got = provider.read_scalars(
+        context.RequestContext(), experiment_id="", plugin_name="scalars", downsample=10**6
+    )
+    for tag, points in log_points(log).items():
+        assert_same([(d.step, d.wall_time, d.value) for d in got["run"][tag]], points)
+
+
+def test_export_then_import_round_trip(tmp_path: Path) -> None:
+    log = native_log(tmp_path / "run.log")
+    export_tensorboard(log, tmp_path / "tb")
+    import_tensorboard(tmp_path / "tb", tmp_path / "back.log")
+    back, want = log_points(tmp_path / "back.log"), log_points(log)
+    assert sorted(back) == sorted(want)
+    for tag in want:
+        assert_same(back[tag], want[tag])
+
+
+def test_export_of_a_resumed_log_is_what_read_shows(tmp_path: Path) -> None:
+    with curvelog.EventLog(tmp_path / "r.log", flush_every=0) as log:
+        for step in (0, 1, 2, 3, 1, 2):  # resumed from step 1
+            log.append(step, loss=float(step))
+    with curvelog.EventLog(tmp_path / "r.log", flush_every=0) as log:
+        log.append(2, loss=99.0)
+    export_tensorboard(tmp_path / "r.log", tmp_path / "tb")
+    import_tensorboard(tmp_path / "tb", tmp_path / "back.log")
+    s = curvelog.read(tmp_path / "back.log").series("loss")
+    assert s.steps.tolist() == [0, 1, 2, 3] and s.values.tolist() == [0.0, 1.0, 99.0, 3.0]
+
+
+def test_export_refuses_to_mix_runs_and_to_overwrite(tmp_path: Path) -> None:
+    log = native_log(tmp_path / "run.log", n=20)
+    r = export_tensorboard(log, tmp_path / "tb")
+    with pytest.raises(OutputExistsError):
+        export_tensorboard(log, tmp_path / "tb")
+    assert export_tensorboard(log, tmp_path / "tb", overwrite=True).event_file == r.event_file
+    other = native_log(tmp_path / "other.log", n=20)
+    with pytest.raises(PathError, match="TensorBoard would merge them"):
+        export_tensorboard(other, tmp_path / "tb")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(PathError, match="is a file"):
+        export_tensorboard(other, tmp_path / "file")
+
+
+def test_cli_export_tensorboard(tmp_path: Path) -> None:
+    log = str(native_log(tmp_path / "run.log", n=30))
+    out = str(tmp_path / "tb")
+    res = invoke("export", log, "--format", "tensorboard", "-o", out)
+    assert "35 points, 2 metrics" in res.stderr  # 30 + val/acc every 7th
+    res = invoke("export", log, "--format", "tensorboard", "-o", out, ok=False)
+    assert res.exit_code == 2 and res.stderr.startswith("Error: ") and res.stderr.count("\n") == 1
+    res = invoke("export", log, "--format", "tensorboard", "-o", out, "--wide", ok=False)
+    assert_one_line_error(
+        res, "--wide is for CSV and Parquet; TensorBoard keeps one series per metric"
+    )
+    res = invoke("export", log, "--format", "csv", "-o", str(tmp_path / "x.parquet"), ok=False)
+    assert_one_line_error(
+        res,
+        f"--format csv needs an output file ending in .csv, not {str(tmp_path / 'x.parquet')!r}",
+    )

@@ -19,7 +19,7 @@ from typing import Final
 
 import numpy as np
 
-__all__ = ["Malformed", "Row", "scalars"]
+__all__ = ["SCALARS_METADATA", "Malformed", "Row", "encode_event", "file_version_event", "scalars"]
 
 #: (step, wall time, {tag: value}): one event's scalars
 Row = tuple[int, float, dict[str, float]]
@@ -371,3 +371,48 @@ def _learn(
     if buf[i] != 0x2A or _varint(buf, i + 1)[1] + _varint(buf, i + 1)[0] != end:
         return
     layouts[0 if fmt is _F32 else 1][buf[i:at]] = tag
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def _uvarint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _field(key: int, payload: bytes) -> bytes:
+    """A length-delimited field (``key`` is the one-byte tag of a field number <= 15)."""
+    return bytes((key,)) + _uvarint(len(payload)) + payload
+
+
+#: SummaryMetadata{plugin_data{plugin_name: "scalars"}, data_class: DATA_CLASS_SCALAR}, as
+#: TF2's ``tf.summary.scalar`` writes it, as the ``metadata`` (9) field of a Value
+SCALARS_METADATA: Final[bytes] = _field(0x4A, _field(0x0A, _field(0x0A, b"scalars")) + b"\x20\x01")
+#: TensorProto{dtype: DT_DOUBLE, tensor_shape: {} (a scalar)} and the key of a packed
+#: double_val holding one double (8 bytes follow)
+_DOUBLE_TENSOR_HEAD: Final[bytes] = b"\x08\x02\x12\x00\x32\x08"
+
+
+def file_version_event(wall_time: float) -> bytes:
+    """The first event of every event file: ``file_version: "brain.Event:2"``."""
+    return b"\x09" + _F64.pack(wall_time) + _field(0x1A, b"brain.Event:2")
+
+
+def encode_event(step: int, wall_time: float, values: list[tuple[bytes, float, bool]]) -> bytes:
+    """An Event of double scalar tensors: (tag bytes, value, with metadata) per value."""
+    summary = b"".join(
+        _field(
+            0x0A,
+            _field(0x0A, tag)
+            + (SCALARS_METADATA if meta else b"")
+            + _field(0x42, _DOUBLE_TENSOR_HEAD + _F64.pack(v)),
+        )
+        for tag, v, meta in values
+    )
+    step_field = b"\x10" + _uvarint(step) if step else b""
+    return b"\x09" + _F64.pack(wall_time) + step_field + _field(0x2A, summary)

@@ -8,9 +8,12 @@ torn last record too. Every scalar point is kept with its step and wall time.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Final, Literal
+
+import numpy as np
 
 from . import _tb_proto, _tfrecord
 from ._fs import atomic_path, read_bytes, same_file
@@ -19,6 +22,8 @@ from .errors import OutputExistsError, PathError
 __all__ = [
     "EventFileDamage",
     "EventFileRead",
+    "ExportedRun",
+    "export_tensorboard",
     "ImportedRun",
     "event_files",
     "find_runs",
@@ -210,3 +215,97 @@ def import_tensorboard(
     if len(runs) > 1:
         os.makedirs(out, exist_ok=True)
     return [_write_run(run, runs[run], dst, overwrite=overwrite) for run, dst in targets.items()]
+
+
+# --------------------------------------------------------------------------- export
+
+
+@dataclass(frozen=True)
+class ExportedRun:
+    """What `export_tensorboard` wrote."""
+
+    log: str
+    event_file: str
+    points: int
+    events: int
+    metrics: tuple[str, ...]
+    #: damage found in the log (skipped, as `curvelog.read` skips it), described
+    damage: tuple[str, ...] = ()
+
+
+def export_tensorboard(
+    log: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, overwrite: bool = False
+) -> ExportedRun:
+    """Write a log's curves as one TensorBoard event file in ``out_dir``.
+
+    What is written is what `curvelog.read` shows: per metric its sorted
+    steps with the latest write of each (a resumed run's superseded writes
+    are not exported), each with its own wall time. Values are ``DT_DOUBLE``
+    scalar tensors of the ``scalars`` plugin, so TensorBoard reads back the
+    very float64 recorded, NaN and infinities included, where ``add_scalar``
+    would round to float32. Events are in step order across metrics (all the
+    metrics of one step and wall time share an event), because TensorBoard
+    drops earlier points when a step goes backwards.
+
+    :param overwrite: replace this log's own event file if it is there already.
+    :raises PathError: ``out_dir`` is a file, or already holds other event files
+        (TensorBoard would merge them into this run).
+    """
+    from .log import read
+
+    src = os.fspath(log)
+    out = os.fspath(out_dir)
+    run = read(src)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise PathError(out, "is a file; TensorBoard export writes into a folder")
+    os.makedirs(out, exist_ok=True)
+    t0 = run.header.get("start_time")
+    t0 = float(t0) if isinstance(t0, (int, float)) and math.isfinite(t0) else 0.0
+    rid = str(run.header.get("run_id") or "run")[:12]
+    name = f"events.out.tfevents.{int(t0):010d}.curvelog.{rid}"
+    others = [f for f in event_files(out) if os.path.basename(f) != name]
+    if others:
+        raise PathError(
+            out,
+            f"already holds event files ({os.path.basename(others[0])}); TensorBoard would "
+            "merge them with this run, so export into an empty folder",
+        )
+    metrics = run.metrics
+    series = [run.series(m) for m in metrics]
+    steps = np.concatenate([s.steps for s in series] or [np.zeros(0, np.int64)])
+    times = np.concatenate([s.times for s in series] or [np.zeros(0)])
+    vals = np.concatenate([s.values for s in series] or [np.zeros(0)])
+    which = np.concatenate([np.full(len(s), i) for i, s in enumerate(series)] or [np.zeros(0)])
+    order = np.lexsort((which, times, steps))  # step, then wall time, then metric order
+    tags = [m.encode("utf-8") for m in metrics]
+    seen = [False] * len(metrics)
+    events = 0
+    dst = os.path.join(out, name)
+    with atomic_path(dst, overwrite=overwrite) as tmp, open(tmp, "wb") as f:
+        f.write(_tfrecord.encode(_tb_proto.file_version_event(t0)))
+        batch: list[tuple[bytes, float, bool]] = []
+        chunk: list[bytes] = []
+        key: tuple[int, float] | None = None
+        for st, tm, v, w in zip(
+            steps[order].tolist(),
+            times[order].tolist(),
+            vals[order].tolist(),
+            which[order].astype(int).tolist(),
+            strict=True,
+        ):
+            if (st, tm) != key or any(b[0] is tags[w] for b in batch):
+                if batch and key is not None:
+                    chunk.append(_tfrecord.encode(_tb_proto.encode_event(key[0], key[1], batch)))
+                    events += 1
+                batch, key = [], (st, tm)
+            batch.append((tags[w], v, not seen[w]))
+            seen[w] = True
+            if len(chunk) >= 4096:
+                f.write(b"".join(chunk))
+                chunk.clear()
+        if batch and key is not None:
+            chunk.append(_tfrecord.encode(_tb_proto.encode_event(key[0], key[1], batch)))
+            events += 1
+        f.write(b"".join(chunk))
+    damage = tuple(d.describe() for d in run.damage)
+    return ExportedRun(src, dst, len(vals), events, tuple(metrics), damage)
