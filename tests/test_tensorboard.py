@@ -453,3 +453,26 @@ def test_cli_export_tensorboard(tmp_path: Path) -> None:
         res,
         f"--format csv needs an output file ending in .csv, not {str(tmp_path / 'x.parquet')!r}",
     )
+
+
+def test_import_with_an_objective_tracks_the_best(tmp_path: Path) -> None:
+    w = torch_tb.SummaryWriter(str(tmp_path / "run"))
+    for step, v in enumerate([3.0, 1.0, math.nan, 2.0, 1.0]):
+        w.add_scalar("val/loss", v, step)
+        w.add_scalar("acc", 1 - v / 4 if v == v else 0.0, step)
+    w.close()
+    res = invoke(
+        "import", "tensorboard", str(tmp_path / "run"), "-o", str(tmp_path / "r.log"),
+        "--best", "val/loss",
+    )  # fmt: skip
+    assert "10 points, 2 metrics" in res.stderr
+    best = curvelog.read(tmp_path / "r.log").best
+    assert best is not None and (best.step, best.value, best.source) == (1, 1.0, "tracked")
+    (r,) = import_tensorboard(tmp_path / "run", tmp_path / "m.log", best="acc", mode="max")
+    assert curvelog.read(r.log).best.step == 1  # type: ignore[union-attr]
+    res = invoke(
+        "import", "tensorboard", str(tmp_path / "run"), "-o", str(tmp_path / "x.log"),
+        "--best", "nope", ok=False,
+    )  # fmt: skip
+    assert res.exit_code == 2 and res.stderr.startswith("Error: ") and "nope" in res.stderr
+    assert not (tmp_path / "x.log").exists()

@@ -322,7 +322,17 @@ def scalars(
                     if step < 0x80:
                         i += 2
                     else:
-                        step, i = _varint(buf, i + 1)
+                        x = buf[i + 2]
+                        if x < 0x80:
+                            step = (step & 0x7F) | (x << 7)
+                            i += 3
+                        else:
+                            x2 = buf[i + 3]
+                            if x2 < 0x80:
+                                step = (step & 0x7F) | ((x & 0x7F) << 7) | (x2 << 14)
+                                i += 4
+                            else:
+                                step, i = _varint(buf, i + 1)
                 if step < 2**63:
                     tag = floats.get(buf[i : end - 4])
                     if tag is not None:

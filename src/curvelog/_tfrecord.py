@@ -70,11 +70,9 @@ def frame(buf: bytes) -> tuple[list[tuple[int, int]], list[Damage]]:
             cut = int(bad[0]) if len(bad) else cut
             hs, ls = hs[:cut], ls[:cut]
             data_ok = _crc32c.masked_crcs(buf, hs + _HEADER, ls) == _stored(buf, hs + _HEADER + ls)
-            for a, ln, ok in zip(hs.tolist(), ls.tolist(), data_ok.tolist(), strict=True):
-                if ok:
-                    good.append((a + _HEADER, ln))
-                else:
-                    damage.append((a, a + _HEADER + ln + 4, "checksum"))
+            good.extend(zip((hs[data_ok] + _HEADER).tolist(), ls[data_ok].tolist(), strict=True))
+            for a, ln in zip(hs[~data_ok].tolist(), ls[~data_ok].tolist(), strict=True):
+                damage.append((a, a + _HEADER + ln + 4, "checksum"))
         bad_at = starts[cut] if cut < len(starts) else p
         if bad_at >= n:
             break

@@ -598,40 +598,43 @@ class EventLog:
             raise LogClosedError(self.path)
         self._marked = step if type(step) is int and 0 <= step < _STEP_LIMIT else _check_step(step)
 
-    def _replay(self, rows: Iterator[tuple[int, float, dict[str, float]]]) -> int:
+    def _replay(self, rows: list[tuple[int, float, dict[str, float]]]) -> int:
         """Private, for importers (issue #15): append ``(step, wall time, {metric: float})``
         rows recorded elsewhere, keeping *their* wall times.
 
-        A separate method so that `append` (the hot path) stays untouched; the
-        caller hands finished floats, so only names and steps are checked.
-        Returns the number of rows appended.
+        A separate method so that `append` (the hot path) stays untouched. The
+        caller hands finished floats; names and steps are checked a chunk at a
+        time, and the rows go into the buffer as they are (its layout is
+        step, time, metrics). Returns the number of rows appended.
         """
         if self._closed:
             raise LogClosedError(self.path)
         buf = self._buf
-        push = buf.append
         known = self._names
         best = self.best_metric
-        sign = self._best_sign
-        chunk = _CHUNK_ROWS * 3
-        n = 0
-        for step, when, metrics in rows:
-            if not known.issuperset(metrics):
-                _check_names(metrics, known)
-            if type(step) is not int or not 0 <= step < _STEP_LIMIT:
-                step = _check_step(step)
-            push(step)
-            push(float(when))
-            push(metrics)
-            n += 1
-            if best is not None and best in metrics:
-                key = metrics[best] * sign
-                if key < self._best_key and key != _NEG_INF:
-                    self._best_key = key
-                    self._best_step = step
-            if len(buf) >= chunk:
-                self.flush()
-        return n
+        for k in range(0, len(rows), _CHUNK_ROWS):
+            part = rows[k : k + _CHUNK_ROWS]
+            names = set().union(*[r[2] for r in part])
+            if not known.issuperset(names):
+                _check_names(dict.fromkeys(names), known)
+            steps = [r[0] for r in part]
+            if (
+                not all(type(s) is int for s in steps)
+                or min(steps) < 0
+                or max(steps) >= _STEP_LIMIT
+            ):
+                for s in steps:
+                    _check_step(s)
+            if best is not None:
+                for step, _, metrics in part:
+                    if best in metrics:
+                        key = metrics[best] * self._best_sign
+                        if key < self._best_key and key != _NEG_INF:
+                            self._best_key = key
+                            self._best_step = step
+            buf.extend(chain.from_iterable(part))
+            self.flush()
+        return len(rows)
 
     # ------------------------------------------------------------------ flushing
 

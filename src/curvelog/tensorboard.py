@@ -11,13 +11,14 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Final, Literal
 
 import numpy as np
 
 from . import _tb_proto, _tfrecord
 from ._fs import atomic_path, read_bytes, same_file
-from .errors import OutputExistsError, PathError
+from .errors import MetricNotFoundError, OutputExistsError, PathError
 
 __all__ = [
     "EventFileDamage",
@@ -135,22 +136,30 @@ class ImportedRun:
 def _read_run(files: list[str]) -> tuple[list[EventFileRead], dict[str, None]]:
     plugins: dict[str, str] = {}
     reads = [read_event_file(f, plugins) for f in files]
-    metrics: dict[str, None] = {}
-    for r in reads:
-        for _, _, row in r.rows:
-            for tag in row:
-                metrics.setdefault(tag, None)
+    metrics = dict.fromkeys(chain.from_iterable(row for r in reads for _, _, row in r.rows))
     return reads, metrics
 
 
-def _write_run(source: str, files: list[str], dst: str, *, overwrite: bool) -> ImportedRun:
+def _write_run(
+    source: str,
+    files: list[str],
+    dst: str,
+    *,
+    overwrite: bool,
+    best: str | None,
+    mode: Literal["min", "max"],
+) -> ImportedRun:
     from .log import EventLog
 
     reads, metrics = _read_run(files)
+    if best is not None and best not in metrics:
+        raise MetricNotFoundError(source, best, list(metrics))
     config = {"imported_from": os.path.basename(os.path.abspath(source)), "format": "tensorboard"}
     with atomic_path(dst, overwrite=overwrite) as tmp:
-        with EventLog(tmp, config=config, flush_every=0, all_ranks=True) as log:
-            rows = sum(log._replay(iter(r.rows)) for r in reads)
+        with EventLog(
+            tmp, best=best, mode=mode, config=config, flush_every=0, all_ranks=True
+        ) as log:
+            rows = sum(log._replay(r.rows) for r in reads)
     return ImportedRun(
         source=source,
         log=dst,
@@ -175,6 +184,8 @@ def import_tensorboard(
     output: str | os.PathLike[str],
     *,
     overwrite: bool = False,
+    best: str | None = None,
+    mode: Literal["min", "max"] = "min",
 ) -> list[ImportedRun]:
     """Import TensorBoard scalars into curvelog logs, keeping every point and its wall time.
 
@@ -187,7 +198,10 @@ def import_tensorboard(
     and a step going back is a resume, as in curvelog's own logs.
 
     :param overwrite: replace existing logs; otherwise `OutputExistsError`.
+    :param best: the objective metric (``EventLog(best=...)``), so that the logs hold a
+        best record as if curvelog had recorded the runs; ``mode`` is its direction.
     :raises PathError: ``source`` missing or holding no event files.
+    :raises MetricNotFoundError: a run without the metric ``best``.
     """
     src = os.fspath(source)
     out = os.fspath(output)
@@ -214,7 +228,10 @@ def import_tensorboard(
             raise OutputExistsError(dst)
     if len(runs) > 1:
         os.makedirs(out, exist_ok=True)
-    return [_write_run(run, runs[run], dst, overwrite=overwrite) for run, dst in targets.items()]
+    return [
+        _write_run(run, runs[run], dst, overwrite=overwrite, best=best, mode=mode)
+        for run, dst in targets.items()
+    ]
 
 
 # --------------------------------------------------------------------------- export
