@@ -19,15 +19,25 @@ from typing import Final
 
 import numpy as np
 
-__all__ = ["SCALARS_METADATA", "Malformed", "Row", "encode_event", "file_version_event", "scalars"]
+__all__ = [
+    "SCALARS_METADATA",
+    "F32",
+    "F64",
+    "EventResult",
+    "Malformed",
+    "encode_event",
+    "event",
+    "file_version_event",
+    "varint",
+]
 
-#: (step, wall time, {tag: value}): one event's scalars
-Row = tuple[int, float, dict[str, float]]
 _F32 = struct.Struct("<f")
 _F64 = struct.Struct("<d")
 _I64_WRAP: Final[int] = 2**64
 #: where the bytes of an event's last value sit, and how to read them (the fast path)
 _Spot = tuple[int, struct.Struct]
+#: (step, wall time, [(tag, value)], dropped, spot of the last value) of one Event
+EventResult = tuple[int, float, list[tuple[str, float]], int, _Spot | None]
 # TensorFlow DataType enum values of the dtypes a scalar can have, with their
 # numpy little-endian equivalents for ``tensor_content``.
 _DT_FLOAT, _DT_DOUBLE, _DT_INT32, _DT_INT64 = 1, 2, 3, 9
@@ -188,7 +198,7 @@ def _tensor_scalar(b: bytes, i: int, end: int) -> tuple[float, _Spot | None] | N
 
 
 def _summary_values(
-    b: bytes, i: int, end: int, plugins: dict[str, str]
+    b: bytes, i: int, end: int, plugins: dict[str, str], unknown: set[str]
 ) -> tuple[list[tuple[str, float]], int, _Spot | None]:
     """The scalar (tag, value) pairs of a Summary; how many scalar-plugin values were
     dropped (a tensor of the scalars plugin that is not a one-element number); and where
@@ -238,7 +248,9 @@ def _summary_values(
         if simple is not None:
             out.append((tag, simple))
             spot = (simple_at, _F32)
-        elif tensor is not None and plugins.get(tag) == "scalars":
+        elif tensor is not None and tag not in plugins:
+            unknown.add(tag)  # no metadata for this tag yet: the caller decides (see _tb_scan)
+        elif tensor is not None and plugins[tag] == "scalars":
             got = _tensor_scalar(b, tensor[0], tensor[1])
             if got is None:
                 dropped += 1
@@ -250,9 +262,7 @@ def _summary_values(
     return out, dropped, spot
 
 
-def _event(
-    b: bytes, i: int, end: int, plugins: dict[str, str]
-) -> tuple[int, float, list[tuple[str, float]], int, _Spot | None]:
+def event(b: bytes, i: int, end: int, plugins: dict[str, str], unknown: set[str]) -> EventResult:
     """(step, wall time, scalar values, dropped, spot of the last value) of one Event."""
     wall = 0.0
     step = 0
@@ -273,7 +283,7 @@ def _event(
             ln, i = _varint(b, i)
             if i + ln > end:
                 raise Malformed("summary runs past its event")
-            values, dropped, spot = _summary_values(b, i, i + ln, plugins)
+            values, dropped, spot = _summary_values(b, i, i + ln, plugins, unknown)
             i += ln
         else:
             if key & 0x80:  # a field number > 15: a two-byte key
@@ -283,104 +293,6 @@ def _event(
     if i != end:
         raise Malformed("event overruns its record")
     return step, wall, values, dropped, spot
-
-
-# --------------------------------------------------------------------------- reading
-
-
-def scalars(
-    buf: bytes, records: list[tuple[int, int]], plugins: dict[str, str]
-) -> tuple[list[Row], int, list[tuple[int, int]]]:
-    """(rows, dropped, malformed records) of the records (data offset, length) of ``buf``.
-
-    A row is (step, wall time, {tag: value}) per event holding scalars, in order;
-    dropped counts scalar-plugin values that are not one number, and values of a
-    negative step; malformed records passed their checksum but are no Event.
-    """
-    malformed: list[tuple[int, int]] = []
-    rows: list[Row] = []
-    push = rows.append
-    dropped = 0
-    # The fast path: writers repeat one byte layout per tag, with only the wall time,
-    # the step and the value's own bytes changing. An event that decoded to exactly one
-    # value lying at its very end teaches its layout (the bytes between the step and
-    # the value) -> (tag, how to read the value); the next event with the same layout
-    # is read with two unpacks and a dict lookup. Same bytes, same decoding, so the
-    # shortcut cannot read anything the full decoder would not.
-    layouts: tuple[dict[bytes, str], dict[bytes, str]] = ({}, {})  # float, double values
-    floats, doubles = layouts
-    f32 = _F32.unpack_from
-    f64 = _F64.unpack_from
-    for a, ln in records:
-        end = a + ln
-        try:
-            if buf[a] == 0x09 and ln > 10:
-                i = a + 9
-                step = 0
-                if buf[i] == 0x10:
-                    step = buf[i + 1]
-                    if step < 0x80:
-                        i += 2
-                    else:
-                        x = buf[i + 2]
-                        if x < 0x80:
-                            step = (step & 0x7F) | (x << 7)
-                            i += 3
-                        else:
-                            x2 = buf[i + 3]
-                            if x2 < 0x80:
-                                step = (step & 0x7F) | ((x & 0x7F) << 7) | (x2 << 14)
-                                i += 4
-                            else:
-                                step, i = _varint(buf, i + 1)
-                if step < 2**63:
-                    tag = floats.get(buf[i : end - 4])
-                    if tag is not None:
-                        push((step, f64(buf, a + 1)[0], {tag: f32(buf, end - 4)[0]}))
-                        continue
-                    tag = doubles.get(buf[i : end - 8])
-                    if tag is not None:
-                        push((step, f64(buf, a + 1)[0], {tag: f64(buf, end - 8)[0]}))
-                        continue
-            step, wall, values, lost, spot = _event(buf, a, end, plugins)
-        except (Malformed, IndexError, struct.error, ValueError):
-            malformed.append((a, ln))
-            continue
-        dropped += lost
-        if not values:
-            continue
-        if step < 0:
-            dropped += len(values)
-            continue
-        if len(values) == 1 and not lost and spot is not None:
-            _learn(buf, a, end, spot, values[0][0], layouts)
-        row: dict[str, float] = {}
-        for tag, v in values:
-            if tag in row:  # the same tag twice in one event: keep both, as two rows
-                push((step, wall, row))
-                row = {}
-            row[tag] = v
-        push((step, wall, row))
-    return rows, dropped, malformed
-
-
-def _learn(
-    buf: bytes, a: int, end: int, spot: _Spot, tag: str, layouts: tuple[dict[bytes, str], ...]
-) -> None:
-    """Remember the layout of an event whose only value ends the record (see the fast path).
-
-    Only the plain shape is learnt: wall time first, then the step (if not 0), then the
-    summary as the last top-level field, so the bytes in between decide everything else.
-    """
-    at, fmt = spot
-    if buf[a] != 0x09 or at + fmt.size != end:
-        return
-    i = a + 9
-    if buf[i] == 0x10:
-        i = _varint(buf, i + 1)[1]
-    if buf[i] != 0x2A or _varint(buf, i + 1)[1] + _varint(buf, i + 1)[0] != end:
-        return
-    layouts[0 if fmt is _F32 else 1][buf[i:at]] = tag
 
 
 # --------------------------------------------------------------------------- encoding
@@ -426,3 +338,9 @@ def encode_event(step: int, wall_time: float, values: list[tuple[bytes, float, b
     )
     step_field = b"\x10" + _uvarint(step) if step else b""
     return b"\x09" + _F64.pack(wall_time) + step_field + _field(0x2A, summary)
+
+
+#: public names for the scanner (`_tb_scan`)
+F32 = _F32
+F64 = _F64
+varint = _varint

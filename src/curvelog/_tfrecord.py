@@ -42,10 +42,11 @@ def encode(data: bytes) -> bytes:
     )
 
 
-def frame(buf: bytes) -> tuple[list[tuple[int, int]], list[Damage]]:
+def frame(buf: bytes) -> tuple[np.ndarray, np.ndarray, list[Damage]]:
     """(data offset, data length) of every record whose two checksums match, and the damage."""
     n = len(buf)
-    good: list[tuple[int, int]] = []
+    good_a: list[np.ndarray] = []
+    good_l: list[np.ndarray] = []
     damage: list[Damage] = []
     unpack = _U64.unpack_from
     pos = 0
@@ -70,7 +71,8 @@ def frame(buf: bytes) -> tuple[list[tuple[int, int]], list[Damage]]:
             cut = int(bad[0]) if len(bad) else cut
             hs, ls = hs[:cut], ls[:cut]
             data_ok = _crc32c.masked_crcs(buf, hs + _HEADER, ls) == _stored(buf, hs + _HEADER + ls)
-            good.extend(zip((hs[data_ok] + _HEADER).tolist(), ls[data_ok].tolist(), strict=True))
+            good_a.append(hs[data_ok] + _HEADER)
+            good_l.append(ls[data_ok])
             for a, ln in zip(hs[~data_ok].tolist(), ls[~data_ok].tolist(), strict=True):
                 damage.append((a, a + _HEADER + ln + 4, "checksum"))
         bad_at = starts[cut] if cut < len(starts) else p
@@ -86,7 +88,12 @@ def frame(buf: bytes) -> tuple[list[tuple[int, int]], list[Damage]]:
         if nxt is None:
             break
         pos = nxt
-    return good, damage
+    empty = np.zeros(0, dtype=np.int64)
+    return (
+        np.concatenate(good_a) if good_a else empty,
+        np.concatenate(good_l) if good_l else empty,
+        damage,
+    )
 
 
 def _stored(buf: bytes, offsets: np.ndarray) -> np.ndarray:

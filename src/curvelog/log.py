@@ -598,43 +598,77 @@ class EventLog:
             raise LogClosedError(self.path)
         self._marked = step if type(step) is int and 0 <= step < _STEP_LIMIT else _check_step(step)
 
-    def _replay(self, rows: list[tuple[int, float, dict[str, float]]]) -> int:
-        """Private, for importers (issue #15): append ``(step, wall time, {metric: float})``
-        rows recorded elsewhere, keeping *their* wall times.
+    def _replay_columns(
+        self,
+        steps: np.ndarray,
+        times: np.ndarray,
+        cols: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    ) -> int:
+        """Private, for importers (issue #15): append rows recorded elsewhere, given as
+        columns, keeping *their* wall times.
 
-        A separate method so that `append` (the hot path) stays untouched. The
-        caller hands finished floats; names and steps are checked a chunk at a
-        time, and the rows go into the buffer as they are (its layout is
-        step, time, metrics). Returns the number of rows appended.
+        ``steps`` and ``times`` hold one entry per row; ``cols`` maps each metric to
+        (ascending row numbers, values). Written straight as data records of the
+        format `append`'s chunks use, so `append` (the hot path) is untouched and
+        millions of imported points cost no Python per point. Returns the rows written.
         """
         if self._closed:
             raise LogClosedError(self.path)
-        buf = self._buf
-        known = self._names
+        steps = np.asarray(steps, dtype="<i8")
+        times = np.asarray(times, dtype="<f8")
+        n = len(steps)
+        if len(times) != n:
+            raise ValueError("steps and times differ in length")
+        _check_names(dict.fromkeys(cols), self._names)
+        if n and int(steps.min()) < 0:
+            raise StepError(int(steps.min()))
+        prepared = {}
+        for name, (rows, values) in cols.items():
+            r = np.asarray(rows, dtype=np.int64)
+            v = np.asarray(values, dtype="<f8")
+            if len(r) != len(v) or (len(r) and (int(r.min()) < 0 or int(r.max()) >= n)):
+                raise ValueError(f"metric {name!r}: bad row numbers")
+            if len(r) > 1 and not bool(np.all(r[1:] > r[:-1])):
+                raise ValueError(f"metric {name!r}: row numbers must ascend")
+            prepared[name] = (r, v)
+        self._track_best(steps, prepared)
+        self.flush()  # rows appended before go first
+        per = _CHUNK_ROWS * 32
+        for a in range(0, n, per):
+            b = min(a + per, n)
+            out: dict[str, list[Any]] = {}
+            for name, (r, v) in prepared.items():
+                i, j = np.searchsorted(r, [a, b])
+                if j > i:
+                    whole = j - i == b - a
+                    out[name] = [None if whole else (r[i:j] - a).astype("<u4").tobytes(),
+                                 v[i:j].tobytes()]  # fmt: skip
+            record = {"type": "data", "sid": self.sid, "n": b - a, "cols": out,
+                      "step": steps[a:b].tobytes(), "time": times[a:b].tobytes()}  # fmt: skip
+            data = _format.encode_frame(_format.pack(record))
+            with self._writing():
+                self._write(data)
+                self._rows_total += b - a
+        return n
+
+    def _track_best(
+        self, steps: np.ndarray, cols: Mapping[str, tuple[np.ndarray, np.ndarray]]
+    ) -> None:
+        """The best of replayed columns, by the rule of `append` (the first minimum of
+        value * sign, NaN and the wrong infinity never best)."""
         best = self.best_metric
-        for k in range(0, len(rows), _CHUNK_ROWS):
-            part = rows[k : k + _CHUNK_ROWS]
-            names = set().union(*[r[2] for r in part])
-            if not known.issuperset(names):
-                _check_names(dict.fromkeys(names), known)
-            steps = [r[0] for r in part]
-            if (
-                not all(type(s) is int for s in steps)
-                or min(steps) < 0
-                or max(steps) >= _STEP_LIMIT
-            ):
-                for s in steps:
-                    _check_step(s)
-            if best is not None:
-                for step, _, metrics in part:
-                    if best in metrics:
-                        key = metrics[best] * self._best_sign
-                        if key < self._best_key and key != _NEG_INF:
-                            self._best_key = key
-                            self._best_step = step
-            buf.extend(chain.from_iterable(part))
-            self.flush()
-        return len(rows)
+        if best is None or best not in cols:
+            return
+        rows, values = cols[best]
+        keys = values * self._best_sign
+        ok = ~np.isnan(keys) & (keys != _NEG_INF)
+        if not ok.any():
+            return
+        idx = np.flatnonzero(ok)
+        k = int(idx[np.argmin(keys[idx])])
+        if float(keys[k]) < self._best_key:
+            self._best_key = float(keys[k])
+            self._best_step = int(steps[rows[k]])
 
     # ------------------------------------------------------------------ flushing
 

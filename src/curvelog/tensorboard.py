@@ -11,13 +11,14 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from itertools import chain
+from functools import cached_property
 from typing import Final, Literal
 
 import numpy as np
 
-from . import _tb_proto, _tfrecord
+from . import _tb_proto, _tb_scan, _tfrecord
 from ._fs import atomic_path, read_bytes, same_file
+from ._tb_scan import Points
 from .errors import MetricNotFoundError, OutputExistsError, PathError
 
 __all__ = [
@@ -56,8 +57,8 @@ class EventFileRead:
     """The scalar points of one event file, in file order (one row per event)."""
 
     path: str
-    #: (step, wall time, {tag: value}) per event that holds scalars
-    rows: list[tuple[int, float, dict[str, float]]]
+    #: the points, columnar (see `_tb_scan.Points`)
+    data: Points
     records: int
     damage: list[EventFileDamage]
     #: points not kept: a negative step, or a scalars-plugin tensor curvelog cannot read
@@ -65,7 +66,12 @@ class EventFileRead:
 
     @property
     def points(self) -> int:
-        return sum(len(r[2]) for r in self.rows)
+        return len(self.data.values)
+
+    @cached_property
+    def rows(self) -> list[tuple[int, float, dict[str, float]]]:
+        """(step, wall time, {tag: value}) per event that holds scalars, in file order."""
+        return self.data.as_rows()
 
 
 # --------------------------------------------------------------------------- reading
@@ -81,15 +87,19 @@ def read_event_file(
     """
     p = os.fspath(path)
     buf = read_bytes(p)
-    records, bad = _tfrecord.frame(buf)
-    rows, dropped, malformed = _tb_proto.scalars(buf, records, {} if plugins is None else plugins)
+    starts, lengths, bad = _tfrecord.frame(buf)
+    points, dropped, malformed = _tb_scan.scalars(
+        buf, starts, lengths, {} if plugins is None else plugins
+    )
     damage = [EventFileDamage(p, a, z, what) for a, z, what in bad]  # type: ignore[arg-type]
     damage += [
-        EventFileDamage(p, a - _tfrecord.HEADER, a + ln + 4, "malformed event")
-        for a, ln in malformed
+        EventFileDamage(
+            p, int(starts[r]) - _tfrecord.HEADER, int(starts[r] + lengths[r]) + 4, "malformed event"
+        )
+        for r in malformed
     ]
     damage.sort(key=lambda d: d.start)
-    return EventFileRead(p, rows, len(records), damage, dropped)
+    return EventFileRead(p, points, len(starts), damage, dropped)
 
 
 def _is_event_file(name: str) -> bool:
@@ -133,11 +143,30 @@ class ImportedRun:
     dropped: int = 0
 
 
-def _read_run(files: list[str]) -> tuple[list[EventFileRead], dict[str, None]]:
+def _read_run(
+    files: list[str],
+) -> tuple[list[EventFileRead], np.ndarray, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """The run's files, and all their points as columns: steps and times per row,
+    {tag: (row numbers, values)} in order of first appearance."""
     plugins: dict[str, str] = {}
     reads = [read_event_file(f, plugins) for f in files]
-    metrics = dict.fromkeys(chain.from_iterable(row for r in reads for _, _, row in r.rows))
-    return reads, metrics
+    parts: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+    offset = 0
+    for r in reads:
+        d = r.data
+        order = np.argsort(d.tags, kind="stable")
+        tags, rows, values = d.tags[order], d.rows[order], d.values[order]
+        cuts = np.searchsorted(tags, np.arange(len(d.names) + 1))
+        for k, name in enumerate(d.names):
+            a, b = int(cuts[k]), int(cuts[k + 1])
+            rs, vs = parts.setdefault(name, ([], []))
+            rs.append(rows[a:b] + offset)
+            vs.append(values[a:b])
+        offset += len(d.steps)
+    steps = np.concatenate([r.data.steps for r in reads] or [np.zeros(0, np.int64)])
+    times = np.concatenate([r.data.times for r in reads] or [np.zeros(0)])
+    cols = {name: (np.concatenate(rs), np.concatenate(vs)) for name, (rs, vs) in parts.items()}
+    return reads, steps, times, cols
 
 
 def _write_run(
@@ -151,22 +180,22 @@ def _write_run(
 ) -> ImportedRun:
     from .log import EventLog
 
-    reads, metrics = _read_run(files)
-    if best is not None and best not in metrics:
-        raise MetricNotFoundError(source, best, list(metrics))
+    reads, steps, times, cols = _read_run(files)
+    if best is not None and best not in cols:
+        raise MetricNotFoundError(source, best, list(cols))
     config = {"imported_from": os.path.basename(os.path.abspath(source)), "format": "tensorboard"}
     with atomic_path(dst, overwrite=overwrite) as tmp:
         with EventLog(
             tmp, best=best, mode=mode, config=config, flush_every=0, all_ranks=True
         ) as log:
-            rows = sum(log._replay(r.rows) for r in reads)
+            rows = log._replay_columns(steps, times, cols)
     return ImportedRun(
         source=source,
         log=dst,
         files=files,
         points=sum(r.points for r in reads),
         rows=rows,
-        metrics=tuple(metrics),
+        metrics=tuple(cols),
         damage=[d for r in reads for d in r.damage],
         dropped=sum(r.dropped for r in reads),
     )
