@@ -528,3 +528,18 @@ def test_many_layouts_and_writers_agree_with_the_slow_decoder(tmp_path: Path) ->
         if values:
             slow.append((step, wall, dict(values)))
     assert keyed(read_event_file(path).rows) == keyed(slow)
+
+
+def test_a_file_with_no_readable_record_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("not an event file\n" * 10)
+    res = invoke("import", "tensorboard", str(path), "-o", str(tmp_path / "x.log"), ok=False)
+    assert_one_line_error(
+        res,
+        f"{path}: no readable TensorBoard record (not an event file, or damaged throughout)",
+    )
+    assert not (tmp_path / "x.log").exists()
+    empty = tmp_path / "events.out.tfevents.0.empty"  # a writer that wrote nothing yet
+    empty.write_bytes(b"")
+    (r,) = import_tensorboard(empty, tmp_path / "e.log")
+    assert r.points == 0 and r.damage == []

@@ -181,6 +181,10 @@ def _write_run(
     from .log import EventLog
 
     reads, steps, times, cols = _read_run(files)
+    if not any(r.records for r in reads) and any(r.damage for r in reads):
+        raise PathError(
+            source, "no readable TensorBoard record (not an event file, or damaged throughout)"
+        )
     if best is not None and best not in cols:
         raise MetricNotFoundError(source, best, list(cols))
     config = {"imported_from": os.path.basename(os.path.abspath(source)), "format": "tensorboard"}
