@@ -43,7 +43,7 @@ def bits(x: float) -> bytes:
 def values(n: int, seed: int) -> list[float]:
     rng = np.random.default_rng(seed)
     out = (rng.standard_normal(n) * 10.0 ** rng.integers(-8, 8, n)).tolist()
-    out[: len(SPECIAL)] = SPECIAL
+    out[: min(n, len(SPECIAL))] = SPECIAL[:n]
     return out
 
 
@@ -543,3 +543,12 @@ def test_a_file_with_no_readable_record_is_an_error(tmp_path: Path) -> None:
     empty.write_bytes(b"")
     (r,) = import_tensorboard(empty, tmp_path / "e.log")
     assert r.points == 0 and r.damage == []
+
+
+def test_one_run_into_an_existing_folder_is_named_by_its_folder(tmp_path: Path) -> None:
+    torch_run(tmp_path / "exp7", n=5)
+    (tmp_path / "logs").mkdir()
+    (r,) = import_tensorboard(tmp_path / "exp7", tmp_path / "logs")
+    assert r.log == str(tmp_path / "logs" / "exp7.log")
+    (r,) = import_tensorboard(only_file(tmp_path / "exp7"), tmp_path / "logs", overwrite=True)
+    assert r.log == str(tmp_path / "logs" / "exp7.log") and r.points == 15

@@ -206,6 +206,10 @@ def _write_run(
 
 
 def _log_name(root: str, run: str) -> str:
+    """``<run folder>.log``, nested folders joined by ``__``; an event file is named by its
+    folder (its own name is a timestamp and a host)."""
+    if os.path.isfile(run):
+        return (os.path.basename(os.path.dirname(os.path.abspath(run))) or "run") + ".log"
     rel = os.path.relpath(run, root)
     if rel == ".":
         rel = os.path.basename(os.path.abspath(root)) or "run"
@@ -225,8 +229,9 @@ def import_tensorboard(
     ``source`` is an event file, a run folder (event files directly in it,
     merged in name order, which is the order they were written) or a folder
     of runs (every sub-folder holding event files is a run). One run is
-    written to the log ``output``; several runs to ``output/<run>.log``
-    (nested run folders joined with ``__``). Each event becomes one row, so
+    written to the log ``output`` (or ``output/<run>.log`` if ``output`` is a
+    folder); several runs to ``output/<run>.log`` (nested run folders joined
+    with ``__``). Each event becomes one row, so
     a step logged several times keeps every write (readers show the latest)
     and a step going back is a resume, as in curvelog's own logs.
 
@@ -248,7 +253,7 @@ def import_tensorboard(
         raise PathError(src, "is not a file or folder")
     else:
         raise PathError(src, "no such file or folder")
-    if len(runs) == 1:
+    if len(runs) == 1 and not os.path.isdir(out):
         targets = {run: out for run in runs}
     else:
         if os.path.exists(out) and not os.path.isdir(out):
