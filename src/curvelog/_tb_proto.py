@@ -25,7 +25,8 @@ __all__ = [
     "F64",
     "EventResult",
     "Malformed",
-    "encode_event",
+    "scalar_event_parts",
+    "step_field",
     "event",
     "file_version_event",
     "varint",
@@ -325,19 +326,21 @@ def file_version_event(wall_time: float) -> bytes:
     return b"\x09" + _F64.pack(wall_time) + _field(0x1A, b"brain.Event:2")
 
 
-def encode_event(step: int, wall_time: float, values: list[tuple[bytes, float, bool]]) -> bytes:
-    """An Event of double scalar tensors: (tag bytes, value, with metadata) per value."""
-    summary = b"".join(
-        _field(
-            0x0A,
-            _field(0x0A, tag)
-            + (SCALARS_METADATA if meta else b"")
-            + _field(0x42, _DOUBLE_TENSOR_HEAD + _F64.pack(v)),
-        )
-        for tag, v, meta in values
-    )
-    step_field = b"\x10" + _uvarint(step) if step else b""
-    return b"\x09" + _F64.pack(wall_time) + step_field + _field(0x2A, summary)
+def scalar_event_parts(tag: bytes, meta: bool) -> bytes:
+    """The bytes of a one-value Event between its step and its 8 value bytes: a summary
+    holding one value of ``tag`` (with the scalars metadata if ``meta``), a DT_DOUBLE
+    tensor of one double last. An event is then ``09 wall [10 step] parts value``."""
+    value = _field(0x0A, tag) + (SCALARS_METADATA if meta else b"")
+    tensor_len = len(_DOUBLE_TENSOR_HEAD) + 8
+    value += b"\x42" + _uvarint(tensor_len) + _DOUBLE_TENSOR_HEAD
+    value_len = len(value) + 8
+    summary = b"\x0a" + _uvarint(value_len) + value
+    return b"\x2a" + _uvarint(len(summary) + 8) + summary
+
+
+def step_field(step: int) -> bytes:
+    """``step`` (2) of an Event; absent for 0, as protobuf writes it."""
+    return b"\x10" + _uvarint(step) if step else b""
 
 
 #: public names for the scanner (`_tb_scan`)

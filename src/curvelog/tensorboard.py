@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Final, Literal
@@ -298,9 +299,9 @@ def export_tensorboard(
     are not exported), each with its own wall time. Values are ``DT_DOUBLE``
     scalar tensors of the ``scalars`` plugin, so TensorBoard reads back the
     very float64 recorded, NaN and infinities included, where ``add_scalar``
-    would round to float32. Events are in step order across metrics (all the
-    metrics of one step and wall time share an event), because TensorBoard
-    drops earlier points when a step goes backwards.
+    would round to float32. One value per event, as ``add_scalar`` writes them,
+    in step order across metrics, because TensorBoard drops earlier points when
+    a step goes backwards.
 
     :param overwrite: replace this log's own event file if it is there already.
     :raises PathError: ``out_dir`` is a file, or already holds other event files
@@ -334,33 +335,29 @@ def export_tensorboard(
     order = np.lexsort((which, times, steps))  # step, then wall time, then metric order
     tags = [m.encode("utf-8") for m in metrics]
     seen = [False] * len(metrics)
-    events = 0
     dst = os.path.join(out, name)
     with atomic_path(dst, overwrite=overwrite) as tmp, open(tmp, "wb") as f:
         f.write(_tfrecord.encode(_tb_proto.file_version_event(t0)))
-        batch: list[tuple[bytes, float, bool]] = []
-        chunk: list[bytes] = []
-        key: tuple[int, float] | None = None
-        for st, tm, v, w in zip(
-            steps[order].tolist(),
-            times[order].tolist(),
-            vals[order].tolist(),
-            which[order].astype(int).tolist(),
-            strict=True,
-        ):
-            if (st, tm) != key or any(b[0] is tags[w] for b in batch):
-                if batch and key is not None:
-                    chunk.append(_tfrecord.encode(_tb_proto.encode_event(key[0], key[1], batch)))
-                    events += 1
-                batch, key = [], (st, tm)
-            batch.append((tags[w], v, not seen[w]))
-            seen[w] = True
-            if len(chunk) >= 4096:
-                f.write(b"".join(chunk))
-                chunk.clear()
-        if batch and key is not None:
-            chunk.append(_tfrecord.encode(_tb_proto.encode_event(key[0], key[1], batch)))
-            events += 1
-        f.write(b"".join(chunk))
+        # One value per event, as add_scalar writes them: the reader's fast path then
+        # reads an exported file back by layout, and every event has the same shape.
+        plain = [_tb_proto.scalar_event_parts(t, False) for t in tags]
+        first = [_tb_proto.scalar_event_parts(t, True) for t in tags]
+        wall = struct.Struct("<d").pack
+        step_field = _tb_proto.step_field
+        per = 1 << 16
+        for k in range(0, len(order), per):
+            sel = order[k : k + per]
+            events = []
+            for st, tm, v, w in zip(
+                steps[sel].tolist(),
+                times[sel].tolist(),
+                vals[sel].tolist(),
+                which[sel].astype(int).tolist(),
+                strict=True,
+            ):
+                parts = plain[w] if seen[w] else first[w]
+                seen[w] = True
+                events.append(b"\x09" + wall(tm) + step_field(st) + parts + wall(v))
+            f.write(_tfrecord.encode_many(events))
     damage = tuple(d.describe() for d in run.damage)
-    return ExportedRun(src, dst, len(vals), events, tuple(metrics), damage)
+    return ExportedRun(src, dst, len(vals), len(vals), tuple(metrics), damage)
