@@ -720,3 +720,41 @@ def test_empty_metric_name_is_refused_as_a_keyword_too(tmp_path: Path) -> None:
     with EventLog(tmp_path / "x.log") as log:
         with pytest.raises(curvelog.MetricTypeError, match="non-empty strings"):
             log.append(0, **{"": 1.0})
+
+
+# --------------------------------------------------------------------------- importers (#15)
+
+
+def test_replay_columns_keeps_given_times_and_tracks_the_best(tmp_path: Path) -> None:
+    """The importers' private path: rows as columns, their own wall times, best by append's rule."""
+    steps = np.arange(5000, dtype=np.int64) * 2
+    times = 1e9 + np.arange(5000) * 0.5
+    loss_rows = np.arange(0, 5000, 3)
+    loss = np.cos(loss_rows / 100.0) + loss_rows / 5000
+    loss[10] = -np.inf  # never a "min" best, as with append
+    loss[11] = np.nan
+    acc_rows = np.arange(5000)
+    acc = acc_rows / 5000
+    with EventLog(tmp_path / "r.log", best="loss", flush_every=0) as log:
+        log.append(0, x=1.0)  # an appended row goes first
+        assert (
+            log._replay_columns(steps, times, {"loss": (loss_rows, loss), "acc": (acc_rows, acc)})
+            == 5000
+        )
+        log.append(20_000, x=2.0)
+    run = curvelog.read(tmp_path / "r.log")
+    assert run.rows == 5002
+    s = run.series("loss")
+    assert s.steps.tolist() == (loss_rows * 2).tolist()
+    assert s.times.tolist() == times[loss_rows].tolist()
+    assert np.array_equal(s.values, loss, equal_nan=True)
+    finite = np.where(np.isfinite(loss), loss, np.inf)
+    assert run.best is not None and run.best.step == int(loss_rows[np.argmin(finite)] * 2)
+    assert run.series("acc").values.tolist() == acc.tolist()
+    with EventLog(tmp_path / "bad.log", flush_every=0) as log:
+        with pytest.raises(ValueError, match="ascend"):
+            log._replay_columns(steps[:3], times[:3], {"a": (np.array([1, 0]), np.zeros(2))})
+        with pytest.raises(ValueError, match="bad row numbers"):
+            log._replay_columns(steps[:3], times[:3], {"a": (np.array([0, 3]), np.zeros(2))})
+        with pytest.raises(curvelog.errors.StepError):
+            log._replay_columns(np.array([-1]), times[:1], {})

@@ -15,6 +15,7 @@ are values.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,7 +23,12 @@ from pathlib import Path
 from curvelog.convert import csv_to_log, default_log_path
 from curvelog.errors import CurvelogError
 
-REAL_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+#: ../shared/data/real beside the checkout; CURVELOG_REAL_DATA points elsewhere (a git
+#: worktree one folder deeper than the main checkout)
+REAL_ROOT = Path(
+    os.environ.get("CURVELOG_REAL_DATA")
+    or Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+)
 
 #: run -> (objective metric, mode): the validation figure each run is judged by
 REAL_OBJECTIVES: dict[str, tuple[str, str]] = {

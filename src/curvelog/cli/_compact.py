@@ -282,3 +282,41 @@ def import_csv(csv_file: str, output: str | None, best: str | None, mode: str, f
         f"{r.restarts} resumes{skipped}",
         err=True,
     )
+
+
+@import_group.command("tensorboard")
+@click.argument("source", metavar="PATH")
+@click.option("-o", "--output", metavar="PATH", required=True,
+              help="The log to write; a folder (one <run>.log each) when PATH holds several "
+              "runs.")  # fmt: skip
+@click.option("--best", metavar="METRIC", help="The objective metric: the logs get a best record.")
+@click.option("--mode", type=click.Choice(["min", "max"]), default="min", show_default=True,
+              help="Whether --best is minimised or maximised.")  # fmt: skip
+@click.option("--force", is_flag=True, help="Replace existing logs.")
+def import_tensorboard(source: str, output: str, best: str | None, mode: str, force: bool) -> None:
+    """Import the scalars of TensorBoard event files (a file, a run folder, or a folder of runs).
+
+    Every scalar point is kept with its step and wall time (simple values
+    and scalars-plugin tensors); a run's event files are merged in the
+    order they were written. Record checksums are verified: damaged records
+    and a torn last record are skipped and reported, never read as values.
+
+    \b
+    Example:
+        curvelog import tensorboard runs/exp1 -o exp1.log
+        curvelog import tensorboard runs/ -o logs/ --best val/loss
+    """
+    from ..convert.tensorboard import import_tensorboard as run_import
+
+    runs = run_import(
+        source, output, overwrite=force, best=best, mode="max" if mode == "max" else "min"
+    )
+    for r in runs:
+        for d in r.damage:
+            click.echo(f"Warning: {d.describe()}", err=True)
+        dropped = f", {r.dropped:,} non-scalar points dropped" if r.dropped else ""
+        click.echo(
+            f"{r.log}: {r.points:,} points, {len(r.metrics)} metrics from "
+            f"{_count(len(r.files), 'event file')}{dropped}",
+            err=True,
+        )

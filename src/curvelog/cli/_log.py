@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ._app import cli
+from ._app import UserError, cli
 from ._common import (
     _echo_json,
     _fmt_point,
@@ -105,20 +105,29 @@ def _metrics_table(metrics: dict[str, Any]) -> list[str]:
 
 @cli.command()
 @click.argument("log", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="A .csv or .parquet file.")  # fmt: skip
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="A .csv or .parquet file; a folder with --format tensorboard.")  # fmt: skip
 @click.option(
     "--wide", is_flag=True, help="One column per metric instead of step,time,metric,value."
 )
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "tensorboard"]),
+              help="Default: from the output's extension. tensorboard writes an event file "
+              "(float64 scalars) into the folder -o.")  # fmt: skip
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
-def export(log: str, output: str, wide: bool, force: bool) -> None:
-    """Export every recorded value as CSV or Parquet (through polars).
+def export(log: str, output: str, wide: bool, fmt: str | None, force: bool) -> None:
+    """Export every recorded value as CSV or Parquet (through polars), or for TensorBoard.
 
     \b
     Example:
         curvelog export runs/exp1/run.log -o run.parquet
         curvelog export runs/exp1/run.log -o run.csv --wide
+        curvelog export runs/exp1/run.log --format tensorboard -o tb/exp1
     """
+    if fmt == "tensorboard":
+        _export_tensorboard(log, output, wide, force)
+        return
+    if fmt is not None and not output.lower().endswith("." + fmt):
+        raise UserError(f"--format {fmt} needs an output file ending in .{fmt}, not {output!r}")
     from ..log import read
 
     run = read(log)
@@ -168,3 +177,14 @@ def tail(
             click.echo(f"{step:>10,}  {stamp}  {cells}")
     except KeyboardInterrupt:  # the normal way to stop following
         pass
+
+
+def _export_tensorboard(log: str, output: str, wide: bool, force: bool) -> None:
+    from ..convert.tensorboard import export_tensorboard
+
+    if wide:
+        raise UserError("--wide is for CSV and Parquet; TensorBoard keeps one series per metric")
+    r = export_tensorboard(log, output, overwrite=force)
+    for d in r.damage:
+        click.echo(f"Warning: {log}: {d}", err=True)
+    click.echo(f"{r.event_file}: {r.points:,} points, {len(r.metrics)} metrics", err=True)

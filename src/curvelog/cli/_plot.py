@@ -8,6 +8,7 @@ import click
 
 from ..bundle import Bundle
 from ._app import UserError, cli
+from ._common import _echo_json
 
 
 def _plot_options(f: Any) -> Any:
@@ -147,20 +148,34 @@ def plot(source: str, output: str | None, charts: str | None, logy: bool | None,
 @click.option("--name", "names", multiple=True, metavar="NAME",
               help="Name of each run in the legend, in order (repeat once per run).")  # fmt: skip
 @_plot_options
+@click.option("--table", is_flag=True,
+              help="Print the runs compared on their objective instead of drawing.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Like --table, as JSON.")
+@click.option(
+    "--metric",
+    metavar="NAME",
+    help="With --table/--json: compare on this metric (default: the common objective).",
+)
+@click.option("--mode", type=click.Choice(["min", "max"]),
+              help="With --metric: lower or higher is better (default: its goal).")  # fmt: skip
 def compare(sources: tuple[str, ...], output: str, names: tuple[str, ...], charts: str | None,
             logy: bool | None, logx: bool, smooth: float, size: str | None,
-            dpi: int) -> None:  # fmt: skip
-    """Overlay the same charts of several runs, one colour per run.
+            dpi: int, table: bool, as_json: bool, metric: str | None,
+            mode: str | None) -> None:  # fmt: skip
+    """Overlay the same charts of several runs, one colour per run; or compare them as numbers.
 
     Runs are named from their metadata (the log's name), or from their file
     names where those collide; --name overrides. Each run's best is starred
-    in its colour.
+    in its colour. With --table (or --json) nothing is drawn: per run the
+    objective's best, final, min and max, convergence status and the step it
+    first came within 1% of its best, then which run is better and by how much.
 
     \b
     Example:
         curvelog compare runs/a/run.curves.json runs/b/run.curves.json
         curvelog compare a.log b.log c.log -o abc.svg --charts loss --smooth 0.8
         curvelog compare a.log b.log -o ab.html
+        curvelog compare a.log b.log --table
     """
     from ..pipeline import load_source, run_names
     from ..plot import draw_comparison, save_figure
@@ -169,6 +184,11 @@ def compare(sources: tuple[str, ...], output: str, names: tuple[str, ...], chart
         raise UserError("compare needs at least two runs")
     if names and len(names) != len(sources):
         raise UserError(f"{len(names)} --name for {len(sources)} runs; give one per run")
+    if table or as_json:
+        _compare_numbers(sources, names, metric, mode, as_json)
+        return
+    if metric or mode:
+        raise UserError("--metric and --mode go with --table or --json")
     opts = _plot_opts(charts, logy, logx, smooth, size, dpi)
     _check_output(output, sources)
     bundles = []
@@ -183,3 +203,21 @@ def compare(sources: tuple[str, ...], output: str, names: tuple[str, ...], chart
     fig = draw_comparison(bundles, names=labels, **opts)
     save_figure(fig, output)
     click.echo(f"{output}: {_charts_count(len(fig.axes))}, {len(bundles)} runs", err=True)
+
+
+def _compare_numbers(sources: tuple[str, ...], names: tuple[str, ...], metric: str | None,
+                     mode: str | None, as_json: bool) -> None:  # fmt: skip
+    """compare --table / --json: the logic is curvelog.compare's."""
+    from ..compare import compare_runs, format_table
+    from ..pipeline import load_source, run_names
+
+    bundles = []
+    for src in sources:
+        bundles.append(load_source(src))
+        _warn_damage(src, bundles[-1])
+    labels = list(names) if names else run_names(bundles, sources)
+    result = compare_runs(bundles, labels, metric=metric, mode=mode)
+    if as_json:
+        _echo_json(result)
+    else:
+        click.echo(format_table(result))

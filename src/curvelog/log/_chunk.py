@@ -6,6 +6,7 @@ in docs/FORMAT.md ("Data records").
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import chain
 from operator import itemgetter
 from typing import Any
@@ -113,3 +114,24 @@ def _rows_of(record: dict[str, Any]) -> list[tuple[int, float, dict[str, float]]
         for i, v in zip(where, vals.tolist(), strict=True):
             rows[i][name] = v
     return list(zip(steps.tolist(), times.tolist(), rows, strict=True))
+
+
+def _encode_columns(
+    sid: str,
+    steps: np.ndarray,
+    times: np.ndarray,
+    cols: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    a: int,
+    b: int,
+) -> dict[str, Any]:
+    """The data record of rows ``a:b`` of whole columns (importers replaying a run):
+    ``cols`` maps a metric to (ascending row numbers, values), as `_decode_data` gives."""
+    out: dict[str, list[Any]] = {}
+    for name, (r, v) in cols.items():
+        i, j = np.searchsorted(r, [a, b])
+        if j > i:
+            whole = j - i == b - a
+            out[name] = [None if whole else (r[i:j] - a).astype("<u4").tobytes(),
+                         v[i:j].tobytes()]  # fmt: skip
+    return {"type": "data", "sid": sid, "n": b - a, "step": steps[a:b].tobytes(),
+            "time": times[a:b].tobytes(), "cols": out}  # fmt: skip

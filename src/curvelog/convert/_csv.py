@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import IO, Final, Literal
 
-from ._fs import atomic_path, same_file
-from .errors import MetricNotFoundError, OutputExistsError, PathError
-from .log import EventLog
+from .._fs import atomic_path, same_file
+from ..errors import MetricNotFoundError, OutputExistsError, PathError
+from ..log import EventLog
 
 __all__ = ["ImportReport", "csv_to_log", "default_log_path"]
 
