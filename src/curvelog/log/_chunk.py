@@ -13,8 +13,11 @@ from typing import Any
 import numpy as np
 
 
-def _encode_rows(sid: str, flat: list[Any]) -> dict[str, Any]:
+def _encode_rows(sid: str, flat: list[Any], seq: int) -> dict[str, Any]:
     """Columnar data record of buffered rows (flat step, time, metrics triples).
+
+    ``seq`` numbers the session's chunks 0, 1, 2...: the order the reader
+    checks, so that a repeated or moved frame cannot bring back a stale value.
 
     The common case, every row with the same metrics in the same order, is
     decoded with C-level iteration only; otherwise rows are grouped by their
@@ -61,11 +64,30 @@ def _encode_rows(sid: str, flat: list[Any]) -> dict[str, Any]:
     return {
         "type": "data",
         "sid": sid,
+        "seq": seq,
         "n": n,
         "step": steps.tobytes(),
         "time": times.tobytes(),
         "cols": cols,
     }
+
+
+def _chunk_best(record: dict[str, Any], metric: str, sign: float) -> tuple[float, int] | None:
+    """(sign * value, step) of the chunk's best row for ``metric``, the earliest on ties.
+
+    What the writer tracks as the run's best: NaN never wins, nor the
+    objective's own limit (-inf for "min", +inf for "max").
+    """
+    col = record["cols"].get(metric)
+    if col is None:
+        return None
+    keys = np.frombuffer(col[1], dtype="<f8") * sign
+    ok = ~np.isnan(keys) & (keys != -np.inf)
+    if not ok.any():
+        return None
+    i = int(np.argmin(np.where(ok, keys, np.inf)))
+    row = i if col[0] is None else int(np.frombuffer(col[0], dtype="<u4")[i])
+    return float(keys[i]), int(np.frombuffer(record["step"], dtype="<i8")[row])
 
 
 _Columns = list[tuple[str, "np.ndarray | None", np.ndarray]]
