@@ -7,6 +7,7 @@ flush and close; a forked child never keeps the log's lock.
 
 from __future__ import annotations
 
+import functools
 import linecache
 import os
 import subprocess
@@ -168,7 +169,7 @@ def test_an_interrupt_anywhere_leaves_the_writer_consistent(tmp_path: Path, call
             fn = getattr(log, call)
         else:
             step = 2047 if call == "append_chunk" else 10
-            fn = lambda: log.append(step, x=float(step))  # noqa: E731
+            fn = functools.partial(log.append, step, x=float(step))
         if not _interrupted(fn, n):
             log.close()
             break
@@ -264,11 +265,14 @@ def test_a_forked_child_does_not_keep_the_lock(tmp_path: Path) -> None:
         log = curvelog.EventLog(path, flush_every=0)
         log.append(0, x=1.0)
         r, w = os.pipe()
+        ready_r, ready_w = os.pipe()
         pid = os.fork()
         if pid == 0:  # a DataLoader worker: lives on after the parent closed the log
             os.close(w)
+            os.write(ready_w, b"x")  # running: the fork hooks are done
             os.read(r, 1)
             os._exit(0)
+        os.read(ready_r, 1)
         log.close()
         live = curvelog.read(path).live
         try:

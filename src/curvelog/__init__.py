@@ -15,6 +15,7 @@ from typing import Any, Final
 from .errors import (
     BundleError,
     BundleVersionError,
+    ChartsError,
     CurvelogError,
     LogClosedError,
     LogCorruptError,
@@ -50,6 +51,7 @@ _LAZY: Final[dict[str, str]] = {
 __all__ = [
     "BundleError",
     "BundleVersionError",
+    "ChartsError",
     "CurvelogError",
     "EventLog",
     "LogClosedError",

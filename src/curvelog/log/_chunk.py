@@ -106,18 +106,24 @@ def _decode_data(record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, _Colum
         times = np.frombuffer(record["time"], dtype="<f8")
         if len(steps) != n or len(times) != n:
             raise ValueError("column lengths differ from n")
+        if n and int(steps.min()) < 0:
+            raise ValueError("a negative step")
+        if n and not bool(np.isfinite(times).all()):
+            raise ValueError("a time that is not a finite number")
         decoded: _Columns = []
         for name, (idx, vals) in record["cols"].items():
+            if type(name) is not str or not name:
+                raise ValueError(f"metric name {name!r} is not a non-empty string")
             v = np.frombuffer(vals, dtype="<f8")
             if idx is None:
                 if len(v) != n:
                     raise ValueError(f"metric {name!r} has {len(v)} values for {n} rows")
-                decoded.append((str(name), None, v))
+                decoded.append((name, None, v))
                 continue
             r = np.frombuffer(idx, dtype="<u4")
             if len(r) != len(v) or (len(r) and int(r.max()) >= n):
                 raise ValueError(f"metric {name!r} has bad row indices")
-            decoded.append((str(name), r, v))
+            decoded.append((name, r, v))
     except (KeyError, TypeError, AttributeError, ValueError) as e:
         raise ValueError(str(e) or type(e).__name__) from None
     return steps, times, decoded

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any, Final, Literal, NamedTuple
 
 from ..errors import (
+    ChartsError,
     LogClosedError,
     LogFormatError,
     LogLockedError,
@@ -34,7 +35,8 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from ._values import _STEP_LIMIT, _check_names, _check_step, _coerce
+from ._records import chart_problem
+from ._values import _STEP_LIMIT, _check_names, _check_step, _coerce, _plain
 
 #: than 65,536) and the per-chunk overhead is still under 0.1 byte per step
 _CHUNK_ROWS: Final[int] = 2_048
@@ -110,6 +112,10 @@ class EventLog:
             raise ValueError(f"flush_every must be >= 0 seconds, not {flush_every!r}")
         if best is not None and type(best) is not str:
             raise TypeError(f"best must be a metric name (str), not {type(best).__name__}")
+        if charts is not None:
+            problem = chart_problem(_plain(charts))
+            if problem:
+                raise ChartsError(problem)
         self.best_metric = best
         self.mode = mode
         self._fsync = durability == "fsync"
@@ -170,7 +176,7 @@ class EventLog:
                 except BlockingIOError:
                     raise LogLockedError(self.path) from None
             size = os.fstat(fd).st_size
-            head = os.pread(fd, len(FILE_MAGIC), 0) if size else b""
+            head = os.pread(fd, len(FILE_MAGIC) + _format.HEADER_SIZE, 0) if size else b""
             if 0 < size < len(FILE_MAGIC) and FILE_MAGIC.startswith(head):
                 # A creation that died before its signature was complete: no record
                 # exists yet, so starting over loses nothing.
@@ -178,9 +184,16 @@ class EventLog:
                 size, head = 0, b""
             run_id, resumed = uuid.uuid4().hex, size > 0
             if resumed:
-                if not head.startswith(FILE_MAGIC):
+                state = _format.signature_state(head)
+                if state == "none":
                     raise LogFormatError(
                         self.path, 0, "not a curvelog log (bad signature); refusing to append"
+                    )
+                if state == "damaged":  # the records are intact: appending loses nothing
+                    _LOGGER.warning(
+                        "curvelog: %s has a damaged file signature; appending anyway "
+                        "(readers report it and read every record)",
+                        self.path,
                     )
                 first = _first_record(fd)
                 if first.get("type") == "session" and isinstance(first.get("run_id"), str):
