@@ -17,6 +17,8 @@ CASES = [
      "a.log: no metric matches 'acc' (metrics: loss)", {"metric": "acc", "known": ["loss"]}),
     (e.StepError(-1), ValueError, "step -1 (int) is not a non-negative integer",
      {"step_repr": "-1"}),
+    (e.ChartsError("chart 'loss': scale must be 'linear' or 'log'"), ValueError,
+     "charts: chart 'loss': scale", {"reason": "chart 'loss': scale must be 'linear' or 'log'"}),
     (e.LogClosedError("a.log"), ValueError, "a.log: the log is closed", {"path": "a.log"}),
     (e.LogLockedError("a.log"), OSError, "a.log: another writer already has this log open",
      {"path": "a.log"}),

@@ -235,7 +235,7 @@ def test_malformed_data_record_is_skipped_and_reported(tmp_path: Path) -> None:
     raw = GOLDEN.read_bytes() + _format.encode_frame(_format.pack(broken))
     path = _write(tmp_path / "x.log", raw)
     run = curvelog.read(path)
-    assert run.rows == 3 and [d.kind for d in run.damage] == ["undecodable"]
+    assert run.rows == 3 and [d.kind for d in run.damage] == ["malformed"]
     with pytest.raises(curvelog.LogFormatError, match="malformed data record"):
         curvelog.read(path, strict=True)
 
@@ -294,5 +294,5 @@ def test_checksummed_but_malformed_data_never_raises(tmp_path: Path, broken: dic
     raw = GOLDEN.read_bytes() + _format.encode_frame(_format.pack(broken))
     path = _write(tmp_path / "x.log", raw)
     run = curvelog.read(path)
-    assert run.rows == 3 and [d.kind for d in run.damage] == ["undecodable"]
+    assert run.rows == 3 and [d.kind for d in run.damage] == ["malformed"]
     assert [r[0] for r in curvelog.log.follow(path, watch=False)] == [0, 1, 2]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 from .errors import (
     BundleError,
     BundleVersionError,
+    ChartsError,
     CurvelogError,
     LogClosedError,
     LogCorruptError,
@@ -56,6 +57,7 @@ _LAZY: Final[dict[str, str]] = {
 __all__ = [
     "BundleError",
     "BundleVersionError",
+    "ChartsError",
     "CurvelogError",
     "EventLog",
     "LogClosedError",

@@ -8,6 +8,7 @@ inherits the builtin a caller would naturally catch (a bad metric value is a
     ├── MetricTypeError(TypeError)        a value EventLog cannot record
     ├── MetricNotFoundError(KeyError)     a metric the log does not hold
     ├── StepError(ValueError)             a step that is not a non-negative int
+    ├── ChartsError(ValueError)           chart metadata EventLog cannot store
     ├── LogClosedError(ValueError)        append/flush after close
     ├── LogLockedError(OSError)           a second writer for the same log
     ├── LogFormatError(ValueError)        not a curvelog log, or unreadable header
@@ -38,6 +39,7 @@ from typing import Any
 __all__ = [
     "BundleError",
     "BundleVersionError",
+    "ChartsError",
     "CurvelogError",
     "LogClosedError",
     "LogCorruptError",
@@ -123,6 +125,14 @@ class StepError(CurvelogError, ValueError):
         super().__init__(
             f"step {self.step_repr} ({self.step_type}) is not a non-negative integer below 2**63",
         )
+
+
+class ChartsError(CurvelogError, ValueError):
+    """Chart metadata (``EventLog(charts=...)``) that is not what compact and plot can use."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"charts: {reason}", reason)
 
 
 class LogClosedError(CurvelogError, ValueError):

@@ -14,8 +14,11 @@ from typing import Any
 import numpy as np
 
 
-def _encode_rows(sid: str, flat: list[Any]) -> dict[str, Any]:
+def _encode_rows(sid: str, flat: list[Any], seq: int) -> dict[str, Any]:
     """Columnar data record of buffered rows (flat step, time, metrics triples).
+
+    ``seq`` numbers the session's chunks 0, 1, 2...: the order the reader
+    checks, so that a repeated or moved frame cannot bring back a stale value.
 
     The common case, every row with the same metrics in the same order, is
     decoded with C-level iteration only; otherwise rows are grouped by their
@@ -62,11 +65,30 @@ def _encode_rows(sid: str, flat: list[Any]) -> dict[str, Any]:
     return {
         "type": "data",
         "sid": sid,
+        "seq": seq,
         "n": n,
         "step": steps.tobytes(),
         "time": times.tobytes(),
         "cols": cols,
     }
+
+
+def _chunk_best(record: dict[str, Any], metric: str, sign: float) -> tuple[float, int] | None:
+    """(sign * value, step) of the chunk's best row for ``metric``, the earliest on ties.
+
+    What the writer tracks as the run's best: NaN never wins, nor the
+    objective's own limit (-inf for "min", +inf for "max").
+    """
+    col = record["cols"].get(metric)
+    if col is None:
+        return None
+    keys = np.frombuffer(col[1], dtype="<f8") * sign
+    ok = ~np.isnan(keys) & (keys != -np.inf)
+    if not ok.any():
+        return None
+    i = int(np.argmin(np.where(ok, keys, np.inf)))
+    row = i if col[0] is None else int(np.frombuffer(col[0], dtype="<u4")[i])
+    return float(keys[i]), int(np.frombuffer(record["step"], dtype="<i8")[row])
 
 
 _Columns = list[tuple[str, "np.ndarray | None", np.ndarray]]
@@ -85,18 +107,24 @@ def _decode_data(record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, _Colum
         times = np.frombuffer(record["time"], dtype="<f8")
         if len(steps) != n or len(times) != n:
             raise ValueError("column lengths differ from n")
+        if n and int(steps.min()) < 0:
+            raise ValueError("a negative step")
+        if n and not bool(np.isfinite(times).all()):
+            raise ValueError("a time that is not a finite number")
         decoded: _Columns = []
         for name, (idx, vals) in record["cols"].items():
+            if type(name) is not str or not name:
+                raise ValueError(f"metric name {name!r} is not a non-empty string")
             v = np.frombuffer(vals, dtype="<f8")
             if idx is None:
                 if len(v) != n:
                     raise ValueError(f"metric {name!r} has {len(v)} values for {n} rows")
-                decoded.append((str(name), None, v))
+                decoded.append((name, None, v))
                 continue
             r = np.frombuffer(idx, dtype="<u4")
             if len(r) != len(v) or (len(r) and int(r.max()) >= n):
                 raise ValueError(f"metric {name!r} has bad row indices")
-            decoded.append((str(name), r, v))
+            decoded.append((name, r, v))
     except (KeyError, TypeError, AttributeError, ValueError) as e:
         raise ValueError(str(e) or type(e).__name__) from None
     return steps, times, decoded
@@ -123,9 +151,11 @@ def _encode_columns(
     cols: Mapping[str, tuple[np.ndarray, np.ndarray]],
     a: int,
     b: int,
+    seq: int,
 ) -> dict[str, Any]:
     """The data record of rows ``a:b`` of whole columns (importers replaying a run):
-    ``cols`` maps a metric to (ascending row numbers, values), as `_decode_data` gives."""
+    ``cols`` maps a metric to (ascending row numbers, values), as `_decode_data` gives;
+    ``seq`` numbers it among the session's chunks, as in `_encode_rows`."""
     out: dict[str, list[Any]] = {}
     for name, (r, v) in cols.items():
         i, j = np.searchsorted(r, [a, b])
@@ -133,5 +163,5 @@ def _encode_columns(
             whole = j - i == b - a
             out[name] = [None if whole else (r[i:j] - a).astype("<u4").tobytes(),
                          v[i:j].tobytes()]  # fmt: skip
-    return {"type": "data", "sid": sid, "n": b - a, "step": steps[a:b].tobytes(),
+    return {"type": "data", "sid": sid, "seq": seq, "n": b - a, "step": steps[a:b].tobytes(),
             "time": times[a:b].tobytes(), "cols": out}  # fmt: skip

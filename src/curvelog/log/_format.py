@@ -46,6 +46,7 @@ __all__ = [
     "frame_end_offsets",
     "pack",
     "scan",
+    "signature_state",
 ]
 
 FILE_MAGIC: Final[bytes] = b"\x89CLG\r\n\x1a\n"
@@ -58,7 +59,8 @@ _HEAD12 = struct.Struct("<4sII")
 
 
 def is_log(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a regular file that starts with the log signature.
+    """Whether ``path`` is a regular file that starts with the log signature
+    (or a damaged one, see `signature_state`).
 
     The one test of "is this a log?" that every command uses before it
     replaces a file (a log is never replaced) or chooses how to read an
@@ -72,11 +74,37 @@ def is_log(path: str | os.PathLike[str]) -> bool:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return False
-        return os.pread(fd, len(FILE_MAGIC), 0) == FILE_MAGIC
+        return signature_state(os.pread(fd, len(FILE_MAGIC) + HEADER_SIZE, 0)) != "none"
     except OSError:
         return False
     finally:
         os.close(fd)
+
+
+#: flipped bits up to which 8 bytes still count as a damaged signature (of 64)
+_SIGNATURE_FLIPS: Final[int] = 16
+
+
+def signature_state(head: bytes) -> str:
+    """``"ok"``, ``"damaged"`` or ``"none"`` for a file that starts with ``head``.
+
+    ``"damaged"``: the 8-byte signature is wrong but this is still a log,
+    because an intact frame header follows it (give at least 24 bytes) or
+    it differs from the signature in at most 16 bits. One flipped bit must
+    not make an intact log unreadable, nor let a command replace it.
+    """
+    sig = head[: len(FILE_MAGIC)]
+    if sig == FILE_MAGIC:
+        return "ok"
+    if len(head) >= len(FILE_MAGIC) + HEADER_SIZE:
+        magic, _length, _crc, hcrc = _HEAD.unpack_from(head, len(FILE_MAGIC))
+        if magic == FRAME_MAGIC and zlib.crc32(head[8:20]) == hcrc:
+            return "damaged"
+    if len(sig) == len(FILE_MAGIC):
+        flips = bin(int.from_bytes(sig, "big") ^ int.from_bytes(FILE_MAGIC, "big")).count("1")
+        if flips <= _SIGNATURE_FLIPS and FRAME_MAGIC in head[len(FILE_MAGIC) :]:
+            return "damaged"
+    return "none"
 
 
 def pack(record: dict[str, Any]) -> bytes:
@@ -110,13 +138,20 @@ class Damage:
     mid-write), ``"zeros"`` (a zero-filled tail: power loss after the file
     grew), ``"garbage"`` (a tail of bytes that are no frame), ``"corrupt"``
     (damage followed by intact frames: a checksum mismatch or bad header in
-    the middle) or ``"undecodable"`` (a frame whose checksum holds but whose
-    payload is not a msgpack map).
+    the middle), ``"undecodable"`` (a frame whose checksum holds but whose
+    payload is not a msgpack map), ``"malformed"`` (a record whose checksum
+    holds but whose fields have the wrong types or ranges), ``"signature"``
+    (the 8-byte file signature is damaged; the frames after it are read),
+    ``"repeated"`` (a second copy of a data chunk already read, skipped) or
+    ``"reordered"`` (a data chunk found after chunks the writer wrote later:
+    put back in its place by its sequence number). ``detail`` says more
+    where there is more to say.
     """
 
     start: int
     end: int
     kind: str
+    detail: str = ""
 
     @property
     def tail(self) -> bool:
@@ -129,8 +164,13 @@ class Damage:
             "garbage": "unreadable bytes at the end",
             "corrupt": "corrupt bytes (checksum mismatch), skipped",
             "undecodable": "record with a valid checksum but an undecodable payload, skipped",
-        }[self.kind]
-        return f"bytes {self.start}..{self.end} ({self.end - self.start} bytes): {what}"
+            "malformed": "record with a valid checksum but malformed fields, skipped",
+            "signature": "damaged file signature; the records after it are read",
+            "repeated": "a repeated copy of a data chunk already read, skipped",
+            "reordered": "a data chunk out of order, put back in its place",
+        }.get(self.kind, self.kind)
+        more = f" ({self.detail})" if self.detail else ""
+        return f"bytes {self.start}..{self.end} ({self.end - self.start} bytes): {what}{more}"
 
 
 def _frame_at(data: memoryview, pos: int, size: int) -> int:

@@ -78,12 +78,26 @@ def _deliver_pending_signal() -> None:
 
 
 def _forget_after_fork() -> None:
-    """A forked child must never write into its parent's log (nor flush its buffer twice)."""
+    """A forked child must never write into its parent's log (nor flush its buffer twice).
+
+    Nor hold its lock: an flock belongs to the open file description, which
+    the child's inherited descriptor shares, and it is released only when
+    every descriptor of it is closed. A DataLoader worker that outlives the
+    parent's ``close`` would keep the log locked (a reopen fails, readers
+    call it live), so the child closes its copy. Closing, never ``LOCK_UN``,
+    which would drop the parent's lock too.
+    """
     for log in list(_OPEN_LOGS):
+        fd = log._fd
         log._closed = True
         log._fd = -1
         log._lock = threading.Lock()
         log.append = log._raise_closed  # type: ignore[method-assign]
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
     _OPEN_LOGS.clear()
 
 

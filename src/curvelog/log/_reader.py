@@ -16,6 +16,7 @@ from . import _format
 from ._chunk import _decode_data
 from ._format import FILE_MAGIC, Damage, Frame
 from ._header import FORMAT_VERSION
+from ._records import record_problem
 from ._run import Run, Session
 
 try:
@@ -43,15 +44,20 @@ def _writer_active(path: str) -> bool:
     return False
 
 
-def _check_signature(path: str, raw: bytes) -> None:
+def _check_signature(path: str, raw: bytes) -> list[Damage]:
+    """Raise for a file that is no log; a damaged signature is damage, not the end."""
     if not raw:
         raise LogFormatError(path, 0, "empty file, not a curvelog log")
-    if not raw.startswith(FILE_MAGIC):
-        if FILE_MAGIC.startswith(raw):
-            raise LogFormatError(
-                path, len(raw), "log ends inside its signature (writer died while creating it)"
-            )
-        raise LogFormatError(path, 0, "not a curvelog log (bad signature)")
+    state = _format.signature_state(raw[: 1 << 16])
+    if state == "ok":
+        return []
+    if FILE_MAGIC.startswith(raw):
+        raise LogFormatError(
+            path, len(raw), "log ends inside its signature (writer died while creating it)"
+        )
+    if state == "damaged":
+        return [Damage(0, len(FILE_MAGIC), "signature")]
+    raise LogFormatError(path, 0, "not a curvelog log (bad signature)")
 
 
 def _concat(parts: list[np.ndarray]) -> np.ndarray:
@@ -68,10 +74,13 @@ def _rows_index(parts: list[Any], nrows: int) -> np.ndarray | None:
 
 
 def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Every intact record of a log, decoded, in file order (damage skipped silently)."""
+    """Every intact record of a log, decoded, in file order (damage skipped silently).
+
+    Raw: the records are not checked (see `read` for that).
+    """
     path = os.fspath(path)
     raw = read_bytes(path)
-    if not raw.startswith(FILE_MAGIC):
+    if _format.signature_state(raw[: 1 << 16]) == "none":
         return []
     frames, _ = _format.scan(raw)
     return [f.record for f in frames]
@@ -81,70 +90,145 @@ def _bad(path: str, frame: Frame, what: str) -> LogFormatError:
     return LogFormatError(path, frame.offset, what)
 
 
+def _check_format(path: str, fr: Frame) -> None:
+    fmt = fr.record.get("format")
+    if type(fmt) is not int:
+        raise _bad(path, fr, f"session record has format {fmt!r} ({type(fmt).__name__}), "
+                             "not a format version number; not written by curvelog?")  # fmt: skip
+    if fmt > FORMAT_VERSION:
+        raise _bad(path, fr, f"log format {fmt} is newer than this curvelog reads "
+                             f"({FORMAT_VERSION}); upgrade curvelog")  # fmt: skip
+
+
+class _Chunk:
+    """A decoded data record and where it goes: its session's group, then its sequence."""
+
+    __slots__ = ("decoded", "frame", "key", "sid")
+
+    def __init__(self, frame: Frame, sid: str, key: tuple[int, int], decoded: Any) -> None:
+        self.frame = frame
+        self.sid = sid
+        self.key = key
+        self.decoded = decoded
+
+
+def _order(
+    frames: list[Frame], damage: list[Damage], path: str, strict: bool
+) -> tuple[list[Frame], list[_Chunk], list[Frame], list[Frame]]:
+    """Checked session, data, best and end records; data in the order it was written.
+
+    A session's chunks are put in order by their sequence numbers (in file
+    order for writers older than them): a copy of a chunk already read is
+    skipped and a chunk found after later ones goes back in its place, both
+    reported, so a repeated or moved frame can never bring back a stale value.
+    Sessions keep the order of their first record in the file.
+    """
+    sessions: list[Frame] = []
+    chunks: list[_Chunk] = []
+    bests: list[Frame] = []
+    ends: list[Frame] = []
+    first_seen: dict[str, int] = {}
+    seen: set[tuple[str, int]] = set()
+    top: dict[str, int] = {}
+    for fr in frames:
+        rec = fr.record
+        kind = rec.get("type")
+        if kind == "session":
+            _check_format(path, fr)
+        problem = record_problem(rec)
+        if problem is None and kind == "data":
+            try:
+                decoded = _decode_data(rec)
+            except ValueError as e:
+                problem = str(e)
+        if problem is not None:
+            if strict:
+                raise LogCorruptError(path, fr.offset, f"malformed {kind} record ({problem})")
+            damage.append(Damage(fr.offset, fr.end, "malformed", problem))
+            continue
+        if kind not in ("session", "data", "best", "end"):
+            continue  # unknown record types: newer minor versions may add some
+        sid = rec["sid"]
+        first_seen.setdefault(sid, fr.offset)
+        if kind == "session":
+            sessions.append(fr)
+        elif kind == "best":
+            bests.append(fr)
+        elif kind == "end":
+            ends.append(fr)
+        else:
+            seq = rec.get("seq")
+            if seq is None:  # a writer from before sequence numbers: file order
+                chunks.append(_Chunk(fr, sid, (1, fr.offset), decoded))
+                continue
+            if (sid, seq) in seen:
+                damage.append(Damage(fr.offset, fr.end, "repeated", f"chunk {seq}"))
+                continue
+            seen.add((sid, seq))
+            if seq < top.get(sid, -1):
+                damage.append(
+                    Damage(fr.offset, fr.end, "reordered", f"chunk {seq} after {top[sid]}")
+                )
+            top[sid] = max(top.get(sid, -1), seq)
+            chunks.append(_Chunk(fr, sid, (0, seq), decoded))
+    if strict and len(damage) > 0:
+        d = min(damage, key=lambda d: d.start)
+        raise LogCorruptError(path, d.start, d.describe())
+    sessions.sort(key=lambda f: first_seen[f.record["sid"]])
+    chunks.sort(key=lambda c: (first_seen[c.sid], c.key))
+    return sessions, chunks, bests, ends
+
+
 def read(path: str | os.PathLike[str], *, strict: bool = False) -> Run:
     """Read a log: never raises on damage unless ``strict``; never returns a damaged value.
 
-    Damaged stretches are skipped and listed in ``Run.damage``. With
-    ``strict=True`` the first one raises `LogCorruptError` instead.
+    Damaged stretches and records are skipped (or put back in order) and
+    listed in ``Run.damage``. With ``strict=True`` the first one raises
+    `LogCorruptError` instead.
     """
     path = os.fspath(path)
     live = _writer_active(path)
     raw = read_bytes(path)
-    _check_signature(path, raw)
-    frames, damage = _format.scan(raw)
+    damage = _check_signature(path, raw)
+    frames, scanned = _format.scan(raw)
+    damage += scanned
     if strict and damage:
         d = damage[0]
         raise LogCorruptError(path, d.start, d.describe())
+    session_frames, chunks, best_frames, end_frames = _order(frames, damage, path, strict)
     sessions: list[Session] = []
     by_sid: dict[str, Session] = {}
-    bests: list[dict[str, Any]] = []
+    for fr in session_frames:
+        s = Session(len(sessions), fr.record["sid"], fr.record, fr.offset)
+        sessions.append(s)
+        by_sid.setdefault(s.sid, s)
     step_parts: list[np.ndarray] = []
     time_parts: list[np.ndarray] = []
     col_parts: dict[str, tuple[list[Any], list[np.ndarray]]] = {}
     nrows = 0
-    for fr in frames:
-        rec = fr.record
-        kind = rec.get("type")
-        if kind == "data":
-            try:
-                steps, times, decoded = _decode_data(rec)
-            except ValueError as e:
-                if strict:
-                    raise _bad(path, fr, f"malformed data record ({e})") from None
-                damage.append(Damage(fr.offset, fr.end, "undecodable"))
-                continue
-            n = len(steps)
-            for name, rows, v in decoded:
-                parts = col_parts.setdefault(name, ([], []))
-                parts[0].append((nrows, n) if rows is None else rows.astype(np.int64) + nrows)
-                parts[1].append(v)
-            step_parts.append(steps)
-            time_parts.append(times)
-            sess = by_sid.get(rec.get("sid", ""))
-            if sess is None:
-                sess = sessions[-1] if sessions else None
-            if sess is not None and n:
-                sess.rows += n
-                if sess.first_step is None:
-                    sess.first_step = int(steps[0])
-                sess.last_step = int(steps[-1])
-                sess.last_time = float(times[-1])
-            nrows += n
-        elif kind == "session":
-            fmt = rec.get("format")
-            if not isinstance(fmt, int) or fmt > FORMAT_VERSION:
-                raise _bad(path, fr, f"log format {rec.get('format')} is newer than this curvelog "
-                                     f"reads ({FORMAT_VERSION}); upgrade curvelog")  # fmt: skip
-            s = Session(len(sessions), str(rec.get("sid", "")), rec, fr.offset)
-            sessions.append(s)
-            by_sid[s.sid] = s
-        elif kind == "best":
-            bests.append(rec)
-        elif kind == "end":
-            sess = by_sid.get(rec.get("sid", ""))
-            if sess is not None:
-                sess.end = rec
-        # Unknown record types are skipped: newer minor versions may add some.
+    sess: Session | None = None
+    for c in chunks:
+        steps, times, decoded = c.decoded
+        n = len(steps)
+        for name, rows, v in decoded:
+            parts = col_parts.setdefault(name, ([], []))
+            parts[0].append((nrows, n) if rows is None else rows.astype(np.int64) + nrows)
+            parts[1].append(v)
+        step_parts.append(steps)
+        time_parts.append(times)
+        # a chunk whose session record was lost counts for the session before it
+        sess = by_sid.get(c.sid, sess)
+        if sess is not None and n:
+            sess.rows += n
+            if sess.first_step is None:
+                sess.first_step = int(steps[0])
+            sess.last_step = int(steps[-1])
+            sess.last_time = float(times[-1])
+        nrows += n
+    for fr in end_frames:
+        ended = by_sid.get(fr.record["sid"])
+        if ended is not None:
+            ended.end = fr.record
     damage.sort(key=lambda d: d.start)
     # The header can be lost to damage; the data after it is still good.
     header = sessions[0].header if sessions else {}
@@ -155,7 +239,7 @@ def read(path: str | os.PathLike[str], *, strict: bool = False) -> Run:
         header=header,
         sessions=sessions,
         damage=damage,
-        best_records=bests,
+        best_records=[fr.record for fr in best_frames],
         live=live,
         _steps=np.concatenate(step_parts) if step_parts else np.zeros(0, dtype=np.int64),
         _times=np.concatenate(time_parts) if time_parts else np.zeros(0, dtype=np.float64),

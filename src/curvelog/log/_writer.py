@@ -15,11 +15,12 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 import numpy as np
 
 from ..errors import (
+    ChartsError,
     LogClosedError,
     LogFormatError,
     LogLockedError,
@@ -27,7 +28,7 @@ from ..errors import (
     StepError,
 )
 from . import _format
-from ._chunk import _encode_columns, _encode_rows
+from ._chunk import _chunk_best, _encode_columns, _encode_rows
 from ._format import FILE_MAGIC
 from ._header import _disabled_by_rank, _first_record, _session_record
 from ._hooks import _LOGGER, _OPEN_LOGS, _deliver_pending_signal, _install_hooks, _MainThreadWrites
@@ -37,12 +38,36 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from ._values import _NEG_INF, _STEP_LIMIT, _check_names, _check_step, _coerce
+from ._records import chart_problem
+from ._values import _STEP_LIMIT, _check_names, _check_step, _coerce, _plain
 
 #: than 65,536) and the per-chunk overhead is still under 0.1 byte per step
 _CHUNK_ROWS: Final[int] = 2_048
 _MODES: Final[tuple[str, ...]] = ("min", "max")
 _DURABILITY: Final[tuple[str, ...]] = ("flush", "fsync")
+
+
+class _Mark(NamedTuple):
+    """What is on disk, replaced in one store after each successful write.
+
+    One attribute store is the only step an interrupt (a Ctrl-C runs between
+    two bytecodes) or another thread cannot split, so everything a write
+    changes lives here: whatever interrupts a flush, the mark still describes
+    the file up to its last complete frame, and the next write first cuts off
+    any bytes after ``size`` (a frame that failed or was interrupted half way)
+    and then writes the rows again. The written rows leave the buffer lazily:
+    ``trim`` rows, the last of which holds the dict ``last`` (every append
+    makes its own dict, so the identity test tells whether they still lead it).
+    """
+
+    size: int
+    rows: int
+    seq: int
+    trim: int
+    last: object
+    best_key: float
+    best_step: int | None
+    ended: bool
 
 
 class EventLog:
@@ -90,17 +115,20 @@ class EventLog:
             raise ValueError(f"flush_every must be >= 0 seconds, not {flush_every!r}")
         if best is not None and type(best) is not str:
             raise TypeError(f"best must be a metric name (str), not {type(best).__name__}")
+        if charts is not None:
+            problem = chart_problem(_plain(charts))
+            if problem:
+                raise ChartsError(problem)
         self.best_metric = best
         self.mode = mode
         self._fsync = durability == "fsync"
         #: step, time, {metric: float} per append, flat: see _make_append
         self._buf: list[Any] = []
         self._names: set[str] = set()
-        self._rows_done = 0
-        self._rows_total = 0
         self._best_sign = 1.0 if mode == "min" else -1.0
-        self._best_key = float("inf")
-        self._best_step: int | None = None
+        self._mark = _Mark(0, 0, 0, 0, None, float("inf"), None, False)
+        #: buffer length (items) at which append tries to flush again after a failed write
+        self._retry_at = 0
         self._marked: int | None = None
         self._lock = threading.Lock()
         self._error: BaseException | None = None
@@ -143,6 +171,7 @@ class EventLog:
             )
         except OSError as e:
             raise PathError(self.path, f"cannot open for writing ({e.strerror})") from None
+        size = -1  # known once the lock is held: only then may a failed open cut the file
         try:
             if fcntl is not None:
                 try:
@@ -150,7 +179,7 @@ class EventLog:
                 except BlockingIOError:
                     raise LogLockedError(self.path) from None
             size = os.fstat(fd).st_size
-            head = os.pread(fd, len(FILE_MAGIC), 0) if size else b""
+            head = os.pread(fd, len(FILE_MAGIC) + _format.HEADER_SIZE, 0) if size else b""
             if 0 < size < len(FILE_MAGIC) and FILE_MAGIC.startswith(head):
                 # A creation that died before its signature was complete: no record
                 # exists yet, so starting over loses nothing.
@@ -158,9 +187,16 @@ class EventLog:
                 size, head = 0, b""
             run_id, resumed = uuid.uuid4().hex, size > 0
             if resumed:
-                if not head.startswith(FILE_MAGIC):
+                state = _format.signature_state(head)
+                if state == "none":
                     raise LogFormatError(
                         self.path, 0, "not a curvelog log (bad signature); refusing to append"
+                    )
+                if state == "damaged":  # the records are intact: appending loses nothing
+                    _LOGGER.warning(
+                        "curvelog: %s has a damaged file signature; appending anyway "
+                        "(readers report it and read every record)",
+                        self.path,
                     )
                 first = _first_record(fd)
                 if first.get("type") == "session" and isinstance(first.get("run_id"), str):
@@ -175,15 +211,22 @@ class EventLog:
             )
             data = _format.encode_frame(_format.pack(record))
             self._fd = fd
-            self._write(data if resumed else FILE_MAGIC + data)
+            written = self._append_bytes(data if resumed else FILE_MAGIC + data, size)
             os.fsync(fd)
+            self._mark = self._mark._replace(size=written)
             if not resumed:
                 from .._fs import fsync_dir
 
                 fsync_dir(folder)
         except BaseException:
             self._fd = -1
-            os.close(fd)
+            try:
+                if os.fstat(fd).st_size > size > 0:
+                    os.ftruncate(fd, size)  # no half session record left behind
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
             raise
 
     # ------------------------------------------------------------------ hot path
@@ -200,20 +243,20 @@ class EventLog:
     def _make_append(self) -> Any:
         """The hot path, as a closure: locals and cells are the cheapest lookups CPython has.
 
-        A row is three items appended to one flat list (step, time, metrics);
-        nothing per row is a GC-tracked object, and the flush thread takes
-        ``len(buf) // 3`` rows, so a row is committed when its third item lands.
+        A row is three items (step, time, metrics) added to one flat list by a
+        single ``list.extend`` of a tuple: one C call that neither a signal
+        handler (a Ctrl-C raising KeyboardInterrupt) nor another thread can
+        split, so the list always holds whole rows and ``append`` is safe from
+        several threads. Nothing per row is a GC-tracked object besides the
+        metrics dict. The best step is found per chunk when it is written, not here.
         """
         buf = self._buf
-        push = buf.append
+        extend = buf.extend
         now = time.time
         known = self._names
-        best = self.best_metric
-        sign = self._best_sign
         limit = _STEP_LIMIT
         chunk = _CHUNK_ROWS * 3
-        flush = self.flush
-        log = self
+        flush = self._auto_flush
 
         def append(step: int, values: Mapping[str, Any] | None = None, /, **metrics: Any) -> None:
             if values is not None:
@@ -226,14 +269,7 @@ class EventLog:
                 if type(value) is not float:
                     metrics = {name: _coerce(name, v) for name, v in metrics.items()}
                     break
-            push(step)
-            push(now())
-            push(metrics)
-            if best is not None and best in metrics:
-                key = metrics[best] * sign
-                if key < log._best_key and key != _NEG_INF:  # NaN compares False
-                    log._best_key = key
-                    log._best_step = step
+            extend((step, now(), metrics))
             if len(buf) >= chunk:
                 flush()
 
@@ -279,67 +315,85 @@ class EventLog:
             if len(r) > 1 and not bool(np.all(r[1:] > r[:-1])):
                 raise ValueError(f"metric {name!r}: row numbers must ascend")
             prepared[name] = (r, v)
-        self._track_best(steps, prepared)
-        self.flush()  # rows appended before go first
         per = _CHUNK_ROWS * 32
-        for a in range(0, n, per):
-            b = min(a + per, n)
-            record = _encode_columns(self.sid, steps, times, prepared, a, b)
-            data = _format.encode_frame(_format.pack(record))
-            with self._writing():
-                self._write(data)
-                self._rows_total += b - a
+        with self._writing():
+            self._flush_locked()  # rows appended before go first
+            for a in range(0, n, per):
+                b = min(a + per, n)
+                m = self._mark
+                record = _encode_columns(self.sid, steps, times, prepared, a, b, m.seq)
+                best_key, best_step = m.best_key, m.best_step
+                if self.best_metric is not None:
+                    found = _chunk_best(record, self.best_metric, self._best_sign)
+                    if found is not None and found[0] < best_key:
+                        best_key, best_step = found
+                size = self._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
+                if self._fsync:
+                    os.fsync(self._fd)
+                # one store, as in _flush_locked: the buffer is untouched here
+                self._mark = m._replace(size=size, rows=m.rows + b - a, seq=m.seq + 1,
+                                        best_key=best_key, best_step=best_step)  # fmt: skip
         return n
-
-    def _track_best(
-        self, steps: np.ndarray, cols: Mapping[str, tuple[np.ndarray, np.ndarray]]
-    ) -> None:
-        """The best of replayed columns, by the rule of `append` (the first minimum of
-        value * sign, NaN and the wrong infinity never best)."""
-        best = self.best_metric
-        if best is None or best not in cols:
-            return
-        rows, values = cols[best]
-        keys = values * self._best_sign
-        ok = ~np.isnan(keys) & (keys != _NEG_INF)
-        if not ok.any():
-            return
-        idx = np.flatnonzero(ok)
-        k = int(idx[np.argmin(keys[idx])])
-        if float(keys[k]) < self._best_key:
-            self._best_key = float(keys[k])
-            self._best_step = int(steps[rows[k]])
 
     # ------------------------------------------------------------------ flushing
 
-    def _write(self, data: bytes) -> None:
+    def _append_bytes(self, data: bytes, size: int) -> int:
+        """Write ``data`` after the first ``size`` bytes of the file; the new size.
+
+        Bytes beyond ``size`` are the start of a frame whose write failed (a
+        full disk, a file size limit) or was interrupted: nothing refers to
+        them, so they are cut off first and the retry leaves no damage.
+        """
+        fd = self._fd
+        actual = os.fstat(fd).st_size
+        if actual > size:
+            os.ftruncate(fd, size)
+            actual = size
         view = memoryview(data)
         while view:
-            n = os.write(self._fd, view)
+            n = os.write(fd, view)
             view = view[n:]
+        return actual + len(data)
 
-    def _encode_pending(self) -> bytes:
-        """Frame the committed rows not yet written; caller holds the lock."""
+    def _flush_locked(self) -> None:
+        """Write the buffered rows as one chunk; caller holds the lock.
+
+        The rows stay in the buffer until their frame is written (a failed
+        write loses nothing, the next flush retries); every state change is
+        the single store of `_Mark` (see there).
+        """
+        m = self._mark
         buf = self._buf
+        k = m.trim
+        if k and len(buf) >= 3 * k and buf[3 * k - 1] is m.last:
+            del buf[: 3 * k]  # written by a flush that was interrupted before this
         n = len(buf) // 3
-        start = self._rows_done
-        if n == start:
-            return b""
-        record = _encode_rows(self.sid, buf[3 * start : 3 * n])
-        self._rows_done = n
-        return _format.encode_frame(_format.pack(record))
+        if not n:
+            return
+        rows = buf[: 3 * n]
+        record = _encode_rows(self.sid, rows, m.seq)
+        best_key, best_step = m.best_key, m.best_step
+        if self.best_metric is not None:
+            found = _chunk_best(record, self.best_metric, self._best_sign)
+            if found is not None and found[0] < best_key:
+                best_key, best_step = found
+        size = self._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
+        if self._fsync:
+            os.fsync(self._fd)
+        self._mark = _Mark(size, m.rows + n, m.seq + 1, n, rows[-1], best_key, best_step, False)
+        del buf[: 3 * n]
 
-    def _flush_locked(self, owner: bool) -> None:
-        data = self._encode_pending()
-        if data:
-            self._write(data)
-            if self._fsync:
-                os.fsync(self._fd)
-        if owner:
-            # Only the appending thread may shrink the buffer: it is not appending now.
-            self._rows_total += self._rows_done
-            del self._buf[: 3 * self._rows_done]
-            self._rows_done = 0
+    def _auto_flush(self) -> None:
+        """The flush `append` runs every 2,048 rows; after a failed write it waits
+        for another 2,048 rows before trying again (the rows stay buffered)."""
+        if len(self._buf) < self._retry_at:
+            return
+        try:
+            self.flush()
+        except OSError:
+            self._retry_at = len(self._buf) + 3 * _CHUNK_ROWS
+            raise
+        self._retry_at = 0
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -357,30 +411,32 @@ class EventLog:
             _deliver_pending_signal()
 
     def flush(self) -> None:
-        """Write everything appended so far (and fsync with ``durability="fsync"``)."""
+        """Write everything appended so far (and fsync with ``durability="fsync"``).
+
+        If the write fails (a full disk: ``OSError``), or a Ctrl-C interrupts
+        it, the rows stay buffered and the next ``flush`` or ``close`` writes them.
+        """
         if self._closed:
             raise LogClosedError(self.path)
-        self._raise_background_error()
         with self._writing():
-            self._flush_locked(owner=True)
+            self._flush_locked()
+        self._error = None
 
     def _flush_loop(self, interval: float) -> None:
         while not self._stop.wait(interval):
-            if len(self._buf) // 3 == self._rows_done:
+            if len(self._buf) < 3:
                 continue
             try:
                 with self._lock:
                     if not self._closed:
-                        self._flush_locked(owner=False)
-            except BaseException as e:  # reported to the writing thread on its next flush
+                        self._flush_locked()
+                self._error = None
+            except Exception as e:  # the rows stay buffered: retried next time
+                if self._error is None:
+                    _LOGGER.warning(
+                        "curvelog: background flush of %s failed (retrying): %s", self.path, e
+                    )
                 self._error = e
-                _LOGGER.warning("curvelog: background flush of %s failed: %s", self.path, e)
-                return
-
-    def _raise_background_error(self) -> None:
-        if self._error is not None:
-            err, self._error = self._error, None
-            raise err
 
     # ------------------------------------------------------------------ closing
 
@@ -389,38 +445,58 @@ class EventLog:
             return {"type": "best", "sid": self.sid, "source": "marked", "step": self._marked,
                     "metric": self.best_metric, "mode": self.mode, "value": None,
                     "time": time.time()}  # fmt: skip
-        if self.best_metric is None or self._best_step is None:
+        m = self._mark
+        if self.best_metric is None or m.best_step is None:
             return None
-        return {"type": "best", "sid": self.sid, "source": "tracked", "step": self._best_step,
+        return {"type": "best", "sid": self.sid, "source": "tracked", "step": m.best_step,
                 "metric": self.best_metric, "mode": self.mode,
-                "value": self._best_key * self._best_sign, "time": time.time()}  # fmt: skip
+                "value": m.best_key * self._best_sign, "time": time.time()}  # fmt: skip
 
     def _close(self, reason: str) -> None:
+        """Flush, write the best and end records once, fsync, release the file.
+
+        A write that fails (``OSError``) or is interrupted leaves the log open
+        with its rows buffered, so ``close`` can be called again (at the
+        latest, at interpreter exit). Once the end record is written, a failed
+        fsync still releases the file: the data is with the OS.
+        """
         if self._closed:
             return
-        try:
-            with self._writing():
-                if self._closed:
-                    return
-                self._closed = True
-                self._stop.set()
-                try:
-                    tail = self._encode_pending()
+        with self._writing():
+            if self._closed:
+                return
+            self._stop.set()
+            try:
+                self._flush_locked()
+                m = self._mark
+                if not m.ended:
+                    tail = b""
                     best = self._best_record()
                     if best is not None:
                         tail += _format.encode_frame(_format.pack(best))
-                    rows = self._rows_total + self._rows_done
                     end = {"type": "end", "sid": self.sid, "time": time.time(),
-                           "reason": reason, "rows": rows}  # fmt: skip
+                           "reason": reason, "rows": m.rows}  # fmt: skip
                     tail += _format.encode_frame(_format.pack(end))
-                    self._write(tail)
-                    os.fsync(self._fd)
-                finally:
-                    os.close(self._fd)  # releases the flock, even when the disk is full
-                    self._fd = -1
+                    size = self._append_bytes(tail, m.size)
+                    self._mark = m._replace(size=size, ended=True)
+                os.fsync(self._fd)
+            except OSError:
+                if self._mark.ended:
+                    self._release()
+                raise
+            self._release()
+
+    def _release(self) -> None:
+        """Close the descriptor (which releases the flock); the log is closed from here on."""
+        fd = self._fd
+        self._closed = True  # first: a retry after an interrupt from here on is a no-op
+        self._fd = -1
+        try:
+            os.close(fd)
         finally:
             _OPEN_LOGS.discard(self)
             self.append = self._raise_closed  # type: ignore[method-assign]
+            self._error = None
 
     def _raise_closed(self, *args: Any, **kwargs: Any) -> None:
         raise LogClosedError(self.path)
@@ -431,7 +507,6 @@ class EventLog:
             self._stop.set()
             self._thread.join()
         self._close("close")
-        self._raise_background_error()
 
     @property
     def closed(self) -> bool:

@@ -1,0 +1,214 @@
+"""The reader against damage a checksum cannot see (issue #10, items 3, 5, 8, 9, 14).
+
+A flipped bit in the file signature, a repeated or moved chunk, a
+checksum-valid record with wrong types: each is reported as damage, the rest
+of the log is read, and no stale or malformed value reaches a `Run`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import curvelog
+from _cli import invoke
+from curvelog import EventLog
+from curvelog.bundle import build_bundle
+from curvelog.log import _format, is_log, read_records
+
+
+def _frames(path: Path) -> tuple[bytes, list[tuple[int, int, dict[str, Any]]]]:
+    raw = path.read_bytes()
+    frames, damage = _format.scan(raw)
+    assert not damage
+    return raw, [(f.offset, f.end, f.record) for f in frames]
+
+
+def _small_log(path: Path) -> Path:
+    with EventLog(path, best="loss", flush_every=0) as log:
+        for i in range(10):
+            log.append(i, loss=1.0 / (i + 1), acc=i * 0.1)
+    return path
+
+
+# --------------------------------------------------------------------------- item 3
+
+
+@pytest.mark.parametrize("bit", range(64))
+def test_a_flipped_signature_bit_is_damage_not_the_end(tmp_path: Path, bit: int) -> None:
+    path = _small_log(tmp_path / "x.log")
+    raw = bytearray(path.read_bytes())
+    raw[bit // 8] ^= 1 << (bit % 8)
+    path.write_bytes(bytes(raw))
+    assert is_log(path)  # so no command replaces it
+    run = curvelog.read(path)
+    assert [d.kind for d in run.damage] == ["signature"]
+    assert run.damage[0].start == 0 and run.damage[0].end == 8
+    assert run.series("loss").steps.tolist() == list(range(10))
+    with pytest.raises(curvelog.LogCorruptError, match="signature"):
+        curvelog.read(path, strict=True)
+    with EventLog(path) as log:  # resuming is allowed: every record is intact
+        log.append(10, loss=0.01)
+    again = curvelog.read(path)
+    assert again.rows == 11 and len(again.sessions) == 2
+    assert [d.kind for d in again.damage] == ["signature"]
+
+
+def test_a_file_far_from_the_signature_is_still_no_log(tmp_path: Path) -> None:
+    path = tmp_path / "x.log"
+    path.write_bytes(b"step,metric,value\n0,loss,1.0\n")
+    assert not is_log(path)
+    with pytest.raises(curvelog.LogFormatError, match="not a curvelog log"):
+        curvelog.read(path)
+    with pytest.raises(curvelog.LogFormatError, match="refusing to append"):
+        EventLog(path)
+    assert path.read_bytes() == b"step,metric,value\n0,loss,1.0\n"
+
+
+# --------------------------------------------------------------------------- item 5
+
+
+def _two_chunks(path: Path) -> tuple[bytes, list[tuple[int, int, dict[str, Any]]]]:
+    """Step 5 written twice in one session: 1.0 in chunk 0, then 2.0 (the truth) in chunk 1."""
+    with EventLog(path, flush_every=0) as log:
+        for i in range(6):
+            log.append(i, x=1.0)
+        log.flush()
+        log.append(5, x=2.0)
+    raw, frames = _frames(path)
+    data = [f for f in frames if f[2]["type"] == "data"]
+    assert [f[2]["seq"] for f in data] == [0, 1]
+    return raw, data
+
+
+def test_a_repeated_chunk_is_skipped_and_reported(tmp_path: Path) -> None:
+    path = tmp_path / "x.log"
+    raw, data = _two_chunks(path)
+    first = raw[data[0][0] : data[0][1]]
+    path.write_bytes(raw + first)  # a stale copy of chunk 0 after chunk 1
+    run = curvelog.read(path)
+    assert run.value_at("x", 5) == 2.0
+    assert [d.kind for d in run.damage] == ["repeated"]
+    assert run.rows == 7
+
+
+def test_a_moved_chunk_goes_back_in_its_place(tmp_path: Path) -> None:
+    path = tmp_path / "x.log"
+    raw, data = _two_chunks(path)
+    (a0, a1, _), (b0, b1, _) = data
+    moved = raw[:a0] + raw[b0:b1] + raw[a0:a1] + raw[b1:]  # chunk 1 before chunk 0
+    path.write_bytes(moved)
+    run = curvelog.read(path)
+    assert run.value_at("x", 5) == 2.0  # the stale 1.0 never wins
+    assert [d.kind for d in run.damage] == ["reordered"]
+    assert run.series("x").steps.tolist() == list(range(6)) and run.rows == 7
+
+
+# --------------------------------------------------------------------------- items 8, 14
+
+
+def _forge(path: Path, **changes: Any) -> None:
+    """Rewrite the first record of the type ``changes["type"]`` with valid checksums."""
+    raw, frames = _frames(path)
+    kind = changes.pop("type")
+    off, end, rec = next(f for f in frames if f[2]["type"] == kind)
+    rec = {**rec, **changes}
+    path.write_bytes(raw[:off] + _format.encode_frame(_format.pack(rec)) + raw[end:])
+
+
+MALFORMED = [
+    ("session", {"sid": ["a", "b"]}),
+    ("session", {"sid": None}),
+    ("session", {"host": b"\xff\xfe"}),
+    ("session", {"start_time": math.nan}),
+    ("session", {"objective": {"metric": ["loss"], "mode": "min"}}),
+    ("session", {"objective": {"metric": "loss", "mode": "median"}}),
+    ("session", {"charts": {"loss": {"metrics": [["a", "b"]]}}}),
+    ("session", {"git": "deadbeef"}),
+    ("data", {"sid": {"x": 1}}),
+    ("data", {"seq": "0"}),
+    ("data", {"n": True}),
+    ("data", {"time": np.full(10, np.nan).tobytes()}),
+    ("data", {"step": np.full(10, -1, dtype="<i8").tobytes()}),
+    ("data", {"cols": {7: [None, np.zeros(10).tobytes()]}}),
+    ("best", {"step": "3"}),
+    ("best", {"step": -1}),
+    ("best", {"source": "guessed"}),
+    ("best", {"value": "low"}),
+    ("best", {"metric": 5}),
+    ("end", {"time": math.nan}),
+    ("end", {"rows": "ten"}),
+    ("end", {"sid": [1]}),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "changes"), MALFORMED, ids=[f"{k}-{next(iter(c))}" for k, c in MALFORMED]
+)
+def test_malformed_but_checksummed_records_are_damage(
+    tmp_path: Path, kind: str, changes: dict[str, Any]
+) -> None:
+    path = _small_log(tmp_path / "x.log")
+    _forge(path, type=kind, **changes)
+    run = curvelog.read(path)
+    assert [d.kind for d in run.damage] == ["malformed"]
+    assert kind in run.damage[0].describe() or run.damage[0].detail
+    json.dumps(run.describe(), allow_nan=False)  # what inspect prints
+    bundle = build_bundle(run)
+    json.dumps(bundle, allow_nan=False)
+    with pytest.raises(curvelog.LogCorruptError, match="malformed"):
+        curvelog.read(path, strict=True)
+    for args in (("inspect", str(path)), ("inspect", "--json", str(path))):
+        invoke(*args)
+    invoke("export", str(path), "-o", str(tmp_path / "x.csv"))
+    invoke("compact", str(path), "-o", str(tmp_path / "x.json"), "--no-png")
+
+
+def test_a_format_that_is_no_number_gets_a_proper_message(tmp_path: Path) -> None:
+    path = _small_log(tmp_path / "x.log")
+    _forge(path, type="session", format="1")
+    with pytest.raises(curvelog.LogFormatError, match=r"format '1' \(str\), not a format"):
+        curvelog.read(path)
+
+
+def test_a_newer_format_names_both_versions(tmp_path: Path) -> None:
+    path = _small_log(tmp_path / "x.log")
+    _forge(path, type="session", format=7)
+    with pytest.raises(curvelog.LogFormatError, match=r"format 7 is newer than this curvelog"):
+        curvelog.read(path)
+
+
+# --------------------------------------------------------------------------- item 9
+
+
+@pytest.mark.parametrize(
+    ("charts", "match"),
+    [
+        ({"loss": {"metrics": [["a", "b"]]}}, "metrics holds"),
+        ({"loss": ["a"]}, "must be a mapping"),
+        ({"loss": {"metrics": "train/loss"}}, "metrics must be a list"),
+        ({"loss": {"title": 5}}, "title must be a string"),
+        ({"loss": {"xlabel": "x" * 1001}}, "xlabel must be a string of at most 1,000"),
+        ({"loss": {"scale": "symlog"}}, "scale must be 'linear' or 'log'"),
+        ({"": {}}, "not a non-empty string"),
+        (["loss"], "charts must be a mapping"),
+    ],
+)
+def test_bad_chart_metadata_is_refused_at_open(tmp_path: Path, charts: Any, match: str) -> None:
+    path = tmp_path / "x.log"
+    with pytest.raises(curvelog.ChartsError, match=match):
+        EventLog(path, charts=charts)
+    assert not path.exists()
+
+
+def test_good_chart_metadata_is_kept(tmp_path: Path) -> None:
+    charts = {"loss": {"title": "Loss", "metrics": ("train/loss", "val/loss"), "scale": "log"}}
+    with EventLog(tmp_path / "x.log", charts=charts) as log:
+        log.append(0, {"train/loss": 1.0, "val/loss": 2.0})
+    header = read_records(tmp_path / "x.log")[0]
+    assert header["charts"]["loss"]["metrics"] == ["train/loss", "val/loss"]
