@@ -11,11 +11,11 @@ import curvelog
 def test_all_is_pinned_and_resolvable() -> None:
     assert curvelog.__all__ == sorted(curvelog.__all__)
     assert curvelog.__all__ == [
-        "BundleError", "BundleVersionError", "CurvelogError", "EventLog", "LogClosedError",
-        "LogCorruptError", "LogFormatError", "LogLockedError", "MetricNotFoundError",
-        "MetricTypeError",
-        "OutputExistsError", "PathError", "PlotError", "Registry", "RegistryCorruptError",
-        "RegistryError", "RegistryKeyError", "RegistryLockTimeout", "Run", "SamplingError",
+        "BundleError", "BundleVersionError", "ChartsError", "CurvelogError", "EventLog",
+        "LogClosedError", "LogCorruptError", "LogFormatError", "LogLockedError",
+        "MetricNotFoundError", "MetricTypeError", "OutputExistsError", "PathError", "PlotError",
+        "Registry", "RegistryCorruptError", "RegistryError", "RegistryIndexError",
+        "RegistryKeyError", "RegistryLockTimeout", "Run", "SamplingError", "ServeError",
         "StepError", "VersionNotFoundError", "__version__", "build_bundle", "downsample",
         "load_bundle", "plot_bundle", "read", "write_bundle",
     ]  # fmt: skip
