@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["CurvelogCallback", "CurvelogLogger"]
 
 
-class CurvelogLogger(Logger):
+class CurvelogLogger(Logger):  # type: ignore[misc,unused-ignore]
     """A Lightning logger writing one curvelog log.
 
     The log opens on the first ``log_hyperparams``/``log_metrics`` call, so the
@@ -154,7 +154,7 @@ class CurvelogLogger(Logger):
             self.run.mode = "max" if cb.mode == "max" else "min"
 
 
-class CurvelogCallback(Callback):
+class CurvelogCallback(Callback):  # type: ignore[misc,unused-ignore]
     """Record every training batch into the trainer's `CurvelogLogger`.
 
     Each batch appends its loss (``outputs["loss"]``, detached) and the values
