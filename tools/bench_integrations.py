@@ -40,8 +40,6 @@ from typing import Any
 os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 warnings.filterwarnings("ignore")
-for _name in ("lightning", "lightning.pytorch", "lightning.fabric"):
-    logging.getLogger(_name).setLevel(logging.ERROR)
 
 import torch  # noqa: E402
 
@@ -69,6 +67,9 @@ def run_lightning(kind: str, folder: str, steps: int) -> list[float]:
     from lightning.pytorch.loggers import TensorBoardLogger
 
     from curvelog.integrations.lightning import CurvelogCallback, CurvelogLogger
+
+    for name in ("lightning.pytorch", "lightning.fabric"):  # set up on import: quiet it here
+        logging.getLogger(name).setLevel(logging.ERROR)
 
     class Stamp(L.Callback):  # type: ignore[misc]
         def __init__(self) -> None:

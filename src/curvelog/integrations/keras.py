@@ -10,8 +10,8 @@ the epoch's values as ``epoch/<name>`` and ``val_*`` as ``val/<name>``.
 It is ``async_safe``: when every callback is, Keras runs ``on_train_batch_end``
 on worker threads so the training thread never waits for the logs. The
 callback then only queues the logs there; everything is written to the log
-from the training thread. Written for the torch backend (``KERAS_BACKEND=torch``);
-the loss tensor of another backend is recorded the same way once converted.
+from the training thread. It needs the torch backend (``KERAS_BACKEND=torch``):
+JAX and TensorFlow trace the training step into a graph.
 
 .. code-block:: python
 
@@ -96,6 +96,13 @@ class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ig
     # ------------------------------------------------------------ training thread
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if keras.backend.backend() != "torch":
+            # JAX and TensorFlow trace train_step into a graph: a Python wrapper
+            # around compute_loss would see tracers, not values.
+            raise ValueError(
+                f"CurvelogCallback needs the torch backend (KERAS_BACKEND=torch), "
+                f"not {keras.backend.backend()!r}"
+            )
         self._main = threading.current_thread()
         config: dict[str, Any] = {"params": dict(self.params or {})}
         optimizer = getattr(self.model, "optimizer", None)
