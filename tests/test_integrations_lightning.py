@@ -143,3 +143,33 @@ def test_a_later_stage_appends_a_session_and_refiles_the_same_version(
     assert [v.name for v in fitted["filed"].path.parent.iterdir() if v.name.startswith("v")] == [
         "v1"
     ]
+
+
+class Recording(Tiny):
+    """Tiny that remembers each micro-batch's loss (the test may sync; the callback may not)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.losses: list[float] = []
+
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        x, y = batch
+        loss = torch.nn.functional.mse_loss(self.net(x), y)
+        self.losses.append(float(loss.detach()))
+        return loss
+
+
+def test_gradient_accumulation_writes_one_mean_loss_per_optimizer_step(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = Recording()
+    trainer = L.Trainer(
+        max_epochs=1, logger=CurvelogLogger(tmp_path / "run.log"), callbacks=[CurvelogCallback()],
+        accumulate_grad_batches=2, enable_progress_bar=False, enable_model_summary=False,
+        enable_checkpointing=False, accelerator="cpu", default_root_dir=tmp_path,
+        log_every_n_steps=1,
+    )  # fmt: skip
+    trainer.fit(model, _loader(8, 1), _loader(1, 2))
+    loss = curvelog.read(tmp_path / "run.log").series("train/loss")
+    assert loss.steps.tolist() == [0, 1, 2, 3]
+    pairs = np.array(model.losses).reshape(4, 2).mean(axis=1)
+    np.testing.assert_allclose(loss.values, pairs, rtol=1e-6)

@@ -330,8 +330,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", default=",".join(RUNNERS))
     parser.add_argument("--gpu-steps", type=int, default=3000)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (CPU)")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    # One thread: on a small shared machine, torch's spinning worker threads make
+    # step times swing by 10x from run to run; every contender gets the same.
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+          f"{torch.get_num_threads()} torch thread(s), load {os.getloadavg()[0]:.1f}")  # fmt: skip
     bench_cpu([n for n in args.only.split(",") if n], args.steps, args.repeats)
     if torch.cuda.is_available():
         bench_gpu(args.gpu_steps, args.repeats)
