@@ -1,0 +1,181 @@
+"""Keras 3: a `Callback` that records every training batch's own loss.
+
+Keras hands ``on_train_batch_end`` the *running mean* of each metric over the
+epoch so far, converted to Python floats. This callback records the batch's
+own loss as ``train/loss``: while a training batch runs it wraps the model's
+``compute_loss`` and keeps the loss tensor it returns (detached, no
+``.item()``). The running means Keras reports go in as ``train/<name>``,
+the epoch's values as ``epoch/<name>`` and ``val_*`` as ``val/<name>``.
+
+It is ``async_safe``: when every callback is, Keras runs ``on_train_batch_end``
+on worker threads so the training thread never waits for the logs. The
+callback then only queues the logs there; everything is written to the log
+from the training thread. It needs the torch backend (``KERAS_BACKEND=torch``):
+JAX and TensorFlow trace the training step into a graph.
+
+.. code-block:: python
+
+    from curvelog.integrations.keras import CurvelogCallback
+
+    model.fit(x, y, validation_data=(xv, yv), callbacks=[CurvelogCallback("run.log")])
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from typing import TYPE_CHECKING, Any, Literal
+
+import keras
+
+from ._common import LazyLog
+
+if TYPE_CHECKING:
+    from ..registry import Version
+
+__all__ = ["CurvelogCallback"]
+
+
+class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ignore]
+    """Record every batch's loss, Keras's batch and epoch logs and the validation.
+
+    :param path: the log file.
+    :param monitor: the Keras name of the metric that decides the best epoch
+        (as in `keras.callbacks.ModelCheckpoint`); recorded as ``val/loss``
+        for ``val_loss``. The first epoch that improves on all earlier ones
+        strictly is marked once at the end, the same rule ModelCheckpoint's
+        ``save_best_only`` follows.
+    :param mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like names).
+    :param registry: with ``key``: at the end of training, compact the log and
+        file bundle + PNG as a new version of ``key`` in this registry.
+    :param log_kwargs: passed on to `curvelog.EventLog`.
+    """
+
+    async_safe = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        monitor: str | None = "val_loss",
+        mode: Literal["min", "max", "auto"] = "auto",
+        registry: str | os.PathLike[str] | None = None,
+        key: str | None = None,
+        **log_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        if mode == "auto":
+            mode = (
+                "max" if monitor and ("acc" in monitor or monitor.startswith("fmeasure")) else "min"
+            )
+        self.monitor = monitor
+        self.run = LazyLog(
+            path, best=_name(monitor) if monitor else None, mode=mode, registry=registry, key=key,
+            **log_kwargs,
+        )  # fmt: skip
+        self._sign = 1.0 if mode == "min" else -1.0
+        self._best_key = float("inf")
+        self._best_step: int | None = None
+        self._step = 0
+        self._epoch = 0
+        self._in_batch = False
+        self._batch = self._k = 0
+        self._main = threading.main_thread()
+        #: (epoch, batch) -> the step its loss was recorded at; written by the training thread
+        self._steps: dict[tuple[int, int], int] = {}
+        #: (epoch, batch, logs) queued by on_train_batch_end on Keras's worker threads
+        self._arrived: deque[tuple[int, int, dict[str, Any]]] = deque()
+        self._wrapped: Any = None
+
+    @property
+    def filed(self) -> Version | None:
+        """The registry version the log was filed as, after training."""
+        return self.run.version
+
+    # ------------------------------------------------------------ training thread
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if keras.backend.backend() != "torch":
+            # JAX and TensorFlow trace train_step into a graph: a Python wrapper
+            # around compute_loss would see tracers, not values.
+            raise ValueError(
+                f"CurvelogCallback needs the torch backend (KERAS_BACKEND=torch), "
+                f"not {keras.backend.backend()!r}"
+            )
+        self._main = threading.current_thread()
+        config: dict[str, Any] = {"params": dict(self.params or {})}
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None and hasattr(optimizer, "get_config"):
+            config["optimizer"] = optimizer.get_config()
+        self.run.add_config(config)
+        _ = self.run.log
+        original = self.model.compute_loss
+
+        def compute_loss(*args: Any, **kwargs: Any) -> Any:
+            loss = original(*args, **kwargs)
+            if self._in_batch and kwargs.get("training", True):
+                self.run.append(self._step, {"train/loss": loss.detach()})
+                # steps_per_execution > 1 runs batches begin..end in one call
+                self._steps[(self._epoch, self._batch + self._k)] = self._step
+                self._step += 1
+                self._k += 1
+            return loss
+
+        self._wrapped = original
+        self.model.compute_loss = compute_loss
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self._batch, self._k = batch, 0
+        self._in_batch = True
+        self._drain()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._in_batch = False
+        self._drain()  # Keras waited for every batch callback before calling this
+        if not logs:
+            return
+        step = max(self._step - 1, 0)
+        values = {_name(k) if k.startswith("val_") else f"epoch/{k}": v for k, v in logs.items()}
+        self.run.append(step, values)
+        if self.monitor is not None and self.monitor in logs:
+            key = float(logs[self.monitor]) * self._sign
+            if key < self._best_key:  # NaN compares False: never the best
+                self._best_key, self._best_step = key, step
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._in_batch = False
+        if self._wrapped is not None:
+            del self.model.compute_loss  # the instance attribute goes; the method shows again
+            self._wrapped = None
+        self._drain()
+        if not self.run.opened:
+            return
+        if self._best_step is not None:
+            self.run.log.mark_best(self._best_step)
+        self.run.finish()
+
+    def _drain(self) -> None:
+        while self._arrived:
+            epoch, batch, logs = self._arrived.popleft()
+            step = self._steps.pop((epoch, batch), None)
+            if step is not None:
+                self.run.append(step, {f"train/{k}": v for k, v in logs.items() if k != "loss"})
+
+    # ------------------------------------------------------------ any thread
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self._in_batch = False if threading.current_thread() is self._main else self._in_batch
+        if logs:
+            # Only a deque append here: EventLog is written from the training thread.
+            self._arrived.append((self._epoch, batch, dict(logs)))
+        if threading.current_thread() is self._main:
+            self._drain()
+
+
+def _name(keras_name: str) -> str:
+    """``val_loss`` -> ``val/loss`` (the chart groups metrics by their last component)."""
+    return "val/" + keras_name[len("val_") :] if keras_name.startswith("val_") else keras_name

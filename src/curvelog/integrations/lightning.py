@@ -1,0 +1,237 @@
+"""PyTorch Lightning: a `Logger` for what Lightning logs and a callback for every batch.
+
+Lightning hands its loggers values only every ``log_every_n_steps`` batches
+(default 50), after turning each tensor into a float with ``.item()``.
+`CurvelogCallback` records *every* training batch's loss and ``self.log``'d
+step values from ``on_train_batch_end`` as detached 0-d tensors, so it adds
+no device sync of its own; `CurvelogLogger` records everything Lightning
+logs (validation and epoch values) and marks the best checkpoint once.
+
+.. code-block:: python
+
+    from curvelog.integrations.lightning import CurvelogCallback, CurvelogLogger
+
+    logger = CurvelogLogger("run.log", registry="saved_models", key="demo/v1")
+    trainer = L.Trainer(logger=logger, callbacks=[CurvelogCallback(), ModelCheckpoint(
+        monitor="val_loss")])
+"""
+
+from __future__ import annotations
+
+import os
+from argparse import Namespace
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers.logger import Logger
+
+from ._common import LazyLog
+
+if TYPE_CHECKING:
+    import lightning.pytorch as pl
+
+    from ..registry import Version
+
+__all__ = ["CurvelogCallback", "CurvelogLogger"]
+
+
+class CurvelogLogger(Logger):  # type: ignore[misc,unused-ignore]
+    """A Lightning logger writing one curvelog log.
+
+    The log opens on the first ``log_hyperparams``/``log_metrics`` call, so the
+    hyper-parameters Lightning passes after creating the logger land in the
+    header. ``save`` does nothing: the log's own thread flushes it.
+
+    :param path: the log file (created, or appended to as a new session).
+    :param best: the metric the best step refers to; by default the ``monitor``
+        of the trainer's `ModelCheckpoint` when `CurvelogCallback` is attached.
+    :param mode: ``"min"`` or ``"max"`` for ``best`` (default: the checkpoint's mode).
+    :param registry: with ``key``: at the end of a successful run, compact the
+        log and file bundle + PNG as a new version of ``key`` in this registry.
+    :param log_kwargs: passed on to `curvelog.EventLog` (``flush_every``, ``durability``...).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        best: str | None = None,
+        mode: Literal["min", "max"] | None = None,
+        registry: str | os.PathLike[str] | None = None,
+        key: str | None = None,
+        **log_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        self._explicit_best = best is not None
+        self.run = LazyLog(
+            path, best=best, mode=mode or "min", registry=registry, key=key, **log_kwargs
+        )
+        #: checkpoint path -> the step its monitored value was logged at
+        self._ckpt_steps: dict[str, int] = {}
+        self._last_step: dict[str, int] = {}
+        self._best_path: str | None = None
+        #: names CurvelogCallback recorded at ``_batch_step`` (not written twice)
+        self._batch_step = -1
+        self._batch_names: frozenset[str] = frozenset()
+
+    # ------------------------------------------------------------ Logger API
+
+    @property
+    def name(self) -> str:
+        return "curvelog"
+
+    @property
+    def version(self) -> str:
+        stem = os.path.basename(self.run.path)
+        return stem[: -len(".log")] if stem.endswith(".log") else stem
+
+    @property
+    def save_dir(self) -> str | None:
+        return None  # checkpoints go where the trainer puts them (default_root_dir)
+
+    def log_hyperparams(
+        self, params: dict[str, Any] | Namespace, *args: Any, **kwargs: Any
+    ) -> None:
+        """Stored in the log's header (only before the first value is logged)."""
+        self.run.add_config(vars(params) if isinstance(params, Namespace) else dict(params))
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        step = self._last_any if step is None else int(step)
+        if step == self._batch_step and self._batch_names:
+            metrics = {k: v for k, v in metrics.items() if k not in self._batch_names}
+        for name in metrics:
+            self._last_step[name] = step
+        self.run.append(step, metrics)
+
+    def save(self) -> None:
+        """Nothing: Lightning calls this after every log call, and the log flushes itself."""
+
+    def after_save_checkpoint(self, checkpoint_callback: ModelCheckpoint) -> None:
+        """Remember the step behind each new best checkpoint; marked once in `finalize`."""
+        path = checkpoint_callback.best_model_path
+        monitor = checkpoint_callback.monitor
+        if not path or monitor is None or path in self._ckpt_steps:
+            return
+        step = self._last_step.get(monitor)
+        if step is not None:
+            # A best path seen for the first time is the checkpoint just saved, and
+            # ModelCheckpoint saves right after the monitored value was logged.
+            self._ckpt_steps[path] = step
+        self._best_path = path
+
+    def finalize(self, status: str) -> None:
+        """Mark the best checkpoint's step once, close the log, file it on success."""
+        if not self.run.opened:
+            return
+        best = self._ckpt_steps.get(self._best_path) if self._best_path else None
+        if best is not None:
+            self.run.log.mark_best(best)
+        if status != "success":
+            self.run.registry = self.run.key = None  # a failed run is not filed
+        self.run.finish()
+        self._ckpt_steps.clear()
+        self._best_path = None
+
+    # ------------------------------------------------------------ extras
+
+    @property
+    def filed(self) -> Version | None:
+        """The registry version the log was filed as, once `finalize` ran."""
+        return self.run.version
+
+    @property
+    def _last_any(self) -> int:
+        return max(self._last_step.values(), default=0)
+
+    def _adopt_checkpoint(self, trainer: pl.Trainer) -> None:
+        """Take ``best``/``mode`` from the trainer's ModelCheckpoint unless given."""
+        if self._explicit_best or self.run.opened:
+            return
+        cb = trainer.checkpoint_callback
+        if isinstance(cb, ModelCheckpoint) and cb.monitor is not None:
+            self.run.best = cb.monitor
+            self.run.mode = "max" if cb.mode == "max" else "min"
+
+
+class CurvelogCallback(Callback):  # type: ignore[misc,unused-ignore]
+    """Record every training batch into the trainer's `CurvelogLogger`.
+
+    Each batch appends its loss (``outputs["loss"]``, detached) and the values
+    ``self.log(..., on_step=True)`` produced in that batch, as 0-d tensors: no
+    ``.item()``, so no device sync is added. The step is Lightning's logging
+    step (``_batches_that_stepped``), the one `CurvelogLogger` receives, so
+    per-batch and validation values share one axis. With gradient
+    accumulation, the micro-batches' losses are summed (Lightning already
+    divided each by ``accumulate_grad_batches``) and written once per
+    optimizer step.
+
+    :param loss_name: the name the batch loss is recorded under.
+    """
+
+    def __init__(self, loss_name: str = "train/loss") -> None:
+        self.loss_name = loss_name
+        self._logger: CurvelogLogger | None = None
+        self._acc: Any = None
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        found = [lg for lg in trainer.loggers if isinstance(lg, CurvelogLogger)]
+        if not found:
+            raise ValueError(
+                "CurvelogCallback needs a CurvelogLogger among the trainer's loggers: "
+                "Trainer(logger=CurvelogLogger(path), callbacks=[CurvelogCallback()])"
+            )
+        self._logger = found[0]
+        self._logger._adopt_checkpoint(trainer)
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        logger = self._logger
+        if logger is None:
+            return
+        loop = trainer.fit_loop.epoch_loop
+        loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
+        if loss is not None and hasattr(loss, "detach"):
+            loss = loss.detach()
+            self._acc = loss if self._acc is None else self._acc + loss
+        if loop._should_accumulate():
+            return
+        values: dict[str, Any] = {}
+        if self._acc is not None:
+            values[self.loss_name] = self._acc
+            self._acc = None
+        values.update(_step_values(trainer))
+        step = loop._batches_that_stepped
+        logger._batch_step = step
+        logger._batch_names = frozenset(values)
+        logger._last_step.update(dict.fromkeys(values, step))
+        logger.run.append(step, values)
+
+
+def _step_values(trainer: pl.Trainer) -> dict[str, Any]:
+    """This batch's ``self.log(on_step=True, logger=True)`` values, as logged tensors.
+
+    Read from the trainer's result collection rather than ``trainer.logged_metrics``,
+    which also converts progress-bar values with ``.item()`` and keeps stale
+    epoch values.
+    """
+    results = getattr(trainer, "_results", None)
+    if results is None:
+        return {}
+    out: dict[str, Any] = {}
+    for _, metric in results.valid_items():
+        meta = metric.meta
+        if not (meta.on_step and meta.logger):
+            continue
+        value = getattr(metric, "_forward_cache", None)
+        if value is None or not hasattr(value, "detach"):
+            continue
+        _, forked = results._forked_name(metric, True)
+        out[forked] = value.detach()
+    return out

@@ -1,0 +1,130 @@
+"""curvelog.integrations.keras with real Keras 3 on the torch backend: a tiny regression."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+os.environ["KERAS_BACKEND"] = "torch"
+torch = pytest.importorskip("torch")
+keras = pytest.importorskip("keras")
+
+import curvelog  # noqa: E402
+from curvelog.integrations.keras import CurvelogCallback  # noqa: E402
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::FutureWarning"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+]
+
+EPOCHS, BATCHES, BATCH, NAN_STEP = 4, 8, 4, 11
+
+
+class NaNOnce(keras.Sequential):  # type: ignore[misc]
+    """A model whose training loss reads NaN at one step; the gradient stays finite."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.train_losses = 0
+
+    def compute_loss(self, *args: Any, training: bool = True, **kwargs: Any) -> Any:
+        loss = super().compute_loss(*args, training=training, **kwargs)
+        if training:
+            self.train_losses += 1
+            if self.train_losses == NAN_STEP + 1:
+                loss = loss + torch.tensor(float("nan"))  # a constant: no gradient
+        return loss
+
+
+def _model() -> Any:
+    keras.utils.set_random_seed(0)
+    model = NaNOnce([keras.Input((3,)), keras.layers.Dense(4, activation="tanh"),
+                     keras.layers.Dense(1)])  # fmt: skip
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse", metrics=["mae"])
+    return model
+
+
+def _data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3)).astype("float32")
+    return x, (x @ np.array([[1.0], [-2.0], [0.5]]) + 0.1 * rng.normal(size=(n, 1))).astype(
+        "float32"
+    )
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("keras")
+    cb = CurvelogCallback(tmp / "run.log", registry=tmp / "reg", key="tiny/keras")
+    ckpt = keras.callbacks.ModelCheckpoint(
+        str(tmp / "best-{epoch}.weights.h5"), monitor="val_loss", save_best_only=True,
+        save_weights_only=True,
+    )  # fmt: skip
+    model = _model()
+    history = model.fit(
+        *_data(BATCHES * BATCH, 1), batch_size=BATCH, epochs=EPOCHS, verbose=0,
+        validation_data=_data(8, 2), callbacks=[cb, ckpt], shuffle=False,
+    )  # fmt: skip
+    return {"run": curvelog.read(tmp / "run.log"), "cb": cb, "ckpt": ckpt, "tmp": tmp,
+            "history": history.history, "model": model}  # fmt: skip
+
+
+def test_every_batch_loss_is_recorded_with_its_nan(fitted: dict[str, Any]) -> None:
+    loss = fitted["run"].series("train/loss")
+    assert loss.steps.tolist() == list(range(EPOCHS * BATCHES))
+    assert np.isnan(loss.values).tolist() == [s == NAN_STEP for s in range(EPOCHS * BATCHES)]
+    # Keras's running mean is written beside it, at every batch.
+    assert fitted["run"].series("train/mae").steps.tolist() == list(range(EPOCHS * BATCHES))
+    # The model's compute_loss is its own again after training.
+    assert "compute_loss" not in vars(fitted["model"])
+
+
+def test_every_epoch_and_validation_is_recorded(fitted: dict[str, Any]) -> None:
+    run, history = fitted["run"], fitted["history"]
+    val = run.series("val/loss")
+    assert val.steps.tolist() == [(e + 1) * BATCHES - 1 for e in range(EPOCHS)]
+    np.testing.assert_allclose(val.values, history["val_loss"], rtol=1e-6)
+    assert len(run.series("epoch/loss")) == EPOCHS
+
+
+def test_best_is_marked_once_and_is_the_checkpoints(fitted: dict[str, Any]) -> None:
+    run, ckpt = fitted["run"], fitted["ckpt"]
+    assert [b["source"] for b in run.best_records] == ["marked"]
+    best = run.best
+    assert best is not None and best.metric == "val/loss" and best.value == pytest.approx(ckpt.best)
+    # save_best_only: the newest file is the best epoch's.
+    saved = sorted(int(p.name.split("-")[1].split(".")[0]) for p in fitted["tmp"].glob("best-*"))
+    assert best.step == saved[-1] * BATCHES - 1
+
+
+def test_bundle_and_png_are_filed(fitted: dict[str, Any]) -> None:
+    version = fitted["cb"].filed
+    assert version is not None and version.key == "tiny/keras"
+    assert (version.path / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
+    bundle = curvelog.load_bundle(version.path / "curves.json")
+    assert bundle["best"]["step"] == fitted["run"].best.step
+
+
+class _Threads(CurvelogCallback):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.threads: set[str] = set()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.threads.add(threading.current_thread().name)
+        super().on_train_batch_end(batch, logs)
+
+
+def test_async_batch_callbacks_lose_nothing(tmp_path: Path) -> None:
+    cb = _Threads(tmp_path / "run.log")
+    _model().fit(*_data(BATCHES * BATCH, 1), batch_size=BATCH, epochs=2, verbose=0,
+                 callbacks=[cb])  # fmt: skip
+    assert threading.main_thread().name not in cb.threads  # Keras ran them on workers
+    run = curvelog.read(tmp_path / "run.log")
+    assert run.series("train/loss").steps.tolist() == list(range(2 * BATCHES))
+    assert run.series("train/mae").steps.tolist() == list(range(2 * BATCHES))
