@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import math
 import os
@@ -15,7 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from _real import OBJECTIVES, RUNS
+from _real import OBJECTIVES, RUNS, sweep
+from conftest import RealRuns
 from curvelog.bundle import validate_bundle
 from curvelog.errors import BundleError, BundleVersionError, CurvelogError, PathError, PlotError
 from curvelog.plot import (
@@ -833,9 +835,9 @@ def test_the_real_runs_are_all_here() -> None:
     assert len(RUNS) >= 7 and set(RUNS) == set(OBJECTIVES)
 
 
-@pytest.mark.parametrize("name", RUNS)
-def test_a_figure_for_every_real_run(name: str, real_bundles: dict[str, dict[str, Any]]) -> None:
-    b = real_bundles[name]
+@pytest.mark.parametrize(("source", "name"), sweep())
+def test_a_figure_for_every_real_run(source: str, name: str, real_runs: RealRuns) -> None:
+    b = real_runs.bundle(source, name)
     fig = plot_bundle(b, dpi=50)
     assert [ax.get_title(loc="left") for ax in fig.axes] == [c["title"] for c in b["charts"]]
     best = b["best"]
@@ -879,7 +881,7 @@ def test_real_digits_train_loss_goes_log(real_bundles: dict[str, dict[str, Any]]
 
 def test_real_nan_events_are_marked(real_bundles: dict[str, dict[str, Any]]) -> None:
     """The llm.c run with a NaN burst and an inf written into it (as a diverging run would)."""
-    b = real_bundles["llmc_gpt2_124m"]
+    b = copy.deepcopy(real_bundles["llmc_gpt2_124m"])  # the fixture is shared
     loss = next(c for c in b["charts"] if c["id"] == "loss")
     train = next(s for s in loss["series"] if s["metric"] == "train_loss")
     x = train["x"]
