@@ -7,6 +7,7 @@ one line, what real data the run used and whether that sweep ran.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not SHARED_CSVS:
         full = "skipped: not present"
     elif not any(_full.values()):
-        full = f"{len(SHARED_CSVS)} runs present, not run (deselected)"
+        full = f"{len(SHARED_CSVS)} runs present, not run (not selected)"
     else:
         full = f"ran over {len(SHARED_CSVS)} runs: " + ", ".join(
             f"{n} {k}" for k, n in _full.items() if n
@@ -49,6 +50,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         f"real data: {len(BUNDLED_CSVS)} bundled runs (tests/data/real); "
         f"full sweep over {SHARED}: {full}"
     )
+    docs = sys.modules.get("test_docs")  # only when tests/test_docs.py was collected
+    for line in getattr(docs, "NOT_RUN", []):
+        terminalreporter.write_line(f"README example not run: {line}")
 
 
 class RealRuns:
