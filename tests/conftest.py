@@ -7,6 +7,7 @@ one line, what real data the run used and whether that sweep ran.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,9 +47,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         full = f"ran over {len(SHARED_CSVS)} runs: " + ", ".join(
             f"{n} {k}" for k, n in _full.items() if n
         )
+    where = os.path.relpath(SHARED, Path(__file__).resolve().parents[1])
     terminalreporter.write_line(
         f"real data: {len(BUNDLED_CSVS)} bundled runs (tests/data/real); "
-        f"full sweep over {SHARED}: {full}"
+        f"full sweep over {where}: {full}"
     )
     docs = sys.modules.get("test_docs")  # only when tests/test_docs.py was collected
     for line in getattr(docs, "NOT_RUN", []):
