@@ -202,9 +202,10 @@ def _two_versions_of_the_key(session: Session) -> None:
 
 def _nanogpt_bundle(session: Session) -> None:
     """The plotting example compares with the nanoGPT run imported above."""
-    from curvelog.bundle import compact
-
-    compact(session.work / "runs" / "nanogpt.log")
+    runs = session.work / "runs"
+    curvelog.write_bundle(
+        curvelog.build_bundle(curvelog.read(runs / "nanogpt.log")), runs / "nanogpt.curves.json"
+    )
 
 
 def _a_run_log(session: Session) -> None:
