@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,8 @@ import numpy as np
 import pytest
 
 import curvelog
-from _real import OBJECTIVES, REAL, RUNS
+from _real import OBJECTIVES, read_csv_text, real_csv, sweep
+from conftest import RealRuns
 from curvelog.bundle import (
     SCHEMA,
     build_bundle,
@@ -63,12 +65,11 @@ def make_log(
 # --------------------------------------------------------------------------- real runs
 
 
-@pytest.mark.parametrize("name", RUNS)
-def test_real_run_bundle_is_valid_and_complete(
-    name: str, real_logs: dict[str, Path], real_bundles: dict[str, Any]
-) -> None:
-    bundle = real_bundles[name]
-    run = curvelog.read(real_logs[name])
+@pytest.mark.parametrize(("source", "name"), sweep())
+def test_real_run_bundle_is_valid_and_complete(source: str, name: str, real_runs: RealRuns) -> None:
+    bundle = real_runs.bundle(source, name)
+    log = real_runs.log(source, name)
+    run = curvelog.read(log)
     validate_bundle(bundle)
     assert schema_errors(bundle) == []
     assert bundle["schema"] == SCHEMA
@@ -90,20 +91,20 @@ def test_real_run_bundle_is_valid_and_complete(
         bad = int(np.count_nonzero(~np.isfinite(full.values)))
         assert m["nan"] + m["inf"] + m["neg_inf"] == bad
         assert sum(e.get("count", 1) for e in s["events"]) == bad
-    assert bundle["provenance"]["source"]["size"] == real_logs[name].stat().st_size
+    assert bundle["provenance"]["source"]["size"] == log.stat().st_size
     assert bundle["run"]["name"] == name
     assert bundle["summary"]["resumes"] == len(bundle["resumes"]) == run.resumes
 
 
-@pytest.mark.parametrize("name", RUNS)
+@pytest.mark.parametrize(("source", "name"), sweep())
 def test_real_run_best_exactly_once_and_in_order(
-    name: str, real_bundles: dict[str, Any], real_logs: dict[str, Path]
+    source: str, name: str, real_runs: RealRuns
 ) -> None:
-    bundle = real_bundles[name]
+    bundle = real_runs.bundle(source, name)
     metric, mode = OBJECTIVES[name]
     best = bundle["best"]
     assert best is not None and best["metric"] == metric and best["mode"] == mode
-    run = curvelog.read(real_logs[name])
+    run = curvelog.read(real_runs.log(source, name))
     s = run.series(metric)
     optimum = np.nanmin(s.values) if mode == "min" else np.nanmax(s.values)
     assert best["value"] == optimum
@@ -134,10 +135,10 @@ def test_real_run_byte_identical_on_rerun(
 
 
 def test_gan_restarts_latest_value_wins_and_resumes_recorded(real_logs: dict[str, Path]) -> None:
-    src = REAL / "gan_deblurgan_wgan" / "gan_deblurgan_wgan.csv"
+    src = real_csv("gan_deblurgan_wgan")
     latest: dict[str, dict[int, float]] = {}
     prev, resume_steps = -1, []
-    with open(src, newline="") as f:
+    with gzip.open(src, "rt", newline="") as f:
         for row in csv.DictReader(f):
             step = int(row["step"])
             if step < prev:
@@ -162,7 +163,7 @@ def test_gan_restarts_latest_value_wins_and_resumes_recorded(real_logs: dict[str
 
 
 def test_nan_events_from_a_real_run_with_injected_non_finite_values(tmp_path: Path) -> None:
-    rows = (REAL / "llmc_gpt2_124m" / "llmc_gpt2_124m.csv").read_text().splitlines()
+    rows = read_csv_text(real_csv("llmc_gpt2_124m")).splitlines()
     header, body = rows[0], rows[1:]
     body = [r for r in body if r.split(",")[1] in ("train_loss", "val_loss")]
     # isolated nan, inf, -inf, then a run of NaN (a divergence) at the end of train_loss

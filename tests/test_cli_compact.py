@@ -12,13 +12,13 @@ import pytest
 
 import curvelog
 from _cli import assert_one_line_error, invoke
+from _real import real_csv
 from curvelog.cli import _compact as cli_mod
 from curvelog.cli import cli
 from curvelog.convert import csv_to_log
 from curvelog.log import _format
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
-GAN_CSV = REAL / "gan_deblurgan_wgan" / "gan_deblurgan_wgan.csv"
+GAN_CSV = real_csv("gan_deblurgan_wgan")
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from _cli import assert_one_line_error, invoke
+from _real import real_csv
 from curvelog.convert import csv_to_log
 from curvelog.pipeline import compact
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
-GAN_CSV = REAL / "gan_deblurgan_wgan" / "gan_deblurgan_wgan.csv"
-DETECTRON_CSV = REAL / "detectron2_balloon_metrics" / "detectron2_balloon_metrics.csv"
+GAN_CSV = real_csv("gan_deblurgan_wgan")
+DETECTRON_CSV = real_csv("detectron2_balloon_metrics")
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner
 
 import curvelog
+from _real import real_csv
 from curvelog.cli import cli
 from curvelog.convert import csv_to_log, default_log_path
 from curvelog.errors import MetricNotFoundError, OutputExistsError, PathError
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
-GAN_CSV = REAL / "gan_deblurgan_wgan" / "gan_deblurgan_wgan.csv"
+GAN_CSV = real_csv("gan_deblurgan_wgan")
 
 
 def write_csv(
@@ -85,9 +85,7 @@ def test_one_metric_after_another_is_not_a_restart(tmp_path: Path) -> None:
 
 
 def test_real_rl_run_has_no_spurious_resume(tmp_path: Path) -> None:
-    report = csv_to_log(
-        REAL / "rl_tqc_fetchslide" / "rl_tqc_fetchslide.csv.gz", tmp_path / "rl.log"
-    )
+    report = csv_to_log(real_csv("rl_tqc_fetchslide"), tmp_path / "rl.log")
     assert report.restarts == 0
     assert curvelog.read(tmp_path / "rl.log").resumes == 0
 

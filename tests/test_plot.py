@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from _real import OBJECTIVES, RUNS
+from _real import OBJECTIVES, RUNS, sweep
+from conftest import RealRuns
 from curvelog.bundle import validate_bundle
 from curvelog.errors import BundleError, BundleVersionError, CurvelogError, PathError, PlotError
 from curvelog.pipeline import default_output, run_names
@@ -571,6 +572,9 @@ def test_values_near_the_float_limits_still_draw(y: list[float], smooth: float) 
     b = bundle_of(chart("c", series("c", STEPS, y)), best=best_of("c", STEPS[1], y[1]))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        # as in pyproject.toml: old matplotlib's own use of names pyparsing 3.3 deprecates
+        warnings.filterwarnings("ignore", ".*deprecated", DeprecationWarning, "matplotlib")
+        warnings.filterwarnings("ignore", ".*deprecated", DeprecationWarning, "pyparsing")
         for fig in (plot_bundle(b, dpi=30, smooth=smooth), compare_bundles([b, b], dpi=30)):
             assert figure_bytes(fig, "png").startswith(b"\x89PNG")
             lo, hi = fig.axes[0].get_ylim()
@@ -833,9 +837,9 @@ def test_the_real_runs_are_all_here() -> None:
     assert len(RUNS) >= 7 and set(RUNS) == set(OBJECTIVES)
 
 
-@pytest.mark.parametrize("name", RUNS)
-def test_a_figure_for_every_real_run(name: str, real_bundles: dict[str, dict[str, Any]]) -> None:
-    b = real_bundles[name]
+@pytest.mark.parametrize(("source", "name"), sweep())
+def test_a_figure_for_every_real_run(source: str, name: str, real_runs: RealRuns) -> None:
+    b = real_runs.bundle(source, name)
     fig = plot_bundle(b, dpi=50)
     assert [ax.get_title(loc="left") for ax in fig.axes] == [c["title"] for c in b["charts"]]
     best = b["best"]

@@ -1,5 +1,8 @@
 """Load the real training curves of ``../shared/data/real`` as (x, y) series.
 
+On a clone without ``../shared``, the copies bundled in ``tests/data/real`` are
+read instead (``DEFAULT_ROOT``).
+
 Shared by the sampling benchmarks (not part of the package). Each run folder
 holds a long CSV ``step,metric,value`` (maybe gzipped) in source order, with
 duplicate steps and restarts; a series is the rows of one metric, sorted by
@@ -17,7 +20,9 @@ import polars as pl
 
 __all__ = ["DEFAULT_ROOT", "Series", "load_real_series", "parse_values"]
 
-DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+_SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+_BUNDLED = Path(__file__).resolve().parents[1] / "tests" / "data" / "real"
+DEFAULT_ROOT = _SHARED if _SHARED.is_dir() else _BUNDLED
 
 _NAN = {"", "nan", "+nan", "-nan", "null", "none", "na", "n/a"}
 

@@ -10,8 +10,8 @@ layout engine) is measured the same way as the peer.
     .venv/bin/python tools/bench_plot.py --gallery  # also re-render samples/gallery/*.png
 
 The gallery needs curvelog.bundle and curvelog.convert: each real run of
-../shared/data/real is converted to a log in a temporary folder, compacted in
-memory and drawn.
+../shared/data/real (else of tests/data/real) is converted to a log in a
+temporary folder, compacted in memory and drawn.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
     python tools/csv_to_log.py --real OUT_DIR [--force]
 
 The first form is ``curvelog import csv``. The second converts every run of
-``../shared/data/real`` into ``OUT_DIR/<run>.log`` with the objective each run
+``../shared/data/real`` (or, on a clone without it, the copies bundled in
+``tests/data/real``) into ``OUT_DIR/<run>.log`` with the objective each run
 is usually judged by (listed in ``REAL_OBJECTIVES``), so that the logs carry a
 best record as if curvelog had recorded them. Both call
 `curvelog.convert.csv_to_log`: a metric going back below its own previous step
@@ -23,12 +24,16 @@ from pathlib import Path
 from curvelog.convert import csv_to_log, default_log_path
 from curvelog.errors import CurvelogError
 
-#: ../shared/data/real beside the checkout; CURVELOG_REAL_DATA points elsewhere (a git
-#: worktree one folder deeper than the main checkout)
-REAL_ROOT = Path(
+#: the workspace's full set of real runs, beside the clone; CURVELOG_REAL_DATA points
+#: elsewhere (a git worktree one folder deeper than the main checkout)
+SHARED_ROOT = Path(
     os.environ.get("CURVELOG_REAL_DATA")
     or Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 )
+#: the copies in the repository (tools/bundle_real_data.py), for a clone without ../shared
+BUNDLED_ROOT = Path(__file__).resolve().parents[1] / "tests" / "data" / "real"
+#: where the tools read real runs by default: the full set when it is there
+REAL_ROOT = SHARED_ROOT if SHARED_ROOT.is_dir() else BUNDLED_ROOT
 
 #: run -> (objective metric, mode): the validation figure each run is judged by
 REAL_OBJECTIVES: dict[str, tuple[str, str]] = {
@@ -68,11 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--output", help="the log to write (default: <csv stem>.log beside it)")
     ap.add_argument("--best", help="objective metric")
     ap.add_argument("--mode", choices=("min", "max"), default="min")
-    ap.add_argument("--real", metavar="OUT_DIR", help="convert every run of ../shared/data/real")
+    ap.add_argument("--real", metavar="OUT_DIR", help="convert every real run")
     ap.add_argument("--force", action="store_true", help="replace existing logs")
     args = ap.parse_args(argv)
     try:
         if args.real:
+            print(f"real runs from {REAL_ROOT}", file=sys.stderr)
             for name, src in real_csvs().items():
                 t0 = time.perf_counter()
                 best, mode = REAL_OBJECTIVES.get(name, (None, "min"))

@@ -162,6 +162,14 @@ class EventLog:
         return None
 
     def _open(self, config: Any, charts: Any) -> None:
+        """Open, lock and start a session: one sequence, kept whole so its order is visible.
+
+        The order matters for crash safety: take the flock before reading
+        anything (a second writer must fail before it looks), drop a signature
+        torn by a creator that died (no record exists yet), refuse a file that
+        is no log, keep the run id across resumes, then write and fsync the
+        session header (and the folder entry of a new file) before any data.
+        """
         folder = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(folder):
             raise PathError(folder, "folder does not exist")
