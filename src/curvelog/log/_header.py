@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _format
 from ._format import FILE_MAGIC
+from ._system import cuda_info
 from ._values import _plain
 
 FORMAT_VERSION: Final[int] = 1
@@ -69,7 +70,7 @@ def _session_record(
     objective: dict[str, str] | None,
 ) -> dict[str, Any]:
     cwd = os.getcwd()
-    return {
+    record = {
         "type": "session",
         "format": FORMAT_VERSION,
         "run_id": run_id,
@@ -88,6 +89,10 @@ def _session_record(
         "charts": _plain(charts) if charts is not None else {},
         "objective": objective,
     }
+    cuda = cuda_info()  # only with a CUDA build of torch the user imported (#15)
+    if cuda is not None:
+        record["cuda"] = cuda
+    return record
 
 
 def _first_record(fd: int) -> dict[str, Any]:

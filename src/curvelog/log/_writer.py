@@ -39,6 +39,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 from ._records import chart_problem
+from ._system import Sampler, system_interval
 from ._values import _STEP_LIMIT, _check_names, _check_step, _coerce, _plain
 
 #: than 65,536) and the per-chunk overhead is still under 0.1 byte per step
@@ -68,6 +69,8 @@ class _Mark(NamedTuple):
     best_key: float
     best_step: int | None
     ended: bool
+    #: the step of the last row written (-1: none yet this session); see `_insert_row`
+    step: int = -1
 
 
 class EventLog:
@@ -92,6 +95,8 @@ class EventLog:
     :param durability: ``"flush"`` hands data to the OS (survives ``kill -9``);
         ``"fsync"`` also forces it to disk each flush (survives power loss).
     :param all_ranks: write even when ``RANK`` says this is not rank 0.
+    :param system: also record ``sys/*`` metrics (memory, CPU, GPU memory) from
+        the background thread: ``True`` every 5 s, or every given seconds (#15).
     """
 
     def __init__(
@@ -105,8 +110,13 @@ class EventLog:
         flush_every: float = 1.0,
         durability: Literal["flush", "fsync"] = "flush",
         all_ranks: bool = False,
+        system: bool | float = False,
     ) -> None:
         self.path = os.fspath(path)
+        interval = system_interval(system)
+        if interval is not None and not flush_every > 0:
+            raise ValueError("system metrics are sampled by the background thread: flush_every > 0")
+        self._sampler = Sampler(interval) if interval is not None else None
         if mode not in _MODES:
             raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
         if durability not in _DURABILITY:
@@ -332,7 +342,8 @@ class EventLog:
                     os.fsync(self._fd)
                 # one store, as in _flush_locked: the buffer is untouched here
                 self._mark = m._replace(size=size, rows=m.rows + b - a, seq=m.seq + 1,
-                                        best_key=best_key, best_step=best_step)  # fmt: skip
+                                        best_key=best_key, best_step=best_step,
+                                        step=int(steps[b - 1]))  # fmt: skip
         return n
 
     # ------------------------------------------------------------------ flushing
@@ -380,7 +391,9 @@ class EventLog:
         size = self._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
         if self._fsync:
             os.fsync(self._fd)
-        self._mark = _Mark(size, m.rows + n, m.seq + 1, n, rows[-1], best_key, best_step, False)
+        self._mark = _Mark(
+            size, m.rows + n, m.seq + 1, n, rows[-1], best_key, best_step, False, rows[-3]
+        )
         del buf[: 3 * n]
 
     def _auto_flush(self) -> None:
@@ -423,7 +436,14 @@ class EventLog:
         self._error = None
 
     def _flush_loop(self, interval: float) -> None:
-        while not self._stop.wait(interval):
+        sampler = self._sampler
+        next_flush = time.monotonic() + interval
+        while not self._stop.wait(interval if sampler is None else sampler.wait(next_flush)):
+            if sampler is not None:
+                sampler.tick(self._insert_row)
+                if time.monotonic() < next_flush:
+                    continue
+                next_flush = time.monotonic() + interval
             if len(self._buf) < 3:
                 continue
             try:
@@ -437,6 +457,26 @@ class EventLog:
                         "curvelog: background flush of %s failed (retrying): %s", self.path, e
                     )
                 self._error = e
+
+    def _insert_row(self, row: dict[str, float], t: float) -> bool:
+        """The system sampler's way in (#15): ``row`` right after the last appended row, at
+        that row's step, so the steps never go backwards (no false resume) and `append`
+        does no extra work.
+
+        Under the lock no flush moves the buffer; `append` may extend it meanwhile, but
+        the one slice store below puts the row at the row boundary read just before, as
+        indivisibly as `append`'s own ``list.extend``. With the buffer empty the step is
+        the last one written (`_Mark.step`); before the session's first step, no sample.
+        """
+        with self._lock:
+            buf = self._buf
+            end = len(buf)
+            step = buf[end - 3] if end else self._mark.step
+            if self._closed or step < 0 or not row:
+                return False
+            _check_names(row, self._names)
+            buf[end:end] = (step, t, row)
+        return True
 
     # ------------------------------------------------------------------ closing
 
