@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _format
 from ._format import FILE_MAGIC
+from ._ranks import rank_header
 from ._system import cuda_info
 from ._values import _plain
 
@@ -89,6 +90,7 @@ def _session_record(
         "charts": _plain(charts) if charts is not None else {},
         "objective": objective,
     }
+    record.update(rank_header())  # rank and world_size of a distributed run (#13)
     cuda = cuda_info()  # only with a CUDA build of torch the user imported (#15)
     if cuda is not None:
         record["cuda"] = cuda
@@ -106,9 +108,3 @@ def _first_record(fd: int) -> dict[str, Any]:
         return {}
     frames, _ = _format.scan(os.pread(fd, start + _format.HEADER_SIZE + length, 0))
     return frames[0].record if frames and frames[0].offset == start else {}
-
-
-def _disabled_by_rank() -> bool:
-    """torch.distributed and launchers set RANK; only rank 0 writes by default."""
-    rank = os.environ.get("RANK", "").strip()
-    return rank not in ("", "0")

@@ -30,7 +30,7 @@ from ..errors import (
 from . import _format
 from ._chunk import _chunk_best, _encode_columns, _encode_rows
 from ._format import FILE_MAGIC
-from ._header import _disabled_by_rank, _first_record, _session_record
+from ._header import _first_record, _session_record
 from ._hooks import _LOGGER, _OPEN_LOGS, _deliver_pending_signal, _install_hooks, _MainThreadWrites
 
 try:
@@ -38,6 +38,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+from ._ranks import current_rank, rank_path
 from ._records import chart_problem
 from ._system import Sampler, system_interval
 from ._values import _STEP_LIMIT, _check_names, _check_step, _coerce, _plain
@@ -94,7 +95,9 @@ class EventLog:
         the background thread (flush on chunk size, ``flush()`` and close only).
     :param durability: ``"flush"`` hands data to the OS (survives ``kill -9``);
         ``"fsync"`` also forces it to disk each flush (survives power loss).
-    :param all_ranks: write even when ``RANK`` says this is not rank 0.
+    :param all_ranks: every rank writes, each its own log beside rank 0's: rank
+        *r* writes ``run.rank<r>.log`` when rank 0 writes ``run.log`` (``self.path``
+        says which); by default only rank 0 writes (``RANK`` or torch.distributed).
     :param system: also record ``sys/*`` metrics (memory, CPU, GPU memory) from
         the background thread: ``True`` every 5 s, or every given seconds (#15).
     """
@@ -111,6 +114,7 @@ class EventLog:
         durability: Literal["flush", "fsync"] = "flush",
         all_ranks: bool = False,
         system: bool | float = False,
+        _any_rank: bool = False,
     ) -> None:
         self.path = os.fspath(path)
         interval = system_interval(system)
@@ -144,9 +148,12 @@ class EventLog:
         self._error: BaseException | None = None
         self._closed = False
         self._fd = -1
-        if not all_ranks and _disabled_by_rank():
-            self._disable()
-            return
+        rank = 0 if _any_rank else current_rank()
+        if rank is not None and rank != 0:  # another rank of a distributed run (#13)
+            if not all_ranks:
+                self._disable()
+                return
+            self.path = rank_path(self.path, rank)
         self._open(config, charts)
         self.append = self._make_append()  # type: ignore[method-assign]
         _OPEN_LOGS.add(self)
