@@ -153,8 +153,9 @@ class Sampler:
         now = time.monotonic()
         if now < self.due:
             return
-        taken = insert(self.read(), time.time())
-        self.due = now + (self.interval if taken else min(self.interval, 0.5))
+        self.due = now + self.interval  # first: a write that raises is not retried at once
+        if not insert(self.read(), time.time()):
+            self.due = now + min(self.interval, 0.5)
 
     def wait(self, next_flush: float) -> float:
         """Seconds the flush thread may sleep before a flush or a sample is due."""

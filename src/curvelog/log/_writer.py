@@ -70,7 +70,7 @@ class _Mark(NamedTuple):
     best_key: float
     best_step: int | None
     ended: bool
-    #: the step of the last row written (-1: none yet this session); see `_insert_row`
+    #: the step of the last row written (-1: none yet this session); see `_write_sample`
     step: int = -1
 
 
@@ -337,21 +337,25 @@ class EventLog:
             self._flush_locked()  # rows appended before go first
             for a in range(0, n, per):
                 b = min(a + per, n)
-                m = self._mark
-                record = _encode_columns(self.sid, steps, times, prepared, a, b, m.seq)
-                best_key, best_step = m.best_key, m.best_step
-                if self.best_metric is not None:
-                    found = _chunk_best(record, self.best_metric, self._best_sign)
-                    if found is not None and found[0] < best_key:
-                        best_key, best_step = found
-                size = self._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
-                if self._fsync:
-                    os.fsync(self._fd)
-                # one store, as in _flush_locked: the buffer is untouched here
-                self._mark = m._replace(size=size, rows=m.rows + b - a, seq=m.seq + 1,
-                                        best_key=best_key, best_step=best_step,
-                                        step=int(steps[b - 1]))  # fmt: skip
+                record = _encode_columns(self.sid, steps, times, prepared, a, b, self._mark.seq)
+                self._write_record_locked(record, b - a, int(steps[b - 1]))
         return n
+
+    def _write_record_locked(self, record: dict[str, Any], rows: int, step: int) -> None:
+        """Write a data record made outside the buffer (importers, system samples) after
+        what is on disk; caller holds the lock. One store of the mark, as in `_flush_locked`:
+        the buffer is untouched here."""
+        m = self._mark
+        best_key, best_step = m.best_key, m.best_step
+        if self.best_metric is not None:
+            found = _chunk_best(record, self.best_metric, self._best_sign)
+            if found is not None and found[0] < best_key:
+                best_key, best_step = found
+        size = self._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
+        if self._fsync:
+            os.fsync(self._fd)
+        self._mark = m._replace(size=size, rows=m.rows + rows, seq=m.seq + 1,
+                                best_key=best_key, best_step=best_step, step=step)  # fmt: skip
 
     # ------------------------------------------------------------------ flushing
 
@@ -446,14 +450,14 @@ class EventLog:
         sampler = self._sampler
         next_flush = time.monotonic() + interval
         while not self._stop.wait(interval if sampler is None else sampler.wait(next_flush)):
-            if sampler is not None:
-                sampler.tick(self._insert_row)
-                if time.monotonic() < next_flush:
-                    continue
-                next_flush = time.monotonic() + interval
-            if len(self._buf) < 3:
-                continue
             try:
+                if sampler is not None:
+                    sampler.tick(self._write_sample)
+                    if time.monotonic() < next_flush:
+                        continue
+                    next_flush = time.monotonic() + interval
+                if len(self._buf) < 3:
+                    continue
                 with self._lock:
                     if not self._closed:
                         self._flush_locked()
@@ -465,24 +469,26 @@ class EventLog:
                     )
                 self._error = e
 
-    def _insert_row(self, row: dict[str, float], t: float) -> bool:
-        """The system sampler's way in (#15): ``row`` right after the last appended row, at
-        that row's step, so the steps never go backwards (no false resume) and `append`
-        does no extra work.
-
-        Under the lock no flush moves the buffer; `append` may extend it meanwhile, but
-        the one slice store below puts the row at the row boundary read just before, as
-        indivisibly as `append`'s own ``list.extend``. With the buffer empty the step is
-        the last one written (`_Mark.step`); before the session's first step, no sample.
+    def _write_sample(self, row: dict[str, float], t: float) -> bool:
+        """The system sampler's way in (#15): a data record of its own, written by the
+        flush thread under the lock right after the rows appended before it, at the step
+        of the last of them (`_Mark.step`). Steps so never go backwards (no false resume),
+        and neither `append` nor the chunks it fills change. False (no sample) before the
+        session's first step.
         """
         with self._lock:
-            buf = self._buf
-            end = len(buf)
-            step = buf[end - 3] if end else self._mark.step
-            if self._closed or step < 0 or not row:
+            if self._closed or not row:
+                return False
+            self._flush_locked()  # the rows appended before the sample go first
+            m = self._mark
+            if m.step < 0:
                 return False
             _check_names(row, self._names)
-            buf[end:end] = (step, t, row)
+            first = np.zeros(1, dtype=np.int64)
+            cols = {name: (first, np.array([v], dtype="<f8")) for name, v in row.items()}
+            record = _encode_columns(self.sid, np.array([m.step], dtype="<i8"),
+                                     np.array([t], dtype="<f8"), cols, 0, 1, m.seq)  # fmt: skip
+            self._write_record_locked(record, 1, m.step)
         return True
 
     # ------------------------------------------------------------------ closing
