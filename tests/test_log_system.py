@@ -153,8 +153,13 @@ def test_samples_never_split_rows_appended_from_several_threads(tmp_path: Path) 
     assert run.series("acc").values.tolist() == [2.0] * 9000
     assert run.resumes == 0
     assert set(run.series("sys/rss_mb").steps.tolist()) <= set(range(9000))
-    ends = [r for r in read_records(path) if r.get("type") == "end"]
+    records = read_records(path)
+    ends = [r for r in records if r.get("type") == "end"]
     assert ends[0]["rows"] == run.rows > 9000  # every sample a row of its own
+    for r in records:  # a sample is a record of its own: append's chunks never hold one
+        if r.get("type") == "data":
+            kinds = {name.startswith("sys/") for name in r["cols"]}
+            assert len(kinds) == 1 and (r["n"] == 1 or kinds == {False})
 
 
 def test_a_resumed_session_resumes_at_its_own_first_step(tmp_path: Path) -> None:
