@@ -191,3 +191,20 @@ def test_plot_a_rank_set(ddp: Path, tmp_path: Path) -> None:
     assert_one_line_error(result, "plot draws one run (or one rank set); use compare for several")
     result = invoke("plot", str(tmp_path / "empty_dir_missing"), ok=False)
     assert result.exit_code == 2
+
+
+def test_the_sample_writes_a_rank_set(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    sample = Path(__file__).parents[1] / "samples" / "train_ranks.py"
+    log = tmp_path / "ddp" / "run.log"
+    out = subprocess.run(
+        [sys.executable, str(sample), str(log), "--ranks", "3", "--steps", "30"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in log.parent.iterdir()) == [
+        "run.log", "run.rank1.log", "run.rank2.log"]  # fmt: skip
+    labels = [s["label"] for s in load_rank_set(log.parent)["charts"][0]["series"]]
+    assert labels == ["train, rank 0", "train, rank 1", "train, rank 2", "val, rank 0"]
