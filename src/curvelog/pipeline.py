@@ -12,6 +12,7 @@ know nothing of each other's files.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -131,9 +132,8 @@ def compact(
             raise PathError(folder, "folder does not exist")
     members = rank_set(src)
     parts = []
-    for rank, path in members:
-        chosen = metrics if rank == 0 or metrics is None else _matching(path, metrics)
-        parts.append((rank, _build_one(path, method, points, chosen, progress)))
+    for rank, path in members:  # a pattern must match in rank 0 only: it may be alone to eval
+        parts.append((rank, _build_one(path, method, points, metrics, progress, rank == 0)))
     bundle = parts[0][1] if len(parts) == 1 else merge_ranks(parts)
     if target is not None:
         refuse_to_replace_a_log(target, src)  # again: a log may have appeared during the read
@@ -170,15 +170,24 @@ def load_source(path: str | os.PathLike[str]) -> Bundle:
 
 
 def _build_one(
-    src: str, method: str, points: int, metrics: Sequence[str] | None, progress: Progress | None
+    src: str,
+    method: str,
+    points: int,
+    metrics: Sequence[str] | None,
+    progress: Progress | None,
+    strict: bool = True,
 ) -> Bundle:
-    """Read one log and build its bundle, hashing the file meanwhile."""
+    """Read one log and build its bundle, hashing the file meanwhile; not ``strict``, a
+    pattern of ``metrics`` that matches nothing here is no error."""
     hasher = Sha256Job(src) if os.path.isfile(src) else None  # hashes while we read and sample
     if progress is not None:
         progress("read", 0, 1)
     run = read(src)
     if progress is not None:
         progress("read", 1, 1)
+    if metrics is not None and not strict:
+        pats = [metrics] if isinstance(metrics, str) else list(metrics)
+        metrics = [m for m in run.metrics if any(fnmatch.fnmatchcase(m, p) for p in pats)]
     size = run.size
     return build(
         run, method, points, metrics, lambda: hasher.result(size) if hasher else None, progress
@@ -258,16 +267,6 @@ def load_rank_set(
     rank's line on the same charts, labelled by rank (a set of one is that log's bundle)."""
     bundle, _ = compact(path, method=method, points=points, metrics=metrics, write=False)
     return bundle
-
-
-def _matching(path: str, patterns: Sequence[str]) -> list[str]:
-    """The metrics of another rank's log that ``patterns`` pick (none is no error there:
-    rank 0 may be the only one that evaluates)."""
-    import fnmatch
-
-    pats = [patterns] if isinstance(patterns, str) else list(patterns)
-    names = read(path).metrics
-    return [m for m in names if any(m == p or fnmatch.fnmatchcase(m, p) for p in pats)]
 
 
 # --------------------------------------------------------------------------- names
