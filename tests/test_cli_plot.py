@@ -110,9 +110,10 @@ def test_plot_help_has_an_example() -> None:
 
 
 def test_plot_of_a_folder_is_one_error_line(tmp_path: Path) -> None:
+    # a folder is a rank set's (#13): one without any log is one error line
     result = invoke("plot", str(tmp_path), ok=False)
     assert result.exit_code == 2
-    assert result.stderr == f"Error: {tmp_path}: is a directory, not a bundle or a log\n"
+    assert result.stderr == f"Error: {tmp_path}: holds no curvelog log\n"
 
 
 @pytest.mark.parametrize(

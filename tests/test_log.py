@@ -431,7 +431,9 @@ def test_only_rank_zero_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert not (tmp_path / "r3.log").exists()
     with EventLog(tmp_path / "all.log", all_ranks=True) as log:
         log.append(0, x=1.0)
-    assert curvelog.read(tmp_path / "all.log").rows == 1
+    assert log.path == str(tmp_path / "all.rank3.log")  # each rank its own log (#13)
+    assert not (tmp_path / "all.log").exists()
+    assert curvelog.read(tmp_path / "all.rank3.log").rows == 1
 
 
 def test_creation_torn_inside_the_signature_starts_over(tmp_path: Path) -> None:

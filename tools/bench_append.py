@@ -57,6 +57,16 @@ def run_curvelog(folder: str, n: int) -> str:
     return path
 
 
+def run_curvelog_system(folder: str, n: int) -> str:
+    """The same, with sys/* metrics sampled every 0.1 s by the flush thread (#15)."""
+    path = os.path.join(folder, "run.log")
+    with EventLog(path, system=0.1) as log:
+        append = log.append
+        for i in range(n):
+            append(i, metrics(i))
+    return path
+
+
 def run_msgpack_naive(folder: str, n: int) -> str:
     path = os.path.join(folder, "naive.mpk")
     with open(path, "ab") as f:
@@ -114,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     contenders: list[tuple[str, Callable[[str, int], str], int]] = [
         ("floor: loop building the 4 metrics", run_floor, args.steps),
         ("curvelog EventLog.append", run_curvelog, args.steps),
+        ("curvelog EventLog.append, system=0.1", run_curvelog_system, args.steps),
         ("naive msgpack.packb + write per step", run_msgpack_naive, args.steps),
     ]
     notes = []

@@ -12,28 +12,35 @@ know nothing of each other's files.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from ._fs import Sha256Job, same_file
+from ._fs import Sha256Job, os_errors, same_file
 from .bundle import DEFAULT_POINTS, Bundle, load_bundle, run_name, write_bundle
 from .bundle._build import build, check_options
+from .bundle._ranks import merge_ranks
 from .errors import OutputExistsError, PathError
 from .log import FILE_MAGIC, is_log, read
+from .log._ranks import split_rank_name
 
 if TYPE_CHECKING:
     from .registry import Registry, Version
 
 __all__ = [
     "BUNDLE_SUFFIX",
+    "collapse_rank_sets",
     "compact",
     "default_bundle_path",
     "default_output",
     "file_run",
+    "load_rank_set",
     "load_source",
+    "rank_set",
     "refuse_to_replace_a_log",
+    "run_in_folder",
     "run_names",
 ]
 
@@ -106,9 +113,15 @@ def compact(
     :param progress: called as ``progress(stage, done, total)`` for the
         stages ``"read"`` and ``"series"``.
     :returns: the bundle and the path written.
+
+    ``log_path`` may be rank 0's log of a rank set (``run.log`` beside
+    ``run.rank1.log``...; see `rank_set`) or a folder holding one run: the
+    bundle then holds every rank's line (`curvelog.bundle._ranks`).
     """
     check_options(method, points)
     src = os.fspath(log_path)
+    if os.path.isdir(src):
+        src = run_in_folder(src)
     target = (default_bundle_path(src) if out is None else os.fspath(out)) if write else None
     if target is not None:  # fail before the (long) read, not after it
         refuse_to_replace_a_log(target, src)
@@ -117,16 +130,11 @@ def compact(
         folder = os.path.dirname(os.path.abspath(target))
         if not os.path.isdir(folder):
             raise PathError(folder, "folder does not exist")
-    hasher = Sha256Job(src) if os.path.isfile(src) else None  # hashes while we read and sample
-    if progress is not None:
-        progress("read", 0, 1)
-    run = read(src)
-    if progress is not None:
-        progress("read", 1, 1)
-    size = run.size
-    bundle = build(
-        run, method, points, metrics, lambda: hasher.result(size) if hasher else None, progress
-    )
+    members = rank_set(src)
+    parts = []
+    for rank, path in members:  # a pattern must match in rank 0 only: it may be alone to eval
+        parts.append((rank, _build_one(path, method, points, metrics, progress, rank == 0)))
+    bundle = parts[0][1] if len(parts) == 1 else merge_ranks(parts)
     if target is not None:
         refuse_to_replace_a_log(target, src)  # again: a log may have appeared during the read
         write_bundle(bundle, target, force=force)
@@ -144,8 +152,9 @@ def load_source(path: str | os.PathLike[str]) -> Bundle:
     :raises LogFormatError: a damaged log header.
     """
     src = os.fspath(path)
-    if os.path.isdir(src):
-        raise PathError(src, "is a directory, not a bundle or a log")
+    if os.path.isdir(src):  # the one run (a log, or a rank set) in it
+        bundle, _ = compact(run_in_folder(src), write=False)
+        return bundle
     if os.path.exists(src) and not os.path.isfile(src):
         raise PathError(src, "is not a regular file")  # opening a FIFO would block
     # Only the first byte, not the whole file (a log may be hundreds of MB and is
@@ -158,6 +167,106 @@ def load_source(path: str | os.PathLike[str]) -> Bundle:
         bundle, _ = compact(src, write=False)
         return bundle
     return load_bundle(src)
+
+
+def _build_one(
+    src: str,
+    method: str,
+    points: int,
+    metrics: Sequence[str] | None,
+    progress: Progress | None,
+    strict: bool = True,
+) -> Bundle:
+    """Read one log and build its bundle, hashing the file meanwhile; not ``strict``, a
+    pattern of ``metrics`` that matches nothing here is no error."""
+    hasher = Sha256Job(src) if os.path.isfile(src) else None  # hashes while we read and sample
+    if progress is not None:
+        progress("read", 0, 1)
+    run = read(src)
+    if progress is not None:
+        progress("read", 1, 1)
+    if metrics is not None and not strict:
+        pats = [metrics] if isinstance(metrics, str) else list(metrics)
+        metrics = [m for m in run.metrics if any(fnmatch.fnmatchcase(m, p) for p in pats)]
+    size = run.size
+    return build(
+        run, method, points, metrics, lambda: hasher.result(size) if hasher else None, progress
+    )
+
+
+# --------------------------------------------------------------------------- rank sets
+
+
+def rank_set(log_path: str | os.PathLike[str]) -> list[tuple[int, str]]:
+    """(rank, log) of the set that ``log_path`` (rank 0's log) stands for, by rank.
+
+    ``EventLog(all_ranks=True)`` writes ``run.log`` for rank 0 and
+    ``run.rank<r>.log`` beside it for rank *r*; those that are logs join.
+    Without any, or for a rank's own log (``run.rank1.log``), the set is that
+    one log.
+    """
+    src = os.fspath(log_path)
+    folder, name = os.path.split(src)
+    if split_rank_name(name)[1] != 0:
+        return [(0, src)]
+    members = [(0, src)]
+    try:
+        entries = os.listdir(folder or ".")
+    except OSError:
+        return members
+    for entry in entries:
+        base, rank = split_rank_name(entry)
+        path = os.path.join(folder, entry)
+        if rank and base == name and os.path.isfile(path) and is_log(path):
+            members.append((rank, path))
+    return sorted(members)
+
+
+def run_in_folder(folder: str | os.PathLike[str]) -> str:
+    """Rank 0's log of the one run in ``folder`` (a log, or a rank set).
+
+    :raises PathError: no log there, or several runs (the message names them).
+    """
+    src = os.fspath(folder)
+    with os_errors(src):
+        entries = sorted(os.listdir(src))
+    logs = [
+        e for e in entries if os.path.isfile(os.path.join(src, e)) and is_log(os.path.join(src, e))
+    ]
+    if not logs:
+        raise PathError(src, "holds no curvelog log")
+    heads = sorted({split_rank_name(e)[0] for e in logs})
+    if len(heads) > 1 or heads[0] not in logs:
+        shown = ", ".join(heads[:5]) + (", ..." if len(heads) > 5 else "")
+        raise PathError(src, f"holds {len(heads)} runs ({shown}); name the log to use")
+    return os.path.join(src, heads[0])
+
+
+def collapse_rank_sets(paths: Sequence[str]) -> list[str]:
+    """The inputs to compact or draw, one per run: a folder becomes its run's rank 0 log,
+    and a rank's log given beside its rank 0 log is dropped (rank 0's log stands for the set)."""
+    resolved = [run_in_folder(p) if os.path.isdir(p) else p for p in paths]
+    given = {os.path.abspath(p) for p in resolved}
+    out: list[str] = []
+    for p in resolved:
+        folder, name = os.path.split(os.path.abspath(p))
+        base, rank = split_rank_name(name)
+        if not (rank and os.path.join(folder, base) in given):
+            out.append(p)
+    return out
+
+
+def load_rank_set(
+    path: str | os.PathLike[str],
+    *,
+    method: str = "auto",
+    points: int = DEFAULT_POINTS,
+    metrics: Sequence[str] | None = None,
+) -> Bundle:
+    """The bundle of a rank set, given rank 0's log or the folder holding it: every
+    rank's line on the same charts, labelled by rank (a set of one is that log's bundle)."""
+    bundle, _ = compact(path, method=method, points=points, metrics=metrics, write=False)
+    return bundle
 
 
 # --------------------------------------------------------------------------- names

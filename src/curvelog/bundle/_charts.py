@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ..errors import (
     MetricNotFoundError,
 )
+from ._system import system_chart, system_order
 
 if TYPE_CHECKING:
     from ..log import Run
@@ -110,9 +111,25 @@ def _plan_charts(run: Run, selected: Sequence[str]) -> list[dict[str, Any]]:
             groups.append((cid, meta, members, True))
     ids = {g[0] for g in groups}
     auto: dict[str, list[str]] = {}
+    system: dict[str, tuple[dict[str, Any], list[str]]] = {}  # sys/* charts, last (#15)
     for m in selected:
-        if m not in taken:
+        if m in taken:
+            continue
+        sc = system_chart(m)
+        if sc is None:
             auto.setdefault(_chart_key(m)[0], []).append(m)
+            continue
+        cid = sc.id if sc.id not in ids else f"{sc.id}-2"  # a listed header chart has the id
+        if cid not in system:
+            base = header.get(cid, {})
+            own = base.get("labels")
+            system[cid] = ({**base, "labels": dict(own) if isinstance(own, Mapping) else {}}, [])
+        meta, members = system[cid]
+        meta.setdefault("title", sc.title)
+        meta.setdefault("ylabel", sc.ylabel)
+        meta["labels"].setdefault(m, sc.label)
+        members.append(m)
+    ids.update(system)
     for key, members in auto.items():
         cid, n = key, 2
         while cid in ids:
@@ -123,6 +140,8 @@ def _plan_charts(run: Run, selected: Sequence[str]) -> list[dict[str, Any]]:
             order = sorted(range(len(members)), key=lambda i: ranks[i] or 0)
             members = [members[i] for i in order]
         groups.append((cid, header.get(cid, {}) if cid == key else {}, members, False))
+    ordered = sorted(system.items(), key=lambda kv: system_order(kv[0]))
+    groups.extend((cid, meta, members, False) for cid, (meta, members) in ordered)
     out = []
     for cid, meta, members, listed in groups:
         labels = meta.get("labels")

@@ -114,6 +114,9 @@ def compact(
     --version N); the file beside the log is then only written when -o asks
     for it. With several logs, -j N compacts N at once; a log that fails is
     reported on its own line and the others are still compacted (exit code 2).
+    Rank 0's log of a rank set (EventLog(all_ranks=True): run.log beside
+    run.rank1.log...), or a folder holding one run, gives one bundle with
+    every rank's line; rank logs given beside their rank 0 log join it.
 
     \b
     Example:
@@ -122,9 +125,12 @@ def compact(
         curvelog compact run.log -o - | jq .best
         curvelog compact runs/*/run.log -j 2
         curvelog compact run.log --registry saved_models --key product/P001_all/mlstm
+        curvelog compact runs/ddp/            # run.log + run.rank1.log ... -> run.curves.json
     """
     from ..bundle import dumps
+    from ..pipeline import collapse_rank_sets
 
+    logs = tuple(collapse_rank_sets(logs))  # a rank set is one run (#13)
     target = _registry_target(registry_root, key, reg_version, index, lock_timeout)
     if output == "":
         raise UserError("-o needs a file name (or '-' for stdout)")
@@ -236,7 +242,9 @@ def _stats(bundle: Bundle) -> str:
     counts = ((len(bundle["charts"]), "chart"), (len(series), "series"),
               (sum(len(s["x"]) for s in series), "point"))  # fmt: skip
     rows = bundle["summary"].get("rows", 0)
-    return ", ".join(_count(n, word) for n, word in counts) + f" from {_count(rows, 'row')}"
+    text = ", ".join(_count(n, word) for n, word in counts) + f" from {_count(rows, 'row')}"
+    ranks = bundle["provenance"]["source"].get("ranks")
+    return f"{text} of rank 0, {len(ranks)} ranks" if ranks else text
 
 
 @cli.group("import", cls=_Group, context_settings=CONTEXT_SETTINGS)

@@ -101,13 +101,13 @@ def _check_output(output: str, inputs: tuple[str, ...]) -> None:
 
 
 @cli.command()
-@click.argument("source", metavar="BUNDLE|LOG")
+@click.argument("sources", metavar="BUNDLE|LOG|DIR", nargs=-1, required=True)
 @click.option("-o", "--output", metavar="PATH",
               help="A .png, .svg, .pdf or .html file. Default: <name>.png beside the "
               "input.")  # fmt: skip
 @_plot_options
-def plot(source: str, output: str | None, charts: str | None, logy: bool | None, logx: bool,
-         smooth: float, size: str | None, dpi: int) -> None:  # fmt: skip
+def plot(sources: tuple[str, ...], output: str | None, charts: str | None, logy: bool | None,
+         logx: bool, smooth: float, size: str | None, dpi: int) -> None:  # fmt: skip
     """Draw a chart bundle, or a log (compacted in memory), as PNG, SVG, PDF or HTML.
 
     One panel per chart, a line per series, the best point starred and
@@ -116,6 +116,8 @@ def plot(source: str, output: str | None, charts: str | None, logy: bool | None,
     never the input nor any log. The same input gives the same bytes.
     A .html output is one self-contained interactive page (zoom, pan,
     hover values, log y, smoothing) that works offline.
+    Rank 0's log of a rank set (run.log beside run.rank1.log...), its folder,
+    or all its files draw every rank's line, labelled by rank.
 
     \b
     Example:
@@ -123,10 +125,15 @@ def plot(source: str, output: str | None, charts: str | None, logy: bool | None,
         curvelog plot runs/exp1/run.log -o curves.svg --charts loss,acc
         curvelog plot run.log --smooth 0.9 --logy --size 12x4
         curvelog plot run.log -o run.html
+        curvelog plot runs/ddp/ -o ddp.png     # every rank of EventLog(all_ranks=True)
     """
-    from ..pipeline import default_output, load_source
+    from ..pipeline import collapse_rank_sets, default_output, load_source
     from ..plot import draw_bundle, save_figure
 
+    runs = collapse_rank_sets(sources)
+    if len(runs) != 1:
+        raise UserError("plot draws one run (or one rank set); use compare for several")
+    source = runs[0]
     out = output or default_output(source)
     opts = _plot_opts(charts, logy, logx, smooth, size, dpi)
     _check_output(out, (source,))

@@ -218,7 +218,7 @@ def csv_to_log(
     # and without ``overwrite`` a log created meanwhile is never replaced.
     with atomic_path(dst, overwrite=overwrite) as tmp:
         with EventLog(
-            tmp, best=best, mode=mode, config=config, flush_every=0, all_ranks=True
+            tmp, best=best, mode=mode, config=config, flush_every=0, _any_rank=True
         ) as log:
             append = log.append
             for step, values in appends:

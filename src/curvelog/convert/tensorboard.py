@@ -191,7 +191,7 @@ def _write_run(
     config = {"imported_from": os.path.basename(os.path.abspath(source)), "format": "tensorboard"}
     with atomic_path(dst, overwrite=overwrite) as tmp:
         with EventLog(
-            tmp, best=best, mode=mode, config=config, flush_every=0, all_ranks=True
+            tmp, best=best, mode=mode, config=config, flush_every=0, _any_rank=True
         ) as log:
             rows = log._replay_columns(steps, times, cols)
     return ImportedRun(

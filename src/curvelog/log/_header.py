@@ -16,6 +16,8 @@ import numpy as np
 
 from . import _format
 from ._format import FILE_MAGIC
+from ._ranks import rank_header
+from ._system import cuda_info
 from ._values import _plain
 
 FORMAT_VERSION: Final[int] = 1
@@ -69,7 +71,7 @@ def _session_record(
     objective: dict[str, str] | None,
 ) -> dict[str, Any]:
     cwd = os.getcwd()
-    return {
+    record = {
         "type": "session",
         "format": FORMAT_VERSION,
         "run_id": run_id,
@@ -88,6 +90,11 @@ def _session_record(
         "charts": _plain(charts) if charts is not None else {},
         "objective": objective,
     }
+    record.update(rank_header())  # rank and world_size of a distributed run (#13)
+    cuda = cuda_info()  # only with a CUDA build of torch the user imported (#15)
+    if cuda is not None:
+        record["cuda"] = cuda
+    return record
 
 
 def _first_record(fd: int) -> dict[str, Any]:
@@ -101,9 +108,3 @@ def _first_record(fd: int) -> dict[str, Any]:
         return {}
     frames, _ = _format.scan(os.pread(fd, start + _format.HEADER_SIZE + length, 0))
     return frames[0].record if frames and frames[0].offset == start else {}
-
-
-def _disabled_by_rank() -> bool:
-    """torch.distributed and launchers set RANK; only rank 0 writes by default."""
-    rank = os.environ.get("RANK", "").strip()
-    return rank not in ("", "0")

@@ -30,7 +30,7 @@ from ..errors import (
 from . import _format
 from ._chunk import _chunk_best, _encode_columns, _encode_rows
 from ._format import FILE_MAGIC
-from ._header import _disabled_by_rank, _first_record, _session_record
+from ._header import _first_record, _session_record
 from ._hooks import _LOGGER, _OPEN_LOGS, _deliver_pending_signal, _install_hooks, _MainThreadWrites
 
 try:
@@ -38,7 +38,9 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+from ._ranks import current_rank, rank_path
 from ._records import chart_problem
+from ._system import Sampler, system_interval
 from ._values import _STEP_LIMIT, _check_names, _check_step, _coerce, _plain
 
 #: than 65,536) and the per-chunk overhead is still under 0.1 byte per step
@@ -68,6 +70,8 @@ class _Mark(NamedTuple):
     best_key: float
     best_step: int | None
     ended: bool
+    #: the step of the last row written (-1: none yet this session); see `_write_sample`
+    step: int = -1
 
 
 class EventLog:
@@ -91,7 +95,11 @@ class EventLog:
         the background thread (flush on chunk size, ``flush()`` and close only).
     :param durability: ``"flush"`` hands data to the OS (survives ``kill -9``);
         ``"fsync"`` also forces it to disk each flush (survives power loss).
-    :param all_ranks: write even when ``RANK`` says this is not rank 0.
+    :param all_ranks: every rank writes, each its own log beside rank 0's: rank
+        *r* writes ``run.rank<r>.log`` when rank 0 writes ``run.log`` (``self.path``
+        says which); by default only rank 0 writes (``RANK`` or torch.distributed).
+    :param system: also record ``sys/*`` metrics (memory, CPU, GPU memory) from
+        the background thread: ``True`` every 5 s, or every given seconds (#15).
     """
 
     def __init__(
@@ -105,8 +113,14 @@ class EventLog:
         flush_every: float = 1.0,
         durability: Literal["flush", "fsync"] = "flush",
         all_ranks: bool = False,
+        system: bool | float = False,
+        _any_rank: bool = False,
     ) -> None:
         self.path = os.fspath(path)
+        interval = system_interval(system)
+        if interval is not None and not flush_every > 0:
+            raise ValueError("system metrics are sampled by the background thread: flush_every > 0")
+        self._sampler = Sampler(interval) if interval is not None else None
         if mode not in _MODES:
             raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
         if durability not in _DURABILITY:
@@ -134,9 +148,12 @@ class EventLog:
         self._error: BaseException | None = None
         self._closed = False
         self._fd = -1
-        if not all_ranks and _disabled_by_rank():
-            self._disable()
-            return
+        rank = 0 if _any_rank else current_rank()
+        if rank is not None and rank != 0:  # another rank of a distributed run (#13)
+            if not all_ranks:
+                self._disable()
+                return
+            self.path = rank_path(self.path, rank)
         self._open(config, charts)
         self.append = self._make_append()  # type: ignore[method-assign]
         _OPEN_LOGS.add(self)
@@ -328,20 +345,25 @@ class EventLog:
             self._flush_locked()  # rows appended before go first
             for a in range(0, n, per):
                 b = min(a + per, n)
-                m = self._mark
-                record = _encode_columns(self.sid, steps, times, prepared, a, b, m.seq)
-                best_key, best_step = m.best_key, m.best_step
-                if self.best_metric is not None:
-                    found = _chunk_best(record, self.best_metric, self._best_sign)
-                    if found is not None and found[0] < best_key:
-                        best_key, best_step = found
-                size = self._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
-                if self._fsync:
-                    os.fsync(self._fd)
-                # one store, as in _flush_locked: the buffer is untouched here
-                self._mark = m._replace(size=size, rows=m.rows + b - a, seq=m.seq + 1,
-                                        best_key=best_key, best_step=best_step)  # fmt: skip
+                record = _encode_columns(self.sid, steps, times, prepared, a, b, self._mark.seq)
+                self._write_record_locked(record, b - a, int(steps[b - 1]))
         return n
+
+    def _write_record_locked(self, record: dict[str, Any], rows: int, step: int) -> None:
+        """Write a data record made outside the buffer (importers, system samples) after
+        what is on disk; caller holds the lock. One store of the mark, as in `_flush_locked`:
+        the buffer is untouched here."""
+        m = self._mark
+        best_key, best_step = m.best_key, m.best_step
+        if self.best_metric is not None:
+            found = _chunk_best(record, self.best_metric, self._best_sign)
+            if found is not None and found[0] < best_key:
+                best_key, best_step = found
+        size = self._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
+        if self._fsync:
+            os.fsync(self._fd)
+        self._mark = m._replace(size=size, rows=m.rows + rows, seq=m.seq + 1,
+                                best_key=best_key, best_step=best_step, step=step)  # fmt: skip
 
     # ------------------------------------------------------------------ flushing
 
@@ -388,7 +410,9 @@ class EventLog:
         size = self._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
         if self._fsync:
             os.fsync(self._fd)
-        self._mark = _Mark(size, m.rows + n, m.seq + 1, n, rows[-1], best_key, best_step, False)
+        self._mark = _Mark(
+            size, m.rows + n, m.seq + 1, n, rows[-1], best_key, best_step, False, rows[-3]
+        )
         del buf[: 3 * n]
 
     def _auto_flush(self) -> None:
@@ -431,10 +455,17 @@ class EventLog:
         self._error = None
 
     def _flush_loop(self, interval: float) -> None:
-        while not self._stop.wait(interval):
-            if len(self._buf) < 3:
-                continue
+        sampler = self._sampler
+        next_flush = time.monotonic() + interval
+        while not self._stop.wait(interval if sampler is None else sampler.wait(next_flush)):
             try:
+                if sampler is not None:
+                    sampler.tick(self._write_sample)
+                    if time.monotonic() < next_flush:
+                        continue
+                    next_flush = time.monotonic() + interval
+                if len(self._buf) < 3:
+                    continue
                 with self._lock:
                     if not self._closed:
                         self._flush_locked()
@@ -445,6 +476,28 @@ class EventLog:
                         "curvelog: background flush of %s failed (retrying): %s", self.path, e
                     )
                 self._error = e
+
+    def _write_sample(self, row: dict[str, float], t: float) -> bool:
+        """The system sampler's way in (#15): a data record of its own, written by the
+        flush thread under the lock right after the rows appended before it, at the step
+        of the last of them (`_Mark.step`). Steps so never go backwards (no false resume),
+        and neither `append` nor the chunks it fills change. False (no sample) before the
+        session's first step.
+        """
+        with self._lock:
+            if self._closed or not row:
+                return False
+            self._flush_locked()  # the rows appended before the sample go first
+            m = self._mark
+            if m.step < 0:
+                return False
+            _check_names(row, self._names)
+            first = np.zeros(1, dtype=np.int64)
+            cols = {name: (first, np.array([v], dtype="<f8")) for name, v in row.items()}
+            record = _encode_columns(self.sid, np.array([m.step], dtype="<i8"),
+                                     np.array([t], dtype="<f8"), cols, 0, 1, m.seq)  # fmt: skip
+            self._write_record_locked(record, 1, m.step)
+        return True
 
     # ------------------------------------------------------------------ closing
 
