@@ -71,6 +71,9 @@ class FakeTensor:
     def dim(self) -> int:
         return len(self.shape)
 
+    def numel(self) -> int:
+        return int(np.prod(self.shape))
+
     def is_complex(self) -> bool:
         return False
 
@@ -138,7 +141,7 @@ def test_tensor_check_does_not_import_torch(tmp_path: Path) -> None:
 def test_rejects_other_values_naming_metric_and_type(
     tmp_path: Path, value: Any, type_text: str
 ) -> None:
-    with EventLog(tmp_path / "x.log") as log:
+    with EventLog(tmp_path / "x.log", strict=True) as log:
         with pytest.raises(
             curvelog.MetricTypeError,
             match=rf"metric 'train/loss': cannot record a value of type {type_text}",
@@ -152,7 +155,7 @@ def test_rejects_other_values_naming_metric_and_type(
 
 @pytest.mark.parametrize("name", [3, "", None])
 def test_rejects_bad_metric_names(tmp_path: Path, name: Any) -> None:
-    with EventLog(tmp_path / "x.log") as log:
+    with EventLog(tmp_path / "x.log", strict=True) as log:
         with pytest.raises(
             curvelog.MetricTypeError, match="metric names must be non-empty strings"
         ):
@@ -161,7 +164,7 @@ def test_rejects_bad_metric_names(tmp_path: Path, name: Any) -> None:
 
 @pytest.mark.parametrize("step", [-1, 1.0, "3", None, True, np.float64(2.0), 2**63, np.int64(-5)])
 def test_rejects_bad_steps(tmp_path: Path, step: Any) -> None:
-    with EventLog(tmp_path / "x.log") as log:
+    with EventLog(tmp_path / "x.log", strict=True) as log:
         with pytest.raises(curvelog.StepError, match="is not a non-negative integer"):
             log.append(step, x=1.0)
         with pytest.raises(curvelog.StepError):
@@ -717,6 +720,6 @@ def test_a_failed_close_still_releases_the_file(
 
 
 def test_empty_metric_name_is_refused_as_a_keyword_too(tmp_path: Path) -> None:
-    with EventLog(tmp_path / "x.log") as log:
+    with EventLog(tmp_path / "x.log", strict=True) as log:
         with pytest.raises(curvelog.MetricTypeError, match="non-empty strings"):
             log.append(0, **{"": 1.0})

@@ -139,6 +139,25 @@ class Run:
         return out
 
     @property
+    def skipped(self) -> dict[str, Any]:
+        """What the writers skipped (the value policy): ``{"values": {metric: n}, "rows": n}``.
+
+        Summed over the sessions' end records; a session that died without one
+        reports nothing. Empty counts when nothing was skipped.
+        """
+        values: dict[str, int] = {}
+        rows = 0
+        for s in self.sessions:
+            got = s.end.get("skipped") if s.end else None
+            if not isinstance(got, dict):
+                continue
+            for name, n in (got.get("values") or {}).items():
+                if isinstance(n, int):
+                    values[str(name)] = values.get(str(name), 0) + n
+            rows += got["rows"] if isinstance(got.get("rows"), int) else 0
+        return {"values": values, "rows": rows}
+
+    @property
     def resumes(self) -> int:
         """Times the steps went backwards (a restart from an earlier checkpoint)."""
         return max(len(self.segments) - 1, 0)
@@ -283,6 +302,7 @@ class Run:
                 for g in self.segments[1:]
             ],
             "objective": self.objective,
+            "skipped": self.skipped,
             "best": _best_dict(best or recomputed),
             "metrics": {m: _json_stats(self.metric_stats(m)) for m in self.metrics},
             "damage": [

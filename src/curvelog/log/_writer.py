@@ -34,7 +34,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from ._values import _NEG_INF, _STEP_LIMIT, _check_names, _check_step, _coerce
+from ._values import _NEG_INF, _STEP_LIMIT, _check_step, _Policy
 
 #: than 65,536) and the per-chunk overhead is still under 0.1 byte per step
 _CHUNK_ROWS: Final[int] = 2_048
@@ -64,6 +64,10 @@ class EventLog:
     :param durability: ``"flush"`` hands data to the OS (survives ``kill -9``);
         ``"fsync"`` also forces it to disk each flush (survives power loss).
     :param all_ranks: write even when ``RANK`` says this is not rank 0.
+    :param strict: raise `MetricTypeError` / `StepError` on a value that is not a
+        number or a step that is not a valid integer. By default such data is
+        skipped with one warning per metric and counted in the end record
+        (`Run.skipped`), so a logging mistake never ends a training run.
     """
 
     def __init__(
@@ -77,6 +81,7 @@ class EventLog:
         flush_every: float = 1.0,
         durability: Literal["flush", "fsync"] = "flush",
         all_ranks: bool = False,
+        strict: bool = False,
     ) -> None:
         self.path = os.fspath(path)
         if mode not in _MODES:
@@ -93,6 +98,7 @@ class EventLog:
         #: step, time, {metric: float} per append, flat: see _make_append
         self._buf: list[Any] = []
         self._names: set[str] = set()
+        self._policy = _Policy(strict)
         self._rows_done = 0
         self._rows_total = 0
         self._best_sign = 1.0 if mode == "min" else -1.0
@@ -211,17 +217,26 @@ class EventLog:
         chunk = _CHUNK_ROWS * 3
         flush = self.flush
         log = self
+        policy = self._policy  # the slow path: _values._Policy (skip and count, or raise)
 
         def append(step: int, values: Mapping[str, Any] | None = None, /, **metrics: Any) -> None:
             if values is not None:
-                metrics = {**values, **metrics}
+                try:
+                    metrics = {**values, **metrics}
+                except Exception:
+                    policy.bad_values(values)  # raises (strict) or counts the row skipped
+                    return
             if not known.issuperset(metrics):
-                _check_names(metrics, known)
+                metrics = policy.names(metrics, known)
             if type(step) is not int or step < 0 or step >= limit:
-                step = _check_step(step)
+                if (checked := policy.step(step)) is None:
+                    return
+                step = checked
             for value in metrics.values():
                 if type(value) is not float:
-                    metrics = {name: _coerce(name, v) for name, v in metrics.items()}
+                    metrics = policy.coerce(metrics)
+                    if not metrics:
+                        return
                     break
             push(step)
             push(now())
@@ -345,6 +360,7 @@ class EventLog:
                     rows = self._rows_total + self._rows_done
                     end = {"type": "end", "sid": self.sid, "time": time.time(),
                            "reason": reason, "rows": rows}  # fmt: skip
+                    end.update(self._policy.record())  # "skipped", when anything was
                     tail += _format.encode_frame(_format.pack(end))
                     self._write(tail)
                     os.fsync(self._fd)
