@@ -420,9 +420,17 @@ def test_bad_arguments(tmp_path: Path) -> None:
         EventLog(tmp_path / "x.log", durability="always")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="flush_every"):
         EventLog(tmp_path / "x.log", flush_every=-1)
-    with pytest.raises(curvelog.PathError, match="folder does not exist"):
-        EventLog(tmp_path / "missing" / "x.log")
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(curvelog.PathError, match="cannot create folder"):
+        EventLog(tmp_path / "file" / "sub" / "x.log")
     assert not (tmp_path / "x.log").exists()
+
+
+def test_missing_folders_are_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with EventLog("runs/exp1/run.log") as log:  # relative, as in the README
+        log.append(0, x=1.0)
+    assert curvelog.read(tmp_path / "runs" / "exp1" / "run.log").series("x").steps.tolist() == [0]
 
 
 def test_only_rank_zero_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -51,7 +51,8 @@ class EventLog:
     run by the context manager, at interpreter exit and on SIGTERM) flushes,
     then writes the best record once.
 
-    :param path: the log file; created if missing, appended to (a new session) if not.
+    :param path: the log file; created if missing (its folders too), appended to (a new
+        session) if not.
     :param best: metric whose optimum is tracked and written once at close.
     :param mode: ``"min"`` or ``"max"`` for ``best``. Ties keep the earliest step.
     :param config: hyper-parameters to store in the header (any mapping,
@@ -138,8 +139,11 @@ class EventLog:
 
     def _open(self, config: Any, charts: Any) -> None:
         folder = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(folder):
-            raise PathError(folder, "folder does not exist")
+        if not os.path.isdir(folder):  # runs/exp1/run.log on a fresh checkout
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as e:
+                raise PathError(folder, f"cannot create folder ({e.strerror or e})") from None
         try:
             fd = os.open(
                 self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o644
