@@ -731,3 +731,45 @@ def test_empty_metric_name_is_refused_as_a_keyword_too(tmp_path: Path) -> None:
     with EventLog(tmp_path / "x.log", strict=True) as log:
         with pytest.raises(curvelog.MetricTypeError, match="non-empty strings"):
             log.append(0, **{"": 1.0})
+
+
+# --------------------------------------------------------------------------- config after opening
+
+
+def test_config_given_after_opening_is_merged(tmp_path: Path) -> None:
+    path = tmp_path / "x.log"
+    with EventLog(path, config={"lr": 0.1, "depth": 2}) as log:
+        log.append(0, x=1.0)
+        log.update_config(lr=0.01, seed=7)
+        log.update_config({"opt": {"name": "adam"}})
+    run = curvelog.read(path)
+    assert run.header["config"] == {"lr": 0.1, "depth": 2}  # the header is never rewritten
+    assert run.config == {"lr": 0.01, "depth": 2, "seed": 7, "opt": {"name": "adam"}}
+    with EventLog(path, config={"resumed_from": "ckpt-1"}) as log:
+        log.set_config({"only": True})
+        log.update_config(after=1)
+    run = curvelog.read(path)
+    assert run.config == {"only": True, "after": 1}
+    assert run.describe()["config"] == run.config
+
+
+def test_config_of_a_resume_merges_and_set_config_replaces(tmp_path: Path) -> None:
+    path = tmp_path / "x.log"
+    with EventLog(path, config={"a": 1}):
+        pass
+    with EventLog(path, config={"b": 2}) as log:
+        assert curvelog.read(path).config == {"a": 1, "b": 2}
+        log.set_config(None)
+    assert curvelog.read(path).config == {}
+
+
+def test_config_record_is_written_at_once_and_refused_after_close(tmp_path: Path) -> None:
+    path = tmp_path / "x.log"
+    log = EventLog(path, flush_every=0)
+    log.update_config(lr=3e-4)
+    assert curvelog.read(path).config == {"lr": 3e-4}  # before any flush or close
+    with pytest.raises(TypeError, match="config must be a mapping"):
+        log.set_config([1, 2])
+    log.close()
+    with pytest.raises(curvelog.LogClosedError):
+        log.update_config(lr=1.0)

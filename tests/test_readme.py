@@ -31,3 +31,4 @@ def test_recording_example_runs_on_a_fresh_checkout(tmp_path: Path) -> None:
     assert run.series("train/loss").steps.tolist() == list(range(2_000))
     assert run.series("val/loss").steps.tolist() == [0, 500, 1000, 1500]
     assert run.best is not None and run.best.metric == "val/loss" and run.best.step == 1500
+    assert run.config == {"lr": 3e-4, "batch_size": 64, "epochs": 1}

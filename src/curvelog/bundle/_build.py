@@ -267,7 +267,7 @@ def _run_meta(run: Run, objective: Mapping[str, Any] | None) -> RunMeta:
         "packages": _json.jsonable(h.get("packages") or {}),
         "git": _json.jsonable(h.get("git")),
         "argv": _json.jsonable(h.get("argv") or []),
-        "config": _json.jsonable(h.get("config") or {}),
+        "config": _json.jsonable(run.config),  # header + set_config/update_config
         "sessions": len(run.sessions),
         "objective": _json.jsonable(objective),
     }

@@ -98,6 +98,7 @@ def read(path: str | os.PathLike[str], *, strict: bool = False) -> Run:
     sessions: list[Session] = []
     by_sid: dict[str, Session] = {}
     bests: list[dict[str, Any]] = []
+    configs: list[tuple[bool, dict[str, Any]]] = []
     step_parts: list[np.ndarray] = []
     time_parts: list[np.ndarray] = []
     col_parts: dict[str, tuple[list[Any], list[np.ndarray]]] = {}
@@ -136,10 +137,15 @@ def read(path: str | os.PathLike[str], *, strict: bool = False) -> Run:
                 raise _bad(path, fr, f"log format {rec.get('format')} is newer than this curvelog "
                                      f"reads ({FORMAT_VERSION}); upgrade curvelog")  # fmt: skip
             s = Session(len(sessions), str(rec.get("sid", "")), rec, fr.offset)
+            if isinstance(rec.get("config"), dict) and rec["config"]:
+                configs.append((bool(sessions), rec["config"]))  # a resume's config merges
             sessions.append(s)
             by_sid[s.sid] = s
         elif kind == "best":
             bests.append(rec)
+        elif kind == "config":  # set_config / update_config after opening
+            if isinstance(rec.get("config"), dict):
+                configs.append((bool(rec.get("merge")), rec["config"]))
         elif kind == "end":
             sess = by_sid.get(rec.get("sid", ""))
             if sess is not None:
@@ -160,4 +166,5 @@ def read(path: str | os.PathLike[str], *, strict: bool = False) -> Run:
         _steps=np.concatenate(step_parts) if step_parts else np.zeros(0, dtype=np.int64),
         _times=np.concatenate(time_parts) if time_parts else np.zeros(0, dtype=np.float64),
         _cols=cols_out,
+        _configs=configs,
     )

@@ -100,6 +100,8 @@ class Run:
     #: metric -> (global row numbers, or None for every row; values)
     _cols: dict[str, tuple[np.ndarray | None, np.ndarray]] = field(repr=False)
     _series: dict[str, Series] = field(default_factory=dict, repr=False)
+    #: (merge?, config) in file order: session headers, then set_config/update_config
+    _configs: list[tuple[bool, dict[str, Any]]] = field(default_factory=list, repr=False)
 
     # -------------------------------------------------------------- structure
 
@@ -136,6 +138,19 @@ class Run:
             sess = int(np.searchsorted(session_starts, a, side="right")) - 1
             seg = steps[a:b]
             out.append(Segment(i, max(sess, 0), a, b - a, int(seg[0]), int(seg[-1])))
+        return out
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The run's hyper-parameters: the header's config with every later one applied.
+
+        In file order: the first session's ``config``; a resumed session's
+        non-empty ``config``, merged key by key; ``update_config`` merged;
+        ``set_config`` replacing what came before.
+        """
+        out: dict[str, Any] = {}
+        for merge, cfg in self._configs:
+            out = {**out, **cfg} if merge else dict(cfg)
         return out
 
     @property
@@ -302,6 +317,7 @@ class Run:
                 for g in self.segments[1:]
             ],
             "objective": self.objective,
+            "config": self.config,
             "skipped": self.skipped,
             "best": _best_dict(best or recomputed),
             "metrics": {m: _json_stats(self.metric_stats(m)) for m in self.metrics},

@@ -34,7 +34,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from ._values import _NEG_INF, _STEP_LIMIT, _check_step, _Policy
+from ._values import _NEG_INF, _STEP_LIMIT, _check_step, _plain, _Policy
 
 #: than 65,536) and the per-chunk overhead is still under 0.1 byte per step
 _CHUNK_ROWS: Final[int] = 2_048
@@ -131,7 +131,7 @@ class EventLog:
         """Not rank 0: every call becomes a no-op and the file is never touched."""
         self._closed = True
         self._thread = None
-        for name in ("append", "mark_best", "flush", "close"):
+        for name in ("append", "mark_best", "flush", "close", "set_config", "update_config"):
             setattr(self, name, self._noop)
 
     def _noop(self, *args: Any, **kwargs: Any) -> None:
@@ -255,6 +255,36 @@ class EventLog:
 
         append.__doc__ = EventLog.append.__doc__
         return append
+
+    def set_config(self, config: Any) -> None:
+        """Record hyper-parameters known only after opening; they replace the config so far.
+
+        Written at once as a ``config`` record (docs/FORMAT.md); `Run.config`
+        and the bundle show the result. Accepts what ``config=`` accepts.
+        """
+        self._write_config(config, merge=False)
+
+    def update_config(self, config: Any = None, /, **values: Any) -> None:
+        """Record more hyper-parameters: merged key by key into the config so far.
+
+        For loggers that learn the hyper-parameters after they are created
+        (Lightning's ``log_hyperparams``): ``log.update_config(args)`` or
+        ``log.update_config(lr=3e-4)``.
+        """
+        merged = dict(_plain(config)) if isinstance(_plain(config), dict) else {}
+        merged.update(_plain(values))
+        self._write_config(merged, merge=True)
+
+    def _write_config(self, config: Any, *, merge: bool) -> None:
+        if self._closed:
+            raise LogClosedError(self.path)
+        plain = _plain(config) if config is not None else {}
+        if not isinstance(plain, dict):
+            raise TypeError(f"config must be a mapping, dataclass or namespace, not {plain!r}")
+        record = {"type": "config", "sid": self.sid, "time": time.time(),
+                  "merge": merge, "config": plain}  # fmt: skip
+        with self._writing():
+            self._write(_format.encode_frame(_format.pack(record)))
 
     def mark_best(self, step: int) -> None:
         """Declare ``step`` the best one; the last call wins, written once at close."""
