@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Final
 from ._fs import Sha256Job, same_file
 from .bundle import DEFAULT_POINTS, Bundle, load_bundle, run_name, write_bundle
 from .bundle._build import build, check_options
+from .bundle._smooth import check_weights
 from .errors import OutputExistsError, PathError
 from .log import FILE_MAGIC, is_log, read
 
@@ -95,6 +96,7 @@ def compact(
     force: bool = False,
     write: bool = True,
     progress: Progress | None = None,
+    smooth: Sequence[float] = (),
 ) -> tuple[Bundle, str | None]:
     """Read a log, build its bundle and write it (what ``curvelog compact`` does).
 
@@ -105,9 +107,11 @@ def compact(
     :param write: False builds the bundle without writing it (the path returned is None).
     :param progress: called as ``progress(stage, done, total)`` for the
         stages ``"read"`` and ``"series"``.
+    :param smooth: EMA weights to store per series, over the raw values.
     :returns: the bundle and the path written.
     """
     check_options(method, points)
+    smooth = check_weights(smooth)
     src = os.fspath(log_path)
     target = (default_bundle_path(src) if out is None else os.fspath(out)) if write else None
     if target is not None:  # fail before the (long) read, not after it
@@ -125,7 +129,13 @@ def compact(
         progress("read", 1, 1)
     size = run.size
     bundle = build(
-        run, method, points, metrics, lambda: hasher.result(size) if hasher else None, progress
+        run,
+        method,
+        points,
+        metrics,
+        lambda: hasher.result(size) if hasher else None,
+        progress,
+        smooth,
     )
     if target is not None:
         refuse_to_replace_a_log(target, src)  # again: a log may have appeared during the read
@@ -133,8 +143,11 @@ def compact(
     return bundle, target
 
 
-def load_source(path: str | os.PathLike[str]) -> Bundle:
+def load_source(path: str | os.PathLike[str], *, smooth: Sequence[float] = ()) -> Bundle:
     """The bundle of a chart-bundle file, or of a log compacted in memory.
+
+    ``smooth``: EMA weights computed over the raw values when the source is a
+    log (a bundle holds what its compaction stored).
 
     A log is recognised by its signature (a bundle is JSON text), whatever
     the file's name; only the signature is read here, not the whole file.
@@ -155,7 +168,7 @@ def load_source(path: str | os.PathLike[str]) -> Bundle:
     with contextlib.suppress(OSError), open(src, "rb") as f:
         head = f.read(1)
     if head == FILE_MAGIC[:1]:  # no JSON text starts with 0x89; a torn signature too
-        bundle, _ = compact(src, write=False)
+        bundle, _ = compact(src, write=False, smooth=smooth)
         return bundle
     return load_bundle(src)
 

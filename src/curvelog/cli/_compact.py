@@ -59,6 +59,22 @@ def _split_metrics(values: tuple[str, ...]) -> list[str] | None:
     return names or None
 
 
+def _parse_weights(text: str | None) -> tuple[float, ...]:
+    """``"0.9,0.99"`` -> (0.9, 0.99); each in [0, 1)."""
+    if text is None:
+        return ()
+    out = []
+    for part in text.split(","):
+        try:
+            w = float(part)
+        except ValueError:
+            raise UserError(f"--smooth: {part.strip()!r} is not a number (e.g. 0.9,0.99)") from None
+        if not 0.0 <= w < 1.0:
+            raise UserError(f"--smooth: weight {part.strip()} is not in [0, 1) (e.g. 0.9,0.99)")
+        out.append(w)
+    return tuple(out)
+
+
 @cli.command()
 @click.argument("log")
 @click.option("-o", "--output", metavar="PATH",
@@ -72,6 +88,9 @@ def _split_metrics(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--metrics", multiple=True, metavar="NAMES",
               help="Only these metrics (comma-separated names or glob patterns; "
                    "repeatable).")  # fmt: skip
+@click.option("--smooth", "smooth_weights", metavar="W[,W...]", default=None,
+              help="Store per series the EMA over the raw values for these weights "
+                   "(e.g. 0.9,0.99), drawn by plot --smooth W.")  # fmt: skip
 @click.option("--force", is_flag=True, help="Replace an existing bundle.")
 @click.option("--registry", "registry_root", metavar="DIR",
               help="File the bundle into this model registry (needs --key).")  # fmt: skip
@@ -87,6 +106,7 @@ def compact(
     points: int,
     method: str,
     metrics: tuple[str, ...],
+    smooth_weights: str | None,
     force: bool,
     registry_root: str | None,
     key: str | None,
@@ -106,6 +126,7 @@ def compact(
         curvelog compact runs/exp1/run.log
         curvelog compact run.log -o curves.json --points 500 --metrics 'val/*'
         curvelog compact run.log -o - | jq .best
+        curvelog compact run.log --smooth 0.9,0.99 --force
         curvelog compact run.log --registry saved_models --key product/P001_all/mlstm
     """
     from ..bundle import dumps
@@ -123,6 +144,7 @@ def compact(
             parse_version(reg_version)
     if output == "":
         raise UserError("-o needs a file name (or '-' for stdout)")
+    smooth = _parse_weights(smooth_weights)
     to_stdout = output == "-"
     write = not to_stdout and (output is not None or registry_root is None)
     progress = _CompactProgress(log)
@@ -136,6 +158,7 @@ def compact(
             force=force,
             write=write,
             progress=progress,
+            smooth=smooth,
         )
     finally:
         progress.close()

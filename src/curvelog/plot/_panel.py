@@ -55,6 +55,21 @@ def ema(y: Sequence[float | None] | np.ndarray, weight: float) -> np.ndarray:
     return out
 
 
+def stored_smooth(s: Mapping[str, Any], weight: float) -> np.ndarray | None:
+    """The series' EMA over its raw values for ``weight``, if the bundle stores it.
+
+    Stored by compaction (``compact --smooth``, or a log plotted directly);
+    None means only the kept points are there to average.
+    """
+    field = s.get("smooth")
+    if not isinstance(field, Mapping):
+        return None
+    values = field.get(repr(float(weight)))
+    if not isinstance(values, list) or len(values) != len(s.get("x", ())):
+        return None
+    return np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
 def _check_smooth(weight: float) -> None:
     if not isinstance(weight, (int, float)) or not (0.0 <= float(weight) < 1.0):
         raise PlotError(f"smoothing weight must be in [0, 1), not {weight!r} (e.g. 0.6 or 0.9)")
@@ -235,9 +250,11 @@ def _draw_chart(
                     marker=marker,
                     ms=2.0,
                 )
-                smoothed = ema(y, smooth)
+                stored = stored_smooth(s, smooth)
+                smoothed = ema(y, smooth) if stored is None else stored
                 finite = y[np.isfinite(y)]
-                if finite.size:  # float error must not leave the data's range (a flat line)
+                # float error must not leave the data's range (a flat line); stored: done
+                if stored is None and finite.size:
                     with np.errstate(invalid="ignore"):
                         smoothed = np.clip(smoothed, finite.min(), finite.max())
                 smoothed = _drawable(smoothed, use_logy)
