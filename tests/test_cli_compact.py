@@ -44,7 +44,8 @@ def test_default_output_beside_the_log(log: Path) -> None:
         f"{out}: 6 charts, 6 series, 1,416 points from 509 rows, {len(data) / 1000:.1f} kB\n"
     )
     bundle = curvelog.load_bundle(out)
-    assert bundle["run"]["name"] == "run" and bundle["summary"]["resumes"] == 161
+    # run.log is named after its folder (#17)
+    assert bundle["run"]["name"] == log.parent.name and bundle["summary"]["resumes"] == 161
     assert bundle["best"]["metric"] == "G_L1"
 
 

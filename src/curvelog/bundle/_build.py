@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -267,7 +266,7 @@ def _run_meta(run: Run, objective: Mapping[str, Any] | None) -> RunMeta:
     h = run.header
     start = h.get("start_time")
     return {
-        "name": Path(run.path).stem,
+        "name": run.name,  # EventLog(name=...), else the file's stem (run.log: its folder)
         "run_id": _json.text(h.get("run_id")),
         "start_time": _json.number(float(start)) if isinstance(start, (int, float)) else None,
         "host": _json.text(h.get("host")),

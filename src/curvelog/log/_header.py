@@ -67,9 +67,10 @@ def _session_record(
     config: Any,
     charts: Any,
     objective: dict[str, str] | None,
+    name: str | None = None,
 ) -> dict[str, Any]:
     cwd = os.getcwd()
-    return {
+    record = {
         "type": "session",
         "format": FORMAT_VERSION,
         "run_id": run_id,
@@ -88,6 +89,9 @@ def _session_record(
         "charts": _plain(charts) if charts is not None else {},
         "objective": objective,
     }
+    if name is not None:  # the run's title in charts (docs/FORMAT.md)
+        record["name"] = name
+    return record
 
 
 def _first_record(fd: int) -> dict[str, Any]:

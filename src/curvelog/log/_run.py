@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -41,7 +42,11 @@ class Series:
 
 @dataclass(frozen=True)
 class Segment:
-    """A stretch of rows whose steps never go backwards; a new one starts at each resume."""
+    """A stretch of rows of one session whose steps never go backwards.
+
+    A new one starts at each resume: where the steps go back, and where a new
+    session starts writing (even when its steps continue upward).
+    """
 
     index: int
     session: int
@@ -130,8 +135,11 @@ class Run:
         if len(steps) == 0:
             return []
         starts = np.flatnonzero(steps[1:] < steps[:-1]) + 1
-        bounds = np.concatenate(([0], starts, [len(steps)]))
         session_starts = np.cumsum([0] + [s.rows for s in self.sessions])
+        # a new session is a resume even when its steps go on upward (Lightning's resume)
+        inner = session_starts[(session_starts > 0) & (session_starts < len(steps))]
+        starts = np.union1d(starts, inner).astype(np.int64)
+        bounds = np.concatenate(([0], starts, [len(steps)]))
         out = []
         for i in range(len(bounds) - 1):
             a, b = int(bounds[i]), int(bounds[i + 1])
@@ -139,6 +147,20 @@ class Run:
             seg = steps[a:b]
             out.append(Segment(i, max(sess, 0), a, b - a, int(seg[0]), int(seg[-1])))
         return out
+
+    @property
+    def name(self) -> str:
+        """What to call the run: the latest ``EventLog(name=...)``, else from the path.
+
+        ``runs/exp1/loss.log`` is ``loss``; a log named ``run.log`` (the name
+        the README recommends) is called after its folder, ``exp1``.
+        """
+        for s in reversed(self.sessions):
+            given = s.header.get("name")
+            if isinstance(given, str) and given:
+                return given
+        p = Path(os.path.abspath(self.path))
+        return p.parent.name if p.stem == "run" and p.parent.name else p.stem
 
     @property
     def config(self) -> dict[str, Any]:
@@ -174,7 +196,7 @@ class Run:
 
     @property
     def resumes(self) -> int:
-        """Times the steps went backwards (a restart from an earlier checkpoint)."""
+        """Resumes: times the steps went backwards or a new session started writing."""
         return max(len(self.segments) - 1, 0)
 
     # -------------------------------------------------------------- data

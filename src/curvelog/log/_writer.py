@@ -65,6 +65,8 @@ class EventLog:
     :param durability: ``"flush"`` hands data to the OS (survives ``kill -9``);
         ``"fsync"`` also forces it to disk each flush (survives power loss).
     :param all_ranks: write even when ``RANK`` says this is not rank 0.
+    :param name: the run's name, shown as the title of its charts (default: the
+        log's file name, or its folder's name for ``run.log``).
     :param strict: raise `MetricTypeError` / `StepError` on a value that is not a
         number or a step that is not a valid integer. By default such data is
         skipped with one warning per metric and counted in the end record
@@ -83,6 +85,7 @@ class EventLog:
         durability: Literal["flush", "fsync"] = "flush",
         all_ranks: bool = False,
         strict: bool = False,
+        name: str | None = None,
     ) -> None:
         self.path = os.fspath(path)
         if mode not in _MODES:
@@ -93,6 +96,9 @@ class EventLog:
             raise ValueError(f"flush_every must be >= 0 seconds, not {flush_every!r}")
         if best is not None and type(best) is not str:
             raise TypeError(f"best must be a metric name (str), not {type(best).__name__}")
+        if name is not None and (type(name) is not str or not name):
+            raise TypeError(f"name must be a non-empty string, not {name!r}")
+        self.name = name
         self.best_metric = best
         self.mode = mode
         self._fsync = durability == "fsync"
@@ -178,8 +184,9 @@ class EventLog:
             self.sid = uuid.uuid4().hex[:16]
             self.run_id = run_id
             record = _session_record(
-                self.sid, run_id, resumed=resumed, config=config, charts=charts, objective=objective
-            )
+                self.sid, run_id, resumed=resumed, config=config, charts=charts,
+                objective=objective, name=self.name,
+            )  # fmt: skip
             data = _format.encode_frame(_format.pack(record))
             self._fd = fd
             self._write(data if resumed else FILE_MAGIC + data)
