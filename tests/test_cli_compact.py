@@ -208,13 +208,13 @@ def test_file_into_a_registry(log: Path, tmp_path: Path) -> None:
     assert not log.with_name("run.curves.json").exists()  # only the registry copy
     invoke("compact", str(log), "-o", str(tmp_path / "b.json"))
     assert (folder / "curves.json").read_bytes() == (tmp_path / "b.json").read_bytes()
-    # the same bundle into the same version is a no-op; a new version otherwise
+    # the same bundle into the same version is a no-op; the same log again reuses v1 (#17)
     invoke("compact", str(log), "--registry", str(reg), "--key", key, "--version", "v1", "--no-png")
-    invoke("compact", str(log), "--registry", str(reg), "--key", key)
-    v2 = reg / "product" / "P001_all" / "gan" / "v2"
-    assert (v2 / "curves.json").read_bytes() == (folder / "curves.json").read_bytes()
-    assert (v2 / "loss_curve.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert not (folder / "loss_curve.png").exists()
+    again = invoke("compact", str(log), "--registry", str(reg), "--key", key)
+    assert f"({key} v1 already holds this log" in again.stderr
+    assert not (reg / "product" / "P001_all" / "gan" / "v2").exists()
+    assert (folder / "loss_curve.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
 def test_registry_options_go_together(log: Path, tmp_path: Path) -> None:

@@ -185,9 +185,32 @@ def compact(
         from ..pipeline import file_run
 
         assert key is not None
+        prior = None if reg_version is not None else _version_of_log(registry_root, key, bundle)
         v = file_run(bundle, registry_root, key, version=reg_version, png=png, overwrite=force,
                      lock_timeout=lock_timeout)  # fmt: skip
-        click.echo(f"filed {v.path / 'curves.json'} ({v.key} {v.name}): {stats}", err=True)
+        if prior is not None and prior == v.number:  # the same log: its version is reused
+            sha = bundle["provenance"]["source"]["sha256"] or "?"
+            click.echo(f"reused {v.path / 'curves.json'} ({v.key} {v.name} already holds this log, "
+                       f"sha256 {sha[:12]}...): no new version", err=True)  # fmt: skip
+        else:
+            click.echo(f"filed {v.path / 'curves.json'} ({v.key} {v.name}): {stats}", err=True)
+
+
+def _version_of_log(root: str, key: str, bundle: Any) -> int | None:
+    """The version of ``key`` already filed from this bundle's log, if the registry has one."""
+    import os
+
+    from ..errors import CurvelogError
+    from ..registry import Registry
+    from ..registry._query import version_of_log
+
+    if not os.path.isdir(root):
+        return None
+    try:
+        v = version_of_log(Registry(root), key, bundle["provenance"]["source"]["sha256"])
+    except CurvelogError:
+        return None  # filing reports it
+    return None if v is None else v.number
 
 
 @cli.group("import", cls=_Group, context_settings=CONTEXT_SETTINGS)
