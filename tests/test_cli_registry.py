@@ -97,12 +97,14 @@ def test_list_json_and_the_environment_variable(
             "latest": 1,
             "versions": [1],
             "path": str(reg.root / "global/all/sum/kan/v1"),
+            "filed": [],
         },
         {
             "key": KEY,
             "latest": 2,
             "versions": [1, 2],
             "path": str(reg.root / KEY / "v2"),
+            "filed": [],
         },
     ]
 

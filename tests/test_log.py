@@ -71,6 +71,9 @@ class FakeTensor:
     def dim(self) -> int:
         return len(self.shape)
 
+    def numel(self) -> int:
+        return int(np.prod(self.shape))
+
     def is_complex(self) -> bool:
         return False
 
@@ -138,7 +141,7 @@ def test_tensor_check_does_not_import_torch(tmp_path: Path) -> None:
 def test_rejects_other_values_naming_metric_and_type(
     tmp_path: Path, value: Any, type_text: str
 ) -> None:
-    with EventLog(tmp_path / "x.log") as log:
+    with EventLog(tmp_path / "x.log", strict=True) as log:
         with pytest.raises(
             curvelog.MetricTypeError,
             match=rf"metric 'train/loss': cannot record a value of type {type_text}",
@@ -152,7 +155,7 @@ def test_rejects_other_values_naming_metric_and_type(
 
 @pytest.mark.parametrize("name", [3, "", None])
 def test_rejects_bad_metric_names(tmp_path: Path, name: Any) -> None:
-    with EventLog(tmp_path / "x.log") as log:
+    with EventLog(tmp_path / "x.log", strict=True) as log:
         with pytest.raises(
             curvelog.MetricTypeError, match="metric names must be non-empty strings"
         ):
@@ -161,7 +164,7 @@ def test_rejects_bad_metric_names(tmp_path: Path, name: Any) -> None:
 
 @pytest.mark.parametrize("step", [-1, 1.0, "3", None, True, np.float64(2.0), 2**63, np.int64(-5)])
 def test_rejects_bad_steps(tmp_path: Path, step: Any) -> None:
-    with EventLog(tmp_path / "x.log") as log:
+    with EventLog(tmp_path / "x.log", strict=True) as log:
         with pytest.raises(curvelog.StepError, match="is not a non-negative integer"):
             log.append(step, x=1.0)
         with pytest.raises(curvelog.StepError):
@@ -417,9 +420,17 @@ def test_bad_arguments(tmp_path: Path) -> None:
         EventLog(tmp_path / "x.log", durability="always")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="flush_every"):
         EventLog(tmp_path / "x.log", flush_every=-1)
-    with pytest.raises(curvelog.PathError, match="folder does not exist"):
-        EventLog(tmp_path / "missing" / "x.log")
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(curvelog.PathError, match="cannot create folder"):
+        EventLog(tmp_path / "file" / "sub" / "x.log")
     assert not (tmp_path / "x.log").exists()
+
+
+def test_missing_folders_are_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with EventLog("runs/exp1/run.log") as log:  # relative, as in the README
+        log.append(0, x=1.0)
+    assert curvelog.read(tmp_path / "runs" / "exp1" / "run.log").series("x").steps.tolist() == [0]
 
 
 def test_only_rank_zero_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -719,7 +730,7 @@ def test_a_failed_close_still_releases_the_file(
 
 
 def test_empty_metric_name_is_refused_as_a_keyword_too(tmp_path: Path) -> None:
-    with EventLog(tmp_path / "x.log") as log:
+    with EventLog(tmp_path / "x.log", strict=True) as log:
         with pytest.raises(curvelog.MetricTypeError, match="non-empty strings"):
             log.append(0, **{"": 1.0})
 
@@ -760,3 +771,45 @@ def test_replay_columns_keeps_given_times_and_tracks_the_best(tmp_path: Path) ->
             log._replay_columns(steps[:3], times[:3], {"a": (np.array([0, 3]), np.zeros(2))})
         with pytest.raises(curvelog.errors.StepError):
             log._replay_columns(np.array([-1]), times[:1], {})
+
+
+# --------------------------------------------------------------------------- config after opening
+
+
+def test_config_given_after_opening_is_merged(tmp_path: Path) -> None:
+    path = tmp_path / "x.log"
+    with EventLog(path, config={"lr": 0.1, "depth": 2}) as log:
+        log.append(0, x=1.0)
+        log.update_config(lr=0.01, seed=7)
+        log.update_config({"opt": {"name": "adam"}})
+    run = curvelog.read(path)
+    assert run.header["config"] == {"lr": 0.1, "depth": 2}  # the header is never rewritten
+    assert run.config == {"lr": 0.01, "depth": 2, "seed": 7, "opt": {"name": "adam"}}
+    with EventLog(path, config={"resumed_from": "ckpt-1"}) as log:
+        log.set_config({"only": True})
+        log.update_config(after=1)
+    run = curvelog.read(path)
+    assert run.config == {"only": True, "after": 1}
+    assert run.describe()["config"] == run.config
+
+
+def test_config_of_a_resume_merges_and_set_config_replaces(tmp_path: Path) -> None:
+    path = tmp_path / "x.log"
+    with EventLog(path, config={"a": 1}):
+        pass
+    with EventLog(path, config={"b": 2}) as log:
+        assert curvelog.read(path).config == {"a": 1, "b": 2}
+        log.set_config(None)
+    assert curvelog.read(path).config == {}
+
+
+def test_config_record_is_written_at_once_and_refused_after_close(tmp_path: Path) -> None:
+    path = tmp_path / "x.log"
+    log = EventLog(path, flush_every=0)
+    log.update_config(lr=3e-4)
+    assert curvelog.read(path).config == {"lr": 3e-4}  # before any flush or close
+    with pytest.raises(TypeError, match="config must be a mapping"):
+        log.set_config([1, 2])
+    log.close()
+    with pytest.raises(curvelog.LogClosedError):
+        log.update_config(lr=1.0)

@@ -143,7 +143,7 @@ def test_the_set_bundle_has_every_ranks_line(ddp: Path) -> None:
     first = [s["y"][0] for s in chart["series"][:3]]
     assert first == [1.0, 2.0, 3.0]
     assert bundle["best"] is not None and bundle["best"]["metric"] == "val/loss"
-    assert bundle["run"]["name"] == "run"
+    assert bundle["run"]["name"] == ddp.name  # run.log is named by its folder (#17)
     ranks = bundle["provenance"]["source"]["ranks"]
     assert [(r["rank"], r["name"]) for r in ranks] == [
         (0, "run.log"), (1, "run.rank1.log"), (2, "run.rank2.log")]  # fmt: skip

@@ -268,7 +268,8 @@ def test_nan_and_inf_events_marked_on_the_x_axis_and_labelled_once() -> None:
     (span,) = lines(ax, "curvelog-eventspan:nan")
     assert list(span.get_xdata()) == [200.0, 220.0]
     texts = legend_texts(ax)
-    assert texts.count("NaN \u00d74") == 1 and texts.count("+inf") == 1  # values, not markers
+    # values, not markers; per line, never summed over the panel's lines
+    assert texts.count("train: NaN \u00d74") == 1 and texts.count("train: +inf") == 1
     # the line has gaps where the values were not finite
     train = lines(ax, "curvelog-series:train/loss")[0]
     assert np.isnan(np.asarray(train.get_ydata(), dtype=float)[[20, 21, 22, 70, 90]]).all()

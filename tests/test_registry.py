@@ -923,8 +923,10 @@ def test_the_training_sample_files_everything_into_one_version(tmp_path: Path) -
     bundle = json.loads((v.path / "curves.json").read_text("utf-8"))
     assert bundle["schema"] == "curvelog.bundle/1"
     meta = v.metadata()
-    assert meta["summary"] == bundle["summary"] and meta["params"]["epochs"] == 3
-    assert reg.index_rows()[1].metrics_summary == bundle["summary"]
+    # the bundle's summary, plus the objective and best that `registry list` prints (#17)
+    extra = {"objective": {"metric": "val/loss", "mode": "min"}, "best": meta["summary"]["best"]}
+    assert meta["summary"] == {**bundle["summary"], **extra} and meta["params"]["epochs"] == 3
+    assert reg.index_rows()[1].metrics_summary == meta["summary"]
     assert_consistent(root)
 
 

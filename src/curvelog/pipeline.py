@@ -22,6 +22,7 @@ from ._fs import Sha256Job, os_errors, same_file
 from .bundle import DEFAULT_POINTS, Bundle, load_bundle, run_name, write_bundle
 from .bundle._build import build, check_options
 from .bundle._ranks import merge_ranks
+from .bundle._smooth import check_weights
 from .errors import OutputExistsError, PathError
 from .log import FILE_MAGIC, is_log, read
 from .log._ranks import split_rank_name
@@ -102,6 +103,7 @@ def compact(
     force: bool = False,
     write: bool = True,
     progress: Progress | None = None,
+    smooth: Sequence[float] = (),
 ) -> tuple[Bundle, str | None]:
     """Read a log, build its bundle and write it (what ``curvelog compact`` does).
 
@@ -112,6 +114,7 @@ def compact(
     :param write: False builds the bundle without writing it (the path returned is None).
     :param progress: called as ``progress(stage, done, total)`` for the
         stages ``"read"`` and ``"series"``.
+    :param smooth: EMA weights to store per series, over the raw values.
     :returns: the bundle and the path written.
 
     ``log_path`` may be rank 0's log of a rank set (``run.log`` beside
@@ -119,6 +122,7 @@ def compact(
     bundle then holds every rank's line (`curvelog.bundle._ranks`).
     """
     check_options(method, points)
+    smooth = check_weights(smooth)
     src = os.fspath(log_path)
     if os.path.isdir(src):
         src = run_in_folder(src)
@@ -133,7 +137,7 @@ def compact(
     members = rank_set(src)
     parts = []
     for rank, path in members:  # a pattern must match in rank 0 only: it may be alone to eval
-        parts.append((rank, _build_one(path, method, points, metrics, progress, rank == 0)))
+        parts.append((rank, _build_one(path, method, points, metrics, progress, rank == 0, smooth)))
     bundle = parts[0][1] if len(parts) == 1 else merge_ranks(parts)
     if target is not None:
         refuse_to_replace_a_log(target, src)  # again: a log may have appeared during the read
@@ -141,8 +145,11 @@ def compact(
     return bundle, target
 
 
-def load_source(path: str | os.PathLike[str]) -> Bundle:
+def load_source(path: str | os.PathLike[str], *, smooth: Sequence[float] = ()) -> Bundle:
     """The bundle of a chart-bundle file, or of a log compacted in memory.
+
+    ``smooth``: EMA weights computed over the raw values when the source is a
+    log (a bundle holds what its compaction stored).
 
     A log is recognised by its signature (a bundle is JSON text), whatever
     the file's name; only the signature is read here, not the whole file.
@@ -153,7 +160,7 @@ def load_source(path: str | os.PathLike[str]) -> Bundle:
     """
     src = os.fspath(path)
     if os.path.isdir(src):  # the one run (a log, or a rank set) in it
-        bundle, _ = compact(run_in_folder(src), write=False)
+        bundle, _ = compact(run_in_folder(src), write=False, smooth=smooth)
         return bundle
     if os.path.exists(src) and not os.path.isfile(src):
         raise PathError(src, "is not a regular file")  # opening a FIFO would block
@@ -164,7 +171,7 @@ def load_source(path: str | os.PathLike[str]) -> Bundle:
     with contextlib.suppress(OSError), open(src, "rb") as f:
         head = f.read(1)
     if head == FILE_MAGIC[:1]:  # no JSON text starts with 0x89; a torn signature too
-        bundle, _ = compact(src, write=False)
+        bundle, _ = compact(src, write=False, smooth=smooth)
         return bundle
     return load_bundle(src)
 
@@ -176,6 +183,7 @@ def _build_one(
     metrics: Sequence[str] | None,
     progress: Progress | None,
     strict: bool = True,
+    smooth: Sequence[float] = (),
 ) -> Bundle:
     """Read one log and build its bundle, hashing the file meanwhile; not ``strict``, a
     pattern of ``metrics`` that matches nothing here is no error."""
@@ -190,8 +198,9 @@ def _build_one(
         metrics = [m for m in run.metrics if any(fnmatch.fnmatchcase(m, p) for p in pats)]
     size = run.size
     return build(
-        run, method, points, metrics, lambda: hasher.result(size) if hasher else None, progress
-    )
+        run, method, points, metrics, lambda: hasher.result(size) if hasher else None, progress,
+        smooth,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- rank sets

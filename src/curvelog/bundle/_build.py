@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -20,6 +19,7 @@ from ._analysis import _analysis, _r6
 from ._charts import _plan_charts, _select
 from ._model import SCHEMA, Best, Bundle, Chart, Resume, RunMeta, SeriesData, Summary
 from ._series import _metric_summary, _sampled_series
+from ._smooth import check_weights, smooth_at
 
 if TYPE_CHECKING:
     from ..log import Best as RunBest
@@ -128,6 +128,7 @@ def build_bundle(
     metrics: Sequence[str] | None = None,
     sha256: str | None = None,
     progress: Progress | None = None,
+    smooth: Sequence[float] = (),
 ) -> Bundle:
     """The chart bundle of ``run`` (a dict ready for `write_bundle`).
 
@@ -138,8 +139,11 @@ def build_bundle(
     :param sha256: the log's digest if the caller already has it; computed
         otherwise (from the first ``run.size`` bytes of ``run.path``).
     :param progress: called as ``progress("series", done, total)``.
+    :param smooth: EMA weights in [0, 1): each series gets ``smooth[weight]``,
+        the EMA over every raw value at the kept steps (docs/BUNDLE.md).
     """
     check_options(method, points)
+    smooth = check_weights(smooth)
     hasher = Sha256Job(run.path) if sha256 is None else None
     return build(
         run,
@@ -148,6 +152,7 @@ def build_bundle(
         metrics,
         lambda: hasher.result(run.size) if hasher else sha256,
         progress,
+        smooth,
     )
 
 
@@ -158,6 +163,7 @@ def build(
     metrics: Sequence[str] | None,
     digest: Callable[[], str | None],
     progress: Progress | None,
+    smooth: Sequence[float] = (),
 ) -> Bundle:
     """`build_bundle` once the options are checked; ``digest()`` gives the log's sha256
     (called last, so a hash computed in a thread meanwhile costs no wall time)."""
@@ -182,6 +188,8 @@ def build(
         bad = np.zeros(0, dtype=np.int64) if finite_mask.all() else np.flatnonzero(~finite_mask)
         per_metric[m] = _metric_summary(run.metric_stats(m))
         built[m] = _sampled_series(s, label_of[m], bad, resume_steps, best_step, method, points)
+        if smooth:  # the EMA over the raw values, at the kept steps
+            built[m]["smooth"] = smooth_at(s, built[m]["x"], smooth)
         if progress is not None:
             progress("series", done + 1, len(selected))
     charts: list[Chart] = [
@@ -258,7 +266,7 @@ def _run_meta(run: Run, objective: Mapping[str, Any] | None) -> RunMeta:
     h = run.header
     start = h.get("start_time")
     return {
-        "name": Path(run.path).stem,
+        "name": run.name,  # EventLog(name=...), else the file's stem (run.log: its folder)
         "run_id": _json.text(h.get("run_id")),
         "start_time": _json.number(float(start)) if isinstance(start, (int, float)) else None,
         "host": _json.text(h.get("host")),
@@ -267,7 +275,7 @@ def _run_meta(run: Run, objective: Mapping[str, Any] | None) -> RunMeta:
         "packages": _json.jsonable(h.get("packages") or {}),
         "git": _json.jsonable(h.get("git")),
         "argv": _json.jsonable(h.get("argv") or []),
-        "config": _json.jsonable(h.get("config") or {}),
+        "config": _json.jsonable(run.config),  # header + set_config/update_config
         "sessions": len(run.sessions),
         "objective": _json.jsonable(objective),
     }

@@ -54,6 +54,8 @@ class SeriesData(TypedDict):
     y: list[float | None]
     raw_points: int
     events: list[Event]
+    #: optional: EMA weight (its repr) -> the EMA over every raw value, at each x
+    smooth: NotRequired[dict[str, list[float | None]]]
 
 
 class Chart(TypedDict):

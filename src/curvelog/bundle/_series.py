@@ -79,7 +79,7 @@ def _sampled_series(
     keep = np.unique(keep).astype(np.int64)
     idx = np.asarray(downsample(x, y, method=method, n_out=points, keep=keep), dtype=np.int64)
     events, droppable = _events(x, y, bad)
-    if droppable.size:
+    if droppable.size and method != "none":  # "none" keeps every point, NaN runs included
         droppable = np.setdiff1d(droppable, keep, assume_unique=True)
         idx = np.setdiff1d(idx, droppable, assume_unique=True)
     vals = y[idx]

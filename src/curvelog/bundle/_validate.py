@@ -21,6 +21,8 @@ from ._model import SCHEMA, SCHEMA_MAJOR
 from ._series import _KINDS
 
 _SCHEMA_RE: Final = re.compile(r"^curvelog\.bundle/([0-9]+)(?:\.([0-9]+))?$")
+#: a smoothing weight's key: repr of a float in [0, 1) ("0.9", "0.0", "1e-05")
+_WEIGHT_RE: Final = re.compile(r"^(0(\.[0-9]+)?|[0-9]\.[0-9]+e-[0-9]+|[0-9]e-[0-9]+)$")
 _HEX64: Final = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -175,6 +177,19 @@ class _Checker:
                 self.int_(ev["last_step"], f"{p}/last_step", minimum=ev["step"])
             if "count" in ev:
                 self.int_(ev["count"], f"{p}/count", minimum=1)
+        if "smooth" in s:  # optional: EMA weight -> the EMA over the raw values at each x
+            self.smooth(s["smooth"], f"{ptr}/smooth", len(x))
+
+    def smooth(self, v: Any, ptr: str, n: int) -> None:
+        for key, values in self.obj(v, ptr).items():
+            p = f"{ptr}/{_esc(key)}"
+            if not _WEIGHT_RE.match(key):
+                raise self.fail(p, f"expected an EMA weight in [0, 1) as key, found {key!r}")
+            if len(self.arr(values, p)) != n:
+                raise self.fail(p, f"has {len(values)} values for {n} steps in x")
+            for i, val in enumerate(values):
+                if val is not None and (type(val) is not float or not math.isfinite(val)):
+                    self.num(val, f"{p}/{i}")
 
     def charts(self, v: Any) -> None:
         seen: set[str] = set()

@@ -66,6 +66,22 @@ def _split_metrics(values: tuple[str, ...]) -> list[str] | None:
     return names or None
 
 
+def _parse_weights(text: str | None) -> tuple[float, ...]:
+    """``"0.9,0.99"`` -> (0.9, 0.99); each in [0, 1)."""
+    if text is None:
+        return ()
+    out = []
+    for part in text.split(","):
+        try:
+            w = float(part)
+        except ValueError:
+            raise UserError(f"--smooth: {part.strip()!r} is not a number (e.g. 0.9,0.99)") from None
+        if not 0.0 <= w < 1.0:
+            raise UserError(f"--smooth: weight {part.strip()} is not in [0, 1) (e.g. 0.9,0.99)")
+        out.append(w)
+    return tuple(out)
+
+
 @cli.command()
 @click.argument("logs", metavar="LOG...", nargs=-1, required=True)
 @click.option("-o", "--output", metavar="PATH",
@@ -79,6 +95,9 @@ def _split_metrics(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--metrics", multiple=True, metavar="NAMES",
               help="Only these metrics (comma-separated names or glob patterns; "
                    "repeatable).")  # fmt: skip
+@click.option("--smooth", "smooth_weights", metavar="W[,W...]", default=None,
+              help="Store per series the EMA over the raw values for these weights "
+                   "(e.g. 0.9,0.99), drawn by plot --smooth W.")  # fmt: skip
 @click.option("--force", is_flag=True, help="Replace an existing bundle.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Compact this many logs at once, each in its own process.")  # fmt: skip
@@ -97,6 +116,7 @@ def compact(
     points: int,
     method: str,
     metrics: tuple[str, ...],
+    smooth_weights: str | None,
     force: bool,
     jobs: int,
     registry_root: str | None,
@@ -124,6 +144,7 @@ def compact(
         curvelog compact run.log -o curves.json --points 500 --metrics 'val/*'
         curvelog compact run.log -o - | jq .best
         curvelog compact runs/*/run.log -j 2
+        curvelog compact run.log --smooth 0.9,0.99 --force
         curvelog compact run.log --registry saved_models --key product/P001_all/mlstm
         curvelog compact runs/ddp/            # run.log + run.rank1.log ... -> run.curves.json
     """
@@ -145,6 +166,7 @@ def compact(
         "metrics": _split_metrics(metrics),
         "force": force,
         "write": not to_stdout and (output is not None or registry_root is None),
+        "smooth": _parse_weights(smooth_weights),
     }
     failed = 0
     for log, outcome in _compact_all(logs, None if to_stdout else output, opts, jobs):
@@ -163,11 +185,7 @@ def compact(
         if path is not None:
             click.echo(f"{path}: {stats}, {_human_size(len(dumps(bundle)))}", err=True)
         if target is not None:
-            from ..pipeline import file_run
-
-            reg, reg_key = target
-            v = file_run(bundle, reg, reg_key, version=reg_version, png=png, overwrite=force)
-            click.echo(f"filed {v.path / 'curves.json'} ({v.key} {v.name}): {stats}", err=True)
+            _file(bundle, *target, reg_version, png, force, stats)
     if failed:
         raise UserError(f"{failed} of {len(logs)} logs could not be compacted")
 
@@ -245,6 +263,29 @@ def _stats(bundle: Bundle) -> str:
     text = ", ".join(_count(n, word) for n, word in counts) + f" from {_count(rows, 'row')}"
     ranks = bundle["provenance"]["source"].get("ranks")
     return f"{text} of rank 0, {len(ranks)} ranks" if ranks else text
+
+
+def _file(
+    bundle: Bundle, reg: Registry, key: str, version: str | None, png: bool, force: bool, stats: str
+) -> None:
+    """File one bundle; the same log filed again reuses its version (and says so)."""
+    from ..pipeline import file_run
+    from ..registry._query import version_of_log
+
+    prior = None
+    if version is None and reg.root.is_dir():
+        try:
+            found = version_of_log(reg, key, bundle["provenance"]["source"]["sha256"])
+        except CurvelogError:
+            found = None  # filing reports it
+        prior = None if found is None else found.number
+    v = file_run(bundle, reg, key, version=version, png=png, overwrite=force)
+    if prior is not None and prior == v.number:  # the same log: its version is reused
+        sha = bundle["provenance"]["source"]["sha256"] or "?"
+        click.echo(f"reused {v.path / 'curves.json'} ({v.key} {v.name} already holds this log, "
+                   f"sha256 {sha[:12]}...): no new version", err=True)  # fmt: skip
+    else:
+        click.echo(f"filed {v.path / 'curves.json'} ({v.key} {v.name}): {stats}", err=True)
 
 
 @cli.group("import", cls=_Group, context_settings=CONTEXT_SETTINGS)

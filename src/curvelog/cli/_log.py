@@ -70,6 +70,7 @@ def _overview(info: dict[str, Any]) -> list[str]:
             f"{_fmt_value(best['value']) if best['value'] is not None else '?'}"
             f" at step {best['step']:,} ({best['mode']}, {best['source']})"
         )
+    lines.append(f"  skipped   {_fmt_skipped(info['skipped'])}")
     damage = info["damage"]
     lines.append(f"  damage    {'none' if not damage else len(damage)}")
     lines += [f"            {d['what']}" for d in damage]
@@ -101,6 +102,21 @@ def _metrics_table(metrics: dict[str, Any]) -> list[str]:
         ).rstrip()
         for row in table
     ]
+
+
+def _fmt_skipped(skipped: dict[str, Any]) -> str:
+    """``none``, or what the writer's value policy skipped: values per metric, whole rows."""
+    values, rows = skipped["values"], skipped["rows"]
+    parts = []
+    if values:
+        n = sum(values.values())
+        each = ", ".join(f"{k}: {v:,}" for k, v in values.items())
+        parts.append(f"{n:,} value{'s' if n != 1 else ''} that {'were' if n != 1 else 'was'}"
+                     f" not a number ({each})")  # fmt: skip
+    if rows:
+        parts.append(f"{rows:,} row{'s' if rows != 1 else ''} (step not a valid integer,"
+                     " or values not a mapping)")  # fmt: skip
+    return "; ".join(parts) or "none"
 
 
 @cli.command()

@@ -20,7 +20,9 @@ def _plot_options(f: Any) -> Any:
                      "positive and a series spans more than two decades)."),
         click.option("--logx", is_flag=True, help="Log step axis."),
         click.option("--smooth", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.0,
-                     metavar="W", help="EMA weight in [0, 1), e.g. 0.9, over the faint raw line."),
+                     metavar="W", help="EMA weight in [0, 1), e.g. 0.9, over the faint raw line: "
+                     "over every raw value for a log or a bundle compacted with --smooth W, "
+                     "else over the kept points (the header says which)."),
         click.option("--size", metavar="WxH", help="Figure size in inches, e.g. 12x8."),
         click.option("--dpi", type=click.IntRange(10, 1200), default=100, show_default=True,
                      help="Pixels per inch (PNG)."),
@@ -137,7 +139,7 @@ def plot(sources: tuple[str, ...], output: str | None, charts: str | None, logy:
     out = output or default_output(source)
     opts = _plot_opts(charts, logy, logx, smooth, size, dpi)
     _check_output(out, (source,))
-    bundle = load_source(source)
+    bundle = load_source(source, smooth=(smooth,) if smooth > 0 else ())
     _warn_damage(source, bundle)
     if _is_html(out):
         n = _write_html([bundle], out, None, opts)
@@ -200,7 +202,7 @@ def compare(sources: tuple[str, ...], output: str, names: tuple[str, ...], chart
     _check_output(output, sources)
     bundles = []
     for src in sources:
-        bundles.append(load_source(src))
+        bundles.append(load_source(src, smooth=(smooth,) if smooth > 0 else ()))
         _warn_damage(src, bundles[-1])
     labels = list(names) if names else run_names(bundles, sources)
     if _is_html(output):

@@ -6,9 +6,10 @@ from typing import Any
 
 import click
 
-from ._app import CONTEXT_SETTINGS, _Group, cli
+from ._app import CONTEXT_SETTINGS, UserError, _Group, cli
 from ._common import (
     _echo_json,
+    _fmt_value,
     _human_size,
     _index_option,
     _lock_timeout_option,
@@ -53,19 +54,33 @@ def registry_group() -> None:
 @registry_group.command("list")
 @click.argument("prefix", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--sort", "sort_metric", metavar="METRIC",
+              help="One line per version, best METRIC value first (by the metric's goal: "
+                   "min for losses, max for accuracies).")  # fmt: skip
 @_registry_root_option
 @_index_option
-def registry_list(prefix: str | None, as_json: bool, root: str, index: str | None) -> None:
+def registry_list(
+    prefix: str | None, as_json: bool, sort_metric: str | None, root: str, index: str | None
+) -> None:
     """List the keys (under PREFIX, whole segments) with their versions.
+
+    Under each key, every version filed with a chart bundle shows its
+    objective and best value (from the index). --sort METRIC ranks the
+    versions by METRIC's best value instead.
 
     \b
     Example:
         curvelog registry list
         curvelog registry list global/all --json
+        curvelog registry list product/P001_all/mlstm --sort val/loss
     """
     from ..registry import Registry
 
     reg = Registry(root, index=index)
+    if sort_metric is not None:
+        _list_sorted(reg, prefix, sort_metric, as_json)
+        return
+    facts = _facts_by_version(reg, prefix)
     rows: list[dict[str, Any]] = []
     if reg.index_kind == "postgresql":  # the index's view
         by_key: dict[str, list[int]] = {}
@@ -73,7 +88,9 @@ def registry_list(prefix: str | None, as_json: bool, root: str, index: str | Non
             by_key.setdefault(row.key, []).append(row.version)
         for key, numbers in by_key.items():
             path = str(reg.root.joinpath(*key.split("/"), f"v{numbers[-1]}"))
-            rows.append({"key": key, "latest": numbers[-1], "versions": numbers, "path": path})
+            filed = [_facts_json(facts[(key, n)]) for n in numbers if (key, n) in facts]
+            rows.append({"key": key, "latest": numbers[-1], "versions": numbers, "path": path,
+                         "filed": filed})  # fmt: skip
     for key in reg.keys(prefix) if reg.index_kind == "sqlite" else []:
         numbers = [v.number for v in reg.versions(key)]
         rows.append(
@@ -82,6 +99,7 @@ def registry_list(prefix: str | None, as_json: bool, root: str, index: str | Non
                 "latest": numbers[-1],
                 "versions": numbers,
                 "path": str(reg.latest(key).path),
+                "filed": [_facts_json(facts[(key, n)]) for n in numbers if (key, n) in facts],
             }
         )
     if as_json:
@@ -92,6 +110,9 @@ def registry_list(prefix: str | None, as_json: bool, root: str, index: str | Non
         count = len(r["versions"])
         plural = "version" if count == 1 else "versions"
         click.echo(f"{r['key']:<{width}}  v{r['latest']:<4}  {count} {plural}")
+        for n in r["versions"]:
+            if (r["key"], n) in facts:
+                click.echo(f"  v{n:<4}  {_facts_text(facts[(r['key'], n)])}")
 
 
 @registry_group.command("show")
@@ -143,6 +164,10 @@ def registry_show(
         )
     if meta.get("run_id"):
         click.echo(f"run_id:     {meta['run_id']}")
+    facts = _facts_by_version(reg, v.key).get((v.key, v.number))
+    if facts is not None:
+        click.echo(f"objective:  {facts.objective or '-'}")
+        click.echo(f"best:       {_best_text(facts)}")
     click.echo("files:")
     width = max((len(n) for n, _ in files), default=0)
     for name, size in files:
@@ -206,3 +231,111 @@ def registry_rebuild_index(root: str, lock_timeout: float, init: bool, index: st
         click.echo(f"versions.json: {key} {before} -> v{new}")
     for problem in report.problems:
         click.echo(f"warning: {problem}", err=True)
+
+
+# --------------------------------------------------------------------------- querying (#17)
+
+
+def _facts_by_version(reg: Any, prefix: str | None) -> dict[tuple[str, int], Any]:
+    """(key, version) -> objective and best value, for versions whose index row has them.
+
+    The folders are what is listed; these facts only add to them, so an index
+    this process cannot read (another registry's, one left behind) gives none.
+    """
+    from ..errors import CurvelogError
+    from ..registry._query import facts
+
+    out = {}
+    try:
+        rows = reg.index_rows(prefix)
+    except CurvelogError:
+        return {}
+    for row in rows:
+        f = facts(row.key, row.version, row.metrics_summary)
+        if f.objective is not None or f.best_value is not None:
+            out[(row.key, row.version)] = f
+    return out
+
+
+def _best_text(f: Any) -> str:
+    if f.best_value is None:
+        return "-"
+    where = f" at step {f.best_step:,}" if f.best_step is not None else ""
+    return f"{f.best_metric or '?'} = {_fmt_value(f.best_value)}{where}"
+
+
+def _facts_text(f: Any) -> str:
+    return f"objective {f.objective or '-'}  best {_best_text(f)}"
+
+
+def _facts_json(f: Any) -> dict[str, Any]:
+    return {"version": f.version, "objective": f.objective, "best_metric": f.best_metric,
+            "best_value": f.best_value, "best_step": f.best_step}  # fmt: skip
+
+
+def _list_sorted(reg: Any, prefix: str | None, metric: str, as_json: bool) -> None:
+    """``registry list --sort METRIC``: every version with METRIC, best first."""
+    from ..registry._query import rank
+
+    ranked, missing = rank(reg.index_rows(prefix), metric)
+    if as_json:
+        _echo_json(
+            [
+                {
+                    "key": r.key,
+                    "version": r.version,
+                    "path": str(reg.root / r.path),
+                    "metric": r.metric,
+                    "goal": r.goal,
+                    "best": r.value,
+                    "step": r.step,
+                }
+                for r in ranked
+            ]  # fmt: skip
+        )
+        return
+    if not ranked:
+        raise UserError(f"no version under {prefix or reg.root} has a best value of {metric!r}")
+    width = max(len(r.key) for r in ranked)
+    for r in ranked:
+        where = f" at step {r.step:,}" if r.step is not None else ""
+        click.echo(f"{r.key:<{width}}  v{r.version:<4}  {metric} = {_fmt_value(r.value)}{where}"
+                   f"  ({r.goal})")  # fmt: skip
+    if missing:
+        n = len(missing)
+        click.echo(f"{n} version{'s' if n != 1 else ''} without {metric!r} not listed", err=True)
+
+
+@registry_group.command("add")
+@click.argument("key")
+@click.argument("files", metavar="FILE...", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False))  # fmt: skip
+@click.option("--version", "version", metavar="N",
+              help="File into this existing version instead of a new one.")  # fmt: skip
+@click.option("--force", is_flag=True, help="Replace files of the same name in --version N.")
+@_registry_root_option
+@_lock_timeout_option
+def registry_add(key: str, files: tuple[str, ...], version: str | None, force: bool, root: str,
+                 lock_timeout: float) -> None:  # fmt: skip
+    """File model files (model.pth, checkpoint_best.pth, ...) into a version of KEY.
+
+    Without --version a new version is allocated; each file keeps its name.
+    A file of the same name already in --version N is never replaced without
+    --force. curves.json, metadata.json and loss_curve.png are written by the
+    registry itself (curvelog compact --registry) and are refused here.
+
+    \b
+    Example:
+        curvelog registry add product/P001_all/mlstm model.pth checkpoint_best.pth
+        curvelog registry add product/P001_all/mlstm model.pth --version 3
+    """
+    from ..registry import Registry
+    from ..registry._add import add_files
+
+    reg = Registry(root, lock_timeout=lock_timeout)
+    v, written = add_files(reg, key, files, version=version, overwrite=force)
+    for name, size in written:
+        click.echo(f"{v.path / name}: {_human_size(size)}", err=True)
+    click.echo(f"filed {len(written)} file{'s' if len(written) != 1 else ''} into {v.key} {v.name}",
+               err=True)  # fmt: skip
+    click.echo(str(v.path))

@@ -30,17 +30,18 @@ def follow(
     ``poll`` seconds (unless ``watch`` is false). A frame still being written
     (a torn tail) is waited for,
     never decoded; corrupt stretches are skipped. With ``until_closed`` the
-    iterator ends once the last session has written its end record.
+    iterator ends once the latest session has written its end record, even
+    when an earlier session died without one (a crash, then a resume).
     """
     path = os.fspath(path)
     raw = read_bytes(path)
     _check_signature(path, raw)
     frames, damage = _format.scan(raw)
     offset = _resume_offset(frames, damage, len(FILE_MAGIC))
-    open_sessions = _open_sessions(frames, set())
+    latest = _latest_session(frames, (None, True))
     backlog = [row for f in frames if f.record.get("type") == "data" for row in _rows_of(f.record)]
     yield from backlog[-last:] if last > 0 else []
-    while watch and not (until_closed and not open_sessions):
+    while watch and not (until_closed and latest[1]):
         time.sleep(poll)
         try:
             with open(path, "rb") as fh:
@@ -54,7 +55,7 @@ def follow(
         for f in frames:
             if f.record.get("type") == "data":
                 yield from _rows_of(f.record)
-        open_sessions = _open_sessions(frames, open_sessions)
+        latest = _latest_session(frames, latest)
         offset += _resume_offset(frames, damage, 0)
 
 
@@ -70,12 +71,19 @@ def _resume_offset(frames: list[Frame], damage: list[Damage], start: int) -> int
     return end
 
 
-def _open_sessions(frames: list[Frame], sessions: set[str]) -> set[str]:
-    sessions = set(sessions)
+def _latest_session(
+    frames: list[Frame], latest: tuple[str | None, bool]
+) -> tuple[str | None, bool]:
+    """(the latest session's id, whether it has closed), updated by ``frames``.
+
+    Only the latest session counts: an earlier one that died without an end
+    record will never close, and a resumed run must not wait for it.
+    """
+    sid, closed = latest
     for f in frames:
         kind = f.record.get("type")
         if kind == "session":
-            sessions.add(str(f.record.get("sid")))
-        elif kind == "end":
-            sessions.discard(str(f.record.get("sid")))
-    return sessions
+            sid, closed = str(f.record.get("sid")), False
+        elif kind == "end" and str(f.record.get("sid")) == sid:
+            closed = True
+    return sid, closed

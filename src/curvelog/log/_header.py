@@ -69,6 +69,7 @@ def _session_record(
     config: Any,
     charts: Any,
     objective: dict[str, str] | None,
+    name: str | None = None,
 ) -> dict[str, Any]:
     cwd = os.getcwd()
     record = {
@@ -94,6 +95,8 @@ def _session_record(
     cuda = cuda_info()  # only with a CUDA build of torch the user imported (#15)
     if cuda is not None:
         record["cuda"] = cuda
+    if name is not None:  # the run's title in charts (docs/FORMAT.md)
+        record["name"] = name
     return record
 
 

@@ -179,6 +179,26 @@ def _order(
     return sessions, chunks, bests, ends
 
 
+def _configs(frames: list[Frame], sessions: list[Frame]) -> list[tuple[bool, dict[str, Any]]]:
+    """The configs the log records, in file order, each with whether it merges into
+    the one before: a session's header config (a resume's merges), and the config
+    records of `EventLog.set_config` / `update_config` (``merge`` says which)."""
+    valid = {id(f) for f in sessions}
+    out: list[tuple[bool, dict[str, Any]]] = []
+    seen_session = False
+    for fr in frames:
+        rec = fr.record
+        kind = rec.get("type")
+        cfg = rec.get("config")
+        if kind == "session" and id(fr) in valid:
+            if isinstance(cfg, dict) and cfg:
+                out.append((seen_session, cfg))
+            seen_session = True
+        elif kind == "config" and isinstance(cfg, dict):
+            out.append((bool(rec.get("merge")), cfg))
+    return out
+
+
 def read(path: str | os.PathLike[str], *, strict: bool = False) -> Run:
     """Read a log: never raises on damage unless ``strict``; never returns a damaged value.
 
@@ -230,6 +250,7 @@ def read(path: str | os.PathLike[str], *, strict: bool = False) -> Run:
         if ended is not None:
             ended.end = fr.record
     damage.sort(key=lambda d: d.start)
+    configs = _configs(frames, session_frames)
     # The header can be lost to damage; the data after it is still good.
     header = sessions[0].header if sessions else {}
     cols_out = {name: (_rows_index(r, nrows), _concat(v)) for name, (r, v) in col_parts.items()}
@@ -244,4 +265,5 @@ def read(path: str | os.PathLike[str], *, strict: bool = False) -> Run:
         _steps=np.concatenate(step_parts) if step_parts else np.zeros(0, dtype=np.int64),
         _times=np.concatenate(time_parts) if time_parts else np.zeros(0, dtype=np.float64),
         _cols=cols_out,
+        _configs=configs,
     )

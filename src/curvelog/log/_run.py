@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -41,7 +42,11 @@ class Series:
 
 @dataclass(frozen=True)
 class Segment:
-    """A stretch of rows whose steps never go backwards; a new one starts at each resume."""
+    """A stretch of rows of one session whose steps never go backwards.
+
+    A new one starts at each resume: where the steps go back, and where a new
+    session starts writing (even when its steps continue upward).
+    """
 
     index: int
     session: int
@@ -100,6 +105,8 @@ class Run:
     #: metric -> (global row numbers, or None for every row; values)
     _cols: dict[str, tuple[np.ndarray | None, np.ndarray]] = field(repr=False)
     _series: dict[str, Series] = field(default_factory=dict, repr=False)
+    #: (merge?, config) in file order: session headers, then set_config/update_config
+    _configs: list[tuple[bool, dict[str, Any]]] = field(default_factory=list, repr=False)
 
     # -------------------------------------------------------------- structure
 
@@ -128,8 +135,11 @@ class Run:
         if len(steps) == 0:
             return []
         starts = np.flatnonzero(steps[1:] < steps[:-1]) + 1
-        bounds = np.concatenate(([0], starts, [len(steps)]))
         session_starts = np.cumsum([0] + [s.rows for s in self.sessions])
+        # a new session is a resume even when its steps go on upward (Lightning's resume)
+        inner = session_starts[(session_starts > 0) & (session_starts < len(steps))]
+        starts = np.union1d(starts, inner).astype(np.int64)
+        bounds = np.concatenate(([0], starts, [len(steps)]))
         out = []
         for i in range(len(bounds) - 1):
             a, b = int(bounds[i]), int(bounds[i + 1])
@@ -139,8 +149,54 @@ class Run:
         return out
 
     @property
+    def name(self) -> str:
+        """What to call the run: the latest ``EventLog(name=...)``, else from the path.
+
+        ``runs/exp1/loss.log`` is ``loss``; a log named ``run.log`` (the name
+        the README recommends) is called after its folder, ``exp1``.
+        """
+        for s in reversed(self.sessions):
+            given = s.header.get("name")
+            if isinstance(given, str) and given:
+                return given
+        p = Path(os.path.abspath(self.path))
+        return p.parent.name if p.stem == "run" and p.parent.name else p.stem
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The run's hyper-parameters: the header's config with every later one applied.
+
+        In file order: the first session's ``config``; a resumed session's
+        non-empty ``config``, merged key by key; ``update_config`` merged;
+        ``set_config`` replacing what came before.
+        """
+        out: dict[str, Any] = {}
+        for merge, cfg in self._configs:
+            out = {**out, **cfg} if merge else dict(cfg)
+        return out
+
+    @property
+    def skipped(self) -> dict[str, Any]:
+        """What the writers skipped (the value policy): ``{"values": {metric: n}, "rows": n}``.
+
+        Summed over the sessions' end records; a session that died without one
+        reports nothing. Empty counts when nothing was skipped.
+        """
+        values: dict[str, int] = {}
+        rows = 0
+        for s in self.sessions:
+            got = s.end.get("skipped") if s.end else None
+            if not isinstance(got, dict):
+                continue
+            for name, n in (got.get("values") or {}).items():
+                if isinstance(n, int):
+                    values[str(name)] = values.get(str(name), 0) + n
+            rows += got["rows"] if isinstance(got.get("rows"), int) else 0
+        return {"values": values, "rows": rows}
+
+    @property
     def resumes(self) -> int:
-        """Times the steps went backwards (a restart from an earlier checkpoint)."""
+        """Resumes: times the steps went backwards or a new session started writing."""
         return max(len(self.segments) - 1, 0)
 
     # -------------------------------------------------------------- data
@@ -283,6 +339,8 @@ class Run:
                 for g in self.segments[1:]
             ],
             "objective": self.objective,
+            "config": self.config,
+            "skipped": self.skipped,
             "best": _best_dict(best or recomputed),
             "metrics": {m: _json_stats(self.metric_stats(m)) for m in self.metrics},
             "damage": [

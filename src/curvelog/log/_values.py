@@ -2,10 +2,22 @@
 
 The fast path of `EventLog.append` only asks ``type(v) is float``; everything
 else comes here, once per odd value.
+
+The value policy (README, "Recording"): a value is recorded when it is one
+number that ``float()`` converts (int, bool, float, numpy scalars,
+``Decimal``, ``Fraction``, any ``numbers.Real``, a 1-element numpy array or
+torch tensor). Anything else (a string, ``None``, a list, a complex number, a
+tensor of several elements, an int too large for float64) is not a number:
+`_Policy` raises `MetricTypeError` under ``EventLog(strict=True)``; by default
+it warns once per metric, skips the value and counts it, so that a logging
+mistake never ends a training run. A step that is not an integer in
+``[0, 2**63)`` is handled the same way, for the whole row.
 """
 
 from __future__ import annotations
 
+import operator
+import warnings
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -18,6 +30,7 @@ from ..errors import (
 
 _STEP_LIMIT: Final[int] = 2**63
 _NEG_INF: Final[float] = float("-inf")
+_NOT_NUMBERS: Final[tuple[type, ...]] = (str, bytes, bytearray, complex, np.complexfloating)
 
 
 def _is_torch_tensor(value: object) -> bool:
@@ -28,8 +41,13 @@ def _is_torch_tensor(value: object) -> bool:
     )
 
 
+def _type_name(value: object) -> str:
+    cls = type(value)
+    return cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__name__}"
+
+
 def _coerce(name: str, value: object) -> float:
-    """The float to record for ``value``; the slow path of `EventLog.append`."""
+    """The float to record for ``value``, or `MetricTypeError`; the slow path of append."""
     if type(name) is not str:
         raise MetricTypeError(repr(name), type(name).__name__, "metric names must be strings")
     if isinstance(value, (int, float, np.integer, np.floating, np.bool_)):
@@ -38,32 +56,135 @@ def _coerce(name: str, value: object) -> float:
         except OverflowError:
             raise MetricTypeError(name, type(value).__name__, "too large for float64") from None
     if isinstance(value, np.ndarray):
-        if value.ndim == 0 and value.dtype.kind in "biuf":
-            return float(value[()])
+        if value.size == 1 and value.dtype.kind in "biuf":
+            return float(value.reshape(-1)[0])
         shape = "x".join(map(str, value.shape)) or "0-d"
         raise MetricTypeError(name, f"numpy.ndarray[{shape}, {value.dtype}]")
     if _is_torch_tensor(value):
-        dims = value.dim()  # type: ignore[attr-defined]
-        if dims == 0 and not value.is_complex():  # type: ignore[attr-defined]
+        n = value.numel()  # type: ignore[attr-defined]
+        if n == 1 and not value.is_complex():  # type: ignore[attr-defined]
             return float(value.item())  # type: ignore[attr-defined]
         shape = "x".join(str(s) for s in value.shape) or "0-d"  # type: ignore[attr-defined]
         raise MetricTypeError(name, f"torch.Tensor[{shape}, {value.dtype}]")  # type: ignore[attr-defined]
-    return _raise_type(name, value)
-
-
-def _raise_type(name: str, value: object) -> float:
-    cls = type(value)
-    qual = cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__name__}"
-    raise MetricTypeError(name, qual)
+    if not isinstance(value, _NOT_NUMBERS) and hasattr(value, "__float__"):
+        # Decimal, Fraction, numbers.Real and the 1-element arrays of other frameworks
+        try:
+            return float(value)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise MetricTypeError(name, _type_name(value), str(e)) from None
+    raise MetricTypeError(name, _type_name(value))
 
 
 def _check_step(step: object) -> int:
-    """The int to record for ``step``; the slow path of `EventLog.append`."""
-    if isinstance(step, (int, np.integer)) and not isinstance(step, (bool, np.bool_)):
-        s = int(step)
-        if 0 <= s < _STEP_LIMIT:
-            return s
+    """The int to record for ``step``, or `StepError`; the slow path of append."""
+    if not isinstance(step, (bool, np.bool_, float, np.floating)):
+        try:
+            s = operator.index(step)  # type: ignore[arg-type]
+        except TypeError:
+            pass
+        else:
+            if 0 <= s < _STEP_LIMIT:
+                return s
     raise StepError(step)
+
+
+class _Policy:
+    """What ``append`` does with data it cannot record: raise (strict) or warn, skip, count.
+
+    The counts go into the session's end record (``skipped``, docs/FORMAT.md);
+    `Run.skipped` and ``curvelog inspect`` add them up over the sessions.
+    """
+
+    __slots__ = ("rows", "strict", "values", "warned")
+
+    def __init__(self, strict: bool) -> None:
+        self.strict = strict
+        #: metric -> values skipped; a name that is not a string is counted under its repr
+        self.values: dict[str, int] = {}
+        #: rows skipped whole: a step that is not a valid integer, or values that are no mapping
+        self.rows = 0
+        self.warned: set[str] = set()
+
+    def _warn(self, key: str, message: str, depth: int) -> None:
+        """Warn once per ``key``; ``depth`` frames up is the caller of ``append``."""
+        if key not in self.warned:
+            self.warned.add(key)
+            warnings.warn(
+                f"curvelog: {message}; skipped (counted in the log's end record; "
+                "EventLog(strict=True) raises instead)",
+                RuntimeWarning,
+                stacklevel=depth,
+            )
+
+    def _skip_value(self, name: str, error: Exception) -> None:
+        self.values[name] = self.values.get(name, 0) + 1
+        self._warn(f"value:{name}", str(error).split("; expected")[0], 5)
+
+    def bad_values(self, values: object) -> None:
+        """``values`` could not be merged into the row's metrics: not a mapping."""
+        if self.strict:
+            raise TypeError(f"values must be a mapping of metric names, not {_type_name(values)}")
+        self.rows += 1
+        self._warn("values", f"values of type {_type_name(values)} are not a mapping", 4)
+
+    def names(self, metrics: dict[Any, Any], known: set[str]) -> dict[Any, Any]:
+        """``metrics`` without the names that are not non-empty strings; new names learnt."""
+        bad = []
+        for name in metrics:
+            if type(name) is not str or not name:
+                error = MetricTypeError(
+                    repr(name), type(name).__name__, "metric names must be non-empty strings"
+                )
+                if self.strict:
+                    raise error
+                self._skip_value(repr(name), error)
+                bad.append(name)
+            else:
+                known.add(name)
+        return {k: v for k, v in metrics.items() if k not in bad} if bad else metrics
+
+    def step(self, step: object) -> int | None:
+        """The step as an int, or None (row skipped) when it is not a valid integer."""
+        try:
+            return _check_step(step)
+        except StepError as error:
+            if self.strict:
+                raise
+            self.rows += 1
+            self._warn("step", str(error), 4)
+            return None
+
+    def coerce(self, metrics: dict[str, Any]) -> dict[str, float]:
+        """Every value as a float; values that are not numbers raise or are skipped."""
+        out: dict[str, float] = {}
+        for name, value in metrics.items():
+            if type(value) is float:
+                out[name] = value
+                continue
+            try:
+                out[name] = _coerce(name, value)
+            except Exception as error:  # a user object's __float__ may raise anything
+                if self.strict:
+                    if isinstance(error, MetricTypeError):
+                        raise
+                    raise MetricTypeError(name, _type_name(value), str(error)) from error
+                self._skip_value(name, error)
+        return out
+
+    def record(self) -> dict[str, Any]:
+        """The end record's ``skipped`` field; empty when nothing was skipped."""
+        if not self.values and not self.rows:
+            return {}
+        return {"skipped": {"values": dict(self.values), "rows": self.rows}}
+
+
+#: the strict policy, for names that do not come through ``append`` (importers, samples)
+_STRICT: Final = _Policy(True)
+
+
+def _check_names(metrics: Mapping[Any, Any], known: set[str]) -> None:
+    """Raise `MetricTypeError` for a name that is not a non-empty string; learn the others."""
+    _STRICT.names(dict(metrics), known)
 
 
 def _plain(value: Any) -> Any:
@@ -85,13 +206,3 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "_get_kwargs"):  # argparse.Namespace
         return {k: _plain(v) for k, v in vars(value).items()}
     return str(value)
-
-
-def _check_names(metrics: Mapping[Any, Any], known: set[str]) -> None:
-    """Slow path of append for metric names not seen before."""
-    for name in metrics:
-        if type(name) is not str or not name:
-            raise MetricTypeError(
-                repr(name), type(name).__name__, "metric names must be non-empty strings"
-            )
-        known.add(name)

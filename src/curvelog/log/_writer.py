@@ -41,7 +41,7 @@ except ImportError:  # pragma: no cover - Windows
 from ._ranks import current_rank, rank_path
 from ._records import chart_problem
 from ._system import Sampler, system_interval
-from ._values import _STEP_LIMIT, _check_names, _check_step, _coerce, _plain
+from ._values import _STEP_LIMIT, _check_names, _check_step, _plain, _Policy
 
 #: than 65,536) and the per-chunk overhead is still under 0.1 byte per step
 _CHUNK_ROWS: Final[int] = 2_048
@@ -83,7 +83,8 @@ class EventLog:
     run by the context manager, at interpreter exit and on SIGTERM) flushes,
     then writes the best record once.
 
-    :param path: the log file; created if missing, appended to (a new session) if not.
+    :param path: the log file; created if missing (its folders too), appended to (a new
+        session) if not.
     :param best: metric whose optimum is tracked and written once at close.
     :param mode: ``"min"`` or ``"max"`` for ``best``. Ties keep the earliest step.
     :param config: hyper-parameters to store in the header (any mapping,
@@ -100,6 +101,12 @@ class EventLog:
         says which); by default only rank 0 writes (``RANK`` or torch.distributed).
     :param system: also record ``sys/*`` metrics (memory, CPU, GPU memory) from
         the background thread: ``True`` every 5 s, or every given seconds (#15).
+    :param name: the run's name, shown as the title of its charts (default: the
+        log's file name, or its folder's name for ``run.log``).
+    :param strict: raise `MetricTypeError` / `StepError` on a value that is not a
+        number or a step that is not a valid integer. By default such data is
+        skipped with one warning per metric and counted in the end record
+        (`Run.skipped`), so a logging mistake never ends a training run.
     """
 
     def __init__(
@@ -114,6 +121,8 @@ class EventLog:
         durability: Literal["flush", "fsync"] = "flush",
         all_ranks: bool = False,
         system: bool | float = False,
+        strict: bool = False,
+        name: str | None = None,
         _any_rank: bool = False,
     ) -> None:
         self.path = os.fspath(path)
@@ -133,12 +142,16 @@ class EventLog:
             problem = chart_problem(_plain(charts))
             if problem:
                 raise ChartsError(problem)
+        if name is not None and (type(name) is not str or not name):
+            raise TypeError(f"name must be a non-empty string, not {name!r}")
+        self.name = name
         self.best_metric = best
         self.mode = mode
         self._fsync = durability == "fsync"
         #: step, time, {metric: float} per append, flat: see _make_append
         self._buf: list[Any] = []
         self._names: set[str] = set()
+        self._policy = _Policy(strict)
         self._best_sign = 1.0 if mode == "min" else -1.0
         self._mark = _Mark(0, 0, 0, 0, None, float("inf"), None, False)
         #: buffer length (items) at which append tries to flush again after a failed write
@@ -172,7 +185,7 @@ class EventLog:
         """Not rank 0: every call becomes a no-op and the file is never touched."""
         self._closed = True
         self._thread = None
-        for name in ("append", "mark_best", "flush", "close"):
+        for name in ("append", "mark_best", "flush", "close", "set_config", "update_config"):
             setattr(self, name, self._noop)
 
     def _noop(self, *args: Any, **kwargs: Any) -> None:
@@ -188,8 +201,11 @@ class EventLog:
         session header (and the folder entry of a new file) before any data.
         """
         folder = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(folder):
-            raise PathError(folder, "folder does not exist")
+        if not os.path.isdir(folder):  # runs/exp1/run.log on a fresh checkout
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as e:
+                raise PathError(folder, f"cannot create folder ({e.strerror or e})") from None
         try:
             fd = os.open(
                 self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o644
@@ -232,8 +248,9 @@ class EventLog:
             self.sid = uuid.uuid4().hex[:16]
             self.run_id = run_id
             record = _session_record(
-                self.sid, run_id, resumed=resumed, config=config, charts=charts, objective=objective
-            )
+                self.sid, run_id, resumed=resumed, config=config, charts=charts,
+                objective=objective, name=self.name,
+            )  # fmt: skip
             data = _format.encode_frame(_format.pack(record))
             self._fd = fd
             written = self._append_bytes(data if resumed else FILE_MAGIC + data, size)
@@ -282,17 +299,26 @@ class EventLog:
         limit = _STEP_LIMIT
         chunk = _CHUNK_ROWS * 3
         flush = self._auto_flush
+        policy = self._policy  # the slow path: _values._Policy (skip and count, or raise)
 
         def append(step: int, values: Mapping[str, Any] | None = None, /, **metrics: Any) -> None:
             if values is not None:
-                metrics = {**values, **metrics}
+                try:
+                    metrics = {**values, **metrics}
+                except Exception:
+                    policy.bad_values(values)  # raises (strict) or counts the row skipped
+                    return
             if not known.issuperset(metrics):
-                _check_names(metrics, known)
+                metrics = policy.names(metrics, known)
             if type(step) is not int or step < 0 or step >= limit:
-                step = _check_step(step)
+                if (checked := policy.step(step)) is None:
+                    return
+                step = checked
             for value in metrics.values():
                 if type(value) is not float:
-                    metrics = {name: _coerce(name, v) for name, v in metrics.items()}
+                    metrics = policy.coerce(metrics)
+                    if not metrics:
+                        return
                     break
             extend((step, now(), metrics))
             if len(buf) >= chunk:
@@ -300,6 +326,38 @@ class EventLog:
 
         append.__doc__ = EventLog.append.__doc__
         return append
+
+    def set_config(self, config: Any) -> None:
+        """Record hyper-parameters known only after opening; they replace the config so far.
+
+        Written at once as a ``config`` record (docs/FORMAT.md); `Run.config`
+        and the bundle show the result. Accepts what ``config=`` accepts.
+        """
+        self._write_config(config, merge=False)
+
+    def update_config(self, config: Any = None, /, **values: Any) -> None:
+        """Record more hyper-parameters: merged key by key into the config so far.
+
+        For loggers that learn the hyper-parameters after they are created
+        (Lightning's ``log_hyperparams``): ``log.update_config(args)`` or
+        ``log.update_config(lr=3e-4)``.
+        """
+        merged = dict(_plain(config)) if isinstance(_plain(config), dict) else {}
+        merged.update(_plain(values))
+        self._write_config(merged, merge=True)
+
+    def _write_config(self, config: Any, *, merge: bool) -> None:
+        if self._closed:
+            raise LogClosedError(self.path)
+        plain = _plain(config) if config is not None else {}
+        if not isinstance(plain, dict):
+            raise TypeError(f"config must be a mapping, dataclass or namespace, not {plain!r}")
+        record = {"type": "config", "sid": self.sid, "time": time.time(),
+                  "merge": merge, "config": plain}  # fmt: skip
+        with self._writing():
+            m = self._mark  # one store of the mark, as every write: no rows, no chunk number
+            size = self._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
+            self._mark = m._replace(size=size)
 
     def mark_best(self, step: int) -> None:
         """Declare ``step`` the best one; the last call wins, written once at close."""
@@ -537,6 +595,7 @@ class EventLog:
                         tail += _format.encode_frame(_format.pack(best))
                     end = {"type": "end", "sid": self.sid, "time": time.time(),
                            "reason": reason, "rows": m.rows}  # fmt: skip
+                    end.update(self._policy.record())  # "skipped", when anything was
                     tail += _format.encode_frame(_format.pack(end))
                     size = self._append_bytes(tail, m.size)
                     self._mark = m._replace(size=size, ended=True)

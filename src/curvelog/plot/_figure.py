@@ -12,7 +12,7 @@ from ..errors import PlotError
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-from ._panel import _auto_logy, _check_smooth, _draw_chart, plot_chart
+from ._panel import _auto_logy, _check_smooth, _draw_chart, plot_chart, stored_smooth
 from ._style import LINESTYLES, PALETTE, _Colors, _fmt_value, _literal, _style, format_step
 
 _MAX_COLS: Final[int] = 3
@@ -113,8 +113,18 @@ def _subtitle(bundle: Bundle, smooth: float) -> str:
         where = f" at {at:,} steps" if at < resumes else ""
         parts.append(f"{resumes:,} resume{'s' if resumes > 1 else ''}{where} (dashed)")
     if smooth > 0:
-        parts.append(f"EMA {smooth:g} over the raw line")
+        parts.append(f"EMA {smooth:g} {_smooth_basis([bundle], smooth)}")
     return "  \u00b7  ".join(parts)
+
+
+def _smooth_basis(bundles: Sequence[Bundle], smooth: float) -> str:
+    """What the EMA averages: every raw value (stored by compaction) or only the kept points."""
+    lines = [s for b in bundles for c in b["charts"] for s in c["series"] if s["x"]]
+    if all(stored_smooth(s, smooth) is not None for s in lines):
+        return "over the raw data"
+    if any(stored_smooth(s, smooth) is not None for s in lines):
+        return "over the raw data where stored, else over kept points"
+    return "over kept points"
 
 
 def _titles(fig: Figure, title: str, sub: str) -> None:

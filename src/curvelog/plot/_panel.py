@@ -55,6 +55,21 @@ def ema(y: Sequence[float | None] | np.ndarray, weight: float) -> np.ndarray:
     return out
 
 
+def stored_smooth(s: Mapping[str, Any], weight: float) -> np.ndarray | None:
+    """The series' EMA over its raw values for ``weight``, if the bundle stores it.
+
+    Stored by compaction (``compact --smooth``, or a log plotted directly);
+    None means only the kept points are there to average.
+    """
+    field = s.get("smooth")
+    if not isinstance(field, Mapping):
+        return None
+    values = field.get(repr(float(weight)))
+    if not isinstance(values, list) or len(values) != len(s.get("x", ())):
+        return None
+    return np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
 def _check_smooth(weight: float) -> None:
     if not isinstance(weight, (int, float)) or not (0.0 <= float(weight) < 1.0):
         raise PlotError(f"smoothing weight must be in [0, 1), not {weight!r} (e.g. 0.6 or 0.9)")
@@ -206,7 +221,8 @@ def _draw_chart(
     densest = max((x.size for x, _ in arrays), default=0)
     best_metric = best.get("metric") if best else None
     best_xy: tuple[float, float] | None = None
-    event_steps: dict[str, list[tuple[float, float, int]]] = {}
+    #: (line, kind) -> spans: the legend counts each line's values, never a panel's sum
+    event_steps: dict[tuple[str, str], list[tuple[float, float, int]]] = {}
     drawn = 0
     for k, (s, (x, y)) in enumerate(zip(series, arrays, strict=True)):
         name = str(s.get("label", s.get("metric", "")))
@@ -235,9 +251,11 @@ def _draw_chart(
                     marker=marker,
                     ms=2.0,
                 )
-                smoothed = ema(y, smooth)
+                stored = stored_smooth(s, smooth)
+                smoothed = ema(y, smooth) if stored is None else stored
                 finite = y[np.isfinite(y)]
-                if finite.size:  # float error must not leave the data's range (a flat line)
+                # float error must not leave the data's range (a flat line); stored: done
+                if stored is None and finite.size:
                     with np.errstate(invalid="ignore"):
                         smoothed = np.clip(smoothed, finite.min(), finite.max())
                 smoothed = _drawable(smoothed, use_logy)
@@ -261,7 +279,8 @@ def _draw_chart(
             last = float(e.get("last_step", e["step"]))
             n = e.get("count", 1)
             n = n if isinstance(n, int) and n > 0 else 1
-            event_steps.setdefault(kind if kind in _EVENT_STYLE else "nan", []).append(
+            kind = kind if kind in _EVENT_STYLE else "nan"
+            event_steps.setdefault((label if len(series) > 1 else "", kind), []).append(
                 (step, last, n)
             )
         if best is not None and best_metric is not None and s.get("metric") == best_metric:
@@ -278,6 +297,8 @@ def _draw_chart(
             gid="curvelog-nodata",
         )
 
+    if drawn and not any(np.isfinite(y).any() for _, y in arrays):
+        _say_no_finite_values(ax, {kind for _, kind in event_steps})
     _draw_events(ax, event_steps)
     _draw_resumes(ax, resumes, color, resume_label)
     if best_xy is not None and use_logy and best_xy[1] <= 0:
@@ -329,14 +350,18 @@ def _step_axis(ax: Axes, logx: bool) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10], integer=True))
 
 
-def _draw_events(ax: Axes, event_steps: Mapping[str, list[tuple[float, float, int]]]) -> None:
+def _draw_events(
+    ax: Axes, event_steps: Mapping[tuple[str, str], list[tuple[float, float, int]]]
+) -> None:
     """Red markers on the x axis (and a red bar along it for a run of non-finite values).
 
-    The legend counts values: a run of 40 NaN steps is one marker and ``NaN ×40``.
+    The legend counts values per line: a run of 40 NaN steps is one marker and
+    ``NaN ×40``; on a panel of several lines, ``train: NaN ×40``.
     """
     trans = ax.get_xaxis_transform()  # x in data, y in axes fraction
-    for kind, spans in event_steps.items():
+    for (line, kind), spans in event_steps.items():
         marker, name = _EVENT_STYLE[kind]
+        name = f"{line}: {name}" if line else name
         xs = [a for a, _, _ in spans]
         count = sum(n for _, _, n in spans)
         ax.plot(
@@ -369,6 +394,23 @@ def _draw_events(ax: Axes, event_steps: Mapping[str, list[tuple[float, float, in
                     gid=f"curvelog-eventspan:{kind}",
                 )
                 ax.axvspan(a, b, color=EVENT_COLOR, alpha=0.06, lw=0, zorder=0)
+
+
+def _say_no_finite_values(ax: Axes, kinds: set[str]) -> None:
+    """A panel with points but no finite value: say so; no y range is invented for it."""
+    ax.set_yscale("linear")
+    ax.set_ylim(0.0, 1.0)
+    ax.set_yticks([])
+    ax.text(
+        0.5,
+        0.5,
+        "all values are NaN" if kinds <= {"nan"} else "no finite values (NaN/inf)",
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        color=EVENT_COLOR,
+        gid="curvelog-nofinite",
+    )
 
 
 def _resume_label(n: int) -> str:

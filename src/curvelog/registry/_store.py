@@ -73,6 +73,7 @@ from ._keys import (
     product,
     store,
 )
+from ._query import refile_same_log, version_of_log
 from ._version import (
     CURVES,
     METADATA,
@@ -82,6 +83,7 @@ from ._version import (
     dumps,
     encode_bundle,
     iso_time,
+    log_sha256,
     now,
     read_png,
     write_new_file,
@@ -499,7 +501,12 @@ class Registry:
             files = {CURVES: data}
             if png_bytes is not None:
                 files[PLOT] = png_bytes
-            return self._allocate(kp, files, bundle_metadata(bundle, data))
+            sha = log_sha256(bundle)
+            with self._locked():  # reentrant: the check and the allocation are one step
+                same = version_of_log(self, kp, sha)
+                if same is None:
+                    return self._allocate(kp, files, bundle_metadata(bundle, data))
+                return refile_same_log(same, bundle, data, png_bytes, overwrite=overwrite)
         n = parse_version(version)
         with self._locked(kp):
             v = self.version(kp, n)

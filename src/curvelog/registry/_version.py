@@ -288,9 +288,33 @@ def bundle_metadata(bundle: Mapping[str, Any], data: bytes) -> dict[str, Any]:
     # Only what the bundle has: a summary saved with save_metadata() is not erased.
     if isinstance(run_id, str):
         meta["run_id"] = run_id
+    sha = log_sha256(bundle)
+    if sha is not None:  # the log it came from: the same log is never filed twice
+        meta["log_sha256"] = sha
     if isinstance(summary, Mapping):
-        meta["summary"] = dict(summary)
+        # what `registry list/show` print, queryable from the index row
+        meta["summary"] = {**summary, **_objective_and_best(bundle, run)}
     return meta
+
+
+def log_sha256(bundle: Mapping[str, Any]) -> str | None:
+    """The SHA-256 of the log a bundle was compacted from (``provenance.source.sha256``)."""
+    prov = bundle.get("provenance")
+    source = prov.get("source") if isinstance(prov, Mapping) else None
+    sha = source.get("sha256") if isinstance(source, Mapping) else None
+    return sha if isinstance(sha, str) and sha else None
+
+
+def _objective_and_best(bundle: Mapping[str, Any], run: Mapping[str, Any]) -> dict[str, Any]:
+    """``objective`` ({metric, mode}) and ``best`` ({metric, step, value}) for the index."""
+    out: dict[str, Any] = {}
+    objective = run.get("objective")
+    if isinstance(objective, Mapping) and isinstance(objective.get("metric"), str):
+        out["objective"] = {"metric": objective["metric"], "mode": objective.get("mode")}
+    best = bundle.get("best")
+    if isinstance(best, Mapping) and isinstance(best.get("step"), int):
+        out["best"] = {k: best.get(k) for k in ("metric", "step", "value", "source")}
+    return out
 
 
 def read_png(png: bytes | os.PathLike[str] | str) -> bytes:

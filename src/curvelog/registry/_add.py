@@ -1,0 +1,68 @@
+"""``curvelog registry add``: model files into a new or a given version of a key.
+
+Every name is checked before a version is allocated, so a bad argument never
+leaves an empty version behind; each file is copied atomically (temp file,
+fsync, rename), streamed, so a model of many GB is never held in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .._fs import os_errors
+from ..errors import OutputExistsError, PathError, RegistryKeyError
+from ._keys import KeyLike, check_file_name, key_path
+from ._version import _MANAGED
+
+if TYPE_CHECKING:
+    from ._store import Registry
+    from ._version import Version
+
+
+def add_files(
+    reg: Registry,
+    key: KeyLike,
+    files: Sequence[str | os.PathLike[str]],
+    *,
+    version: int | str | None = None,
+    overwrite: bool = False,
+) -> tuple[Version, list[tuple[str, int]]]:
+    """Copy ``files`` (each under its own name) into ``version`` of ``key``, or a new one.
+
+    :returns: the version and ``(name, bytes)`` of each file written.
+    :raises RegistryKeyError: a bad key, a name that is no plain file name, a
+        file the registry writes itself, or two files of the same name.
+    :raises OutputExistsError: a file of that name is in ``version`` (without ``overwrite``).
+    :raises VersionNotFoundError: ``version`` does not exist (it is never created).
+    """
+    kp = key_path(key)
+    names: dict[str, str] = {}
+    for each in files:
+        src = os.fspath(each)
+        name = check_file_name(os.path.basename(src))
+        if name in _MANAGED:
+            raise RegistryKeyError(
+                f"{name} is written by the registry (curvelog compact --registry); "
+                "rename the file to add it"
+            )
+        if name in names:
+            raise RegistryKeyError(f"two files named {name} ({names[name]}, {src})")
+        if not os.path.isfile(src):
+            raise PathError(src, "no such file")
+        names[name] = src
+    if version is not None:
+        v = reg.version(kp, version)
+        for name in names:
+            if v.artifact(name).exists() and not overwrite:
+                raise OutputExistsError(str(v.artifact(name)))
+    else:
+        v = reg.new_version(kp)
+    written = []
+    for name, src in names.items():
+        with os_errors(src), open(src, "rb") as fin, v.open_artifact(name) as fout:
+            shutil.copyfileobj(fin, fout, 4 * 2**20)
+        written.append((name, os.path.getsize(v.artifact(name))))
+    return v, written

@@ -1,0 +1,143 @@
+"""A registry you can query (issue #17): objective and best per version, --sort, `registry
+add`, and the same log never filed twice (registry/_query.py, registry/_add.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner, Result
+
+from curvelog import EventLog
+from curvelog.cli import cli
+from curvelog.registry import Registry
+
+KEY = "product/P001_all/mlstm"
+
+
+def run(*args: str | Path) -> Result:
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def fails(*args: str | Path) -> str:
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and result.stderr.count("\n") == 1
+    return result.stderr
+
+
+def make_log(path: Path, floor: float, acc: float, seed: int, steps: int = 300) -> Path:
+    """Validation loss falling to ``floor`` (best), accuracy rising to ``acc``."""
+    rng = np.random.default_rng(seed)
+    with EventLog(path, best="val/loss", mode="min", flush_every=0) as log:
+        for i in range(steps):
+            log.append(i, {"train/loss": floor + 2.0 / (i + 1) + float(rng.random()) * 0.01})
+            if i % 10 == 0:
+                log.append(i, {"val/loss": floor + 1.0 / (i + 1), "val/acc": acc * i / steps})
+    return path
+
+
+@pytest.fixture
+def filed(tmp_path: Path) -> Path:
+    """Three runs of KEY filed by `compact --registry`: v1 floor 0.5, v2 floor 0.2, v3 0.35."""
+    root = tmp_path / "saved_models"
+    for n, (floor, acc) in enumerate([(0.5, 0.7), (0.2, 0.9), (0.35, 0.95)], start=1):
+        log = make_log(tmp_path / f"run{n}.log", floor, acc, seed=n)
+        run("compact", log, "--registry", root, "--key", KEY, "--no-png")
+    return root
+
+
+def test_list_and_show_print_objective_and_best(filed: Path) -> None:
+    out = run("registry", "list", "-r", filed).stdout.splitlines()
+    assert out[0] == f"{KEY}  v3     3 versions"
+    assert out[1].startswith(
+        "  v1     objective val/loss (min)  best val/loss = 0.503436 at step 290"
+    )
+    assert out[2].startswith(
+        "  v2     objective val/loss (min)  best val/loss = 0.203436 at step 290"
+    )
+    assert len(out) == 4
+    shown = run("registry", "show", KEY, "v2", "-r", filed).stdout
+    assert "objective:  val/loss (min)\nbest:       val/loss = 0.203436 at step 290\n" in shown
+    rows = json.loads(run("registry", "list", "-r", filed, "--json").stdout)
+    assert [f["best_value"] for f in rows[0]["filed"]] == pytest.approx(
+        [0.5 + 1 / 291, 0.2 + 1 / 291, 0.35 + 1 / 291]
+    )
+    meta = Registry(filed).version(KEY, 1).metadata()
+    assert meta["summary"]["objective"] == {"metric": "val/loss", "mode": "min"}
+    assert meta["summary"]["best"]["step"] == 290 and len(meta["log_sha256"]) == 64
+
+
+def test_sort_finds_the_best_version_by_the_metric_goal(filed: Path) -> None:
+    by_loss = run("registry", "list", KEY, "-r", filed, "--sort", "val/loss").stdout.splitlines()
+    assert [line.split()[1] for line in by_loss] == ["v2", "v3", "v1"]
+    assert by_loss[0] == f"{KEY}  v2     val/loss = 0.203436 at step 290  (min)"
+    by_acc = run("registry", "list", "-r", filed, "--sort", "val/acc").stdout.splitlines()
+    assert [line.split()[1] for line in by_acc] == ["v3", "v2", "v1"]  # higher is better
+    ranked = json.loads(run("registry", "list", "-r", filed, "--sort", "val/acc", "--json").stdout)
+    assert [(r["version"], r["goal"]) for r in ranked] == [(3, "max"), (2, "max"), (1, "max")]
+    assert fails("registry", "list", "-r", filed, "--sort", "nope") == (
+        f"Error: no version under {filed} has a best value of 'nope'\n"
+    )
+
+
+def test_the_same_log_is_never_filed_twice(tmp_path: Path) -> None:
+    root = tmp_path / "saved_models"
+    log = make_log(tmp_path / "run.log", 0.3, 0.8, seed=1)
+    first = CliRunner().invoke(cli, ["compact", str(log), "--registry", str(root), "--key", KEY])
+    assert first.exit_code == 0 and f"({KEY} v1)" in first.stderr
+    again = CliRunner().invoke(cli, ["compact", str(log), "--registry", str(root), "--key", KEY])
+    assert again.exit_code == 0, again.output
+    assert f"({KEY} v1 already holds this log, sha256 " in again.stderr
+    assert "no new version" in again.stderr
+    assert [v.number for v in Registry(root).versions(KEY)] == [1]
+    # the same log with other options: refused, and still one version
+    err = fails("compact", log, "--registry", root, "--key", KEY, "--points", "50")
+    assert "v1 already holds this log" in err and "refusing to file the same log twice" in err
+    assert [v.number for v in Registry(root).versions(KEY)] == [1]
+    run("compact", log, "--registry", root, "--key", KEY, "--points", "50", "--force")
+    assert [v.number for v in Registry(root).versions(KEY)] == [1]
+    curves = json.loads((root / KEY / "v1" / "curves.json").read_text())
+    assert curves["provenance"]["sampling"]["points"] == 50
+    # a log that grew is another log: a new version
+    with EventLog(log) as more:
+        more.append(1000, {"val/loss": 0.1})
+    run("compact", log, "--registry", root, "--key", KEY, "--force")
+    assert [v.number for v in Registry(root).versions(KEY)] == [1, 2]
+
+
+def test_registry_add_files_model_files(tmp_path: Path) -> None:
+    root = tmp_path / "saved_models"
+    model = tmp_path / "model.pth"
+    model.write_bytes(b"m" * 3000)
+    best = tmp_path / "checkpoint_best.pth"
+    best.write_bytes(b"b" * 10)
+    out = run("registry", "add", KEY, model, best, "-r", root)
+    assert out.stdout == f"{root / KEY / 'v1'}\n"
+    assert "filed 2 files into product/P001_all/mlstm v1" in out.stderr
+    assert (root / KEY / "v1" / "model.pth").read_bytes() == b"m" * 3000
+    epoch = tmp_path / "checkpoint_epoch_5.pth"
+    epoch.write_bytes(b"e")
+    run("registry", "add", KEY, epoch, "--version", "1", "-r", root)
+    assert sorted(n for n, _ in Registry(root).version(KEY, 1).files()) == [
+        "checkpoint_best.pth", "checkpoint_epoch_5.pth", "metadata.json", "model.pth",
+    ]  # fmt: skip
+    model.write_bytes(b"new")
+    assert fails("registry", "add", KEY, model, "--version", "v1", "-r", root) == (
+        f"Error: {root / KEY / 'v1' / 'model.pth'}: already exists; pass --force to replace it\n"
+    )
+    run("registry", "add", KEY, model, "--version", "1", "--force", "-r", root)
+    assert (root / KEY / "v1" / "model.pth").read_bytes() == b"new"
+    curves = tmp_path / "curves.json"
+    curves.write_text("{}")
+    assert "curves.json is written by the registry" in fails(
+        "registry", "add", KEY, curves, "-r", root
+    )
+    assert fails("registry", "add", KEY, model, "--version", "7", "-r", root).startswith("Error: ")
+    assert [v.number for v in Registry(root).versions(KEY)] == [1]  # refusals allocate nothing
+    run("registry", "add", KEY, model, "-r", root)
+    assert [v.number for v in Registry(root).versions(KEY)] == [1, 2]

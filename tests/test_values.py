@@ -1,0 +1,179 @@
+"""The value policy of `EventLog.append` (log/_values.py): store every number, never end a run."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import curvelog
+from curvelog import EventLog
+from curvelog.cli import cli
+from test_log import FakeTensor
+
+NUMBERS: list[tuple[str, Any, float]] = [
+    ("tensor_1", FakeTensor(0.75, (1,)), 0.75),
+    ("tensor_1x1", FakeTensor(-2.5, (1, 1)), -2.5),
+    ("tensor_0d", FakeTensor(1.25), 1.25),
+    ("numpy_1", np.array([0.5], dtype=np.float32), 0.5),
+    ("numpy_1x1", np.array([[3]], dtype=np.int64), 3.0),
+    ("numpy_bool", np.array([True]), 1.0),
+    ("decimal", Decimal("0.1"), float(Decimal("0.1"))),
+    ("decimal_nan", Decimal("NaN"), float("nan")),
+    ("fraction", Fraction(1, 3), 1 / 3),
+    ("bool", False, 0.0),
+    ("np_bool", np.bool_(True), 1.0),
+]
+
+NOT_NUMBERS: list[tuple[str, Any]] = [
+    ("string", "0.5"),
+    ("none", None),
+    ("list", [1.0]),
+    ("dict", {"a": 1.0}),
+    ("complex", 1 + 2j),
+    ("numpy_2", np.array([1.0, 2.0])),
+    ("numpy_empty", np.array([])),
+    ("numpy_complex", np.array([1 + 1j])),
+    ("tensor_2", FakeTensor(1.0, (2,))),
+    ("bigint", 10**400),
+    ("fraction_huge", Fraction(10**400, 3)),
+    ("decimal_snan", Decimal("sNaN")),
+    ("object", object()),
+]
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_every_number_is_stored_as_float_would(tmp_path: Path, strict: bool) -> None:
+    path = tmp_path / "x.log"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a number must not warn
+        with EventLog(path, strict=strict) as log:
+            log.append(1, {name: v for name, v, _ in NUMBERS})
+    run = curvelog.read(path)
+    for name, _, want in NUMBERS:
+        got = run.series(name).values.tolist()
+        assert np.array_equal(got, [want], equal_nan=True), name
+    assert run.skipped == {"values": {}, "rows": 0}
+
+
+@pytest.mark.parametrize(("name", "value"), NOT_NUMBERS)
+def test_strict_raises_on_what_is_not_a_number(tmp_path: Path, name: str, value: Any) -> None:
+    with EventLog(tmp_path / "x.log", strict=True) as log:
+        with pytest.raises(curvelog.MetricTypeError, match=rf"metric '{name}': cannot record"):
+            log.append(1, {name: value})
+
+
+@pytest.mark.parametrize(("name", "value"), NOT_NUMBERS)
+def test_default_warns_skips_and_counts(tmp_path: Path, name: str, value: Any) -> None:
+    path = tmp_path / "x.log"
+    with EventLog(path) as log:
+        with pytest.warns(RuntimeWarning, match=rf"metric '{name}': cannot record a value of type"):
+            log.append(1, {name: value, "ok": 1.0})
+        log.append(2, {name: value, "ok": 2.0})  # warned once per metric: no second warning
+    run = curvelog.read(path)
+    assert run.series("ok").steps.tolist() == [1, 2]
+    assert name not in run.metrics
+    assert run.skipped == {"values": {name: 2}, "rows": 0}
+
+
+def test_the_warning_names_the_type_and_points_at_the_caller(tmp_path: Path) -> None:
+    with EventLog(tmp_path / "x.log") as log:
+        with pytest.warns(RuntimeWarning) as got:
+            log.append(1, loss="0.5")
+    assert len(got) == 1
+    assert "metric 'loss': cannot record a value of type str" in str(got[0].message)
+    assert got[0].filename == __file__
+
+
+@pytest.mark.parametrize("step", [-1, 1.0, "3", None, True, np.float64(2.0), 2**63, [1]])
+def test_a_bad_step_skips_the_row_by_default(tmp_path: Path, step: Any) -> None:
+    path = tmp_path / "x.log"
+    with EventLog(path) as log:
+        log.append(0, x=0.0)
+        with pytest.warns(RuntimeWarning, match="is not a non-negative integer"):
+            log.append(step, x=1.0)
+        log.append(step, x=1.0)
+        log.append(2, x=2.0)
+    run = curvelog.read(path)
+    assert run.series("x").steps.tolist() == [0, 2]
+    assert run.skipped == {"values": {}, "rows": 2}
+
+
+def test_integer_like_steps_are_steps(tmp_path: Path) -> None:
+    with EventLog(tmp_path / "x.log", strict=True) as log:
+        log.append(np.uint32(3), x=1.0)
+        log.append(np.int64(4), x=1.0)
+    assert curvelog.read(tmp_path / "x.log").series("x").steps.tolist() == [3, 4]
+
+
+def test_values_that_are_no_mapping_and_bad_names(tmp_path: Path) -> None:
+    path = tmp_path / "x.log"
+    with EventLog(path) as log:
+        with pytest.warns(RuntimeWarning, match="values of type float are not a mapping"):
+            log.append(0, 0.5)  # type: ignore[arg-type]
+        with pytest.warns(RuntimeWarning, match="metric names must be non-empty strings"):
+            log.append(1, {3: 1.0, "x": 1.0})
+    run = curvelog.read(path)
+    assert run.series("x").steps.tolist() == [1]
+    assert run.skipped == {"values": {"3": 1}, "rows": 1}
+    with EventLog(tmp_path / "y.log", strict=True) as log:
+        with pytest.raises(TypeError, match="values must be a mapping"):
+            log.append(0, 0.5)  # type: ignore[arg-type]
+
+
+def test_a_string_at_step_5000_of_10000_does_not_end_the_run(tmp_path: Path) -> None:
+    """The issue's training loop: a string logged by mistake from step 5,000 on."""
+    path = tmp_path / "run.log"
+    rng = np.random.default_rng(17)
+    losses = rng.random(10_000)
+    with pytest.warns(RuntimeWarning, match="metric 'val/acc'") as got:
+        with EventLog(path, best="train/loss") as log:
+            for step in range(10_000):
+                row: dict[str, Any] = {"train/loss": float(losses[step])}
+                if step % 100 == 0:
+                    row["val/acc"] = f"{step / 10_000:.2%}" if step >= 5_000 else step / 10_000
+                log.append(step, row)
+    assert len(got) == 1  # once per metric, not 50 times
+    run = curvelog.read(path)
+    assert run.series("train/loss").steps.tolist() == list(range(10_000))
+    assert run.series("val/acc").steps.tolist() == list(range(0, 5_000, 100))
+    assert run.skipped == {"values": {"val/acc": 50}, "rows": 0}
+    assert run.sessions[-1].end is not None and run.sessions[-1].end["skipped"] == {
+        "values": {"val/acc": 50}, "rows": 0
+    }  # fmt: skip
+    text = CliRunner().invoke(cli, ["inspect", str(path)], catch_exceptions=False).output
+    assert "  skipped   50 values that were not a number (val/acc: 50)" in text
+    info = json.loads(
+        CliRunner().invoke(cli, ["inspect", str(path), "--json"], catch_exceptions=False).output
+    )
+    assert info["skipped"] == {"values": {"val/acc": 50}, "rows": 0}
+
+
+def test_counts_add_up_over_sessions_and_nothing_is_written_when_clean(tmp_path: Path) -> None:
+    path = tmp_path / "x.log"
+    with EventLog(path) as log:
+        log.append(0, x=1.0)
+    assert "skipped" not in curvelog.read(path).sessions[0].end  # type: ignore[operator]
+    for step in (1, 2):
+        with EventLog(path) as log, pytest.warns(RuntimeWarning):
+            log.append(step, x="bad")
+            log.append(-step, x=1.0)
+    run = curvelog.read(path)
+    assert run.skipped == {"values": {"x": 2}, "rows": 2}
+    text = CliRunner().invoke(cli, ["inspect", str(path)], catch_exceptions=False).output
+    assert "skipped   2 values that were not a number (x: 2); 2 rows (step not a valid" in text
+
+
+def test_clean_log_inspect_says_none(tmp_path: Path) -> None:
+    path = tmp_path / "x.log"
+    with EventLog(path) as log:
+        log.append(0, x=1.0)
+    text = CliRunner().invoke(cli, ["inspect", str(path)], catch_exceptions=False).output
+    assert "  skipped   none\n" in text
