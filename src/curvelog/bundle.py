@@ -410,6 +410,7 @@ def _sampled_series(
     best_step: int | None,
     method: str,
     points: int,
+    yscale: str | None = None,
 ) -> dict[str, Any]:
     from .sampling import downsample
 
@@ -422,7 +423,9 @@ def _sampled_series(
         if i < len(x) and int(x[i]) == best_step:
             keep = np.append(keep, i)
     keep = np.unique(keep).astype(np.int64)
-    idx = np.asarray(downsample(x, y, method=method, n_out=points, keep=keep), dtype=np.int64)
+    idx = np.asarray(
+        downsample(x, y, method=method, n_out=points, keep=keep, yscale=yscale), dtype=np.int64
+    )
     events, droppable = _events(x, y, bad)
     if droppable.size:
         droppable = np.setdiff1d(droppable, keep, assume_unique=True)
@@ -798,22 +801,36 @@ def _build(
     built: dict[str, dict[str, Any]] = {}
     total = len(selected)
     label_of = {s["metric"]: s["label"] for c in plan for s in c["series"]}
-    for done, m in enumerate(selected):
-        s = run.series(m)
-        finite_mask = np.isfinite(s.values)
-        all_finite = bool(finite_mask.all())
-        bad = np.zeros(0, dtype=np.int64) if all_finite else np.flatnonzero(~finite_mask)
-        per_metric[m] = _metric_summary(run.metric_stats(m))
-        best_step = int(best.step) if best is not None else None
-        built[m] = _sampled_series(s, label_of[m], bad, resume_steps, best_step, method, points)
-        if progress is not None:
-            progress("series", done + 1, total)
+    # chart by chart: every series of a chart is sampled for the y scale its
+    # panel will be drawn with (curvelog.sampling.panel_yscale, the plot's rule)
+    from .sampling._views import panel_yscale
+
+    done = 0
     charts = []
     for c in plan:
-        series = [built[s["metric"]] for s in c["series"]]
+        members = [run.series(sp["metric"]) for sp in c["series"]]
+        yscale = panel_yscale([s.values for s in members], c["scale"])
+        for s in members:
+            m = s.metric
+            finite_mask = np.isfinite(s.values)
+            all_finite = bool(finite_mask.all())
+            bad = np.zeros(0, dtype=np.int64) if all_finite else np.flatnonzero(~finite_mask)
+            del finite_mask
+            per_metric[m] = _metric_summary(run.metric_stats(m))
+            best_step = int(best.step) if best is not None else None
+            built[m] = _sampled_series(
+                s, label_of[m], bad, resume_steps, best_step, method, points, yscale
+            )
+            done += 1
+            if progress is not None:
+                progress("series", done, total)
+        del members
+        series = [built[sp["metric"]] for sp in c["series"]]
         charts.append(
-            {k: c[k] for k in ("id", "title", "xlabel", "ylabel", "scale")} | {"series": series}
+            {k: c[k] for k in ("id", "title", "xlabel", "ylabel", "scale")}
+            | {"sampled_for": {"yscale": yscale}, "series": series}
         )
+    per_metric = {m: per_metric[m] for m in selected if m in per_metric}
 
     best_out: dict[str, Any] | None = None
     if best is not None:
@@ -1122,6 +1139,9 @@ class _Checker:
             for k in ("title", "xlabel", "ylabel"):
                 self.str_(c[k], f"{p}/{k}")
             self.str_(c["scale"], f"{p}/scale", enum=("linear", "log"))
+            if "sampled_for" in c:  # optional (added in 0.x; older bundles lack it)
+                sf = self.obj(c["sampled_for"], f"{p}/sampled_for", ("yscale",))
+                self.str_(sf["yscale"], f"{p}/sampled_for/yscale", enum=("linear", "log"))
             for j, s in enumerate(self.arr(c["series"], f"{p}/series")):
                 self.series(s, f"{p}/series/{j}")
 

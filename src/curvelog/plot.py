@@ -15,8 +15,10 @@ What a panel shows:
 * NaN/inf events as red markers on the x axis where they happened (a red bar
   along the axis for a run of them), labelled once per panel in the legend;
 * resumes as dashed grey vertical lines;
-* a log y axis when every value is positive and a series spans more than two
-  decades (or the bundle asks for one); ``logy=True/False`` forces it;
+* a log y axis when the chart was sampled for one (``sampled_for``), else when
+  every value is positive and a series spans more than two decades (or the
+  bundle asks for one): the rule of ``curvelog.sampling._views.panel_yscale``,
+  which `compact` applies too; ``logy=True/False`` forces it;
 * with ``smooth=W`` a debiased EMA (TensorBoard's) over the faint raw line.
 
 Output is deterministic: the same bundle gives the same PNG, SVG and PDF bytes
@@ -39,6 +41,7 @@ import numpy as np
 from ._fs import atomic_write_bytes
 from .bundle import validate_bundle
 from .errors import BundleError, PathError, PlotError
+from .sampling._views import PLOT_XPAD, panel_yscale
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -86,7 +89,6 @@ _EVENT_STYLE: Final[dict[str, tuple[str, str]]] = {
 _MAX_COLS: Final[int] = 3
 _PANEL_SIZE: Final[tuple[float, float]] = (4.6, 3.2)  # inches per panel
 _SPARSE: Final[int] = 60  # a series with at most this many points gets dots
-_LOG_SPAN: Final[float] = 100.0  # "more than two decades"
 #: finite values are drawn within +-this, so axis spans and ticks stay finite
 #: (1e308 - -1e308 is inf)
 _Y_CLAMP: Final[float] = 1e250
@@ -245,32 +247,20 @@ def _select_charts(available: Sequence[str], charts: Sequence[str] | str | None)
     return wanted
 
 
-def _positive_span(charts: Sequence[Mapping[str, Any]]) -> tuple[bool, float]:
-    """(all finite values positive, largest max/min ratio of one series)."""
-    positive = True
-    span = 1.0
-    seen = False
-    for chart in charts:
-        for s in chart.get("series", ()):
-            _, y = _series_arrays(s)
-            y = y[np.isfinite(y)]
-            if y.size == 0:
-                continue
-            seen = True
-            lo, hi = float(y.min()), float(y.max())
-            if lo <= 0:
-                positive = False
-            else:
-                span = max(span, hi / lo)
-    return positive and seen, span
-
-
 def _auto_logy(charts: Sequence[Mapping[str, Any]]) -> bool:
-    """Log y when every value is positive and a series spans > 2 decades (or the bundle asks)."""
-    positive, span = _positive_span(charts)
-    if not positive:
-        return False
-    return span > _LOG_SPAN or any(c.get("scale") == "log" for c in charts)
+    """The panel's y scale: the one its charts were sampled for (``sampled_for``,
+    when they all agree), else the rule `compact` applies (`panel_yscale`:
+    log when every value is positive and a series spans > 2 decades, or a
+    chart asks for log)."""
+    recorded = {
+        sf.get("yscale") if isinstance(sf := c.get("sampled_for"), Mapping) else None
+        for c in charts
+    }
+    if len(recorded) == 1 and (only := recorded.pop()) in ("linear", "log"):
+        return bool(only == "log")
+    ys = [_series_arrays(s)[1] for c in charts for s in c.get("series", ())]
+    declared = "log" if any(c.get("scale") == "log" for c in charts) else None
+    return panel_yscale(ys, declared) == "log"
 
 
 def _figsize(n: int, cols: int, size: tuple[float, float] | None) -> tuple[float, float]:
@@ -331,7 +321,7 @@ def _x_range(charts: Sequence[Mapping[str, Any]]) -> tuple[float, float] | None:
         return None
     if lo == hi:
         return lo - 1, hi + 1
-    pad = (hi - lo) * 0.02
+    pad = (hi - lo) * PLOT_XPAD
     return lo - pad, hi + pad
 
 

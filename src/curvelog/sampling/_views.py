@@ -11,6 +11,7 @@ the padding, with a log step axis, and on the other y scale.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Final, Literal, NamedTuple
 
@@ -53,10 +54,25 @@ def panel_yscale(ys: Iterable[npt.ArrayLike], declared: str | None = None) -> YS
 
 
 def _finite_range(a: npt.NDArray[np.float64]) -> tuple[float | None, float | None]:
-    fin = a[np.isfinite(a)]
-    if fin.size == 0:
+    """Finite min and max without a copy of the series when it is all finite."""
+    if a.size == 0:
         return None, None
-    return float(fin.min()), float(fin.max())
+    lo, hi = float(a.min()), float(a.max())
+    if math.isfinite(lo) and math.isfinite(hi):
+        return lo, hi
+    los, his = [], []
+    for i in range(0, a.size, _CHUNK):  # NaN or inf somewhere: masked, a chunk at a time
+        part = a[i : i + _CHUNK]
+        part = part[np.isfinite(part)]
+        if part.size:
+            los.append(float(part.min()))
+            his.append(float(part.max()))
+    if not los:
+        return None, None
+    return min(los), max(his)
+
+
+_CHUNK: Final = 1 << 20
 
 
 class Chart(NamedTuple):
