@@ -42,8 +42,10 @@ class _Model:
     times the chart's weight.
     """
 
-    def __init__(self, x: IntArray, y: FloatArray, bins: _Bins) -> None:
-        self.x, self.y, self.bins = x, y, bins
+    def __init__(
+        self, x: IntArray, y: FloatArray, bins: _Bins, bins_pos: _Bins | None = None
+    ) -> None:
+        self.x, self.y, self.bins, self.bins_pos = x, y, bins, bins_pos
         self.n = int(x.size)
         ok = np.isfinite(bins.vmin)
         self.lo, self.hi = float(bins.vmin[ok].min()), float(bins.vmax[ok].max())
@@ -51,6 +53,12 @@ class _Model:
         self.first = 0  # proposals come from views[first:]
         # candidate points: first, last and extreme points of every bin
         cand = [bins.starts, bins.ends - 1, bins.amin, bins.amax]
+        self.pos_lo = self.pos_hi = 1.0
+        if bins_pos is not None:  # the extremes a log axis draws, where it has gaps
+            cand += [bins_pos.amin, bins_pos.amax]
+            okp = np.isfinite(bins_pos.vmin)
+            self.pos_lo = float(bins_pos.vmin[okp].min()) if okp.any() else 1.0
+            self.pos_hi = float(bins_pos.vmax[okp].max()) if okp.any() else 1.0
         pool = np.unique(np.concatenate(cand))
         pool = pool[pool >= 0]
         self.pool = pool[np.isfinite(y[pool])]
@@ -65,7 +73,10 @@ class _Model:
         charts used so far stay in the error, that many times heavier, so
         that points added for the new charts do not spoil them."""
         for g in grids:
-            g.set_y(self.lo, self.hi, Y_MARGIN)
+            if g.gaps:
+                g.set_y(self.pos_lo, self.pos_hi, Y_MARGIN)
+            else:
+                g.set_y(self.lo, self.hi, Y_MARGIN)
         fresh = [_View(g, self) for g in grids]
         self.first = len(self.views) if keep_weight else 0
         if keep_weight:
@@ -292,7 +303,8 @@ def _auto(
     if yscale == "log" and not lo > 0:
         yscale = "linear"  # a log axis cannot draw it
     windows, _ = _window_starts(x, rule)
-    floor = windows.size + mandatory.size <= target
+    # the rule's floor when it leaves at least half the budget to the pixels
+    floor = windows.size + mandatory.size <= target - (target - mandatory.size) // 2
     free = target - int(mandatory.size) - (int(windows.size) if floor else 0)
     width = 100  # zig-zag grid: 100 * 2**k columns, aligned with the 800/1600 ones
     while width * 2 <= _ZIGZAG_SHARE * free:
@@ -302,7 +314,10 @@ def _auto(
         if width <= _ZIGZAG_SHARE * free
         else None
     )
-    grids = [_grid(x, c) for c in charts_for(yscale, lo > 0)]
+    gaps = lo <= 0 < hi  # the other y scale, log, has gaps where values are not positive
+    grids = [_grid(x, c) for c in charts_for(yscale, lo > 0 or gaps)]
+    for g in grids:
+        g.gaps = g.logy and gaps
     fine = [_grid(x, c) for c in fine_charts(yscale)]
     parts = [g.pos[:-1] for g in grids + fine]
     if zig is not None:
@@ -310,8 +325,10 @@ def _auto(
     if floor:
         parts.append(windows)
     starts = np.unique(np.concatenate(parts))
-    bins = _Bins(summary, starts[starts < n])
-    model = _Model(x, y, bins)
+    starts = starts[starts < n]
+    bins = _Bins(summary, starts)
+    bins_pos = _Bins(_Summary(y, positive=True), starts) if gaps else None
+    model = _Model(x, y, bins, bins_pos)
     if not model.drawable:  # values too large to draw
         shape = target - int(mandatory.size)
         return np.union1d(mandatory, _volatility(x, summary, shape) if shape > 1 else _EMPTY)
@@ -343,12 +360,14 @@ def _auto(
     # best of them when it draws the charts better
     err = model.error(model.draw(k))
     if err > 0.0:
-        starts_c = [np.union1d(mandatory, p) for p in _classics(x, summary, mandatory, target)]
+        # with the rule's floor, a classic gets the budget the floor leaves
+        base = np.union1d(mandatory, _zigzag(bins, windows)) if floor else mandatory
+        starts_c = [np.union1d(base, p) for p in _classics(x, summary, base, target)]
         errs = [model.error(model.draw(c)) for c in starts_c]
         if starts_c and min(errs) < err:
             start = starts_c[int(np.argmin(errs))]
             start = model.greedy(start, target, target - int(mandatory.size))
-            start = model.refine(start, fixed, None)
+            start = model.refine(start, fixed, windows if floor else None)
             if model.error(model.draw(start)) < err:
                 k = start
     if k.size < target:

@@ -18,6 +18,7 @@ time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 import numpy as np
@@ -39,43 +40,79 @@ def block_size(n: int) -> int:
 
 class _Summary:
     """Per block: first argmin/argmax of the finite values and their values
-    (NaN and -1 where a block has no finite value); the non-finite indices."""
+    (NaN and -1 where a block has no finite value); the non-finite indices.
 
-    __slots__ = ("y", "n", "bs", "nb", "vmin", "vmax", "amin", "amax", "nonfinite")
+    With ``positive``, the values seen are those a log y axis draws: a value
+    counts when it is positive and so is one of its neighbours (a positive
+    point between two gaps draws nothing); the others are gaps (NaN).
+    """
 
-    def __init__(self, y: FloatArray) -> None:
+    __slots__ = ("y", "n", "bs", "nb", "vmin", "vmax", "amin", "amax", "nonfinite", "positive")
+
+    def __init__(self, y: FloatArray, positive: bool = False) -> None:
         self.y = y
+        self.positive = positive
         n = self.n = int(y.size)
         b = self.bs = block_size(n)
         full = n // b
         self.nb = full + (1 if full * b < n else 0)
-        mat = y[: full * b].reshape(full, b)
-        am = mat.argmin(axis=1).astype(np.int64)
-        ax = mat.argmax(axis=1).astype(np.int64)
-        base = np.arange(0, full * b, b, dtype=np.int64)
-        am += base
-        ax += base
-        del base
+        am = np.empty(self.nb, dtype=np.int64)
+        ax = np.empty(self.nb, dtype=np.int64)
+        rows = max(1, _CHUNK // b)
+        for r0 in range(0, full, rows):  # a chunk of whole blocks at a time
+            r1 = min(full, r0 + rows)
+            mat = self._values(r0 * b, r1 * b).reshape(r1 - r0, b)
+            am[r0:r1] = mat.argmin(axis=1)
+            ax[r0:r1] = mat.argmax(axis=1)
+            am[r0:r1] += np.arange(r0 * b, r1 * b, b, dtype=np.int64)
+            ax[r0:r1] += np.arange(r0 * b, r1 * b, b, dtype=np.int64)
         if self.nb > full:  # the last, shorter block
-            tail = y[full * b :]
-            am = np.r_[am, full * b + int(np.argmin(tail))]
-            ax = np.r_[ax, full * b + int(np.argmax(tail))]
-        vmin, vmax = y[am], y[ax]
+            tail = self._values(full * b, n)
+            am[-1] = full * b + int(np.argmin(tail))
+            ax[-1] = full * b + int(np.argmax(tail))
+        vmin, vmax = self.vals(am), self.vals(ax)
         bad = np.flatnonzero(~(np.isfinite(vmin) & np.isfinite(vmax)))
         nonfinite: list[IntArray] = []
         per = max(1, _CHUNK // b)
         for lo in range(0, bad.size, per):
             blocks = bad[lo : lo + per]
-            idx = _block_points(blocks, b, n)
-            nonfinite.append(idx[~np.isfinite(y[idx])])
+            if not positive:
+                idx = _block_points(blocks, b, n)
+                nonfinite.append(idx[~np.isfinite(y[idx])])
             first = blocks * b
             vmin[blocks], vmax[blocks], am[blocks], ax[blocks] = _ragged(
-                y, first, np.minimum(first + b, n)
+                self.vals, first, np.minimum(first + b, n)
             )
         self.vmin, self.vmax, self.amin, self.amax = vmin, vmax, am, ax
         self.nonfinite = (
             np.concatenate(nonfinite).astype(np.int64) if nonfinite else np.zeros(0, np.int64)
         )
+
+    def _values(self, a: int, z: int) -> FloatArray:
+        """The values of points [a, z) as this summary sees them (a view if plain)."""
+        if not self.positive:
+            return self.y[a:z]
+        y, n = self.y, self.n
+        lo, hi = max(a - 1, 0), min(z + 1, n)
+        pos = y[lo:hi] > 0
+        if a == 0:
+            pos = np.r_[False, pos]
+        if z == n:
+            pos = np.r_[pos, False]
+        on = pos[1:-1] & (pos[:-2] | pos[2:])
+        return np.where(on, y[a:z], np.nan)
+
+    def vals(self, idx: IntArray) -> FloatArray:
+        """The values at ``idx`` as this summary sees them."""
+        y = self.y
+        v = y[idx]
+        if not self.positive:
+            return v
+        n = self.n
+        left = np.where(idx > 0, y[np.maximum(idx - 1, 0)], np.nan)
+        right = np.where(idx < n - 1, y[np.minimum(idx + 1, n - 1)], np.nan)
+        on = (v > 0) & ((left > 0) | (right > 0))
+        return np.where(on, v, np.nan)
 
     @property
     def any_finite(self) -> bool:
@@ -111,7 +148,7 @@ def _block_points(blocks: IntArray, b: int, n: int) -> IntArray:
 
 
 def _ragged(
-    y: FloatArray, lo: IntArray, hi: IntArray
+    values: Callable[[IntArray], FloatArray], lo: IntArray, hi: IntArray
 ) -> tuple[FloatArray, FloatArray, IntArray, IntArray]:
     """Finite min/max and their first index over ranges [lo, hi) (NaN/-1 if none)."""
     m = lo.size
@@ -127,7 +164,7 @@ def _ragged(
     owner = np.repeat(np.arange(ne.size, dtype=np.int64), c)
     off = np.arange(int(c.sum()), dtype=np.int64) - np.repeat(np.cumsum(c) - c, c)
     idx = lo[ne][owner] + off
-    vals = y[idx]
+    vals = values(idx)
     fin = np.isfinite(vals)
     starts = np.r_[0, np.cumsum(c)[:-1]].astype(np.int64)
     for red, fill, v_out, a_out in (
@@ -158,9 +195,9 @@ def _bin_extremes(
     head_hi = np.where(body, bs * b, ends)
     tail_lo = np.where(body, be * b, ends)
     parts = [
-        _ragged(s.y, starts, head_hi),
+        _ragged(s.vals, starts, head_hi),
         _group_blocks(s, np.where(body, bs, 0) * b, np.where(body, be, 0) * b, body),
-        _ragged(s.y, tail_lo, ends),
+        _ragged(s.vals, tail_lo, ends),
     ]
     # head, body, tail are in index order: on ties the earlier part wins
     vmin, vmax, amin, amax = (a.copy() for a in parts[0])

@@ -25,7 +25,7 @@ class _Grid:
     column. ``pos[c]`` is the index of the first point in column >= c.
     """
 
-    __slots__ = ("log", "width", "height", "weight", "d0", "d1", "pos", "logy", "y0", "y1")
+    __slots__ = ("log", "width", "height", "weight", "d0", "d1", "pos", "logy", "y0", "y1", "gaps")
 
     def __init__(
         self,
@@ -39,6 +39,7 @@ class _Grid:
     ) -> None:
         self.log = log
         self.logy = logy
+        self.gaps = False  # a log y axis over values that are not all positive
         self.y0, self.y1 = 0.0, 1.0
         self.width = width
         self.height = height
@@ -154,8 +155,9 @@ class _View:
         cmax = np.full(w, np.nan)
         self.amin = np.full(w, -1, dtype=np.int64)
         self.amax = np.full(w, -1, dtype=np.int64)
+        bins = m.bins_pos if g.gaps and m.bins_pos is not None else m.bins
         if ne.any():
-            gmin, gmax, amin, amax = m.bins.group(ps[ne])
+            gmin, gmax, amin, amax = bins.group(ps[ne])
             cmin[ne], cmax[ne] = g.rows(gmin), g.rows(gmax)
             self.amin[ne], self.amax[ne] = amin, amax
         self.pt_lo = np.floor(np.nan_to_num(cmin, nan=-1.0))
@@ -198,6 +200,11 @@ class _Drawn:
     def __init__(self, view: _View, m: _Model, k: IntArray, kv: FloatArray) -> None:
         g = view.g
         kp = np.searchsorted(k, g.pos).astype(np.int64)
+        # a point with a gap on both sides draws nothing
+        ok = ~np.isnan(kv)
+        on = ok & (np.r_[False, ok[:-1]] | np.r_[ok[1:], False])
+        if not on.all():
+            kv = np.where(on, kv, np.nan)
         vmin = np.where(np.isnan(kv), np.inf, kv)
         vmax = np.where(np.isnan(kv), -np.inf, kv)
         pmin = _seg_reduce(np.minimum, vmin, kp[:-1], kp[1:], np.inf)
