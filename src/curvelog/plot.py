@@ -247,6 +247,12 @@ def _select_charts(available: Sequence[str], charts: Sequence[str] | str | None)
     return wanted
 
 
+def _raw_count(s: Mapping[str, Any], shown: int) -> int:
+    """The series' points before sampling (``raw_points``), else those shown."""
+    raw = s.get("raw_points")
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) and raw >= shown else shown
+
+
 def _auto_logy(charts: Sequence[Mapping[str, Any]]) -> bool:
     """The panel's y scale: the one its charts were sampled for (``sampled_for``,
     when they all agree), else the rule `compact` applies (`panel_yscale`:
@@ -425,12 +431,15 @@ def _draw_chart(
     _step_axis(ax, logx)
 
     arrays = [_series_arrays(s) for s in series]
-    densest = max((x.size for x, _ in arrays), default=0)
+    # how dense a series is: its raw points, so a compacted chart is drawn
+    # like the full one (a 30,000-step curve kept as 97 points is still dense)
+    counts = [_raw_count(s, x.size) for s, (x, _) in zip(series, arrays, strict=True)]
+    densest = max(counts, default=0)
     best_metric = best.get("metric") if best else None
     best_xy: tuple[float, float] | None = None
     event_steps: dict[str, list[tuple[float, float, int]]] = {}
     drawn = 0
-    for k, (s, (x, y)) in enumerate(zip(series, arrays, strict=True)):
+    for k, (s, (x, y), count) in enumerate(zip(series, arrays, counts, strict=True)):
         name = str(s.get("label", s.get("metric", "")))
         label = _literal(label_prefix + name)
         c = color or pick(name)
@@ -439,9 +448,9 @@ def _draw_chart(
         if x.size:
             drawn += 1
             # sparse series (evals) go on top of dense ones, thicker, with dots when few
-            sparse = x.size <= _SPARSE
-            thin = x.size > 400 and x.size * 4 > densest
-            z = 2.0 + (1.0 - x.size / max(densest, 1))
+            sparse = count <= _SPARSE
+            thin = count > 400 and count * 4 > densest
+            z = 2.0 + (1.0 - count / max(densest, 1))
             marker = "o" if sparse else None
             shown = _drawable(y, use_logy)
             if smooth > 0.0:
