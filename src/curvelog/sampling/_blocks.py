@@ -26,7 +26,8 @@ import numpy as np
 from ._bins import FloatArray, IntArray
 
 _MAX_BLOCK: Final = 128
-_CHUNK: Final = 1 << 20  # points per chunk when blocks must be summarised again
+_CHUNK: Final = 1 << 20  # points per chunk of the block pass
+_RAGGED: Final = 1 << 17  # points gathered at a time where blocks are read again
 
 
 def block_size(n: int) -> int:
@@ -73,7 +74,7 @@ class _Summary:
         vmin, vmax = self.vals(am), self.vals(ax)
         bad = np.flatnonzero(~(np.isfinite(vmin) & np.isfinite(vmax)))
         nonfinite: list[IntArray] = []
-        per = max(1, _CHUNK // b)
+        per = max(1, _RAGGED // b)
         for lo in range(0, bad.size, per):
             blocks = bad[lo : lo + per]
             if not positive:
@@ -150,7 +151,29 @@ def _block_points(blocks: IntArray, b: int, n: int) -> IntArray:
 def _ragged(
     values: Callable[[IntArray], FloatArray], lo: IntArray, hi: IntArray
 ) -> tuple[FloatArray, FloatArray, IntArray, IntArray]:
-    """Finite min/max and their first index over ranges [lo, hi) (NaN/-1 if none)."""
+    """Finite min/max and their first index over ranges [lo, hi) (NaN/-1 if
+    none), about `_RAGGED` points at a time (temporaries of ~50 bytes each)."""
+    cnt = np.maximum(hi - lo, 0)
+    total = int(cnt.sum())
+    if total <= _RAGGED:
+        return _ragged_part(values, lo, hi)
+    cut = np.searchsorted(np.cumsum(cnt), np.arange(_RAGGED, total, _RAGGED), side="left")
+    edges = np.unique(np.r_[0, cut + 1, lo.size]).astype(np.int64)
+    edges = edges[edges <= lo.size]
+    parts = [
+        _ragged_part(values, lo[a:z], hi[a:z]) for a, z in zip(edges[:-1], edges[1:], strict=True)
+    ]
+    return (
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] for p in parts]).astype(np.int64),
+        np.concatenate([p[3] for p in parts]).astype(np.int64),
+    )
+
+
+def _ragged_part(
+    values: Callable[[IntArray], FloatArray], lo: IntArray, hi: IntArray
+) -> tuple[FloatArray, FloatArray, IntArray, IntArray]:
     m = lo.size
     cnt = np.maximum(hi - lo, 0)
     vmin = np.full(m, np.nan)

@@ -147,13 +147,25 @@ def _check_xy(x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[IntArray, FloatArray]
     if ya.dtype.kind not in "iufb" and ya.size:
         raise SamplingError(f"y must hold numbers, got dtype {ya.dtype}")
     ys = np.ascontiguousarray(ya, dtype=np.float64)
-    if xs.size > 1 and not bool(np.all(xs[1:] > xs[:-1])):
-        bad = int(np.argmin(xs[1:] > xs[:-1]))
+    bad = _first_not_increasing(xs)
+    if bad >= 0:
         raise SamplingError(
             f"x must be strictly increasing: x[{bad + 1}] = {int(xs[bad + 1])} "
             f"follows x[{bad}] = {int(xs[bad])} (deduplicate and sort first)"
         )
     return xs, ys
+
+
+def _first_not_increasing(xs: IntArray) -> int:
+    """Index i of the first x[i + 1] <= x[i], or -1; a chunk at a time, so
+    the check needs no N-sized temporary."""
+    step = 1 << 20
+    for lo in range(0, max(xs.size - 1, 0), step):
+        a = xs[lo : lo + step + 1]
+        ok = a[1:] > a[:-1]
+        if not ok.all():
+            return lo + int(np.argmin(ok))
+    return -1
 
 
 def _check_keep(keep: np.ndarray | Sequence[int] | None, n: int) -> IntArray:
