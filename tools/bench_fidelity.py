@@ -305,7 +305,9 @@ def view_rows(judge: Any, series: list[Series]) -> list[dict[str, Any]]:
                 if opts is None:
                     continue
                 ev = {
-                    m: judge.evaluate(s.x, s.y, s.x[i], s.y[i], sizes=SIZES, raw_cache=cache, **opts)
+                    m: judge.evaluate(
+                        s.x, s.y, s.x[i], s.y[i], sizes=SIZES, raw_cache=cache, **opts
+                    )
                     for m, i in [("auto", ours), *picks.items()]
                 }
                 for w, h in SIZES:
@@ -318,7 +320,8 @@ def view_rows(judge: Any, series: list[Series]) -> list[dict[str, Any]]:
                             "series": s.name,
                             "raw_points": len(s),
                             "n": n,
-                            "view": view + (" (log y)" if view == "plotted" and opts["logy"] else ""),
+                            "view": view
+                            + (" (log y)" if view == "plotted" and opts["logy"] else ""),
                             "view_name": view,
                             "size": key,
                             "auto": a,
@@ -349,7 +352,12 @@ def view_table(rows: list[dict[str, Any]]) -> str:
             lok = sum(r["delta"] <= TIE for r in longs)
             worst = max(r["delta"] for r in rs)
             wins = sum(r["delta"] < -TIE for r in longs)
-            tot, ok_all, long_tot, long_ok = tot + len(rs), ok_all + ok, long_tot + len(longs), long_ok + lok
+            tot, ok_all, long_tot, long_ok = (
+                tot + len(rs),
+                ok_all + ok,
+                long_tot + len(longs),
+                long_ok + lok,
+            )
             worst_all = max(worst_all, worst)
             mean_a = np.mean([r["auto"] for r in longs]) if longs else 0.0
             mean_b = np.mean([r["best_pix"] for r in longs]) if longs else 0.0
@@ -387,9 +395,8 @@ def view_table(rows: list[dict[str, Any]]) -> str:
         "mean auto (long)",
         "mean best classic (long)",
     ]
-    verdict = (
-        f"\nTarget: >= 98% win-or-tie and worst delta <= {MAX_LOSS}: "
-        + ("met" if ok_all >= 0.98 * tot and worst_all <= MAX_LOSS else "**NOT met**")
+    verdict = f"\nTarget: >= 98% win-or-tie and worst delta <= {MAX_LOSS}: " + (
+        "met" if ok_all >= 0.98 * tot and worst_all <= MAX_LOSS else "**NOT met**"
     )
     return md_table(hdr, table) + verdict
 

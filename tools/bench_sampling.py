@@ -122,7 +122,10 @@ def main(argv: list[str] | None = None) -> int:
                 r = json.loads(out.stdout)
                 res[name] = r
                 rows.append({"n": n, "method": name, **r})
-            print(f"\nN = {n:,} points, n_out = {N_OUT:,}, best of {a.repeats}, each in a fresh process\n")
+            print(
+                f"\nN = {n:,} points, n_out = {N_OUT:,}, best of {a.repeats}, "
+                "each in a fresh process\n"
+            )
             print("| method | points | ms | M points/s | peak extra MB | bytes/point | vs peer |")
             print("|---|---|---|---|---|---|---|")
             for name, r in res.items():
