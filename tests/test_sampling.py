@@ -707,3 +707,30 @@ def test_auto_beats_the_classics_on_a_noisy_curve() -> None:
     auto = downsample(x, y, n_out=1000)
     assert err(auto) < err(downsample(x, y, method="minmax", n_out=1000))
     assert err(auto) < err(downsample(x, y, method="lttb", n_out=1000))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_block_summary_matches_a_masked_reference(threads: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one pass over all points (threaded in chunks from 4M points on):
+    per block, the first finite argmin/argmax, and every non-finite index."""
+    monkeypatch.setattr(_blocks, "_THREADS", threads)
+    rng = np.random.default_rng(31)
+    n = (1 << 22) + 123
+    y = rng.normal(size=n)
+    bad = rng.choice(n, 50, replace=False)
+    y[bad] = rng.choice([np.nan, np.inf, -np.inf], 50)
+    y[1000:1300] = np.nan  # whole blocks without a finite value
+    y[5000:5100] = 7.0  # ties: the first wins
+    s = _blocks._Summary(y)
+    b = s.bs
+    assert b == 64
+    fin = np.isfinite(y)
+    lo = np.where(fin, y, np.inf)
+    hi = np.where(fin, y, -np.inf)
+    starts = np.arange(0, n, b)
+    ref_min = np.array([a + int(np.argmin(lo[a : a + b])) for a in starts])
+    ref_max = np.array([a + int(np.argmax(hi[a : a + b])) for a in starts])
+    none = np.array([not fin[a : a + b].any() for a in starts])
+    assert np.array_equal(s.amin, np.where(none, -1, ref_min))
+    assert np.array_equal(s.amax, np.where(none, -1, ref_max))
+    assert np.array_equal(np.sort(s.nonfinite), np.flatnonzero(~fin))

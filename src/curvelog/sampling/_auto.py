@@ -27,7 +27,7 @@ from ._classic import _lttb, _lttb_finite, _minmax, _volatility
 from ._pixels import _Drawn, _Grid, _rows, _segment_span, _View, _xor_rows
 from ._views import PLOT_XPAD, Y_MARGIN, Chart, YScale, charts_for, fine_charts, panel_yscale
 
-_GAPS_WEIGHT: Final = 0.5  # a log view with gaps weighs this share of the other scale's
+_GAPS_WEIGHT: Final = 0.1  # a log view with gaps weighs this share of the other scale's
 _BATCH: Final = 0.02  # greedy round = this share of the budget
 _ZIGZAG_SHARE: Final = 0.8  # the linear zig-zag may use this share of the budget
 _SWEEPS: Final = 2  # refinement sweeps

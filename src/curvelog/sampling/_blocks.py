@@ -18,7 +18,9 @@ time.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
 import numpy as np
@@ -27,6 +29,7 @@ from ._bins import FloatArray, IntArray
 
 _MAX_BLOCK: Final = 128
 _CHUNK: Final = 1 << 20  # points per chunk of the block pass
+_THREADS: Final = min(2, os.cpu_count() or 1)  # the pass is memory-bound: two cores suffice
 _RAGGED: Final = 1 << 17  # points gathered at a time where blocks are read again
 
 
@@ -60,13 +63,23 @@ class _Summary:
         am = np.empty(self.nb, dtype=np.int64)
         ax = np.empty(self.nb, dtype=np.int64)
         rows = max(1, _CHUNK // b)
-        for r0 in range(0, full, rows):  # a chunk of whole blocks at a time
+
+        def chunk(r0: int) -> None:  # a chunk of whole blocks; numpy releases the GIL
             r1 = min(full, r0 + rows)
             mat = self._values(r0 * b, r1 * b).reshape(r1 - r0, b)
+            first = np.arange(r0 * b, r1 * b, b, dtype=np.int64)
             am[r0:r1] = mat.argmin(axis=1)
+            am[r0:r1] += first
             ax[r0:r1] = mat.argmax(axis=1)
-            am[r0:r1] += np.arange(r0 * b, r1 * b, b, dtype=np.int64)
-            ax[r0:r1] += np.arange(r0 * b, r1 * b, b, dtype=np.int64)
+            ax[r0:r1] += first
+
+        chunks = range(0, full, rows)
+        if len(chunks) >= 4 and _THREADS > 1:
+            with ThreadPoolExecutor(_THREADS) as pool:
+                list(pool.map(chunk, chunks))
+        else:
+            for r0 in chunks:
+                chunk(r0)
         if self.nb > full:  # the last, shorter block
             tail = self._values(full * b, n)
             am[-1] = full * b + int(np.argmin(tail))
