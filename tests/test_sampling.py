@@ -710,7 +710,9 @@ def test_auto_beats_the_classics_on_a_noisy_curve() -> None:
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_block_summary_matches_a_masked_reference(threads: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_block_summary_matches_a_masked_reference(
+    threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The one pass over all points (threaded in chunks from 4M points on):
     per block, the first finite argmin/argmax, and every non-finite index."""
     monkeypatch.setattr(_blocks, "_THREADS", threads)

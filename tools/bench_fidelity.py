@@ -18,6 +18,9 @@ Markdown goes to stdout; ``--json`` writes every row.
     .venv/bin/python tools/bench_fidelity.py              # everything (a few minutes)
     .venv/bin/python tools/bench_fidelity.py --quick      # long real series, no synthetic, no 10M
     .venv/bin/python tools/bench_fidelity.py --study      # volatility measures compared
+    .venv/bin/python tools/bench_fidelity.py --views      # auto vs the best classic in the
+                                                          # judge's 4 views (linear, logx,
+                                                          # logy, plotted), ~3 min
 """
 
 from __future__ import annotations

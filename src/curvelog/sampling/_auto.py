@@ -28,6 +28,7 @@ from ._pixels import _Drawn, _Grid, _rows, _segment_span, _View, _xor_rows
 from ._views import PLOT_XPAD, Y_MARGIN, Chart, YScale, charts_for, fine_charts, panel_yscale
 
 _GAPS_WEIGHT: Final = 0.1  # a log view with gaps weighs this share of the other scale's
+_FEW_GAPS: Final = 0.01  # ...unless they are this rare (an LR warm-up from 0)
 _BATCH: Final = 0.02  # greedy round = this share of the budget
 _ZIGZAG_SHARE: Final = 0.8  # the linear zig-zag may use this share of the budget
 _SWEEPS: Final = 2  # refinement sweeps
@@ -282,6 +283,13 @@ def _zigzag(bins: _Bins, bounds: IntArray, pick: BoolArray | None = None) -> Int
     return np.unique(out)
 
 
+def _nonpositive_share(y: FloatArray) -> float:
+    """Share of the values that are zero or negative, a chunk at a time."""
+    step = 1 << 20
+    count = sum(int(np.count_nonzero(y[i : i + step] <= 0)) for i in range(0, y.size, step))
+    return count / max(y.size, 1)
+
+
 def _grid(x: IntArray, c: Chart) -> _Grid:
     return _Grid(x, c.logx, c.width, c.height, c.weight, c.xpad, c.logy)
 
@@ -317,9 +325,10 @@ def _auto(
     )
     gaps = lo <= 0 < hi  # the other y scale, log, has gaps where values are not positive
     grids = [_grid(x, c) for c in charts_for(yscale, lo > 0 or gaps)]
+    few = gaps and _nonpositive_share(y) <= _FEW_GAPS
     for g in grids:
         g.gaps = g.logy and gaps
-        if g.gaps:  # a picture plot never draws (zeros or negatives in the panel)
+        if g.gaps and not few:  # a picture plot never draws (zeros or negatives)
             g.weight *= _GAPS_WEIGHT
     fine = [_grid(x, c) for c in fine_charts(yscale)]
     parts = [g.pos[:-1] for g in grids + fine]
