@@ -29,7 +29,7 @@ from ._views import PLOT_XPAD, Y_MARGIN, Chart, YScale, charts_for, fine_charts,
 
 _GAPS_WEIGHT: Final = 0.1  # a log view with gaps weighs this share of the other scale's
 _FEW_GAPS: Final = 0.01  # ...unless they are this rare (an LR warm-up from 0)
-_BATCH: Final = 0.02  # greedy round = this share of the budget
+_BATCH: Final = 0.04  # greedy round = this share of the budget
 _ZIGZAG_SHARE: Final = 0.8  # the linear zig-zag may use this share of the budget
 _SWEEPS: Final = 2  # refinement sweeps
 _SHORTLIST: Final = 8  # refinement: candidates per moved point
