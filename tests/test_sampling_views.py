@@ -169,7 +169,7 @@ def test_lr_step_schedule_is_exact_with_few_points() -> None:
     x = np.arange(n, dtype=np.int64)
     assert panel_yscale([y]) == "log"
     idx = downsample(x, y, n_out=2000)
-    assert idx.size < 200  # a tenth of the budget
+    assert idx.size < 250  # an eighth of the budget
     assert pixel_error(x, y, idx, True) == [0.0, 0.0]
     assert pixel_error(x, y, idx, False) == [0.0, 0.0]  # on the other scale too
 

@@ -176,7 +176,8 @@ class _Model:
 
     def greedy(self, k: IntArray, target: int, budget: int) -> IntArray:
         """Add proposed points, best first, in rounds of ``_BATCH`` of the budget."""
-        step = max(8, math.ceil(budget * _BATCH))
+        # finer charts take smaller rounds: they must stop as soon as they are exact
+        step = max(8, math.ceil(budget * (_BATCH / 2 if self.first else _BATCH)))
         while k.size < target:
             drawn = self.draw(k)
             if self.error(drawn) == 0.0:
