@@ -9,7 +9,9 @@ that loads the arrays, resets its peak resident memory (Linux
 peak memory it added over the loaded data. Printed: points per second, peak
 extra bytes per input point, and each curvelog method's time as a ratio to
 its tsdownsample peer (``auto`` against MinMaxLTTB, ``lttb`` against LTTB,
-``minmax`` against MinMax). tsdownsample (the ``[bench]`` extra) cannot take
+``minmax`` against MinMax), and the CPU time of the best run (both threads:
+the machine is shared, and CPU time moves less with the load than wall time;
+the load average is printed). tsdownsample (the ``[bench]`` extra) cannot take
 NaN, so its runs get the NaN replaced by the previous value.
 
     .venv/bin/python tools/bench_sampling.py                     # 1e6, 1e7, 1e8
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -74,10 +77,12 @@ with open("/proc/self/clear_refs", "w") as fh:  # reset the peak to the current 
 base = status("VmRSS:")
 out = run()
 peak = status("VmHWM:")
-best = float("inf")
+best = cpu = float("inf")
 for _ in range(reps):
-    t = time.perf_counter(); out = run(); best = min(best, time.perf_counter() - t)
-print(json.dumps({"s": best, "extra_kb": peak - base, "points": int(np.unique(out).size)}))
+    t = time.perf_counter(); c = time.process_time(); out = run()
+    best = min(best, time.perf_counter() - t); cpu = min(cpu, time.process_time() - c)
+kept = int(np.unique(out).size)
+print(json.dumps({"s": best, "cpu": cpu, "extra_kb": peak - base, "points": kept}))
 """
 
 
@@ -103,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip", default="", help="contenders to skip, comma-separated methods")
     p.add_argument("--json", type=Path, help="write every row here")
     a = p.parse_args(argv)
+    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     skip = {s.strip() for s in a.skip.split(",") if s.strip()}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -126,17 +132,22 @@ def main(argv: list[str] | None = None) -> int:
                 f"\nN = {n:,} points, n_out = {N_OUT:,}, best of {a.repeats}, "
                 "each in a fresh process\n"
             )
-            print("| method | points | ms | M points/s | peak extra MB | bytes/point | vs peer |")
-            print("|---|---|---|---|---|---|---|")
+            print(
+                "| method | points | ms | CPU ms | M points/s | peak extra MB | bytes/point "
+                "| vs peer |"
+            )
+            print("|---|---|---|---|---|---|---|---|")
             for name, r in res.items():
                 peer = PEERS.get(name)
                 ratio = f"{r['s'] / res[peer]['s']:.1f}x {peer}" if peer in res else ""
                 mb = r["extra_kb"] / 1024
                 print(
-                    f"| {name} | {r['points']:,} | {r['s'] * 1e3:.0f} | {n / r['s'] / 1e6:.0f} | "
+                    f"| {name} | {r['points']:,} | {r['s'] * 1e3:.0f} | {r['cpu'] * 1e3:.0f} | "
+                    f"{n / r['s'] / 1e6:.0f} | "
                     f"{mb:.0f} | {mb * 1024 * 1024 / n:.2f} | {ratio} |"
                 )
             sys.stdout.flush()
+    print(f"\nload average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     if a.json:
         a.json.write_text(json.dumps(rows, indent=1))
     return 0
