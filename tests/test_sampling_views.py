@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import curvelog
-from curvelog.bundle import build_bundle, validate_bundle
+from curvelog.bundle import build_bundle, schema_document, validate_bundle
 from curvelog.sampling import downsample
 from curvelog.sampling._views import LOG_SPAN, PLOT_XPAD, charts_for, panel_yscale
 
@@ -258,9 +258,7 @@ def test_bundle_records_the_scale_each_chart_was_sampled_for(tmp_path: Path) -> 
     # the JSON Schema accepts it, and a bundle without the field (older) too
     import jsonschema
 
-    schema = json.loads(
-        (Path(curvelog.__file__).parent / "bundle.schema.json").read_text(encoding="utf-8")
-    )
+    schema = schema_document()
     doc = json.loads(json.dumps(bundle))
     jsonschema.validate(doc, schema)
     for c in doc["charts"]:
