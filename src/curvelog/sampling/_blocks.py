@@ -165,7 +165,7 @@ def _ragged(
     values: Callable[[IntArray], FloatArray], lo: IntArray, hi: IntArray
 ) -> tuple[FloatArray, FloatArray, IntArray, IntArray]:
     """Finite min/max and their first index over ranges [lo, hi) (NaN/-1 if
-    none), about `_RAGGED` points at a time (temporaries of ~50 bytes each)."""
+    none), about `_RAGGED` points at a time (temporaries of ~40 bytes each)."""
     cnt = np.maximum(hi - lo, 0)
     total = int(cnt.sum())
     if total <= _RAGGED:
@@ -187,6 +187,8 @@ def _ragged(
 def _ragged_part(
     values: Callable[[IntArray], FloatArray], lo: IntArray, hi: IntArray
 ) -> tuple[FloatArray, FloatArray, IntArray, IntArray]:
+    """`_ragged` on ranges no longer than two blocks: the points as a
+    (ranges, longest range) matrix, padded, one argmin and argmax per row."""
     m = lo.size
     cnt = np.maximum(hi - lo, 0)
     vmin = np.full(m, np.nan)
@@ -196,25 +198,23 @@ def _ragged_part(
     ne = np.flatnonzero(cnt > 0)
     if ne.size == 0:
         return vmin, vmax, amin, amax
-    c = cnt[ne]
-    owner = np.repeat(np.arange(ne.size, dtype=np.int64), c)
-    off = np.arange(int(c.sum()), dtype=np.int64) - np.repeat(np.cumsum(c) - c, c)
-    idx = lo[ne][owner] + off
-    vals = values(idx)
-    fin = np.isfinite(vals)
-    starts = np.r_[0, np.cumsum(c)[:-1]].astype(np.int64)
-    for red, fill, v_out, a_out in (
-        (np.minimum, np.inf, vmin, amin),
-        (np.maximum, -np.inf, vmax, amax),
+    start = lo[ne][:, None]
+    idx = start + np.arange(int(cnt[ne].max()), dtype=np.int64)[None, :]
+    inside = idx < hi[ne][:, None]
+    idx = np.where(inside, idx, start)  # padding reads the range's first point
+    vals = values(idx.ravel()).reshape(idx.shape)
+    ok = inside & np.isfinite(vals)
+    rows = np.arange(ne.size)
+    for fill, pick, v_out, a_out in (
+        (np.inf, np.argmin, vmin, amin),
+        (-np.inf, np.argmax, vmax, amax),
     ):
-        src = vals if fin.all() else np.where(fin, vals, fill)
-        v = red.reduceat(src, starts)
-        hit = np.flatnonzero(src == v[owner])
-        ok = np.isfinite(v)
-        if hit.size:
-            first = hit[np.minimum(np.searchsorted(hit, starts), hit.size - 1)]
-            a_out[ne] = np.where(ok, idx[first], -1)
-        v_out[ne] = np.where(ok, v, np.nan)
+        src = np.where(ok, vals, fill)
+        j = pick(src, axis=1)  # the first occurrence on ties
+        v = src[rows, j]
+        good = np.isfinite(v)
+        v_out[ne] = np.where(good, v, np.nan)
+        a_out[ne] = np.where(good, idx[rows, j], -1)
     return vmin, vmax, amin, amax
 
 
