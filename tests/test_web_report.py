@@ -112,7 +112,8 @@ def test_cli_plot_and_compare_write_html(run_log: Path, tmp_path: Path) -> None:
     model = json.loads(
         re.search(r'id="cl-data">(.*?)</script>', both.read_text(), re.S).group(1)  # type: ignore[union-attr]
     )
-    assert [r["name"] for r in model["runs"]] == ["run", "other"] and model["compare"]
+    # run.log is named by its folder (#17)
+    assert [r["name"] for r in model["runs"]] == [run_log.parent.name, "other"] and model["compare"]
 
 
 def test_cli_never_replaces_a_log_with_a_page(run_log: Path, tmp_path: Path) -> None:

@@ -18,6 +18,9 @@ Markdown goes to stdout; ``--json`` writes every row.
     .venv/bin/python tools/bench_fidelity.py              # everything (a few minutes)
     .venv/bin/python tools/bench_fidelity.py --quick      # long real series, no synthetic, no 10M
     .venv/bin/python tools/bench_fidelity.py --study      # volatility measures compared
+    .venv/bin/python tools/bench_fidelity.py --views      # auto vs the best classic in the
+                                                          # judge's 4 views (linear, logx,
+                                                          # logy, plotted), ~3 min
 """
 
 from __future__ import annotations
@@ -284,6 +287,123 @@ def target(rows: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
     return text, short
 
 
+VIEWS = ("linear", "logx", "logy", "plotted")
+TIE = 0.001  # |auto - best classic| within this is a tie
+MAX_LOSS = 0.01  # auto may never be worse than the best classic by more
+
+
+def view_rows(judge: Any, series: list[Series]) -> list[dict[str, Any]]:
+    """auto against the best classic at the same budget, per view and canvas
+    (the judge's four views; `plotted` is what ``curvelog plot`` draws)."""
+    rows: list[dict[str, Any]] = []
+    for s in series:
+        bi = best_index(s)
+        keep = np.unique(np.r_[s.restarts, [] if bi is None else [bi]]).astype(np.int64)
+        cache: dict[Any, Any] = {}
+        for n in BUDGETS:
+            ours = sampling.downsample(s.x, s.y, n_out=n, keep=keep)
+            picks = {m: judge.BASELINES[m](s.x, s.y, n) for m in CLASSIC}
+            for view in VIEWS:
+                opts = judge.view_options(view, s.y)
+                if opts is None:
+                    continue
+                ev = {
+                    m: judge.evaluate(
+                        s.x, s.y, s.x[i], s.y[i], sizes=SIZES, raw_cache=cache, **opts
+                    )
+                    for m, i in [("auto", ours), *picks.items()]
+                }
+                for w, h in SIZES:
+                    key = f"{w}x{h}"
+                    best = min(CLASSIC, key=lambda m, key=key: ev[m][key]["pixel_err"])
+                    a = float(ev["auto"][key]["pixel_err"])
+                    b = float(ev[best][key]["pixel_err"])
+                    rows.append(
+                        {
+                            "series": s.name,
+                            "raw_points": len(s),
+                            "n": n,
+                            "view": view
+                            + (" (log y)" if view == "plotted" and opts["logy"] else ""),
+                            "view_name": view,
+                            "size": key,
+                            "auto": a,
+                            "auto_points": int(ours.size),
+                            "best": best,
+                            "best_pix": b,
+                            "delta": a - b,
+                        }
+                    )
+    return rows
+
+
+def view_table(rows: list[dict[str, Any]]) -> str:
+    """Per view and canvas: cases where auto wins or ties, worst loss."""
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        cells[(r["view_name"], r["size"])].append(r)
+    table = []
+    tot, ok_all, long_tot, long_ok = 0, 0, 0, 0
+    worst_all = -math.inf
+    for view in VIEWS:
+        for w, h in SIZES:
+            rs = cells.get((view, f"{w}x{h}"), [])
+            if not rs:
+                continue
+            ok = sum(r["delta"] <= TIE for r in rs)
+            longs = [r for r in rs if r["raw_points"] > r["n"]]
+            lok = sum(r["delta"] <= TIE for r in longs)
+            worst = max(r["delta"] for r in rs)
+            wins = sum(r["delta"] < -TIE for r in longs)
+            tot, ok_all, long_tot, long_ok = (
+                tot + len(rs),
+                ok_all + ok,
+                long_tot + len(longs),
+                long_ok + lok,
+            )
+            worst_all = max(worst_all, worst)
+            mean_a = np.mean([r["auto"] for r in longs]) if longs else 0.0
+            mean_b = np.mean([r["best_pix"] for r in longs]) if longs else 0.0
+            table.append(
+                [
+                    view,
+                    f"{w}x{h}",
+                    f"{ok}/{len(rs)} ({100 * ok / len(rs):.1f}%)",
+                    f"{lok}/{len(longs)}",
+                    f"{wins}/{len(longs)}",
+                    f"{worst:+.4f}",
+                    f"{mean_a:.4f}",
+                    f"{mean_b:.4f}",
+                ]
+            )
+    table.append(
+        [
+            "all",
+            "both",
+            f"{ok_all}/{tot} ({100 * ok_all / max(tot, 1):.1f}%)",
+            f"{long_ok}/{long_tot}",
+            "",
+            f"{worst_all:+.4f}",
+            "",
+            "",
+        ]
+    )
+    hdr = [
+        "view",
+        "canvas",
+        f"auto wins or ties (delta <= {TIE})",
+        "series longer than n",
+        "auto wins by > 0.001",
+        "worst delta",
+        "mean auto (long)",
+        "mean best classic (long)",
+    ]
+    verdict = f"\nTarget: >= 98% win-or-tie and worst delta <= {MAX_LOSS}: " + (
+        "met" if ok_all >= 0.98 * tot and worst_all <= MAX_LOSS else "**NOT met**"
+    )
+    return md_table(hdr, table) + verdict
+
+
 def robustness(judge: Any, series: list[Series]) -> str:
     """auto on charts it does not optimise for: other widths and heights, and
     matplotlib's default 5% x margin, which shifts every pixel column."""
@@ -412,6 +532,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--speed-n", type=int, default=10_000_000, help="points of the timed series")
     p.add_argument("--quick", action="store_true", help="long real series only; no synth, no 10M")
     p.add_argument("--study", action="store_true", help="only compare volatility measures")
+    p.add_argument(
+        "--views",
+        action="store_true",
+        help="only the per-view table: auto vs the best classic in linear/logx/logy/plotted",
+    )
     p.add_argument("--json", type=Path, help="write every row here")
     a = p.parse_args(argv)
     judge = load_judge(a.judge)
@@ -419,6 +544,26 @@ def main(argv: list[str] | None = None) -> int:
     real = load_real_series(a.data)
     if a.study:
         print(study(judge, [s for s in real if len(s) > min(BUDGETS)]))
+        return 0
+    if a.views:
+        vr = view_rows(judge, list(real))
+        print(
+            f"# auto against the best of {', '.join(CLASSIC)} at the same budget, per view\n\n"
+            f"{len(real)} real series x budgets {', '.join(f'{n:,}' for n in BUDGETS)} x canvases "
+            "800x400 and 1600x400; delta = auto - best classic (pixel error, XOR/union)\n"
+        )
+        print(view_table(vr))
+        losses = sorted((r for r in vr if r["delta"] > TIE), key=lambda r: -r["delta"])
+        if losses:
+            print("\nWhere auto loses by more than 0.001:\n")
+            for r in losses:
+                print(
+                    f"- {r['series']} n={r['n']:,} {r['view']} {r['size']}: auto {r['auto']:.4f}"
+                    f" ({r['auto_points']} points) vs {r['best']} {r['best_pix']:.4f}"
+                )
+        if a.json:
+            a.json.write_text(json.dumps(vr, indent=1))
+        print(f"\n(benchmark wall time {time.perf_counter() - t0:.0f} s)")
         return 0
     series = [s for s in real if len(s) > min(BUDGETS)] if a.quick else list(real)
     if not a.quick and a.synth:

@@ -15,6 +15,7 @@ from ..errors import (
     SamplingError,
 )
 from ..sampling import METHODS
+from ..sampling._views import panel_yscale
 from ._analysis import _analysis, _r6
 from ._charts import _plan_charts, _select
 from ._model import SCHEMA, Best, Bundle, Chart, Resume, RunMeta, SeriesData, Summary
@@ -181,22 +182,32 @@ def build(
     plan = _plan_charts(run, selected)
     label_of = {s["metric"]: s["label"] for c in plan for s in c["series"]}
     per_metric: dict[str, dict[str, Any]] = {}
-    built: dict[str, SeriesData] = {}
-    for done, m in enumerate(selected):
-        s = run.series(m)
-        finite_mask = np.isfinite(s.values)
-        bad = np.zeros(0, dtype=np.int64) if finite_mask.all() else np.flatnonzero(~finite_mask)
-        per_metric[m] = _metric_summary(run.metric_stats(m))
-        built[m] = _sampled_series(s, label_of[m], bad, resume_steps, best_step, method, points)
-        if smooth:  # the EMA over the raw values, at the kept steps
-            built[m]["smooth"] = smooth_at(s, built[m]["x"], smooth)
-        if progress is not None:
-            progress("series", done + 1, len(selected))
-    charts: list[Chart] = [
-        {"id": c["id"], "title": c["title"], "xlabel": c["xlabel"], "ylabel": c["ylabel"],
-         "scale": c["scale"], "series": [built[s["metric"]] for s in c["series"]]}
-        for c in plan
-    ]  # fmt: skip
+    charts: list[Chart] = []
+    done = 0
+    # chart by chart: every series of a chart is sampled for the y scale its panel
+    # will be drawn with (sampling.panel_yscale, the one rule plot follows too)
+    for c in plan:
+        members = [run.series(sp["metric"]) for sp in c["series"]]
+        yscale = panel_yscale([s.values for s in members], c["scale"])
+        series: list[SeriesData] = []
+        for s in members:
+            finite = np.isfinite(s.values)
+            bad = np.zeros(0, dtype=np.int64) if finite.all() else np.flatnonzero(~finite)
+            del finite
+            per_metric[s.metric] = _metric_summary(run.metric_stats(s.metric))
+            line = _sampled_series(s, label_of[s.metric], bad, resume_steps, best_step, method,
+                                   points, yscale)  # fmt: skip
+            if smooth:  # the EMA over the raw values, at the kept steps
+                line["smooth"] = smooth_at(s, line["x"], smooth)
+            series.append(line)
+            done += 1
+            if progress is not None:
+                progress("series", done, len(selected))
+        charts.append(
+            {"id": c["id"], "title": c["title"], "xlabel": c["xlabel"], "ylabel": c["ylabel"],
+             "scale": c["scale"], "sampled_for": {"yscale": yscale}, "series": series}
+        )  # fmt: skip
+    per_metric = {m: per_metric[m] for m in selected if m in per_metric}
     return {
         "schema": SCHEMA,
         "run": _run_meta(run, objective),

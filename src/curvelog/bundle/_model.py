@@ -58,14 +58,21 @@ class SeriesData(TypedDict):
     smooth: NotRequired[dict[str, list[float | None]]]
 
 
+class SampledFor(TypedDict):
+    """The view a chart's points were chosen for: the y scale its panel is drawn with."""
+
+    yscale: Literal["linear", "log"]
+
+
 class Chart(TypedDict):
-    """One panel: its titles, its scale and its lines."""
+    """One panel: its titles, its scale, the view it was sampled for, and its lines."""
 
     id: str
     title: str
     xlabel: str
     ylabel: str
     scale: Literal["linear", "log"]
+    sampled_for: NotRequired[SampledFor]
     series: list[SeriesData]
 
 

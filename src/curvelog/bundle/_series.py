@@ -65,6 +65,7 @@ def _sampled_series(
     best_step: int | None,
     method: str,
     points: int,
+    yscale: str | None = None,
 ) -> SeriesData:
     from ..sampling import downsample
 
@@ -77,7 +78,9 @@ def _sampled_series(
         if i < len(x) and int(x[i]) == best_step:
             keep = np.append(keep, i)
     keep = np.unique(keep).astype(np.int64)
-    idx = np.asarray(downsample(x, y, method=method, n_out=points, keep=keep), dtype=np.int64)
+    idx = np.asarray(
+        downsample(x, y, method=method, n_out=points, keep=keep, yscale=yscale), dtype=np.int64
+    )
     events, droppable = _events(x, y, bad)
     if droppable.size and method != "none":  # "none" keeps every point, NaN runs included
         droppable = np.setdiff1d(droppable, keep, assume_unique=True)

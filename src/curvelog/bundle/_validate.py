@@ -203,6 +203,9 @@ class _Checker:
             for k in ("title", "xlabel", "ylabel"):
                 self.str_(c[k], f"{p}/{k}")
             self.str_(c["scale"], f"{p}/scale", enum=("linear", "log"))
+            if "sampled_for" in c:  # optional: older bundles lack it
+                sf = self.obj(c["sampled_for"], f"{p}/sampled_for", ("yscale",))
+                self.str_(sf["yscale"], f"{p}/sampled_for/yscale", enum=("linear", "log"))
             for j, s in enumerate(self.arr(c["series"], f"{p}/series")):
                 self.series(s, f"{p}/series/{j}")
 

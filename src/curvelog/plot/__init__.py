@@ -15,8 +15,10 @@ What a panel shows:
 * NaN/inf events as red markers on the x axis where they happened (a red bar
   along the axis for a run of them), labelled once per panel in the legend;
 * resumes as dashed grey vertical lines;
-* a log y axis when every value is positive and a series spans more than two
-  decades (or the bundle asks for one); ``logy=True/False`` forces it;
+* a log y axis when the chart was sampled for one (``sampled_for``), else when
+  every value is positive and a series spans more than two decades (or the
+  bundle asks for one): the rule of ``curvelog.sampling._views.panel_yscale``,
+  which `compact` applies too; ``logy=True/False`` forces it;
 * with ``smooth=W`` a debiased EMA (TensorBoard's) over the faint raw line.
 
 Output is deterministic: the same bundle gives the same PNG, SVG and PDF bytes

@@ -12,6 +12,7 @@ from ..errors import PlotError
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+from ..sampling._views import PLOT_XPAD
 from ._panel import _auto_logy, _check_smooth, _draw_chart, plot_chart, stored_smooth
 from ._style import LINESTYLES, PALETTE, _Colors, _fmt_value, _literal, _style, format_step
 
@@ -98,7 +99,7 @@ def _x_range(charts: Sequence[Mapping[str, Any]]) -> tuple[float, float] | None:
         return None
     if lo == hi:
         return lo - 1, hi + 1
-    pad = (hi - lo) * 0.02
+    pad = (hi - lo) * PLOT_XPAD
     return lo - pad, hi + pad
 
 

@@ -12,6 +12,7 @@ from ..errors import BundleError, PlotError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+from ..sampling._views import panel_yscale
 from ._note import _annotate_best
 from ._style import (
     _EVENT_STYLE,
@@ -27,7 +28,6 @@ from ._style import (
 )
 
 _SPARSE: Final[int] = 60  # a series with at most this many points gets dots
-_LOG_SPAN: Final[float] = 100.0  # "more than two decades"
 
 
 def ema(y: Sequence[float | None] | np.ndarray, weight: float) -> np.ndarray:
@@ -105,32 +105,26 @@ def _series_arrays(s: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _positive_span(charts: Sequence[Mapping[str, Any]]) -> tuple[bool, float]:
-    """(all finite values positive, largest max/min ratio of one series)."""
-    positive = True
-    span = 1.0
-    seen = False
-    for chart in charts:
-        for s in chart.get("series", ()):
-            _, y = _series_arrays(s)
-            y = y[np.isfinite(y)]
-            if y.size == 0:
-                continue
-            seen = True
-            lo, hi = float(y.min()), float(y.max())
-            if lo <= 0:
-                positive = False
-            else:
-                span = max(span, hi / lo)
-    return positive and seen, span
+def _raw_count(s: Mapping[str, Any], shown: int) -> int:
+    """The series' points before sampling (``raw_points``), else those shown."""
+    raw = s.get("raw_points")
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) and raw >= shown else shown
 
 
 def _auto_logy(charts: Sequence[Mapping[str, Any]]) -> bool:
-    """Log y when every value is positive and a series spans > 2 decades (or the bundle asks)."""
-    positive, span = _positive_span(charts)
-    if not positive:
-        return False
-    return span > _LOG_SPAN or any(c.get("scale") == "log" for c in charts)
+    """The panel's y scale: the one its charts were sampled for (``sampled_for``,
+    when they all agree), else the rule `compact` applies (`panel_yscale`:
+    log when every value is positive and a series spans > 2 decades, or a
+    chart asks for log)."""
+    recorded = {
+        sf.get("yscale") if isinstance(sf := c.get("sampled_for"), Mapping) else None
+        for c in charts
+    }
+    if len(recorded) == 1 and (only := recorded.pop()) in ("linear", "log"):
+        return bool(only == "log")
+    ys = [_series_arrays(s)[1] for c in charts for s in c.get("series", ())]
+    declared = "log" if any(c.get("scale") == "log" for c in charts) else None
+    return panel_yscale(ys, declared) == "log"
 
 
 def plot_chart(
@@ -218,13 +212,16 @@ def _draw_chart(
     _step_axis(ax, logx)
 
     arrays = [_series_arrays(s) for s in series]
-    densest = max((x.size for x, _ in arrays), default=0)
+    # how dense a series is: its raw points, so a compacted chart is drawn
+    # like the full one (a 30,000-step curve kept as 97 points is still dense)
+    counts = [_raw_count(s, x.size) for s, (x, _) in zip(series, arrays, strict=True)]
+    densest = max(counts, default=0)
     best_metric = best.get("metric") if best else None
     best_xy: tuple[float, float] | None = None
     #: (line, kind) -> spans: the legend counts each line's values, never a panel's sum
     event_steps: dict[tuple[str, str], list[tuple[float, float, int]]] = {}
     drawn = 0
-    for k, (s, (x, y)) in enumerate(zip(series, arrays, strict=True)):
+    for k, (s, (x, y), count) in enumerate(zip(series, arrays, counts, strict=True)):
         name = str(s.get("label", s.get("metric", "")))
         label = _literal(label_prefix + name)
         c = color or pick(name)
@@ -233,9 +230,9 @@ def _draw_chart(
         if x.size:
             drawn += 1
             # sparse series (evals) go on top of dense ones, thicker, with dots when few
-            sparse = x.size <= _SPARSE
-            thin = x.size > 400 and x.size * 4 > densest
-            z = 2.0 + (1.0 - x.size / max(densest, 1))
+            sparse = count <= _SPARSE
+            thin = count > 400 and count * 4 > densest
+            z = 2.0 + (1.0 - count / max(densest, 1))
             marker = "o" if sparse else None
             shown = _drawable(y, use_logy)
             if smooth > 0.0:

@@ -8,28 +8,24 @@ loops that remain run once per region, bucket or optimisation round).
 Methods
 -------
 ``auto`` (the default for ``curvelog compact``)
-    Optimises the chart itself. It renders nothing, but it models the pixel
-    columns of four reference charts of the series (linear and log-x step
-    axis, 800 and 1600 px wide, 400 px high, x limits = the data's range) and
-    chooses points so that every column lights the same rows as the raw
-    curve, which is exactly what M4 (Jugel et al. 2014) achieves with four
-    points per column. Volatility is measured in pixels: a column whose raw
-    curve spans many rows gets points, a column the curve crosses as a thin
-    line gets none. Steps: the mandatory points; the piecewise floor when the
-    budget allows it (below); a zig-zag through the column extremes of the
-    linear chart (one point per column, alternately its maximum and minimum,
-    only in columns where the curve spans two or more rows and is not a
-    monotone stretch); a greedy that adds the column extreme or edge point
-    fixing the most missing or extra pixels, in rounds of 2% of the budget;
-    two sweeps that move each free point to the best candidate between its
-    neighbours, the gain counted exactly; and, if the reference charts are
-    exact before the budget is spent (smooth curves), more points for finer
-    charts (3200 x 1600 px), none of which may cost the reference charts a
-    pixel. The linear charts weigh 8x the log-x ones: the linear chart is
-    the default view and the one where classic downsamplers are strong.
-    The reference charts are the ones ``tools/bench_fidelity.py`` scores;
-    charts of other sizes or with x margins are not pixel-aligned with them
-    and gain less (docs/SAMPLING.md has the numbers).
+    Optimises the chart itself, in the views it will be drawn in
+    (`_views`): the y scale its panel gets (``yscale=``; None applies the
+    plot's rule, `_views.panel_yscale`, to the series alone), ``plot``'s 2%
+    x padding, a default plot panel (430 x 280 px), 800 x 400 and
+    1600 x 400, then, at lower weight, the same without padding, a log step
+    axis and the other y scale. It renders nothing, but it models the pixel
+    columns of those charts and chooses points so that every column lights
+    the same rows as the raw curve, which is exactly what M4 (Jugel et al.
+    2014) achieves with four points per column. Steps: the mandatory points
+    (a run of NaN/inf costs its two ends); the piecewise floor when it fits
+    in half the budget; a zig-zag through column extremes; a greedy that
+    adds the point fixing the most missing or extra pixels; two sweeps that
+    move points to better candidates; then M4, MinMax, MinMaxLTTB and LTTB at
+    the same budget are scored with the same model and `auto` starts again
+    from the best of them if it draws better; finer charts take what is
+    left only when every chart is exact. Everything that reads all N points
+    is one block pass (`_blocks`). docs/SAMPLING.md has the details and the
+    numbers.
 ``volatility``
     A fixed point budget spent where the curve moves: the step range is cut
     into equal-width regions, each region's total variation (sum of
@@ -67,16 +63,18 @@ Budget
 ``n_out`` is the target number of points. The mandatory points above count
 towards it; when they take more than half of it (a long burst of NaN), all
 of them are still kept and ``n_out // 2`` points more describe the finite
-curve, so the output may then exceed ``n_out``. The budgeted methods never
-return more than ``max(n_out, mandatory + n_out // 2)`` points, and
-``auto`` returns fewer only when its reference charts are already exact. A
+curve, so the output may then exceed ``n_out``. A run of consecutive
+NaN/inf of one kind counts as its two ends (its inner points are returned
+but cost nothing). The budgeted methods never return more than
+``max(n_out, mandatory + n_out // 2)`` points plus those inner points, and
+``auto`` returns fewer only when its charts are already exact. A
 series no longer than ``n_out`` is returned whole.
 
 ``auto`` and the piecewise rule: when one point in every window of the rule
-fits in the budget, ``auto`` keeps one (the window's maximum or minimum,
+fits in half the budget, ``auto`` keeps one (the window's maximum or minimum,
 alternately, moved only within its window), so it is never coarser than the
 rule, and spends the rest of the budget where the pixels need it. When the
-rule needs more points than the budget, the budget wins and the rule is not
+rule needs more than half the budget, the pixels take it and the rule is not
 applied.
 """
 

@@ -12,29 +12,24 @@ from typing import Final
 
 import numpy as np
 
-from ._bins import _EMPTY, BoolArray, FloatArray, IntArray, _Bins, _ranges, _window_starts
-from ._classic import _volatility
+from ._bins import (
+    _EMPTY,
+    BoolArray,
+    FloatArray,
+    IntArray,
+    _Bins,
+    _equal_width_starts,
+    _ranges,
+    _window_starts,
+)
+from ._blocks import _Summary
+from ._classic import _lttb, _lttb_finite, _minmax, _volatility
 from ._pixels import _Drawn, _Grid, _rows, _segment_span, _View, _xor_rows
+from ._views import PLOT_XPAD, Y_MARGIN, Chart, YScale, charts_for, fine_charts, panel_yscale
 
-# They match tools/bench_fidelity.py and ../shared/bench/fidelity.py (x limits =
-# data range, y limits = finite range padded by 5%, log-x = log10(step + 1)).
-# The weights were chosen on the real series (5 to 15 score the same); linear
-# views weigh more: the linear chart is the default view and the one where
-# classic downsamplers are strong, log-x charts of raw steps are cheap to win.
-_CANVASES: Final[tuple[tuple[bool, int, int, float, float], ...]] = (
-    (False, 800, 400, 8.0, 0.0),
-    (False, 1600, 400, 8.0, 0.0),
-    (True, 800, 400, 1.0, 0.0),
-    (True, 1600, 400, 1.0, 0.0),
-)
-# When the reference charts are exact and budget is left (smooth curves), it
-# is spent on finer charts, so that other widths and margins stay faithful.
-_FINE_CANVASES: Final[tuple[tuple[bool, int, int, float, float], ...]] = (
-    (False, 3200, 1600, 8.0, 0.0),
-    (True, 3200, 1600, 1.0, 0.0),
-)
-_Y_MARGIN: Final = 0.05
-_BATCH: Final = 0.02  # greedy round = this share of the budget
+_GAPS_WEIGHT: Final = 0.1  # a log view with gaps weighs this share of the other scale's
+_FEW_GAPS: Final = 0.01  # ...unless they are this rare (an LR warm-up from 0)
+_BATCH: Final = 0.04  # greedy round = this share of the budget
 _ZIGZAG_SHARE: Final = 0.8  # the linear zig-zag may use this share of the budget
 _SWEEPS: Final = 2  # refinement sweeps
 _SHORTLIST: Final = 8  # refinement: candidates per moved point
@@ -49,28 +44,41 @@ class _Model:
     times the chart's weight.
     """
 
-    def __init__(self, x: IntArray, y: FloatArray, fin: BoolArray, bins: _Bins) -> None:
-        self.x, self.y, self.fin, self.bins = x, y, fin, bins
+    def __init__(
+        self, x: IntArray, y: FloatArray, bins: _Bins, bins_pos: _Bins | None = None
+    ) -> None:
+        self.x, self.y, self.bins, self.bins_pos = x, y, bins, bins_pos
         self.n = int(x.size)
         ok = np.isfinite(bins.vmin)
-        lo, hi = float(bins.vmin[ok].min()), float(bins.vmax[ok].max())
-        if hi == lo:
-            d = abs(lo) * 0.05 or 0.5
-            lo, hi = lo - d, hi + d
-        pad = (hi - lo) * _Y_MARGIN
-        self.ylo, self.yhi = lo - pad, hi + pad
+        self.lo, self.hi = float(bins.vmin[ok].min()), float(bins.vmax[ok].max())
         self.views: list[_View] = []
         self.first = 0  # proposals come from views[first:]
         # candidate points: first, last and extreme points of every bin
-        cand = [bins.starts, bins.ends - 1, bins.amin, bins.amax, bins.amin_last, bins.amax_last]
+        cand = [bins.starts, bins.ends - 1, bins.amin, bins.amax]
+        self.pos_lo = self.pos_hi = 1.0
+        if bins_pos is not None:  # the extremes a log axis draws, where it has gaps
+            cand += [bins_pos.amin, bins_pos.amax]
+            okp = np.isfinite(bins_pos.vmin)
+            self.pos_lo = float(bins_pos.vmin[okp].min()) if okp.any() else 1.0
+            self.pos_hi = float(bins_pos.vmax[okp].max()) if okp.any() else 1.0
         pool = np.unique(np.concatenate(cand))
         pool = pool[pool >= 0]
-        self.pool = pool[fin[pool]]
+        self.pool = pool[np.isfinite(y[pool])]
+
+    @property
+    def drawable(self) -> bool:
+        """False when the values are too large to draw (their range overflows)."""
+        return math.isfinite(self.hi - self.lo)
 
     def use(self, grids: Sequence[_Grid], keep_weight: float = 0.0) -> None:
         """Optimise for the charts of ``grids``. With ``keep_weight``, the
         charts used so far stay in the error, that many times heavier, so
         that points added for the new charts do not spoil them."""
+        for g in grids:
+            if g.gaps:
+                g.set_y(self.pos_lo, self.pos_hi, Y_MARGIN)
+            else:
+                g.set_y(self.lo, self.hi, Y_MARGIN)
         fresh = [_View(g, self) for g in grids]
         self.first = len(self.views) if keep_weight else 0
         if keep_weight:
@@ -80,18 +88,10 @@ class _Model:
         else:
             self.views = fresh
 
-    def scale(self, vals: FloatArray, h: int) -> FloatArray:
-        """Values to rows of a chart ``h`` px high (NaN where not finite)."""
-        r = (vals - self.ylo) / (self.yhi - self.ylo) * h
-        return np.where(np.isfinite(r), r, np.nan)
-
-    def rows(self, idx: IntArray, h: int) -> FloatArray:
-        return self.scale(self.y[idx], h)
-
     def draw(self, k: IntArray) -> list[_Drawn]:
         out = []
         for view in self.views:
-            out.append(_Drawn(view, self, k, self.rows(k, view.g.height)))
+            out.append(_Drawn(view, self, k, view.g.rows(self.y[k])))
         return out
 
     def error(self, drawn: Sequence[_Drawn]) -> float:
@@ -148,13 +148,13 @@ class _Model:
         """
         j = np.searchsorted(k, c)
         p, q = k[j - 1], k[np.minimum(j, k.size - 1)]
-        ok = (j > 0) & (j < k.size) & self.fin[p] & self.fin[q]
+        ok = (j > 0) & (j < k.size) & np.isfinite(self.y[p]) & np.isfinite(self.y[q])
         total = np.zeros(c.size)
         for view, d in zip(self.views, drawn, strict=True):
             g = view.g
             h = g.height
             up, uc, uq = g.u(self.x[p]), g.u(self.x[c]), g.u(self.x[q])
-            vp, vc, vq = self.rows(p, h), self.rows(c, h), self.rows(q, h)
+            vp, vc, vq = g.rows(self.y[p]), g.rows(self.y[c]), g.rows(self.y[q])
             cp, cq = g.col(self.x[p]), g.col(self.x[q])
             own, col = _ranges(cp, np.maximum(cq, cp) + 1)
             at_p = col == cp[own]
@@ -176,7 +176,8 @@ class _Model:
 
     def greedy(self, k: IntArray, target: int, budget: int) -> IntArray:
         """Add proposed points, best first, in rounds of ``_BATCH`` of the budget."""
-        step = max(8, math.ceil(budget * _BATCH))
+        # finer charts take smaller rounds: they must stop as soon as they are exact
+        step = max(8, math.ceil(budget * (_BATCH / 2 if self.first else _BATCH)))
         while k.size < target:
             drawn = self.draw(k)
             if self.error(drawn) == 0.0:
@@ -216,11 +217,11 @@ class _Model:
         for view in self.views[:: max(1, len(self.views) // 2)]:
             g = view.g
             dp, dc, dq = g.disp(self.x[pp]), g.disp(self.x[c]), g.disp(self.x[qq])
-            vp = self.rows(pp, g.height)
+            vp = g.rows(self.y[pp])
             with np.errstate(divide="ignore", invalid="ignore"):
                 t = np.where(dq > dp, (dc - dp) / (dq - dp), 0.5)
-            chord = vp + t * (self.rows(qq, g.height) - vp)
-            score = np.fmax(score, np.abs(self.rows(c, g.height) - chord))
+            chord = vp + t * (g.rows(self.y[qq]) - vp)
+            score = np.fmax(score, np.abs(g.rows(self.y[c]) - chord))
         order = np.lexsort((-score, own))
         own, c = own[order], c[order]
         rank = np.arange(own.size) - np.searchsorted(own, own)
@@ -283,36 +284,67 @@ def _zigzag(bins: _Bins, bounds: IntArray, pick: BoolArray | None = None) -> Int
     return np.unique(out)
 
 
+def _nonpositive_share(y: FloatArray) -> float:
+    """Share of the values that are zero or negative, a chunk at a time."""
+    step = 1 << 20
+    count = sum(int(np.count_nonzero(y[i : i + step] <= 0)) for i in range(0, y.size, step))
+    return count / max(y.size, 1)
+
+
+def _grid(x: IntArray, c: Chart) -> _Grid:
+    return _Grid(x, c.logx, c.width, c.height, c.weight, c.xpad, c.logy)
+
+
 def _auto(
     x: IntArray,
-    y: FloatArray,
-    fin: BoolArray,
+    summary: _Summary,
     mandatory: IntArray,
     target: int,
     rule: tuple[tuple[float, int], ...],
+    yscale: YScale | None,
 ) -> IntArray:
     """The ``auto`` method (module docstring): at most ``target`` points."""
     n = int(x.size)
+    y = summary.y
+    lo_i, hi_i = summary.extremes()
+    lo, hi = float(y[lo_i]), float(y[hi_i])
+    if yscale is None:
+        yscale = panel_yscale([np.array([lo, hi])])
+    if yscale == "log" and not lo > 0:
+        yscale = "linear"  # a log axis cannot draw it
     windows, _ = _window_starts(x, rule)
-    floor = windows.size + mandatory.size <= target
+    # the rule's floor when it leaves at least half the budget to the pixels
+    floor = windows.size + mandatory.size <= target - (target - mandatory.size) // 2
     free = target - int(mandatory.size) - (int(windows.size) if floor else 0)
     width = 100  # zig-zag grid: 100 * 2**k columns, aligned with the 800/1600 ones
     while width * 2 <= _ZIGZAG_SHARE * free:
         width *= 2
-    zig = _Grid(x, False, width, 400, 0.0) if width <= _ZIGZAG_SHARE * free else None
-    grids = [_Grid(x, *spec) for spec in _CANVASES]
-    fine = [_Grid(x, *spec) for spec in _FINE_CANVASES]
+    zig = (
+        _Grid(x, False, width, 400, 0.0, PLOT_XPAD, yscale == "log")
+        if width <= _ZIGZAG_SHARE * free
+        else None
+    )
+    gaps = lo <= 0 < hi  # the other y scale, log, has gaps where values are not positive
+    grids = [_grid(x, c) for c in charts_for(yscale, lo > 0 or gaps)]
+    few = gaps and _nonpositive_share(y) <= _FEW_GAPS
+    for g in grids:
+        g.gaps = g.logy and gaps
+        if g.gaps and not few:  # a picture plot never draws (zeros or negatives)
+            g.weight *= _GAPS_WEIGHT
+    fine = [_grid(x, c) for c in fine_charts(yscale)]
     parts = [g.pos[:-1] for g in grids + fine]
     if zig is not None:
         parts.append(zig.pos[:-1])
     if floor:
         parts.append(windows)
     starts = np.unique(np.concatenate(parts))
-    bins = _Bins(y, fin, starts[starts < n])
-    model = _Model(x, y, fin, bins)
-    if not math.isfinite(model.yhi - model.ylo):  # values too large to draw
+    starts = starts[starts < n]
+    bins = _Bins(summary, starts)
+    bins_pos = _Bins(_Summary(y, positive=True), starts) if gaps else None
+    model = _Model(x, y, bins, bins_pos)
+    if not model.drawable:  # values too large to draw
         shape = target - int(mandatory.size)
-        return np.union1d(mandatory, _volatility(x, y, fin, shape) if shape > 1 else _EMPTY)
+        return np.union1d(mandatory, _volatility(x, summary, shape) if shape > 1 else _EMPTY)
     model.use(grids)
 
     fixed = np.zeros(n, dtype=bool)
@@ -321,13 +353,14 @@ def _auto(
     if floor:
         k = np.union1d(k, _zigzag(bins, windows))
     if zig is not None:
+        zig.set_y(lo, hi, Y_MARGIN)
         full = zig.pos[1:] > zig.pos[:-1]
         nonempty = zig.pos[:-1][full]
         ends = zig.pos[1:][full] - 1
         gmin, gmax, amin, amax = bins.group(nonempty)
         # columns where the curve spans two rows or more, and not as a
         # monotone stretch (extremes at both ends), which its neighbours draw
-        moves = np.floor(model.scale(gmax, 400)) > np.floor(model.scale(gmin, 400))
+        moves = np.floor(zig.rows(gmax)) > np.floor(zig.rows(gmin))
         at_end = ((amin == nonempty) | (amin == ends)) & ((amax == nonempty) | (amax == ends))
         extra = _zigzag(bins, nonempty, moves & ~at_end)
         room = target - k.size
@@ -336,7 +369,49 @@ def _auto(
         k = np.union1d(k, extra)
     k = model.greedy(k, target, target - int(mandatory.size))
     k = model.refine(k, fixed, windows if floor else None)
+    # never worse than a classic given the same budget: start again from the
+    # best of them when it draws the charts better
+    err = model.error(model.draw(k))
+    if err > 0.0:
+        # with the rule's floor, a classic gets the budget the floor leaves
+        base = np.union1d(mandatory, _zigzag(bins, windows)) if floor else mandatory
+        starts_c = [np.union1d(base, p) for p in _classics(x, summary, base, target)]
+        errs = [model.error(model.draw(c)) for c in starts_c]
+        if starts_c and min(errs) < err:
+            start = starts_c[int(np.argmin(errs))]
+            start = model.greedy(start, target, target - int(mandatory.size))
+            start = model.refine(start, fixed, windows if floor else None)
+            if model.error(model.draw(start)) < err:
+                k = start
     if k.size < target:
         model.use(fine, keep_weight=100.0)
         k = model.greedy(k, target, target - int(k.size))
     return k
+
+
+#: above this many points, LTTB over every point costs more than the rest of
+#: `auto`; MinMaxLTTB (LTTB over min/max candidates) stands in for it
+_LTTB_MAX_POINTS: Final = 2_000_000
+
+
+def _classics(x: IntArray, summary: _Summary, mandatory: IntArray, target: int) -> list[IntArray]:
+    """M4, MinMax, MinMaxLTTB and LTTB at the budget left by the mandatory
+    points: the pictures `auto` must not lose to."""
+    m = target - int(mandatory.size)
+    if m < 4:
+        return []
+    n = int(x.size)
+    y = summary.y
+    out: list[IntArray] = []
+    m4 = _equal_width_starts(x, 0, n, max(1, m // 4))
+    b4 = _Bins(summary, m4)
+    four = np.concatenate((b4.starts, b4.ends - 1, b4.amin, b4.amax))
+    out.append(np.unique(four[four >= 0]))
+    out.append(_minmax(x, summary, max(1, m // 2)))
+    cand = np.union1d(_minmax(x, summary, 2 * m), [0, n - 1])
+    cand = cand[np.isfinite(y[cand])].astype(np.int64)
+    if cand.size > m:
+        out.append(cand[_lttb(x[cand].astype(np.float64), y[cand], m)])
+    if n <= _LTTB_MAX_POINTS:
+        out.append(_lttb_finite(x, y, np.isfinite(y), m))
+    return [p[np.isfinite(y[p])] for p in out]

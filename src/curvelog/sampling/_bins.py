@@ -7,10 +7,13 @@ pixel column, a rule window, a volatility region) is a union of them.
 from __future__ import annotations
 
 import math
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from ._blocks import _Summary
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -20,37 +23,26 @@ BoolArray = npt.NDArray[np.bool_]
 _EMPTY: Final[IntArray] = np.zeros(0, dtype=np.int64)
 
 
-def _mandatory(y: FloatArray, fin: BoolArray, keep: IntArray) -> IntArray:
-    """First, last, first global finite min and max, every non-finite, keep."""
-    n = y.size
-    parts = [np.array([0, n - 1], dtype=np.int64), keep]
-    if fin.all():
-        parts.append(np.array([np.argmin(y), np.argmax(y)], dtype=np.int64))
-    else:
-        nonfinite = np.flatnonzero(~fin).astype(np.int64)
-        parts.append(nonfinite)
-        if nonfinite.size < n:
-            src_lo, src_hi, red_lo, red_hi = _sources(y, fin, nonfinite)
-            lo, hi = red_lo.reduce(src_lo), red_hi.reduce(src_hi)
-            parts.append(np.array([np.argmax(src_lo == lo), np.argmax(src_hi == hi)]))
-    return np.unique(np.concatenate(parts).astype(np.int64))
-
-
-def _sources(
-    y: FloatArray, fin: BoolArray, nonfinite: IntArray | None = None
-) -> tuple[FloatArray, FloatArray, np.ufunc, np.ufunc]:
-    """Arrays and reductions whose min / max see only the finite values.
-
-    NaN alone needs no copy (``fmin``/``fmax`` skip it); an infinity does
-    (it would win the reduction), so then non-finite values are masked.
-    """
-    if nonfinite is None:
-        nonfinite = np.flatnonzero(~fin)
-    if nonfinite.size == 0:
-        return y, y, np.minimum, np.maximum
-    if not np.isinf(y[nonfinite]).any():
-        return y, y, np.fmin, np.fmax
-    return np.where(fin, y, np.inf), np.where(fin, y, -np.inf), np.minimum, np.maximum
+def _mandatory(summary: _Summary, keep: IntArray) -> tuple[IntArray, IntArray]:
+    """First, last, first global finite min and max, every non-finite, keep;
+    and the inner points of runs of one non-finite kind (a run counts as its
+    two ends: the chart draws the same gap without the points between)."""
+    n = summary.n
+    nonfinite = summary.nonfinite
+    parts = [np.array([0, n - 1], dtype=np.int64), keep, nonfinite]
+    lo, hi = summary.extremes()
+    if lo >= 0:
+        parts.append(np.array([lo, hi], dtype=np.int64))
+    allk = np.unique(np.concatenate(parts).astype(np.int64))
+    if nonfinite.size < 3:
+        return allk, _EMPTY
+    y = summary.y
+    v = y[nonfinite]
+    kind = np.where(np.isnan(v), 0, np.where(v > 0, 1, 2))
+    same = (np.diff(nonfinite) == 1) & (np.diff(kind) == 0)
+    inner = nonfinite[1:-1][same[:-1] & same[1:]]
+    inner = np.setdiff1d(inner, np.concatenate(parts[:2] + parts[3:]), assume_unique=False)
+    return np.setdiff1d(allk, inner, assume_unique=True), inner.astype(np.int64)
 
 
 def _int_ceil(bound: float) -> int:
@@ -110,35 +102,20 @@ def _ranges(starts: IntArray, ends: IntArray) -> tuple[IntArray, IntArray]:
 
 
 class _Bins:
-    """Finite min/max of y over consecutive index bins, and where they occur.
+    """Finite min/max of y over consecutive index bins, and where they first occur.
 
-    One pass over the series; every coarser bin used later (a pixel column,
-    a rule window) is a union of these, so nothing else reads all N points.
+    Built from the block summary (`_blocks`), so nothing here reads all N
+    points; every coarser bin used later (a pixel column, a rule window) is a
+    union of these.
     """
 
-    __slots__ = ("starts", "ends", "vmin", "vmax", "amin", "amax", "amin_last", "amax_last")
+    __slots__ = ("starts", "ends", "vmin", "vmax", "amin", "amax")
 
-    def __init__(self, y: FloatArray, fin: BoolArray, starts: IntArray) -> None:
-        n = y.size
+    def __init__(self, summary: _Summary, starts: IntArray) -> None:
+        n = summary.n
         self.starts = starts
         self.ends = np.r_[starts[1:], n].astype(np.int64)
-        cnt = self.ends - starts
-        src_lo, src_hi, red_lo, red_hi = _sources(y, fin)
-        # NaN where a bin holds no finite value (fmin/fmax), or +-inf (masked)
-        self.vmin = red_lo.reduceat(src_lo, starts)
-        self.vmax = red_hi.reduceat(src_hi, starts)
-        self.amin, self.amin_last = self._where(src_lo, self.vmin, cnt)
-        self.amax, self.amax_last = self._where(src_hi, self.vmax, cnt)
-
-    def _where(self, src: FloatArray, v: FloatArray, cnt: IntArray) -> tuple[IntArray, IntArray]:
-        hit = np.flatnonzero(src == np.repeat(v, cnt)).astype(np.int64)
-        ok = np.isfinite(v)
-        if hit.size == 0:
-            none = np.full(v.size, -1, dtype=np.int64)
-            return none, none.copy()
-        first = hit[np.minimum(np.searchsorted(hit, self.starts), hit.size - 1)]
-        last = hit[np.maximum(np.searchsorted(hit, self.ends) - 1, 0)]
-        return np.where(ok, first, -1), np.where(ok, last, -1)
+        self.vmin, self.vmax, self.amin, self.amax = summary.bins(starts)
 
     def group(self, bounds: IntArray) -> tuple[FloatArray, FloatArray, IntArray, IntArray]:
         """Min, max and first argmin/argmax over groups starting at ``bounds``
@@ -150,6 +127,9 @@ class _Bins:
         out: list[IntArray] = []
         for vals, gv, arg in ((self.vmin, gmin, self.amin), (self.vmax, gmax, self.amax)):
             hit = g0[0] + np.flatnonzero(vals[g0[0] :] == gv[gid])
+            if hit.size == 0:
+                out.append(np.full(g0.size, -1, dtype=np.int64))
+                continue
             first = hit[np.minimum(np.searchsorted(hit, g0), hit.size - 1)]
             out.append(np.where(np.isfinite(gv), arg[first], -1))
         return gmin, gmax, out[0], out[1]

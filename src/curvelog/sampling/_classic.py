@@ -15,6 +15,7 @@ from ._bins import (
     _equal_width_starts,
     _window_starts,
 )
+from ._blocks import _Summary
 
 _VOL_REGION_POINTS: Final = 32  # volatility: about one region per this many points
 
@@ -70,18 +71,20 @@ def _lttb(xf: FloatArray, y: FloatArray, n_out: int) -> IntArray:
     return out
 
 
-def _minmax(x: IntArray, y: FloatArray, fin: BoolArray, buckets: int) -> IntArray:
+def _minmax(x: IntArray, summary: _Summary, buckets: int) -> IntArray:
     """Finite minimum and maximum of ``buckets`` equal-width step buckets."""
     starts = _equal_width_starts(x, 0, x.size, buckets)
-    bins = _Bins(y, fin, starts)
+    bins = _Bins(summary, starts)
     both = np.concatenate((bins.amin, bins.amax))
     return np.unique(both[both >= 0])
 
 
-def _volatility(x: IntArray, y: FloatArray, fin: BoolArray, n_out: int) -> IntArray:
+def _volatility(x: IntArray, summary: _Summary, n_out: int) -> IntArray:
     """Budget per equal-width region in proportion to its total variation;
     min and max of equal-width sub-buckets inside each region."""
     n = x.size
+    y = summary.y
+    fin = np.isfinite(y)
     regions = _equal_width_starts(x, 0, n, max(1, n_out // _VOL_REGION_POINTS))
     r_end = np.r_[regions[1:], n].astype(np.int64)
     vol = _region_volatility(y, fin, regions, r_end)
@@ -100,7 +103,7 @@ def _volatility(x: IntArray, y: FloatArray, fin: BoolArray, n_out: int) -> IntAr
     ]
     if not starts:
         return _EMPTY
-    bins = _Bins(y, fin, np.concatenate(starts))
+    bins = _Bins(summary, np.concatenate(starts))
     both = np.concatenate((bins.amin, bins.amax))
     return np.unique(both[both >= 0])
 

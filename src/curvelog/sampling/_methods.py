@@ -12,7 +12,9 @@ import numpy.typing as npt
 from ..errors import SamplingError
 from ._auto import _auto
 from ._bins import _EMPTY, FloatArray, IntArray, _mandatory
+from ._blocks import _Summary
 from ._classic import _lttb_finite, _minmax, _piecewise, _volatility
+from ._views import YScale
 
 #: (exclusive upper step bound, stride): the user's design in seeds/recorder-design-chat.md.
 PIECEWISE_RULE: Final[tuple[tuple[float, int], ...]] = (
@@ -35,6 +37,7 @@ def downsample(
     n_out: int = 2000,
     keep: np.ndarray | Sequence[int] | None = None,
     rule: Sequence[tuple[float, int]] = PIECEWISE_RULE,
+    yscale: str | None = None,
 ) -> IntArray:
     """Choose the points of one series that a chart needs.
 
@@ -48,12 +51,16 @@ def downsample(
     :param rule: ``(upper step bound, stride)`` pairs for ``piecewise`` and
         for ``auto``'s floor; bounds strictly increasing, the last one
         ``math.inf``.
+    :param yscale: the y scale the chart will be drawn with, ``"linear"`` or
+        ``"log"``; None applies the plot's rule to this series alone
+        (`panel_yscale`). Only ``auto`` uses it.
     :returns: sorted, unique int64 indices into ``x``.
     :raises SamplingError: on an unknown method, a bad budget, rule or keep,
         arrays of different lengths, or steps that do not strictly increase.
     """
     meth = _check_method(method)
     budget = _check_n_out(n_out)
+    scale = _check_yscale(yscale)
     xs, ys = _check_xy(x, y)
     n = int(xs.size)
     kept = _check_keep(keep, n)
@@ -62,32 +69,40 @@ def downsample(
         return _EMPTY.copy()
     if meth == "none":
         return np.arange(n, dtype=np.int64)
-    fin = np.isfinite(ys)
-    mandatory = _mandatory(ys, fin, kept)
+    summary = _Summary(ys)
+    mandatory, inner = _mandatory(summary, kept)
     if meth == "piecewise":
-        return np.union1d(mandatory, _piecewise(xs, windows))
+        return np.union1d(np.union1d(mandatory, inner), _piecewise(xs, windows))
     if n <= budget:
         return np.arange(n, dtype=np.int64)
-    # all mandatory points, and at least half the budget for the curve's shape
+    # all mandatory points (a run of NaN/inf counts as its two ends), and at
+    # least half the budget for the curve's shape
     target = max(budget, int(mandatory.size) + budget // 2)
-    if not fin.any():
-        return mandatory
+    if not summary.any_finite:
+        return np.union1d(mandatory, inner)
     shape = target - int(mandatory.size)
     # Values near the float64 limit overflow in differences and sums; that
     # only blurs the choice of shape points (the mandatory ones are already
     # fixed), so it must not raise where warnings are errors.
     with np.errstate(all="ignore"):
         if meth == "auto":
-            return _auto(xs, ys, fin, mandatory, target, windows)
-        if shape < 2:
-            return mandatory
-        if meth == "lttb":
-            picked = _lttb_finite(xs, ys, fin, shape)
+            picked = _auto(xs, summary, mandatory, target, windows, scale)
+        elif shape < 2:
+            picked = mandatory
+        elif meth == "lttb":
+            picked = _lttb_finite(xs, ys, np.isfinite(ys), shape)
         elif meth == "minmax":
-            picked = _minmax(xs, ys, fin, shape // 2)
+            picked = _minmax(xs, summary, shape // 2)
         else:
-            picked = _volatility(xs, ys, fin, shape)
-    return np.union1d(mandatory, picked)
+            picked = _volatility(xs, summary, shape)
+    out: IntArray = np.union1d(np.union1d(mandatory, picked), inner)
+    return out
+
+
+def _check_yscale(yscale: object) -> YScale | None:
+    if yscale is None or yscale in ("linear", "log"):
+        return yscale
+    raise SamplingError(f"yscale must be 'linear', 'log' or None, got {yscale!r}")
 
 
 # --------------------------------------------------------------------------- validation
@@ -132,13 +147,25 @@ def _check_xy(x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[IntArray, FloatArray]
     if ya.dtype.kind not in "iufb" and ya.size:
         raise SamplingError(f"y must hold numbers, got dtype {ya.dtype}")
     ys = np.ascontiguousarray(ya, dtype=np.float64)
-    if xs.size > 1 and not bool(np.all(xs[1:] > xs[:-1])):
-        bad = int(np.argmin(xs[1:] > xs[:-1]))
+    bad = _first_not_increasing(xs)
+    if bad >= 0:
         raise SamplingError(
             f"x must be strictly increasing: x[{bad + 1}] = {int(xs[bad + 1])} "
             f"follows x[{bad}] = {int(xs[bad])} (deduplicate and sort first)"
         )
     return xs, ys
+
+
+def _first_not_increasing(xs: IntArray) -> int:
+    """Index i of the first x[i + 1] <= x[i], or -1; a chunk at a time, so
+    the check needs no N-sized temporary."""
+    step = 1 << 20
+    for lo in range(0, max(xs.size - 1, 0), step):
+        a = xs[lo : lo + step + 1]
+        ok = a[1:] > a[:-1]
+        if not ok.all():
+            return lo + int(np.argmin(ok))
+    return -1
 
 
 def _check_keep(keep: np.ndarray | Sequence[int] | None, n: int) -> IntArray:

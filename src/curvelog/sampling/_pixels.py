@@ -6,6 +6,7 @@ it, a `_Drawn` how a selection lights it; the error is their XOR per column.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,12 +25,22 @@ class _Grid:
     column. ``pos[c]`` is the index of the first point in column >= c.
     """
 
-    __slots__ = ("log", "width", "height", "weight", "d0", "d1", "pos")
+    __slots__ = ("log", "width", "height", "weight", "d0", "d1", "pos", "logy", "y0", "y1", "gaps")
 
     def __init__(
-        self, x: IntArray, log: bool, width: int, height: int, weight: float, margin: float = 0.0
+        self,
+        x: IntArray,
+        log: bool,
+        width: int,
+        height: int,
+        weight: float,
+        margin: float = 0.0,
+        logy: bool = False,
     ) -> None:
         self.log = log
+        self.logy = logy
+        self.gaps = False  # a log y axis over values that are not all positive
+        self.y0, self.y1 = 0.0, 1.0
         self.width = width
         self.height = height
         self.weight = weight
@@ -56,6 +67,25 @@ class _Grid:
                 break
             pos = pos + up.astype(np.int64) - down.astype(np.int64)
         self.pos = np.r_[0, np.maximum.accumulate(pos), n].astype(np.int64)
+
+    def set_y(self, lo: float, hi: float, margin: float) -> None:
+        """Y limits from the finite range [lo, hi] of the values (positive
+        on a log axis), padded by ``margin`` in display space, as drawn."""
+        if self.logy:
+            lo, hi = math.log10(lo), math.log10(hi)
+        if hi == lo:
+            d = abs(lo) * 0.05 or 0.5
+            lo, hi = lo - d, hi + d
+        pad = (hi - lo) * margin
+        self.y0, self.y1 = lo - pad, hi + pad
+
+    def rows(self, vals: FloatArray) -> FloatArray:
+        """Values to rows (NaN where not finite or, on a log axis, not positive)."""
+        if self.logy:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                vals = np.where(vals > 0, np.log10(np.where(vals > 0, vals, 1.0)), np.nan)
+        r = (vals - self.y0) / (self.y1 - self.y0) * self.height
+        return np.where(np.isfinite(r), r, np.nan)
 
     def disp(self, xs: IntArray) -> FloatArray:
         xf = xs.astype(np.float64)
@@ -125,9 +155,10 @@ class _View:
         cmax = np.full(w, np.nan)
         self.amin = np.full(w, -1, dtype=np.int64)
         self.amax = np.full(w, -1, dtype=np.int64)
+        bins = m.bins_pos if g.gaps and m.bins_pos is not None else m.bins
         if ne.any():
-            gmin, gmax, amin, amax = m.bins.group(ps[ne])
-            cmin[ne], cmax[ne] = m.scale(gmin, h), m.scale(gmax, h)
+            gmin, gmax, amin, amax = bins.group(ps[ne])
+            cmin[ne], cmax[ne] = g.rows(gmin), g.rows(gmax)
             self.amin[ne], self.amax[ne] = amin, amax
         self.pt_lo = np.floor(np.nan_to_num(cmin, nan=-1.0))
         self.pt_hi = np.floor(np.nan_to_num(cmax, nan=-1.0))
@@ -135,7 +166,7 @@ class _View:
         b = g.pos[1:-1]
         i1 = np.minimum(b, m.n - 1)
         i0 = np.maximum(b - 1, 0)
-        ok = (b > 0) & (b < m.n) & m.fin[i0] & m.fin[i1]
+        ok = (b > 0) & (b < m.n) & np.isfinite(m.y[i0]) & np.isfinite(m.y[i1])
         cross = _boundary_value(g, m, i0, i1, ok, h)
         left = np.r_[np.nan, cross]
         right = np.r_[cross, np.nan]
@@ -153,7 +184,7 @@ def _boundary_value(
     (the rasteriser's formula); NaN where there is no drawable segment."""
     c = np.arange(1, g.width, dtype=np.float64)
     u0, u1 = g.u(m.x[i0]), g.u(m.x[i1])
-    v0, v1 = m.rows(i0, h), m.rows(i1, h)
+    v0, v1 = g.rows(m.y[i0]), g.rows(m.y[i1])
     with np.errstate(divide="ignore", invalid="ignore"):
         val = v0 + (c - u0) * (v1 - v0) / (u1 - u0)
     return np.where(ok & np.isfinite(val), val, np.nan)
@@ -169,6 +200,11 @@ class _Drawn:
     def __init__(self, view: _View, m: _Model, k: IntArray, kv: FloatArray) -> None:
         g = view.g
         kp = np.searchsorted(k, g.pos).astype(np.int64)
+        # a point with a gap on both sides draws nothing
+        ok = ~np.isnan(kv)
+        on = ok & (np.r_[False, ok[:-1]] | np.r_[ok[1:], False])
+        if not on.all():
+            kv = np.where(on, kv, np.nan)
         vmin = np.where(np.isnan(kv), np.inf, kv)
         vmax = np.where(np.isnan(kv), -np.inf, kv)
         pmin = _seg_reduce(np.minimum, vmin, kp[:-1], kp[1:], np.inf)
