@@ -5,7 +5,12 @@ process and run, so the ratios hold even on a noisy machine. Reported per
 step: wall time (including every flush and the final close) and bytes on
 disk. Peers that are not installed are skipped with a note.
 
-    python tools/bench_append.py [--steps 1000000] [--tb-steps 20000]
+    python tools/bench_append.py [--steps 1000000] [--tb-steps 20000] [--type-steps 200000]
+
+A second table compares what one append of 4 metrics costs above its floor
+when the values are Python floats, numpy float64/float32 scalars, Python
+ints or 0-d CPU torch tensors (with and without requires_grad), same run;
+the ratio to Python floats is the figure issue #12 sets at <= 1.5.
 
 Not a test: it prints a baseline, it gates nothing.
 """
@@ -86,6 +91,77 @@ def run_tensorboardx(folder: str, n: int) -> str:
     return _run_summary_writer("tensorboardX", folder, n)
 
 
+#: the value kinds of the type table: name -> a pool of 4,096 values (built lazily)
+KINDS = ("python float", "numpy float64", "numpy float32", "python int",
+         "0-d CPU tensor", "0-d CPU tensor, requires_grad")  # fmt: skip
+
+
+def value_pool(kind: str) -> list[object]:
+    """4,096 distinct values of ``kind`` (cycled, so the floor pays the same lookup)."""
+    import numpy as np
+
+    xs = [1.0 / (i + 1.0) for i in range(4096)]
+    if kind == "python float":
+        return list(xs)
+    if kind == "numpy float64":
+        return [np.float64(x) for x in xs]
+    if kind == "numpy float32":
+        return [np.float32(x) for x in xs]
+    if kind == "python int":
+        return list(range(4096))
+    import torch
+
+    if kind == "0-d CPU tensor":
+        return [torch.tensor(x) for x in xs]
+    w = torch.tensor(1.0, requires_grad=True)
+    return [torch.tensor(x) * w for x in xs]  # as a loss is: part of a graph
+
+
+def typed(pool: list[object], log: bool) -> Callable[[str, int], str]:
+    """A contender appending rows of 4 metrics drawn from ``pool`` (or only building them)."""
+
+    def run(folder: str, n: int) -> str:
+        mask = len(pool) - 1
+        if not log:
+            sink = None
+            for i in range(n):
+                v = pool[i & mask]
+                sink = {"train/loss": v, "train/acc": v, "lr": v, "grad_norm": v}
+            del sink
+            return folder
+        path = os.path.join(folder, "run.log")
+        with EventLog(path) as lg:
+            append = lg.append
+            for i in range(n):
+                v = pool[i & mask]
+                append(i, {"train/loss": v, "train/acc": v, "lr": v, "grad_norm": v})
+        return path
+
+    return run
+
+
+def type_table(n: int, repeats: int) -> None:
+    """Per-append cost above the floor for each value kind, and its ratio to Python floats."""
+    rows = []
+    for kind in KINDS:
+        try:
+            pool = value_pool(kind)
+        except ImportError as e:
+            print(f"note: {kind} skipped: {e}")
+            continue
+        floor, _ = measure(typed(pool, False), n, repeats)
+        ns, bps = measure(typed(pool, True), n, repeats)
+        rows.append((kind, ns, ns - floor, bps))
+    base = rows[0][2]
+    print()
+    print(f"append of 4 metrics by value kind ({n:,} steps, best of {repeats})")
+    print()
+    print("| values | ns/step | ns/step above floor | bytes/step | x Python float (above floor) |")
+    print("|---|---:|---:|---:|---:|")
+    for kind, ns, above, bps in rows:
+        print(f"| {kind} | {ns:,.0f} | {above:,.0f} | {bps:,.1f} | {above / base:,.2f} |")
+
+
 def measure(fn: Callable[[str, int], str], n: int, repeats: int) -> tuple[float, float]:
     """Best-of-`repeats` ns/step and bytes/step."""
     best, size = math.inf, 0
@@ -109,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=1_000_000, help="steps for fast contenders")
     ap.add_argument("--tb-steps", type=int, default=20_000, help="steps for TensorBoard writers")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--type-steps", type=int, default=200_000, help="steps per value kind")
     args = ap.parse_args(argv)
 
     contenders: list[tuple[str, Callable[[str, int], str], int]] = [
@@ -144,6 +221,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {label} | {n:,} | {ns:,.0f} | {ns - floor:,.0f} | {bps:,.1f} | {ratio:,.2f} |")
     for note in notes:
         print(f"\nnote: {note}")
+    tb = results.get("torch.utils.tensorboard 4x add_scalar")
+    if tb is not None:
+        print(f"\ncurvelog above floor: {ours[0] - floor:,.0f} ns/step; "
+              f"torch.utils.tensorboard / curvelog: {tb[0] / ours[0]:,.0f}x")  # fmt: skip
+    if args.type_steps:
+        type_table(args.type_steps, args.repeats)
     return 0
 
 
