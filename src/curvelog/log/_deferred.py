@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 
@@ -63,13 +63,13 @@ def admit(metrics: Mapping[str, Any], adm: Admission) -> dict[str, Any]:
         elif isinstance(v, (np.floating, np.integer)):
             adm.numbers.add(kind)
             out[name] = v
-        elif _is_torch_tensor(v) and v.dim() == 0 and not v.is_complex():  # type: ignore[attr-defined]
+        elif _is_torch_tensor(v) and v.dim() == 0 and not v.is_complex():
             if getattr(v, "requires_grad", False):
-                v = v.detach()  # type: ignore[attr-defined]
+                v = v.detach()
             adm.tensor_seen = True
             if all(hasattr(v, a) for a in ("ndim", "dtype", "requires_grad")):
                 adm.tensors.add(kind)
-                adm.dtypes.add(v.dtype)  # type: ignore[attr-defined]
+                adm.dtypes.add(v.dtype)
             out[name] = v
         else:
             out[name] = _coerce(name, v)
@@ -104,7 +104,7 @@ def to_column(values: list[Any]) -> np.ndarray:
         if len(kinds) == 1:
             (kind,) = kinds
             if _is_torch_tensor(values[0]):
-                return np.fromiter(map(kind.item, values), dtype="<f8", count=n)
+                return np.fromiter(map(cast(Any, kind).item, values), dtype="<f8", count=n)
         if not any(map(_is_tensor_type, kinds)):
             return np.fromiter(values, dtype="<f8", count=n)
     except Exception:
