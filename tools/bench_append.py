@@ -162,6 +162,31 @@ def type_table(n: int, repeats: int) -> None:
         print(f"| {kind} | {ns:,.0f} | {above:,.0f} | {bps:,.1f} | {above / base:,.2f} |")
 
 
+def slow_steps(n: int, seconds_per_step: float, flush_every: float) -> float:
+    """Bytes/step when steps are slower than the flush interval (issue #12), on a fake clock.
+
+    Nothing sleeps: the background flush is off and the timed flush is called
+    by hand each time the fake clock passes a flush deadline, exactly as the
+    flush thread would call it (a step every ``seconds_per_step`` seconds).
+    """
+    folder = tempfile.mkdtemp(prefix="curvelog-bench-")
+    try:
+        path = os.path.join(folder, "run.log")
+        with EventLog(path, flush_every=0) as log:
+            header = os.path.getsize(path)
+            clock, next_flush = 0.0, flush_every
+            for i in range(n):
+                log.append(i, metrics(i))
+                clock += seconds_per_step
+                while clock >= next_flush:
+                    log.flush()
+                    next_flush += flush_every
+            log.flush()
+            return (os.path.getsize(path) - header) / n
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def measure(fn: Callable[[str, int], str], n: int, repeats: int) -> tuple[float, float]:
     """Best-of-`repeats` ns/step and bytes/step."""
     best, size = math.inf, 0
@@ -227,6 +252,13 @@ def main(argv: list[str] | None = None) -> int:
               f"torch.utils.tensorboard / curvelog: {tb[0] / ours[0]:,.0f}x")  # fmt: skip
     if args.type_steps:
         type_table(args.type_steps, args.repeats)
+    print()
+    print("slow steps (fake clock, flush every 1 s, 4 metrics, 600 steps): bytes/step on disk")
+    print()
+    print("| seconds per step | bytes/step |")
+    print("|---:|---:|")
+    for sps in (0.001, 0.1, 0.5, 2.0):
+        print(f"| {sps:g} | {slow_steps(600, sps, 1.0):,.1f} |")
     return 0
 
 
