@@ -40,6 +40,7 @@ class FakeTorch(types.ModuleType):
         self.calls: list[tuple[Any, ...]] = []
         self.events: list[Event] = []
         self.complete_after = 0  # queries an event answers False before it completes
+        self.broken = False  # the device failed: every call raises
         owner = self
 
         class Tensor:
@@ -58,6 +59,8 @@ class FakeTorch(types.ModuleType):
 
             def item(self) -> float:
                 owner.calls.append(("item",))
+                if owner.broken:
+                    raise RuntimeError("CUDA error: an illegal memory access was encountered")
                 pytest.fail("a device value was read one at a time (a sync per value)")
 
             __float__ = item
@@ -73,6 +76,8 @@ class FakeTorch(types.ModuleType):
         return self.Tensor(value, Device(kind, int(index or 0)))
 
     def stack(self, values: list[Any]) -> Stack:
+        if self.broken:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
         devices = {v.device for v in values}
         if len(devices) > 1:
             raise RuntimeError("Expected all tensors to be on the same device")
@@ -215,3 +220,24 @@ def test_values_on_several_devices_copy_once_per_device(
     run = curvelog.read(path)
     assert run.series("a").values.tolist() == [float(i) for i in range(100)]
     assert run.series("b").values.tolist() == [-float(i) for i in range(100)]
+
+
+def test_a_failed_device_costs_its_values_not_the_rows(
+    tmp_path: Path, fake_torch: FakeTorch
+) -> None:
+    path = tmp_path / "x.log"
+    with EventLog(path, flush_every=0) as log:
+        for i in range(10):
+            log.append(i, x=fake_torch.tensor(float(i)), y=float(i))
+        fake_torch.broken = True
+        with pytest.warns(RuntimeWarning) as caught:
+            log.flush()  # recorded as NaN (each with its own warning), the rows written
+        messages = [str(w.message) for w in caught]
+        assert "batched device copy failed" in messages[0]
+        assert len(messages) == 11 and all("recorded as NaN" in m for m in messages[1:])
+        fake_torch.broken = False
+        log.append(10, x=fake_torch.tensor(10.0), y=10.0)
+    run = curvelog.read(path)
+    assert run.series("y").values.tolist() == [float(i) for i in range(11)]
+    x = run.series("x").values
+    assert np.isnan(x[:10]).all() and x[10] == 10.0

@@ -19,20 +19,34 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from typing import Any
 
-from ._deferred import on_host
+from ._deferred import _one, on_host
+
+
+def _give_up(found: list[tuple[dict[str, Any], str, Any]], error: Exception) -> None:
+    """The device copy failed: read each value on its own (NaN, with a warning, if even
+    that fails), so the rows are written and the flush does not fail forever."""
+    warnings.warn(f"curvelog: batched device copy failed ({error}); reading values one by one",
+                  RuntimeWarning, stacklevel=3)  # fmt: skip
+    for row, name, value in found:
+        row[name] = _one(value)
 
 
 class _Flight:
     """One batched copy on its way to the host: where each value goes, and the event."""
 
-    __slots__ = ("event", "host", "slots")
+    __slots__ = ("event", "host", "kept", "slots")
 
     def __init__(
-        self, slots: list[tuple[dict[str, Any], str]], host: list[Any], event: list[Any]
+        self,
+        kept: list[tuple[dict[str, Any], str, Any]],
+        host: list[Any],
+        event: list[Any],
     ) -> None:
-        self.slots = slots
+        self.kept = kept  # (row, name, device value): the fallback if the copy fails
+        self.slots = [(row, name) for row, name, _ in kept]
         self.host = host  # pinned host tensors, one per device
         self.event = event  # one per device; None where the copy was blocking
 
@@ -62,7 +76,7 @@ def _launch(found: list[tuple[dict[str, Any], str, Any]]) -> _Flight:
         for item in found:
             by_device.setdefault(item[2].device, []).append(item)
         groups = [(items, torch.stack([v for _, _, v in items])) for items in by_device.values()]
-    slots: list[tuple[dict[str, Any], str]] = []
+    kept: list[tuple[dict[str, Any], str, Any]] = []
     hosts: list[Any] = []
     events: list[Any] = []
     for items, stacked in groups:
@@ -74,10 +88,10 @@ def _launch(found: list[tuple[dict[str, Any], str, Any]]) -> _Flight:
             event.record(torch.cuda.current_stream(device))
         else:  # no pinned memory or events to rely on: a plain copy, in the flush
             host, event = stacked.to("cpu"), None
-        slots.extend((row, name) for row, name, _ in items)
+        kept.extend(items)
         hosts.append(host)
         events.append(event)
-    return _Flight(slots, hosts, events)
+    return _Flight(kept, hosts, events)
 
 
 class Transfers:
@@ -97,11 +111,14 @@ class Transfers:
         flight = self.flight
         if flight is not None:
             deadline = None if wait is None else time.monotonic() + wait
-            while not flight.done():
-                if deadline is not None and time.monotonic() >= deadline:
-                    return 0
-                time.sleep(0.0005)
-            flight.deliver()
+            try:
+                while not flight.done():
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return 0
+                    time.sleep(0.0005)
+                flight.deliver()
+            except Exception as e:  # a failed device (a CUDA error): rows must not stall
+                _give_up(flight.kept, e)
             self.flight = None
         found: list[tuple[dict[str, Any], str, Any]] = []
         first = len(dicts)
@@ -112,5 +129,9 @@ class Transfers:
                     if first > i:
                         first = i
         if found:
-            self.flight = _launch(found)
+            try:
+                self.flight = _launch(found)
+            except Exception as e:
+                _give_up(found, e)
+                return len(dicts)
         return first
