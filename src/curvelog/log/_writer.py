@@ -413,8 +413,8 @@ class EventLog:
                 os.fsync(self._fd)
             self._mark = _Mark(size, m.rows + n, m.seq + 1, n, rows[-1], best_key, best_step, False)
             del buf[: 3 * n]
-            if wait is not None or len(buf) < 3:
-                return
+            if wait is not None or self._xfer.flight is None:
+                return  # (wait=None: the rows behind the copy just launched go next)
 
     def _auto_flush(self) -> None:
         """The flush `append` runs every 2,048 rows; after a failed write it waits
@@ -430,8 +430,8 @@ class EventLog:
             self._retry_at = len(self._buf) + 3 * _CHUNK_ROWS
             raise
         self._error = None
-        # rows still buffered (their device copy is in flight): not again before 2,048 more
-        self._retry_at = len(self._buf) + 3 * _CHUNK_ROWS if len(self._buf) >= 3 else 0
+        # rows wait for their device copy: try again after 2,048 more, not at every append
+        self._retry_at = len(self._buf) + 3 * _CHUNK_ROWS if self._xfer.flight is not None else 0
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
