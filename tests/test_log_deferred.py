@@ -73,7 +73,7 @@ def test_cpu_tensors_are_kept_detached_and_read_at_flush(tmp_path: Path) -> None
             loss = torch.tensor(float(i), dtype=torch.float32) * w
             log.append(i, loss=loss, plain=torch.tensor(i / 4, dtype=torch.float64))
             kept = log._buf[-1]["loss"]
-            assert kept.requires_grad is False  # no graph held until the flush
+            assert type(kept) is float  # read at once: no graph held until the flush
         assert type(log._buf[-1]["plain"]) is torch.Tensor  # not converted on append
         log.append(10, bf=torch.tensor(1.5, dtype=torch.bfloat16), b=torch.tensor(True))
     run = curvelog.read(path)

@@ -30,29 +30,37 @@ from ._values import _coerce, _is_torch_tensor
 INT_BOUND: Final[int] = 2**1023
 
 
+#: what the append closure reads of a kept tensor class's instances
+_INLINE: Final[tuple[str, ...]] = ("ndim", "is_cpu", "dtype", "requires_grad")
+
+
 class Admission:
     """What the append closure may keep without a call (grown by `admit`)."""
 
-    __slots__ = ("dtypes", "numbers", "tensors", "tensor_seen")
+    __slots__ = ("device_seen", "dtypes", "numbers", "tensor_seen", "tensors")
 
     def __init__(self) -> None:
         #: numpy scalar types: immutable numbers np.fromiter converts
         self.numbers: set[type] = set()
-        #: tensor classes with ndim, dtype and requires_grad (the inline check)
+        #: tensor classes with the attributes of the inline check (`_INLINE`); the
+        #: check passes CPU tensors only, so device tensors always come through `admit`
         self.tensors: set[type] = set()
         #: tensor dtypes seen to be real (not complex)
         self.dtypes: set[object] = set()
-        #: sticky: once a tensor was kept, flushes look for tensors in the rows
+        #: sticky: once a tensor was kept, flushes convert columns with `to_column`
         self.tensor_seen = False
+        #: sticky: once a device tensor was kept, flushes look for them (`_device`)
+        self.device_seen = False
 
 
 def admit(metrics: Mapping[str, Any], adm: Admission) -> dict[str, Any]:
     """The metrics dict to buffer: values kept or converted, odd ones refused.
 
     The slow path of append (once per row holding a value the inline checks
-    do not know): it learns numpy scalar types and tensor classes, detaches
-    tensors that require grad (a kept graph would hold its activations until
-    the flush), and hands everything else to `_coerce`.
+    do not know): it learns numpy scalar types and tensor classes, reads a
+    CPU tensor that requires grad at once and detaches a device one (a kept
+    graph would hold its activations until the flush), and hands everything
+    else to `_coerce`.
     """
     out: dict[str, Any] = {}
     for name, v in metrics.items():
@@ -64,11 +72,20 @@ def admit(metrics: Mapping[str, Any], adm: Admission) -> dict[str, Any]:
         elif isinstance(v, (np.floating, np.integer)):
             adm.numbers.add(kind)
             out[name] = v
-        elif _is_torch_tensor(v) and v.dim() == 0 and not v.is_complex():
+        elif kind in adm.tensors or _is_torch_tensor(v):
+            if v.dim() != 0 or v.is_complex():
+                out[name] = _coerce(name, v)  # raises, naming the metric and the shape
+                continue
+            host = on_host(v)
             if getattr(v, "requires_grad", False):
+                if host:  # read now: item() costs less than detach(), and holds no graph
+                    out[name] = float(v.item())
+                    continue
                 v = v.detach()
             adm.tensor_seen = True
-            if all(hasattr(v, a) for a in ("ndim", "dtype", "requires_grad")):
+            if not host:
+                adm.device_seen = True
+            elif kind not in adm.tensors and all(hasattr(v, a) for a in _INLINE):
                 adm.tensors.add(kind)
                 adm.dtypes.add(v.dtype)
             out[name] = v

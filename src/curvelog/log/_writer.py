@@ -279,12 +279,13 @@ class EventLog:
             for value in metrics.values():
                 if type(value) is not float:
                     # kept as is, converted in bulk at flush (_deferred): known numpy
-                    # scalars, ints, 0-d real tensors (any device) that need no detach
+                    # scalars, ints, 0-d real CPU tensors that need no detach; device
+                    # tensors are kept too, by admit (which marks them for _device)
                     kind = type(value)
                     if kind in numbers or (kind is int and -bound < value < bound):
                         continue
-                    if (kind in tensors and value.ndim == 0 and value.dtype in dtypes
-                            and not value.requires_grad):  # fmt: skip
+                    if (kind in tensors and value.ndim == 0 and value.is_cpu
+                            and value.dtype in dtypes and not value.requires_grad):  # fmt: skip
                         continue
                     metrics = admit(metrics, adm)
                     break
@@ -396,6 +397,7 @@ class EventLog:
             convert = None
             if self._adm.tensor_seen:
                 convert = to_column
+            if self._adm.device_seen:
                 n = self._xfer.settle(buf[2 : 3 * n : 3], wait)
                 if not n:
                     if wait is None:
