@@ -120,3 +120,61 @@ def test_numpy_kinds_do_not_import_torch(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.log")],
                          capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
     assert out.stdout.strip() == "False"
+
+
+KEPT_WRITER = """
+import sys, numpy as np, curvelog
+log = curvelog.EventLog(sys.argv[1], flush_every=0)
+for i in range(100_000):
+    log.append(i, {"loss": np.float64(1.0 / (i + 1.0)), "n": i, "h": np.float32(0.5)})
+    if i % 1000 == 999:
+        log.flush()
+        print(i + 1, flush=True)
+"""
+
+
+def test_sigkill_loses_no_flushed_row_of_kept_values(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1210)
+    for trial in range(5):
+        path = tmp_path / f"k{trial}.log"
+        child = subprocess.Popen([sys.executable, "-c", KEPT_WRITER, str(path)],
+                                 stdout=subprocess.PIPE, text=True)  # fmt: skip
+        assert child.stdout is not None
+        flushed = 0
+        for _ in range(int(rng.integers(1, 20))):
+            line = child.stdout.readline()
+            if not line:
+                break
+            flushed = int(line)
+        child.kill()
+        child.wait(timeout=30)
+        child.stdout.close()
+        assert flushed > 0
+        run = curvelog.read(path)
+        n = len(run.series("loss"))
+        assert n >= flushed
+        assert run.series("loss").values.tolist() == [1.0 / (i + 1.0) for i in range(n)]
+        assert run.series("n").values.tolist() == [float(i) for i in range(n)]
+        assert not [d for d in run.damage if not d.tail]
+
+
+def test_threads_appending_kept_values_lose_nothing(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "x.log"
+    with EventLog(path, flush_every=0.001) as log:
+
+        def work(k: int) -> None:
+            for i in range(5_000):
+                log.append(k * 10_000 + i, {f"m{k}": np.float32(i) if i % 2 else i})
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    run = curvelog.read(path)
+    for k in range(4):
+        s = run.series(f"m{k}")
+        assert sorted(s.steps.tolist()) == [k * 10_000 + i for i in range(5_000)]
+        assert sorted(s.values.tolist()) == [float(i) for i in range(5_000)]

@@ -241,3 +241,24 @@ def test_a_failed_device_costs_its_values_not_the_rows(
     assert run.series("y").values.tolist() == [float(i) for i in range(11)]
     x = run.series("x").values
     assert np.isnan(x[:10]).all() and x[10] == 10.0
+
+
+def test_the_background_flush_writes_device_rows_once_their_copy_lands(
+    tmp_path: Path, fake_torch: FakeTorch
+) -> None:
+    import time
+
+    path = tmp_path / "x.log"
+    fake_torch.complete_after = 2  # the GPU is a little behind
+    with EventLog(path, flush_every=0.005) as log:
+        for i in range(300):
+            log.append(i, x=fake_torch.tensor(float(i)))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # no flush() from here: only the thread writes
+            data = [r for r in read_records(path) if r["type"] == "data"]
+            if sum(r["n"] for r in data) == 300:
+                break
+            time.sleep(0.01)
+        assert sum(r["n"] for r in data) == 300
+    assert not [c for c in fake_torch.transfers() if c[0] == "item"]
+    assert curvelog.read(path).series("x").values.tolist() == [float(i) for i in range(300)]
