@@ -6,7 +6,7 @@ in docs/FORMAT.md ("Data records").
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from itertools import chain
 from operator import itemgetter
 from typing import Any
@@ -14,11 +14,19 @@ from typing import Any
 import numpy as np
 
 
-def _encode_rows(sid: str, flat: list[Any], seq: int) -> dict[str, Any]:
+def _encode_rows(
+    sid: str,
+    flat: list[Any],
+    seq: int,
+    convert: Callable[[list[Any]], np.ndarray] | None = None,
+) -> dict[str, Any]:
     """Columnar data record of buffered rows (flat step, time, metrics triples).
 
     ``seq`` numbers the session's chunks 0, 1, 2...: the order the reader
     checks, so that a repeated or moved frame cannot bring back a stale value.
+    ``convert`` turns a list of buffered values into a float64 column when
+    they may hold kept tensors (`_deferred.to_column`); without it every
+    value is a number ``np.fromiter`` reads (floats, ints, numpy scalars).
 
     The common case, every row with the same metrics in the same order, is
     decoded with C-level iteration only; otherwise rows are grouped by their
@@ -34,7 +42,10 @@ def _encode_rows(sid: str, flat: list[Any], seq: int) -> dict[str, Any]:
     if dense:
         try:
             for name in first:
-                values = np.fromiter(map(itemgetter(name), dicts), dtype="<f8", count=n)
+                if convert is None:
+                    values = np.fromiter(map(itemgetter(name), dicts), dtype="<f8", count=n)
+                else:
+                    values = convert(list(map(itemgetter(name), dicts)))
                 cols[name] = [None, values.tobytes()]
         except KeyError:  # same count but other names somewhere: group instead
             cols.clear()
@@ -48,9 +59,14 @@ def _encode_rows(sid: str, flat: list[Any], seq: int) -> dict[str, Any]:
             if not names:
                 continue
             sub = [dicts[i] for i in idx]
-            table = np.fromiter(
-                chain.from_iterable(map(dict.values, sub)), dtype="<f8", count=len(idx) * len(names)
-            ).reshape(len(idx), len(names))
+            if convert is None:
+                table = np.fromiter(
+                    chain.from_iterable(map(dict.values, sub)),
+                    dtype="<f8",
+                    count=len(idx) * len(names),
+                ).reshape(len(idx), len(names))
+            else:
+                table = np.stack([convert([d[k] for d in sub]) for k in names], axis=1)
             rows_idx = np.asarray(idx, dtype="<u4")
             for j, name in enumerate(names):
                 p = parts.setdefault(name, ([], []))

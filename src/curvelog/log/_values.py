@@ -116,9 +116,9 @@ class _Policy:
                 stacklevel=depth,
             )
 
-    def _skip_value(self, name: str, error: Exception) -> None:
+    def _skip_value(self, name: str, error: Exception, depth: int = 5) -> None:
         self.values[name] = self.values.get(name, 0) + 1
-        self._warn(f"value:{name}", str(error).split("; expected")[0], 5)
+        self._warn(f"value:{name}", str(error).split("; expected")[0], depth)
 
     def bad_values(self, values: object) -> None:
         """``values`` could not be merged into the row's metrics: not a mapping."""
@@ -158,18 +158,26 @@ class _Policy:
         """Every value as a float; values that are not numbers raise or are skipped."""
         out: dict[str, float] = {}
         for name, value in metrics.items():
-            if type(value) is float:
-                out[name] = value
-                continue
-            try:
-                out[name] = _coerce(name, value)
-            except Exception as error:  # a user object's __float__ may raise anything
-                if self.strict:
-                    if isinstance(error, MetricTypeError):
-                        raise
-                    raise MetricTypeError(name, _type_name(value), str(error)) from error
-                self._skip_value(name, error)
+            got = value if type(value) is float else self.one(name, value)
+            if got is not None:
+                out[name] = got
         return out
+
+    def one(self, name: str, value: object) -> float | None:
+        """``value`` as a float, or None when it is no number (skipped and counted).
+
+        Called from ``append`` through one helper (`coerce`, or `_deferred.admit`),
+        which the warning's stack level counts.
+        """
+        try:
+            return _coerce(name, value)
+        except Exception as error:  # a user object's __float__ may raise anything
+            if self.strict:
+                if isinstance(error, MetricTypeError):
+                    raise
+                raise MetricTypeError(name, _type_name(value), str(error)) from error
+            self._skip_value(name, error, 6)
+            return None
 
     def record(self) -> dict[str, Any]:
         """The end record's ``skipped`` field; empty when nothing was skipped."""

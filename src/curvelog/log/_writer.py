@@ -29,6 +29,8 @@ from ..errors import (
 )
 from . import _format
 from ._chunk import _chunk_best, _encode_columns, _encode_rows
+from ._deferred import INT_BOUND, Admission, admit, to_column
+from ._device import Transfers
 from ._format import FILE_MAGIC
 from ._header import _first_record, _session_record
 from ._hooks import _LOGGER, _OPEN_LOGS, _deliver_pending_signal, _install_hooks, _MainThreadWrites
@@ -47,6 +49,8 @@ from ._values import _STEP_LIMIT, _check_names, _check_step, _plain, _Policy
 _CHUNK_ROWS: Final[int] = 2_048
 _MODES: Final[tuple[str, ...]] = ("min", "max")
 _DURABILITY: Final[tuple[str, ...]] = ("flush", "fsync")
+#: seconds the background flush waits for a device copy before leaving its rows for the next
+_DEVICE_WAIT: Final[float] = 0.05
 
 
 class _Mark(NamedTuple):
@@ -154,6 +158,9 @@ class EventLog:
         self._policy = _Policy(strict)
         self._best_sign = 1.0 if mode == "min" else -1.0
         self._mark = _Mark(0, 0, 0, 0, None, float("inf"), None, False)
+        #: what append keeps unconverted (see _deferred), and the device copies in flight
+        self._adm = Admission()
+        self._xfer = Transfers()
         #: buffer length (items) at which append tries to flush again after a failed write
         self._retry_at = 0
         self._marked: int | None = None
@@ -278,6 +285,8 @@ class EventLog:
 
         Metrics may be given as keywords or as a mapping (for names such as
         ``"train/loss"``); a metric not given at this step is absent there.
+        Values are numbers (Python, numpy) or 0-d tensors on any device;
+        tensors are read when the row is flushed, never with a device sync.
         (Replaced per instance by the closure `_make_append` builds.)
         """
         raise LogClosedError(self.path)  # pragma: no cover - shadowed while open
@@ -299,7 +308,9 @@ class EventLog:
         limit = _STEP_LIMIT
         chunk = _CHUNK_ROWS * 3
         flush = self._auto_flush
-        policy = self._policy  # the slow path: _values._Policy (skip and count, or raise)
+        adm = self._adm
+        numbers, tensors, dtypes, bound = adm.numbers, adm.tensors, adm.dtypes, INT_BOUND
+        policy = self._policy  # values it cannot record: _values._Policy
 
         def append(step: int, values: Mapping[str, Any] | None = None, /, **metrics: Any) -> None:
             if values is not None:
@@ -316,7 +327,16 @@ class EventLog:
                 step = checked
             for value in metrics.values():
                 if type(value) is not float:
-                    metrics = policy.coerce(metrics)
+                    # kept as is, converted in bulk at flush (_deferred): known numpy
+                    # scalars, ints, 0-d real CPU tensors that need no detach; device
+                    # tensors are kept too, by admit (which marks them for _device)
+                    kind = type(value)
+                    if kind in numbers or (kind is int and -bound < value < bound):
+                        continue
+                    if (kind in tensors and value.ndim == 0 and value.is_cpu
+                            and value.dtype in dtypes and not value.requires_grad):  # fmt: skip
+                        continue
+                    metrics = admit(metrics, adm, policy)
                     if not metrics:
                         return
                     break
@@ -400,7 +420,7 @@ class EventLog:
             prepared[name] = (r, v)
         per = _CHUNK_ROWS * 32
         with self._writing():
-            self._flush_locked()  # rows appended before go first
+            self._flush_locked(None)  # rows appended before go first
             for a in range(0, n, per):
                 b = min(a + per, n)
                 record = _encode_columns(self.sid, steps, times, prepared, a, b, self._mark.seq)
@@ -443,35 +463,50 @@ class EventLog:
             view = view[n:]
         return actual + len(data)
 
-    def _flush_locked(self) -> None:
+    def _flush_locked(self, wait: float | None = 0.0) -> None:
         """Write the buffered rows as one chunk; caller holds the lock.
 
         The rows stay in the buffer until their frame is written (a failed
         write loses nothing, the next flush retries); every state change is
-        the single store of `_Mark` (see there).
+        the single store of `_Mark` (see there). Rows holding device tensors
+        wait for their copy (`_device`): up to ``wait`` seconds for the one
+        in flight, then they are left for the next flush; ``wait=None``
+        writes everything, waiting as long as the copies take.
         """
-        m = self._mark
-        buf = self._buf
-        k = m.trim
-        if k and len(buf) >= 3 * k and buf[3 * k - 1] is m.last:
-            del buf[: 3 * k]  # written by a flush that was interrupted before this
-        n = len(buf) // 3
-        if not n:
-            return
-        rows = buf[: 3 * n]
-        record = _encode_rows(self.sid, rows, m.seq)
-        best_key, best_step = m.best_key, m.best_step
-        if self.best_metric is not None:
-            found = _chunk_best(record, self.best_metric, self._best_sign)
-            if found is not None and found[0] < best_key:
-                best_key, best_step = found
-        size = self._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
-        if self._fsync:
-            os.fsync(self._fd)
-        self._mark = _Mark(
-            size, m.rows + n, m.seq + 1, n, rows[-1], best_key, best_step, False, rows[-3]
-        )
-        del buf[: 3 * n]
+        while True:
+            m = self._mark
+            buf = self._buf
+            k = m.trim
+            if k and len(buf) >= 3 * k and buf[3 * k - 1] is m.last:
+                del buf[: 3 * k]  # written by a flush that was interrupted before this
+            n = len(buf) // 3
+            if not n:
+                return
+            convert = None
+            if self._adm.tensor_seen:
+                convert = to_column
+            if self._adm.device_seen:
+                n = self._xfer.settle(buf[2 : 3 * n : 3], wait)
+                if not n:
+                    if wait is None:
+                        continue  # a flight was just launched: wait for it
+                    return
+            rows = buf[: 3 * n]
+            record = _encode_rows(self.sid, rows, m.seq, convert)
+            best_key, best_step = m.best_key, m.best_step
+            if self.best_metric is not None:
+                found = _chunk_best(record, self.best_metric, self._best_sign)
+                if found is not None and found[0] < best_key:
+                    best_key, best_step = found
+            size = self._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
+            if self._fsync:
+                os.fsync(self._fd)
+            self._mark = _Mark(
+                size, m.rows + n, m.seq + 1, n, rows[-1], best_key, best_step, False, rows[-3]
+            )
+            del buf[: 3 * n]
+            if wait is not None or self._xfer.flight is None:
+                return  # (wait=None: the rows behind the copy just launched go next)
 
     def _auto_flush(self) -> None:
         """The flush `append` runs every 2,048 rows; after a failed write it waits
@@ -479,11 +514,16 @@ class EventLog:
         if len(self._buf) < self._retry_at:
             return
         try:
-            self.flush()
+            if self._closed:
+                raise LogClosedError(self.path)
+            with self._writing():
+                self._flush_locked(0.0)  # never waits for a device copy in the loop
         except OSError:
             self._retry_at = len(self._buf) + 3 * _CHUNK_ROWS
             raise
-        self._retry_at = 0
+        self._error = None
+        # rows wait for their device copy: try again after 2,048 more, not at every append
+        self._retry_at = len(self._buf) + 3 * _CHUNK_ROWS if self._xfer.flight is not None else 0
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -509,7 +549,7 @@ class EventLog:
         if self._closed:
             raise LogClosedError(self.path)
         with self._writing():
-            self._flush_locked()
+            self._flush_locked(None)
         self._error = None
 
     def _flush_loop(self, interval: float) -> None:
@@ -526,7 +566,7 @@ class EventLog:
                     continue
                 with self._lock:
                     if not self._closed:
-                        self._flush_locked()
+                        self._flush_locked(_DEVICE_WAIT)
                 self._error = None
             except Exception as e:  # the rows stay buffered: retried next time
                 if self._error is None:
@@ -586,7 +626,7 @@ class EventLog:
                 return
             self._stop.set()
             try:
-                self._flush_locked()
+                self._flush_locked(None)
                 m = self._mark
                 if not m.ended:
                     tail = b""
