@@ -1,10 +1,12 @@
-"""EventLog, the writer, and `read`, the reader: the only code that knows what records mean.
+"""EventLog, the writer: the buffer `append` fills, and the flushes that turn it into chunks.
 
-The framing lives in `_format`; this module decides what goes into the
-frames. The writer keeps every appended value in plain Python lists (the
-cheapest thing CPython can do per step) and turns them into columnar chunks
-(one float64 array per metric) when it flushes, so the per-step cost is a few
-list appends and the per-step size is the raw 8 bytes of each number.
+The framing lives in `_format`, the chunk codec in `_chunk`, the opening
+sequence in `_open`, and the records written beside the buffer (configs,
+replayed columns, system samples) in `_side`. The writer keeps every appended
+value in one plain Python list (the cheapest thing CPython can do per step)
+and turns it into columnar chunks (one float64 array per metric) when it
+flushes, so the per-step cost is one list extend and the per-step size is the
+raw 8 bytes of each number.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final, Literal, NamedTuple
@@ -22,18 +23,13 @@ import numpy as np
 from ..errors import (
     ChartsError,
     LogClosedError,
-    LogFormatError,
-    LogLockedError,
-    PathError,
-    StepError,
 )
-from . import _format
-from ._chunk import _chunk_best, _encode_columns, _encode_rows
+from . import _format, _side
+from ._chunk import _chunk_best, _encode_rows
 from ._deferred import INT_BOUND, Admission, admit, to_column
 from ._device import Transfers
-from ._format import FILE_MAGIC
-from ._header import _first_record, _session_record
 from ._hooks import _LOGGER, _OPEN_LOGS, _deliver_pending_signal, _install_hooks, _MainThreadWrites
+from ._open import open_session as _open_session
 
 try:
     import fcntl
@@ -43,7 +39,7 @@ except ImportError:  # pragma: no cover - Windows
 from ._ranks import current_rank, rank_path
 from ._records import chart_problem
 from ._system import Sampler, system_interval
-from ._values import _STEP_LIMIT, _check_names, _check_step, _plain, _Policy
+from ._values import _STEP_LIMIT, _check_step, _plain, _Policy
 
 #: than 65,536) and the per-chunk overhead is still under 0.1 byte per step
 _CHUNK_ROWS: Final[int] = 2_048
@@ -112,6 +108,10 @@ class EventLog:
         skipped with one warning per metric and counted in the end record
         (`Run.skipped`), so a logging mistake never ends a training run.
     """
+
+    #: this session's id and the run's (kept across resumes); set by `_open.open_session`
+    sid: str
+    run_id: str
 
     def __init__(
         self,
@@ -199,84 +199,7 @@ class EventLog:
         return None
 
     def _open(self, config: Any, charts: Any) -> None:
-        """Open, lock and start a session: one sequence, kept whole so its order is visible.
-
-        The order matters for crash safety: take the flock before reading
-        anything (a second writer must fail before it looks), drop a signature
-        torn by a creator that died (no record exists yet), refuse a file that
-        is no log, keep the run id across resumes, then write and fsync the
-        session header (and the folder entry of a new file) before any data.
-        """
-        folder = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(folder):  # runs/exp1/run.log on a fresh checkout
-            try:
-                os.makedirs(folder, exist_ok=True)
-            except OSError as e:
-                raise PathError(folder, f"cannot create folder ({e.strerror or e})") from None
-        try:
-            fd = os.open(
-                self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o644
-            )
-        except OSError as e:
-            raise PathError(self.path, f"cannot open for writing ({e.strerror})") from None
-        size = -1  # known once the lock is held: only then may a failed open cut the file
-        try:
-            if fcntl is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    raise LogLockedError(self.path) from None
-            size = os.fstat(fd).st_size
-            head = os.pread(fd, len(FILE_MAGIC) + _format.HEADER_SIZE, 0) if size else b""
-            if 0 < size < len(FILE_MAGIC) and FILE_MAGIC.startswith(head):
-                # A creation that died before its signature was complete: no record
-                # exists yet, so starting over loses nothing.
-                os.ftruncate(fd, 0)
-                size, head = 0, b""
-            run_id, resumed = uuid.uuid4().hex, size > 0
-            if resumed:
-                state = _format.signature_state(head)
-                if state == "none":
-                    raise LogFormatError(
-                        self.path, 0, "not a curvelog log (bad signature); refusing to append"
-                    )
-                if state == "damaged":  # the records are intact: appending loses nothing
-                    _LOGGER.warning(
-                        "curvelog: %s has a damaged file signature; appending anyway "
-                        "(readers report it and read every record)",
-                        self.path,
-                    )
-                first = _first_record(fd)
-                if first.get("type") == "session" and isinstance(first.get("run_id"), str):
-                    run_id = first["run_id"]
-            objective = (
-                {"metric": self.best_metric, "mode": self.mode} if self.best_metric else None
-            )
-            self.sid = uuid.uuid4().hex[:16]
-            self.run_id = run_id
-            record = _session_record(
-                self.sid, run_id, resumed=resumed, config=config, charts=charts,
-                objective=objective, name=self.name,
-            )  # fmt: skip
-            data = _format.encode_frame(_format.pack(record))
-            self._fd = fd
-            written = self._append_bytes(data if resumed else FILE_MAGIC + data, size)
-            os.fsync(fd)
-            self._mark = self._mark._replace(size=written)
-            if not resumed:
-                from .._fs import fsync_dir
-
-                fsync_dir(folder)
-        except BaseException:
-            self._fd = -1
-            try:
-                if os.fstat(fd).st_size > size > 0:
-                    os.ftruncate(fd, size)  # no half session record left behind
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
-            raise
+        _open_session(self, config, charts)
 
     # ------------------------------------------------------------------ hot path
 
@@ -367,17 +290,7 @@ class EventLog:
         self._write_config(merged, merge=True)
 
     def _write_config(self, config: Any, *, merge: bool) -> None:
-        if self._closed:
-            raise LogClosedError(self.path)
-        plain = _plain(config) if config is not None else {}
-        if not isinstance(plain, dict):
-            raise TypeError(f"config must be a mapping, dataclass or namespace, not {plain!r}")
-        record = {"type": "config", "sid": self.sid, "time": time.time(),
-                  "merge": merge, "config": plain}  # fmt: skip
-        with self._writing():
-            m = self._mark  # one store of the mark, as every write: no rows, no chunk number
-            size = self._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
-            self._mark = m._replace(size=size)
+        _side.write_config(self, config, merge=merge)
 
     def mark_best(self, step: int) -> None:
         """Declare ``step`` the best one; the last call wins, written once at close."""
@@ -391,57 +304,9 @@ class EventLog:
         times: np.ndarray,
         cols: Mapping[str, tuple[np.ndarray, np.ndarray]],
     ) -> int:
-        """Private, for importers (issue #15): append rows recorded elsewhere, given as
-        columns, keeping *their* wall times.
-
-        ``steps`` and ``times`` hold one entry per row; ``cols`` maps each metric to
-        (ascending row numbers, values). Written straight as data records of the
-        format `append`'s chunks use, so `append` (the hot path) is untouched and
-        millions of imported points cost no Python per point. Returns the rows written.
-        """
-        if self._closed:
-            raise LogClosedError(self.path)
-        steps = np.asarray(steps, dtype="<i8")
-        times = np.asarray(times, dtype="<f8")
-        n = len(steps)
-        if len(times) != n:
-            raise ValueError("steps and times differ in length")
-        _check_names(dict.fromkeys(cols), self._names)
-        if n and int(steps.min()) < 0:
-            raise StepError(int(steps.min()))
-        prepared = {}
-        for name, (rows, values) in cols.items():
-            r = np.asarray(rows, dtype=np.int64)
-            v = np.asarray(values, dtype="<f8")
-            if len(r) != len(v) or (len(r) and (int(r.min()) < 0 or int(r.max()) >= n)):
-                raise ValueError(f"metric {name!r}: bad row numbers")
-            if len(r) > 1 and not bool(np.all(r[1:] > r[:-1])):
-                raise ValueError(f"metric {name!r}: row numbers must ascend")
-            prepared[name] = (r, v)
-        per = _CHUNK_ROWS * 32
-        with self._writing():
-            self._flush_locked(None)  # rows appended before go first
-            for a in range(0, n, per):
-                b = min(a + per, n)
-                record = _encode_columns(self.sid, steps, times, prepared, a, b, self._mark.seq)
-                self._write_record_locked(record, b - a, int(steps[b - 1]))
-        return n
-
-    def _write_record_locked(self, record: dict[str, Any], rows: int, step: int) -> None:
-        """Write a data record made outside the buffer (importers, system samples) after
-        what is on disk; caller holds the lock. One store of the mark, as in `_flush_locked`:
-        the buffer is untouched here."""
-        m = self._mark
-        best_key, best_step = m.best_key, m.best_step
-        if self.best_metric is not None:
-            found = _chunk_best(record, self.best_metric, self._best_sign)
-            if found is not None and found[0] < best_key:
-                best_key, best_step = found
-        size = self._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
-        if self._fsync:
-            os.fsync(self._fd)
-        self._mark = m._replace(size=size, rows=m.rows + rows, seq=m.seq + 1,
-                                best_key=best_key, best_step=best_step, step=step)  # fmt: skip
+        """Private, for importers (#15): rows recorded elsewhere, as columns, with *their*
+        wall times (`_side.replay_columns`)."""
+        return _side.replay_columns(self, steps, times, cols)
 
     # ------------------------------------------------------------------ flushing
 
@@ -576,26 +441,8 @@ class EventLog:
                 self._error = e
 
     def _write_sample(self, row: dict[str, float], t: float) -> bool:
-        """The system sampler's way in (#15): a data record of its own, written by the
-        flush thread under the lock right after the rows appended before it, at the step
-        of the last of them (`_Mark.step`). Steps so never go backwards (no false resume),
-        and neither `append` nor the chunks it fills change. False (no sample) before the
-        session's first step.
-        """
-        with self._lock:
-            if self._closed or not row:
-                return False
-            self._flush_locked()  # the rows appended before the sample go first
-            m = self._mark
-            if m.step < 0:
-                return False
-            _check_names(row, self._names)
-            first = np.zeros(1, dtype=np.int64)
-            cols = {name: (first, np.array([v], dtype="<f8")) for name, v in row.items()}
-            record = _encode_columns(self.sid, np.array([m.step], dtype="<i8"),
-                                     np.array([t], dtype="<f8"), cols, 0, 1, m.seq)  # fmt: skip
-            self._write_record_locked(record, 1, m.step)
-        return True
+        """The system sampler's way in (#15): `_side.write_sample`."""
+        return _side.write_sample(self, row, t)
 
     # ------------------------------------------------------------------ closing
 

@@ -1,0 +1,100 @@
+"""Opening a log for writing: the lock, the signature, the resume, the session header."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from ..errors import LogFormatError, LogLockedError, PathError
+from . import _format
+from ._format import FILE_MAGIC
+from ._header import _first_record, _session_record
+from ._hooks import _LOGGER
+
+if TYPE_CHECKING:
+    from ._writer import EventLog
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+
+def open_session(log: EventLog, config: Any, charts: Any) -> None:
+    """Open, lock and start a session: one sequence, kept whole so its order is visible.
+
+    The order matters for crash safety: take the flock before reading
+    anything (a second writer must fail before it looks), drop a signature
+    torn by a creator that died (no record exists yet), refuse a file that
+    is no log, keep the run id across resumes, then write and fsync the
+    session header (and the folder entry of a new file) before any data.
+    """
+    folder = os.path.dirname(os.path.abspath(log.path))
+    if not os.path.isdir(folder):  # runs/exp1/run.log on a fresh checkout
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as e:
+            raise PathError(folder, f"cannot create folder ({e.strerror or e})") from None
+    try:
+        fd = os.open(
+            log.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o644
+        )
+    except OSError as e:
+        raise PathError(log.path, f"cannot open for writing ({e.strerror})") from None
+    size = -1  # known once the lock is held: only then may a failed open cut the file
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LogLockedError(log.path) from None
+        size = os.fstat(fd).st_size
+        head = os.pread(fd, len(FILE_MAGIC) + _format.HEADER_SIZE, 0) if size else b""
+        if 0 < size < len(FILE_MAGIC) and FILE_MAGIC.startswith(head):
+            # A creation that died before its signature was complete: no record
+            # exists yet, so starting over loses nothing.
+            os.ftruncate(fd, 0)
+            size, head = 0, b""
+        run_id, resumed = uuid.uuid4().hex, size > 0
+        if resumed:
+            state = _format.signature_state(head)
+            if state == "none":
+                raise LogFormatError(
+                    log.path, 0, "not a curvelog log (bad signature); refusing to append"
+                )
+            if state == "damaged":  # the records are intact: appending loses nothing
+                _LOGGER.warning(
+                    "curvelog: %s has a damaged file signature; appending anyway "
+                    "(readers report it and read every record)",
+                    log.path,
+                )
+            first = _first_record(fd)
+            if first.get("type") == "session" and isinstance(first.get("run_id"), str):
+                run_id = first["run_id"]
+        objective = {"metric": log.best_metric, "mode": log.mode} if log.best_metric else None
+        log.sid = uuid.uuid4().hex[:16]
+        log.run_id = run_id
+        record = _session_record(
+            log.sid, run_id, resumed=resumed, config=config, charts=charts,
+            objective=objective, name=log.name,
+        )  # fmt: skip
+        data = _format.encode_frame(_format.pack(record))
+        log._fd = fd
+        written = log._append_bytes(data if resumed else FILE_MAGIC + data, size)
+        os.fsync(fd)
+        log._mark = log._mark._replace(size=written)
+        if not resumed:
+            from .._fs import fsync_dir
+
+            fsync_dir(folder)
+    except BaseException:
+        log._fd = -1
+        try:
+            if os.fstat(fd).st_size > size > 0:
+                os.ftruncate(fd, size)  # no half session record left behind
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        raise

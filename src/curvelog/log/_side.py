@@ -1,0 +1,124 @@
+"""Records written beside the buffered rows: configs, replayed columns, system samples.
+
+Each takes the writer's lock, writes after what is on disk and updates the
+writer's `_Mark` in one store, as `EventLog._flush_locked` does, so the
+crash-safety argument of the writer (docs/FORMAT.md) covers them too. The
+buffer that ``append`` fills is never touched here.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import LogClosedError, StepError
+from . import _format
+from ._chunk import _chunk_best, _encode_columns
+from ._values import _check_names, _plain
+
+if TYPE_CHECKING:
+    from ._writer import EventLog
+
+#: rows per data record when importers replay whole columns
+_REPLAY_ROWS = 2_048 * 32
+
+
+def write_config(log: EventLog, config: Any, *, merge: bool) -> None:
+    if log._closed:
+        raise LogClosedError(log.path)
+    plain = _plain(config) if config is not None else {}
+    if not isinstance(plain, dict):
+        raise TypeError(f"config must be a mapping, dataclass or namespace, not {plain!r}")
+    record = {"type": "config", "sid": log.sid, "time": time.time(),
+              "merge": merge, "config": plain}  # fmt: skip
+    with log._writing():
+        m = log._mark  # one store of the mark, as every write: no rows, no chunk number
+        size = log._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
+        log._mark = m._replace(size=size)
+
+
+def replay_columns(
+    log: EventLog,
+    steps: np.ndarray,
+    times: np.ndarray,
+    cols: Mapping[str, tuple[np.ndarray, np.ndarray]],
+) -> int:
+    """Private, for importers (issue #15): append rows recorded elsewhere, given as
+    columns, keeping *their* wall times.
+
+    ``steps`` and ``times`` hold one entry per row; ``cols`` maps each metric to
+    (ascending row numbers, values). Written straight as data records of the
+    format `append`'s chunks use, so `append` (the hot path) is untouched and
+    millions of imported points cost no Python per point. Returns the rows written.
+    """
+    if log._closed:
+        raise LogClosedError(log.path)
+    steps = np.asarray(steps, dtype="<i8")
+    times = np.asarray(times, dtype="<f8")
+    n = len(steps)
+    if len(times) != n:
+        raise ValueError("steps and times differ in length")
+    _check_names(dict.fromkeys(cols), log._names)
+    if n and int(steps.min()) < 0:
+        raise StepError(int(steps.min()))
+    prepared = {}
+    for name, (rows, values) in cols.items():
+        r = np.asarray(rows, dtype=np.int64)
+        v = np.asarray(values, dtype="<f8")
+        if len(r) != len(v) or (len(r) and (int(r.min()) < 0 or int(r.max()) >= n)):
+            raise ValueError(f"metric {name!r}: bad row numbers")
+        if len(r) > 1 and not bool(np.all(r[1:] > r[:-1])):
+            raise ValueError(f"metric {name!r}: row numbers must ascend")
+        prepared[name] = (r, v)
+    per = _REPLAY_ROWS
+    with log._writing():
+        log._flush_locked(None)  # rows appended before go first
+        for a in range(0, n, per):
+            b = min(a + per, n)
+            record = _encode_columns(log.sid, steps, times, prepared, a, b, log._mark.seq)
+            write_record_locked(log, record, b - a, int(steps[b - 1]))
+    return n
+
+
+def write_record_locked(log: EventLog, record: dict[str, Any], rows: int, step: int) -> None:
+    """Write a data record made outside the buffer (importers, system samples) after
+    what is on disk; caller holds the lock. One store of the mark, as in `_flush_locked`:
+    the buffer is untouched here."""
+    m = log._mark
+    best_key, best_step = m.best_key, m.best_step
+    if log.best_metric is not None:
+        found = _chunk_best(record, log.best_metric, log._best_sign)
+        if found is not None and found[0] < best_key:
+            best_key, best_step = found
+    size = log._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
+    if log._fsync:
+        os.fsync(log._fd)
+    log._mark = m._replace(size=size, rows=m.rows + rows, seq=m.seq + 1,
+                            best_key=best_key, best_step=best_step, step=step)  # fmt: skip
+
+
+def write_sample(log: EventLog, row: dict[str, float], t: float) -> bool:
+    """The system sampler's way in (#15): a data record of its own, written by the
+    flush thread under the lock right after the rows appended before it, at the step
+    of the last of them (`_Mark.step`). Steps so never go backwards (no false resume),
+    and neither `append` nor the chunks it fills change. False (no sample) before the
+    session's first step.
+    """
+    with log._lock:
+        if log._closed or not row:
+            return False
+        log._flush_locked()  # the rows appended before the sample go first
+        m = log._mark
+        if m.step < 0:
+            return False
+        _check_names(row, log._names)
+        first = np.zeros(1, dtype=np.int64)
+        cols = {name: (first, np.array([v], dtype="<f8")) for name, v in row.items()}
+        record = _encode_columns(log.sid, np.array([m.step], dtype="<i8"),
+                                 np.array([t], dtype="<f8"), cols, 0, 1, m.seq)  # fmt: skip
+        write_record_locked(log, record, 1, m.step)
+    return True
