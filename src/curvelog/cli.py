@@ -551,7 +551,10 @@ def compact(
         progress.close()
     for d in bundle["summary"]["damage"]:
         click.echo(f"Warning: {log}: {d['message']}", err=True)
-    if to_stdout:
+    if to_stdout:  # checked like a file written by write_bundle (#10)
+        from .bundle import validate_bundle
+
+        validate_bundle(bundle, source="<stdout>")
         click.echo(dumps(bundle).decode("utf-8"))
     series = [s for c in bundle["charts"] for s in c["series"]]
     stats = (

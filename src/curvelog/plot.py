@@ -185,9 +185,26 @@ def _check_smooth(weight: float) -> None:
         raise PlotError(f"smoothing weight must be in [0, 1), not {weight!r} (e.g. 0.6 or 0.9)")
 
 
-def _literal(text: object) -> str:
-    """User text as matplotlib draws it literally: ``$`` escaped, so never mathtext."""
-    return str(text).replace("$", r"\$")
+#: longest user text drawn (titles, labels, metric names, notes); longer is cut with "…" (#10)
+MAX_DRAWN_TEXT: Final = 60
+
+
+#: longest axis label drawn: it must fit beside a panel of the default size
+MAX_DRAWN_LABEL: Final = 60
+#: longest best-point note drawn: it must fit inside a panel of the default size
+MAX_DRAWN_NOTE: Final = 48
+
+
+def _literal(text: object, limit: int = MAX_DRAWN_TEXT) -> str:
+    """User text as matplotlib draws it literally: ``$`` escaped, so never mathtext.
+
+    Cut to `MAX_DRAWN_TEXT` characters: matplotlib lays out text in time and
+    memory that grow with its length (a 10 MB title took minutes and GBs).
+    """
+    s = str(text)
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return s.replace("$", r"\$")
 
 
 def _drawable(y: np.ndarray, log: bool) -> np.ndarray:
@@ -422,8 +439,8 @@ def _draw_chart(
     series = list(chart.get("series", ()))
     pick = colors if colors is not None else _Colors()
     ax.set_title(_literal(chart.get("title", chart.get("id", ""))))
-    ax.set_xlabel(_literal(chart.get("xlabel", "step")))
-    ax.set_ylabel(_literal(chart.get("ylabel", "")))
+    ax.set_xlabel(_literal(chart.get("xlabel", "step"), MAX_DRAWN_LABEL))
+    ax.set_ylabel(_literal(chart.get("ylabel", ""), MAX_DRAWN_LABEL))
 
     use_logy = _auto_logy([chart]) if logy is None else bool(logy)
     if use_logy:
@@ -773,7 +790,7 @@ def _annotate_best(
     ha = "left" if dx > 0 else ("right" if dx < 0 else "center")
     va = "bottom" if dy > 0 else ("top" if dy < 0 else "center")
     ax.annotate(
-        _literal(text),
+        _literal(text, MAX_DRAWN_NOTE),
         xy=xy,
         xytext=(dx, dy),
         textcoords="offset points",
@@ -989,7 +1006,11 @@ def compare_bundles(
                 where = format_step(best["step"])
                 note = f"  (best {best.get('metric')} {_fmt_value(best['value'])} @ {where})"
             run_handles.append((Line2D([], [], color=color, lw=2.0), _literal(name + note)))
-        for ax, cid in zip(axes, ids, strict=True):
+        if not ids:  # valid bundles without charts (a log with no metrics): say so (#10)
+            axes[0].text(0.5, 0.5, "none of the bundles has a chart", ha="center",
+                         va="center", transform=axes[0].transAxes, color="#888888")  # fmt: skip
+            axes[0].set_axis_off()
+        for ax, cid in zip(axes[: len(ids)], ids, strict=True):
             if xr is not None:
                 ax.set_xlim(*xr)
                 ax.set_autoscalex_on(False)
@@ -1019,7 +1040,8 @@ def compare_bundles(
             # runs may title a chart differently: one title is kept, else the id
             for attr, setter in (("title", ax.set_title), ("ylabel", ax.set_ylabel)):
                 seen = {str(c.get(attr, "")) for c in per_chart[cid]}
-                setter(_literal(seen.pop() if len(seen) == 1 else cid))
+                limit = MAX_DRAWN_LABEL if attr == "ylabel" else MAX_DRAWN_TEXT
+                setter(_literal(seen.pop() if len(seen) == 1 else cid, limit))
             # the panel legend: line styles of the series labels, plus events
             handles: list[Any] = [
                 Line2D([], [], color="#444444", ls=ls, lw=1.2) for ls in labels.values()

@@ -10,6 +10,7 @@ list appends and the per-step size is the raw 8 bytes of each number.
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import time
 import uuid
@@ -162,12 +163,22 @@ class EventLog:
         folder = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(folder):
             raise PathError(folder, "folder does not exist")
+        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
         try:
-            fd = os.open(
-                self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o644
-            )
+            # O_NONBLOCK: a FIFO must not block the open (it is refused just below)
+            fd = os.open(self.path, flags | getattr(os, "O_NONBLOCK", 0), 0o644)
         except OSError as e:
             raise PathError(self.path, f"cannot open for writing ({e.strerror})") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise PathError(
+                    self.path, "is not a regular file (a FIFO, device or socket); a log is a file"
+                )
+            if hasattr(os, "O_NONBLOCK"):
+                os.set_blocking(fd, True)
+        except BaseException:
+            os.close(fd)
+            raise
         size = -1  # known once the lock is held: only then may a failed open cut the file
         try:
             if fcntl is not None:
