@@ -95,6 +95,8 @@ def test_a_repeated_chunk_is_skipped_and_reported(tmp_path: Path) -> None:
     assert run.value_at("x", 5) == 2.0
     assert [d.kind for d in run.damage] == ["repeated"]
     assert run.rows == 7
+    tail = list(curvelog.log.follow(path, last=100, watch=False))
+    assert [r[0] for r in tail] == [0, 1, 2, 3, 4, 5, 5]  # the copy is not shown again
 
 
 def test_a_moved_chunk_goes_back_in_its_place(tmp_path: Path) -> None:
