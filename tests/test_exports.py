@@ -11,7 +11,8 @@ import curvelog
 def test_all_is_pinned_and_resolvable() -> None:
     assert curvelog.__all__ == sorted(curvelog.__all__)
     assert curvelog.__all__ == [
-        "BundleError", "BundleVersionError", "CurvelogError", "EventLog", "LogClosedError",
+        "BundleError", "BundleVersionError", "ChartsError", "CurvelogError", "EventLog",
+        "LogClosedError",
         "LogCorruptError", "LogFormatError", "LogLockedError", "MetricNotFoundError",
         "MetricTypeError",
         "OutputExistsError", "PathError", "PlotError", "Registry", "RegistryCorruptError",
