@@ -95,6 +95,8 @@ def test_a_repeated_chunk_is_skipped_and_reported(tmp_path: Path) -> None:
     assert run.value_at("x", 5) == 2.0
     assert [d.kind for d in run.damage] == ["repeated"]
     assert run.rows == 7
+    tail = list(curvelog.log.follow(path, last=100, watch=False))
+    assert [r[0] for r in tail] == [0, 1, 2, 3, 4, 5, 5]  # the copy is not shown again
 
 
 def test_a_moved_chunk_goes_back_in_its_place(tmp_path: Path) -> None:
@@ -212,3 +214,25 @@ def test_good_chart_metadata_is_kept(tmp_path: Path) -> None:
         log.append(0, {"train/loss": 1.0, "val/loss": 2.0})
     header = read_records(tmp_path / "x.log")[0]
     assert header["charts"]["loss"]["metrics"] == ["train/loss", "val/loss"]
+
+
+# --------------------------------------------------------------------------- item 12
+
+
+def test_export_of_many_metrics_keeps_every_point(tmp_path: Path) -> None:
+    """20,000 metrics (linear-time export: see tools/bench_export.py for the scaling)."""
+    path = tmp_path / "x.log"
+    with EventLog(path, flush_every=0) as log:
+        for step in range(3):
+            log.append(step, {f"m{i}": float(i * 10 + step) for i in range(step, 20_000, 1 + step)})
+        log.append(3, {"m0": math.nan})
+    run = curvelog.read(path)
+    long = run.data
+    assert long.height == sum(len(s) for s in run)
+    assert long.filter(long["metric"] == "m5")["value"].to_list() == [50.0, 51.0, 52.0]
+    wide = run.wide()
+    assert wide.shape == (4, 20_001) and wide["step"].to_list() == [0, 1, 2, 3]
+    assert wide["m1"].to_list() == [10.0, 11.0, None, None]
+    m0 = wide["m0"].to_list()
+    assert m0[0] == 0.0 and m0[1:3] == [None, None] and math.isnan(m0[3])
+    assert run.export(tmp_path / "x.csv") == long.height

@@ -179,7 +179,10 @@ def compact(
         bundle, path = outcome
         for d in bundle["summary"]["damage"]:
             click.echo(f"Warning: {log}: {d['message']}", err=True)
-        if to_stdout:
+        if to_stdout:  # checked like a file written by write_bundle (#10)
+            from ..bundle import validate_bundle
+
+            validate_bundle(bundle, source="<stdout>")
             click.echo(dumps(bundle).decode("utf-8"))
         stats = _stats(bundle)
         if path is not None:

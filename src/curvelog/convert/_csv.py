@@ -30,6 +30,53 @@ __all__ = ["ImportReport", "csv_to_log", "default_log_path"]
 _COLUMNS: Final[tuple[str, str, str]] = ("step", "metric", "value")
 #: cells that mean "nothing recorded here": the row is skipped (absent, not NaN)
 _EMPTY: Final[frozenset[str]] = frozenset({"", "null", "none", "na", "n/a"})
+#: longest CSV line read (characters): a longer one is refused before it is in memory (#10)
+MAX_LINE: Final[int] = 1 << 20
+#: a gzip CSV may inflate to at most this many times its size (past 64 MiB): gzip bombs (#10)
+MAX_INFLATION: Final[int] = 200
+_INFLATION_FLOOR: Final[int] = 64 << 20
+
+
+class _Inflation(io.RawIOBase):
+    """A gzip stream that refuses to inflate past `MAX_INFLATION` times the file's size."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._gz = gzip.open(path, "rb")
+        self._limit = max(_INFLATION_FLOOR, MAX_INFLATION * os.path.getsize(path))
+        self._seen = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: memoryview) -> int:  # type: ignore[override]
+        data = self._gz.read(len(b))
+        self._seen += len(data)
+        if self._seen > self._limit:
+            raise PathError(
+                self._path,
+                f"inflates past {self._limit:,} bytes ({MAX_INFLATION}x its size); "
+                "refusing a gzip bomb (decompress it yourself if it is real)",
+            )
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._gz.close()
+        super().close()
+
+
+def _lines(f: IO[str], path: str) -> Iterator[str]:
+    """The lines of ``f``, none longer than `MAX_LINE` (checked before it is all read)."""
+    while True:
+        line = f.readline(MAX_LINE + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE:
+            raise PathError(
+                path, f"a line longer than {MAX_LINE:,} characters; not a CSV of curves"
+            )
+        yield line
 
 
 @dataclass(frozen=True)
@@ -73,9 +120,11 @@ def _open_text(path: str) -> IO[str]:
         raise PathError(path, "is a directory, not a CSV file") from None
     except OSError as e:
         raise PathError(path, f"cannot read ({e.strerror})") from None
+    # utf-8-sig: a byte-order mark (Excel writes one) is no part of the first column's name
     if gzipped:
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+        raw = io.BufferedReader(_Inflation(path))
+        return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
 
 
 def _parse_step(text: str, path: str, line: int) -> int:
@@ -111,9 +160,11 @@ def _rows(path: str) -> Iterator[tuple[int, int, str, float | None]]:
     """(line number, step, metric, value or None) per CSV row, in file order."""
     try:
         with _open_text(path) as f:
-            reader = csv.reader(f)
+            reader = csv.reader(_lines(f, path))
             try:
                 header = next(reader, None)
+            except PathError:
+                raise
             except (UnicodeDecodeError, csv.Error, OSError, EOFError) as e:
                 raise PathError(path, f"not a CSV file ({e})") from None
             if header is None:

@@ -39,7 +39,8 @@ def follow(
     frames, damage = _format.scan(raw)
     offset = _resume_offset(frames, damage, len(FILE_MAGIC))
     latest = _latest_session(frames, (None, True))
-    backlog = [row for f in frames if f.record.get("type") == "data" for row in _rows_of(f.record)]
+    seen: set[tuple[str, int]] = set()
+    backlog = [row for f in frames if _fresh(f, seen) for row in _rows_of(f.record)]
     yield from backlog[-last:] if last > 0 else []
     while watch and not (until_closed and latest[1]):
         time.sleep(poll)
@@ -53,10 +54,24 @@ def follow(
             continue
         frames, damage = _format.scan(chunk, 0)
         for f in frames:
-            if f.record.get("type") == "data":
+            if _fresh(f, seen):
                 yield from _rows_of(f.record)
         latest = _latest_session(frames, latest)
         offset += _resume_offset(frames, damage, 0)
+
+
+def _fresh(frame: Frame, seen: set[tuple[str, int]]) -> bool:
+    """Whether ``frame`` is a data record not shown yet (a repeated chunk is shown once)."""
+    rec = frame.record
+    if rec.get("type") != "data":
+        return False
+    sid, seq = rec.get("sid"), rec.get("seq")
+    if type(sid) is not str or type(seq) is not int:
+        return True  # a writer from before sequence numbers
+    if (sid, seq) in seen:
+        return False
+    seen.add((sid, seq))
+    return True
 
 
 def _resume_offset(frames: list[Frame], damage: list[Damage], start: int) -> int:

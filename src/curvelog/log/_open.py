@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -36,12 +37,22 @@ def open_session(log: EventLog, config: Any, charts: Any) -> None:
             os.makedirs(folder, exist_ok=True)
         except OSError as e:
             raise PathError(folder, f"cannot create folder ({e.strerror or e})") from None
+    flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(
-            log.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o644
-        )
+        # O_NONBLOCK: a FIFO must not block the open (it is refused just below)
+        fd = os.open(log.path, flags | getattr(os, "O_NONBLOCK", 0), 0o644)
     except OSError as e:
         raise PathError(log.path, f"cannot open for writing ({e.strerror})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise PathError(
+                log.path, "is not a regular file (a FIFO, device or socket); a log is a file"
+            )
+        if hasattr(os, "O_NONBLOCK"):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
     size = -1  # known once the lock is held: only then may a failed open cut the file
     try:
         if fcntl is not None:

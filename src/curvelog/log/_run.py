@@ -227,7 +227,13 @@ class Run:
 
     @cached_property
     def data(self) -> pl.DataFrame:
-        """Long table: ``step`` Int64, ``time`` Float64, ``metric`` Enum, ``value`` Float64."""
+        """Long table: ``step`` Int64, ``time`` Float64, ``metric`` Enum, ``value`` Float64.
+
+        Built from one concatenation of every metric's arrays (the metric
+        column gathered from the Enum's codes), so the cost is linear in the
+        number of points whatever the number of metrics: 20,000 metrics of
+        a few points each take as long as one metric of the same total.
+        """
         import polars as pl
 
         names = self.metrics
@@ -236,34 +242,43 @@ class Run:
             return pl.DataFrame(
                 schema={"step": pl.Int64, "time": pl.Float64, "metric": enum, "value": pl.Float64}
             )
-        # One frame per metric straight from its numpy arrays, concatenated without
-        # a rechunk: no copy of the 10M-row columns beyond what polars needs.
-        frames = []
-        for name in names:
-            s = self.series(name)
-            frame = pl.DataFrame({"step": s.steps, "time": s.times, "value": s.values})
-            frames.append(
-                frame.select("step", "time", pl.lit(name, dtype=enum).alias("metric"), "value")
-            )
-        return pl.concat(frames, rechunk=False)
+        series = [self.series(m) for m in names]
+        lengths = np.fromiter((len(s) for s in series), dtype=np.int64, count=len(series))
+        codes = np.repeat(np.arange(len(names), dtype=np.uint32), lengths)
+        metric = pl.Series("metric", names, dtype=enum).gather(codes)
+        return pl.DataFrame(
+            {
+                "step": np.concatenate([s.steps for s in series]).astype(np.int64, copy=False),
+                "time": np.concatenate([s.times for s in series]),
+                "metric": metric,
+                "value": np.concatenate([s.values for s in series]),
+            }
+        )
 
     def wide(self) -> pl.DataFrame:
-        """One row per step, one column per metric; null where a metric is absent."""
+        """One row per step, one column per metric; null where a metric is absent.
+
+        Each column is scattered into the union of steps once (linear in
+        steps x metrics, the size of the table itself); a NaN stays a NaN.
+        """
         import polars as pl
 
-        frames = [
-            pl.DataFrame({"step": s.steps, s.metric: s.values})
-            for s in (self.series(m) for m in self.metrics)
-        ]
-        if not frames:
+        series = [self.series(m) for m in self.metrics]
+        if not series:
             return pl.DataFrame(schema={"step": pl.Int64})
-        out = frames[0]
-        for f in frames[1:]:
-            if f.height == out.height and bool((f["step"] == out["step"]).all()):
-                out = out.with_columns(f.drop("step"))
-            else:
-                out = out.join(f, on="step", how="full", coalesce=True)
-        return out.sort("step")
+        steps = np.unique(np.concatenate([s.steps for s in series]))
+        columns = [pl.Series("step", steps.astype(np.int64, copy=False))]
+        for s in series:
+            if len(s.steps) == len(steps):  # a value at every step (steps are unique, sorted)
+                columns.append(pl.Series(s.metric, s.values))
+                continue
+            col = np.zeros(len(steps))
+            present = np.zeros(len(steps), dtype=bool)
+            where = np.searchsorted(steps, s.steps)
+            col[where] = s.values
+            present[where] = True
+            columns.append(pl.Series(s.metric, col).scatter(np.flatnonzero(~present), None))
+        return pl.DataFrame(columns)
 
     # -------------------------------------------------------------- summary
 

@@ -35,13 +35,26 @@ from __future__ import annotations
 from ._figure import compare_bundles, draw_bundle, draw_comparison, plot_bundle
 from ._output import FORMATS, figure_bytes, output_format, render_png, save_figure
 from ._panel import ema, plot_chart
-from ._style import BEST_COLOR, EVENT_COLOR, LINESTYLES, PALETTE, RESUME_COLOR, format_step
+from ._style import (
+    BEST_COLOR,
+    EVENT_COLOR,
+    LINESTYLES,
+    MAX_DRAWN_LABEL,
+    MAX_DRAWN_NOTE,
+    MAX_DRAWN_TEXT,
+    PALETTE,
+    RESUME_COLOR,
+    format_step,
+)
 
 __all__ = [
     "BEST_COLOR",
     "EVENT_COLOR",
     "FORMATS",
     "LINESTYLES",
+    "MAX_DRAWN_LABEL",
+    "MAX_DRAWN_NOTE",
+    "MAX_DRAWN_TEXT",
     "PALETTE",
     "RESUME_COLOR",
     "compare_bundles",

@@ -14,7 +14,17 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 from ..sampling._views import PLOT_XPAD
 from ._panel import _auto_logy, _check_smooth, _draw_chart, plot_chart, stored_smooth
-from ._style import LINESTYLES, PALETTE, _Colors, _fmt_value, _literal, _style, format_step
+from ._style import (
+    LINESTYLES,
+    MAX_DRAWN_LABEL,
+    MAX_DRAWN_TEXT,
+    PALETTE,
+    _Colors,
+    _fmt_value,
+    _literal,
+    _style,
+    format_step,
+)
 
 _MAX_COLS: Final[int] = 3
 _PANEL_SIZE: Final[tuple[float, float]] = (4.6, 3.2)  # inches per panel
@@ -324,7 +334,11 @@ def draw_comparison(
                 where = format_step(best["step"])
                 note = f"  (best {best['metric']} {_fmt_value(best['value'])} @ {where})"
             run_handles.append((Line2D([], [], color=color, lw=2.0), _literal(name + note)))
-        for ax, cid in zip(axes, ids, strict=True):
+        if not ids:  # valid bundles without charts (a log with no metrics): say so (#10)
+            axes[0].text(0.5, 0.5, "none of the bundles has a chart", ha="center",
+                         va="center", transform=axes[0].transAxes, color="#888888")  # fmt: skip
+            axes[0].set_axis_off()
+        for ax, cid in zip(axes[: len(ids)], ids, strict=True):
             if xr is not None:
                 ax.set_xlim(*xr)
                 ax.set_autoscalex_on(False)
@@ -354,7 +368,8 @@ def draw_comparison(
             # runs may title a chart differently: one title is kept, else the id
             for attr, setter in (("title", ax.set_title), ("ylabel", ax.set_ylabel)):
                 seen = {str(c.get(attr, "")) for c in per_chart[cid]}
-                setter(_literal(seen.pop() if len(seen) == 1 else cid))
+                limit = MAX_DRAWN_LABEL if attr == "ylabel" else MAX_DRAWN_TEXT
+                setter(_literal(seen.pop() if len(seen) == 1 else cid, limit))
             # the panel legend: line styles of the series labels, plus events
             handles: list[Any] = [
                 Line2D([], [], color="#444444", ls=ls, lw=1.2) for ls in labels.values()

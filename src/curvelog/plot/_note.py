@@ -10,7 +10,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-from ._style import _LOG_CLAMP, _Y_CLAMP, _fmt_step_exact, _fmt_value, _literal
+from ._style import _LOG_CLAMP, _Y_CLAMP, MAX_DRAWN_NOTE, _fmt_step_exact, _fmt_value, _literal
 
 
 def _dense_points(ax: Axes) -> tuple[np.ndarray, np.ndarray]:
@@ -140,7 +140,7 @@ def _annotate_best(
     ha = "left" if dx > 0 else ("right" if dx < 0 else "center")
     va = "bottom" if dy > 0 else ("top" if dy < 0 else "center")
     ax.annotate(
-        _literal(text),
+        _literal(text, MAX_DRAWN_NOTE),
         xy=xy,
         xytext=(dx, dy),
         textcoords="offset points",

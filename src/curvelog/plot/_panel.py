@@ -21,6 +21,7 @@ from ._style import (
     BEST_COLOR,
     EVENT_COLOR,
     LINESTYLES,
+    MAX_DRAWN_LABEL,
     RESUME_COLOR,
     _Colors,
     _literal,
@@ -199,8 +200,8 @@ def _draw_chart(
     series = list(chart.get("series", ()))
     pick = colors if colors is not None else _Colors()
     ax.set_title(_literal(chart.get("title", chart.get("id", ""))))
-    ax.set_xlabel(_literal(chart.get("xlabel", "step")))
-    ax.set_ylabel(_literal(chart.get("ylabel", "")))
+    ax.set_xlabel(_literal(chart.get("xlabel", "step"), MAX_DRAWN_LABEL))
+    ax.set_ylabel(_literal(chart.get("ylabel", ""), MAX_DRAWN_LABEL))
 
     use_logy = _auto_logy([chart]) if logy is None else bool(logy)
     if use_logy:

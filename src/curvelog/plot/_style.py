@@ -99,9 +99,24 @@ def format_step(value: float, _pos: object = None) -> str:
     return f"{value:.3g}"
 
 
-def _literal(text: object) -> str:
-    """User text as matplotlib draws it literally: ``$`` escaped, so never mathtext."""
-    return str(text).replace("$", r"\$")
+#: longest user text drawn (titles, metric names, legends); longer is cut with "…" (#10)
+MAX_DRAWN_TEXT: Final = 60
+#: longest axis label drawn: it must fit beside a panel of the default size
+MAX_DRAWN_LABEL: Final = 60
+#: longest best-point note drawn: it must fit inside a panel of the default size
+MAX_DRAWN_NOTE: Final = 48
+
+
+def _literal(text: object, limit: int = MAX_DRAWN_TEXT) -> str:
+    """User text as matplotlib draws it literally: ``$`` escaped, so never mathtext.
+
+    Cut to ``limit`` characters: matplotlib lays out text in time and memory
+    that grow with its length (a 10 MB title took minutes and GBs).
+    """
+    s = str(text)
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return s.replace("$", r"\$")
 
 
 def _fmt_value(v: float) -> str:

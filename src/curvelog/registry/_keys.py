@@ -18,6 +18,7 @@ from ..errors import RegistryKeyError
 
 __all__ = [
     "KeyLike",
+    "MAX_VERSION",
     "VERSION_NAME",
     "check_file_name",
     "check_segment",
@@ -35,6 +36,8 @@ _BAD_CHAR: Final = re.compile(r"[^A-Za-z0-9_.\-]")
 #: a version folder's name
 VERSION_NAME: Final = re.compile(r"v([1-9][0-9]*)")
 _MAX_SEGMENT: Final = 100
+#: the largest version number: what the index (SQLite INTEGER) can hold
+MAX_VERSION: Final = 2**63 - 1
 _GLOBAL_SCOPES: Final = {"all": 0, "stores": 1, "products": 1, "custom": 2}
 
 KeyLike = str | Sequence[str]
@@ -177,14 +180,18 @@ def parse_version(version: int | str) -> int:
     :raises RegistryKeyError: for anything that is not a positive version number.
     """
     if isinstance(version, int) and not isinstance(version, bool):
-        if version >= 1:
+        if 1 <= version <= MAX_VERSION:
             return version
     elif isinstance(version, str):
-        m = re.fullmatch(r"v?([1-9][0-9]*)", version.strip())
-        if m:
+        m = re.fullmatch(r"v?([1-9][0-9]{0,18})", version.strip())
+        if m and int(m.group(1)) <= MAX_VERSION:
             return int(m.group(1))
+    if isinstance(version, int) and version.bit_length() > 128:
+        shown = f"(an integer of {version.bit_length()} bits)"
+    else:
+        shown = repr(version) if len(repr(version)) <= 40 else repr(version)[:40] + "..."
     raise RegistryKeyError(
-        f"version {version!r} is not a version number (expected N or vN, with N >= 1)"
+        f"version {shown} is not a version number (expected N or vN, with N >= 1)"
     )
 
 

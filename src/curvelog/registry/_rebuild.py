@@ -43,15 +43,17 @@ def rebuild(reg: Registry, *, init: bool) -> RebuildReport:
     with reg._locked():
         reg._clear_staging()
         try:
-            old_json = reg._read_versions() or {}
+            old_json, bad_entries = reg._read_versions_leniently()
         except RegistryCorruptError:
-            old_json = {}
+            old_json, bad_entries = {}, []
             report.versions_json_was_corrupt = True
+        report.problems.extend(bad_entries)
         old_index: dict[str, int] = {}
         for k, m in reg._index.max_versions().items():
             with contextlib.suppress(RegistryKeyError):
                 old_index[key_path(k)] = m
-        rows, report.problems = reg._scan_rows()
+        rows, problems = reg._scan_rows()
+        report.problems.extend(problems)
 
         reg._index.build(rows)
 

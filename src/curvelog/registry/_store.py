@@ -61,8 +61,10 @@ from ..errors import (
     RegistryLockTimeout,
     VersionNotFoundError,
 )
+from ._confine import confine, no_link
 from ._index import INDEX_FILE, IndexRow, Row, SqliteIndex, make_row
 from ._keys import (
+    MAX_VERSION,
     VERSION_NAME,
     KeyLike,
     check_segment,
@@ -123,9 +125,29 @@ def _version_numbers(folder: Path, *, any_entry: bool = False) -> list[int]:
     nums = []
     for e in entries:
         m = VERSION_NAME.fullmatch(e.name)
-        if m and (any_entry or e.is_dir()):
-            nums.append(int(m.group(1)))
+        # a link is no version folder (its number is taken, though); nor is a
+        # number past what the index can hold
+        if m and len(m.group(1)) <= 19 and (any_entry or e.is_dir(follow_symlinks=False)):
+            n = int(m.group(1))
+            if n <= MAX_VERSION:
+                nums.append(n)
     return sorted(nums)
+
+
+def _versions_entries(obj: Mapping[str, Any]) -> tuple[dict[str, int], list[str]]:
+    """The valid ``key: number`` entries of versions.json, and what is wrong with the rest."""
+    out: dict[str, int] = {}
+    problems = []
+    for k, v in obj.items():
+        if type(v) is not int or not 0 <= v <= MAX_VERSION:
+            shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:40] + "..."
+            problems.append(f"entry {k[:200]!r} is {shown}, not a version number")
+            continue
+        try:
+            out[key_path(k)] = v
+        except RegistryKeyError as e:
+            problems.append(str(e))
+    return out, problems
 
 
 class Registry:
@@ -239,6 +261,12 @@ class Registry:
                 str(self.root), f"cannot create the registry folder ({e.strerror})"
             ) from None
 
+    def _check_own_files(self) -> None:
+        """The registry's own files resolve inside the root; ``.staging`` is no link."""
+        for path in (self.lock_file, self.versions_file, self.index_file):
+            confine(self.root, path)
+        no_link(confine(self.root, self.root / STAGING_DIR))
+
     @contextlib.contextmanager
     def _locked(self, key: str | None = None) -> Iterator[int]:
         """Hold the registry lock; OS errors inside become PathError.
@@ -249,6 +277,7 @@ class Registry:
         if self._pg is not None:
             self._pg.ping()  # unreachable: the clear error before anything is made
         self._ensure_root()
+        self._check_own_files()
         if self._pg is None and (self.root / _PG_MARKER).exists():
             raise RegistryIndexError(
                 str(self.root / INDEX_FILE),
@@ -285,19 +314,23 @@ class Registry:
             ) from None
         if obj is None:
             return None
-        out: dict[str, int] = {}
-        for k, v in obj.items():
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise RegistryCorruptError(
-                    f"{path}: entry {k!r} is {v!r}, not a version number; {self._repair_hint()}"
-                )
-            try:
-                out[key_path(k)] = v
-            except RegistryKeyError as e:
-                raise RegistryCorruptError(
-                    f"{path}: {e}; {self._repair_hint()}", path=str(path)
-                ) from None
+        out, problems = _versions_entries(obj)
+        if problems:
+            raise RegistryCorruptError(
+                f"{path}: {problems[0]}; {self._repair_hint()}", path=str(path)
+            )
         return out
+
+    def _read_versions_leniently(self) -> tuple[dict[str, int], list[str]]:
+        """The usable entries of versions.json and what is wrong with the others
+        (for rebuild-index); unreadable as a whole -> RegistryCorruptError."""
+        path = self.versions_file
+        try:
+            obj = _json.read_object(path)
+        except ValueError as e:
+            raise RegistryCorruptError(f"{path}: {e}") from None
+        out, problems = _versions_entries(obj or {})
+        return out, [f"{path}: {p}" for p in problems]
 
     def _write_versions(self, versions: Mapping[str, int]) -> None:
         atomic_write_bytes(self.versions_file, dumps(dict(sorted(versions.items()))))
@@ -400,7 +433,8 @@ class Registry:
                 continue
             is_key = False
             for e in entries:
-                if not e.is_dir() or e.name.startswith("."):
+                # never through a link: it may lead out of the root (or in a circle)
+                if not e.is_dir(follow_symlinks=False) or e.name.startswith("."):
                     continue
                 if VERSION_NAME.fullmatch(e.name):
                     is_key = True
@@ -522,6 +556,7 @@ class Registry:
             return allocate(self, key, files, meta_extra)
         segments = key.split("/")
         with self._locked():
+            confine(self.root, self._key_dir(segments))
             staging = self.root / STAGING_DIR
             self._clear_staging()
             recorded_all = self._read_versions()
@@ -533,6 +568,8 @@ class Registry:
             # a stray file named v<N> is no version, but its number cannot be taken either
             taken = self._taken_numbers(key)
             n = max(recorded, taken[-1] if taken else 0) + 1
+            if n > MAX_VERSION:
+                raise RegistryCorruptError(f"{key}: no version number left after v{n - 1}")
             v = Version(self, key, n)
             meta: dict[str, Any] = {"key": key, "version": n, "created_at": now()}
             meta.update(meta_extra or {})
@@ -580,7 +617,7 @@ class Registry:
         Staged folders and the temporary files of versions.json and the index are
         only ever made with the lock held, so with the lock held they are stale.
         """
-        staging = self.root / STAGING_DIR
+        staging = no_link(self.root / STAGING_DIR)
         with contextlib.suppress(FileNotFoundError):
             for e in os.scandir(staging):
                 _LOGGER.info("removing %s, left by an interrupted allocation", e.path)

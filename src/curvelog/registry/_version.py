@@ -26,6 +26,7 @@ from ..errors import (
     RegistryKeyError,
     VersionNotFoundError,
 )
+from ._confine import confine
 from ._keys import check_file_name
 
 if TYPE_CHECKING:
@@ -80,6 +81,10 @@ class Version:
         """The version folder."""
         return self.registry.root.joinpath(*self.key.split("/"), self.name)
 
+    def _inside(self) -> Path:
+        """The folder, checked to resolve inside the registry root (see `_confine`)."""
+        return confine(self.registry.root, self.path)
+
     def __repr__(self) -> str:
         return f"Version({self.key!r}, {self.number}, path={str(self.path)!r})"
 
@@ -113,7 +118,7 @@ class Version:
         if name in _MANAGED:
             method = {CURVES: "save_bundle", PLOT: "save_plot", METADATA: "save_metadata"}[name]
             raise RegistryKeyError(f"{name} is written by the registry; use Version.{method}()")
-        if not self.path.is_dir():
+        if not self._inside().is_dir():
             raise self._missing()
         return path
 
@@ -136,7 +141,7 @@ class Version:
 
     def metadata(self) -> dict[str, Any]:
         """The contents of ``metadata.json`` (``key`` and ``version`` if it is missing)."""
-        path = self.path / METADATA
+        path = self._inside() / METADATA
         try:
             obj = _json.read_object(path)
         except ValueError as e:
@@ -153,7 +158,7 @@ class Version:
         """``(name, size in bytes)`` of every file in the folder, sorted by name."""
         out = []
         try:
-            entries = list(os.scandir(self.path))
+            entries = list(os.scandir(self._inside()))
         except (FileNotFoundError, NotADirectoryError):
             raise self._missing() from None
         for e in entries:
@@ -191,7 +196,7 @@ class Version:
                 f"metadata for {self.key} {self.name} is {e}; "
                 "NaN and infinity are not allowed (store them as null or a string)"
             ) from None
-        path = self.path / METADATA
+        path = self._inside() / METADATA
         atomic_write_bytes(path, raw)
         self.registry._set_index_summary(self, meta.get("summary"))
         return path
@@ -222,7 +227,7 @@ class Version:
         self, bundle: Mapping[str, Any], data: bytes, png: bytes | None, *, overwrite: bool
     ) -> None:
         # Called with the registry lock held.
-        if not self.path.is_dir():
+        if not self._inside().is_dir():
             raise self._missing()
         target = self.path / CURVES
         try:
@@ -244,7 +249,7 @@ class Version:
     def save_plot(self, png: bytes | os.PathLike[str] | str) -> Path:
         """Write ``loss_curve.png`` atomically from PNG bytes or a PNG file's path."""
         png_bytes = read_png(png)
-        if not self.path.is_dir():
+        if not self._inside().is_dir():
             raise self._missing()
         path = self.path / PLOT
         atomic_write_bytes(path, png_bytes)
