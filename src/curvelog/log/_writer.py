@@ -129,6 +129,12 @@ class EventLog:
         name: str | None = None,
         _any_rank: bool = False,
     ) -> None:
+        """Check every option before the file is touched, then open (see the class).
+
+        Long because each keyword is checked here, where the user's mistake is
+        reported with the option's name, and the writer's state is set in one
+        place that `_make_append` and the flushes can rely on.
+        """
         self.path = os.fspath(path)
         interval = system_interval(system)
         if interval is not None and not flush_every > 0:

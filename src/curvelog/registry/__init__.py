@@ -9,6 +9,7 @@ JSON-ready mappings and imports nothing of the bundle or plot code.
 
 from __future__ import annotations
 
+from ._folders import STAGING_DIR, VERSIONS_FILE
 from ._index import INDEX_FILE, IndexRow
 from ._keys import (
     KeyLike,
@@ -25,8 +26,6 @@ from ._store import (
     DEFAULT_LOCK_TIMEOUT,
     INDEX_ENV,
     LOCK_FILE,
-    STAGING_DIR,
-    VERSIONS_FILE,
     Registry,
 )
 from ._version import CHECKPOINT_BEST, CURVES, METADATA, MODEL, PLOT, Version

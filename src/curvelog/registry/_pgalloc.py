@@ -57,7 +57,7 @@ def key_tag(key: str) -> str:
 
 def _clear_key_staging(reg: Registry, key: str) -> None:
     """Remove what an allocation of ``key`` killed mid-way left (its row lock is held)."""
-    from ._store import STAGING_DIR
+    from ._folders import STAGING_DIR
 
     tag = key_tag(key) + "."
     with contextlib.suppress(FileNotFoundError):
@@ -69,7 +69,7 @@ def _clear_key_staging(reg: Registry, key: str) -> None:
 
 def _clear_versions_json_temps(reg: Registry) -> None:
     """Temporary files of versions.json: only made under the versions.json lock (held)."""
-    from ._store import VERSIONS_FILE
+    from ._folders import VERSIONS_FILE
 
     prefix = f".{VERSIONS_FILE}."
     for e in os.scandir(reg.root):
@@ -82,7 +82,7 @@ def allocate(
     reg: Registry, key: str, files: Mapping[str, bytes], meta_extra: Mapping[str, Any] | None
 ) -> Version:
     """`Registry._allocate` for a PostgreSQL index."""
-    from ._store import STAGING_DIR
+    from ._folders import STAGING_DIR
 
     index = reg._index
     assert isinstance(index, PostgresIndex)
