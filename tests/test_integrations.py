@@ -35,14 +35,17 @@ def test_config_given_before_the_first_value_is_in_the_header(tmp_path: Path) ->
     assert read.best is not None and read.best.step == 1
 
 
-def test_config_given_after_opening_warns_once(tmp_path: Path) -> None:
+def test_config_given_after_opening_is_recorded(tmp_path: Path) -> None:
+    """Lightning calls log_hyperparams after the first values: a config record (#17)."""
     run = LazyLog(tmp_path / "run.log")
+    run.add_config({"seed": 3})
     run.append(0, {"loss": 1.0})
-    with pytest.warns(RuntimeWarning, match="not recorded"):
-        run.add_config({"lr": 0.1})
-    run.add_config({"lr": 0.2})  # once is enough (filterwarnings=error would fail here)
+    run.add_config({"lr": 0.1})
+    run.add_config({"lr": 0.2})
     run.finish()
-    assert curvelog.read(tmp_path / "run.log").header["config"] == {}
+    read = curvelog.read(tmp_path / "run.log")
+    assert read.header["config"] == {"seed": 3}  # the header is never rewritten
+    assert read.config == {"seed": 3, "lr": 0.2}
 
 
 def test_registry_and_key_go_together(tmp_path: Path) -> None:

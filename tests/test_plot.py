@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import math
 import os
 import subprocess
@@ -759,7 +760,13 @@ def test_headless_in_threads_without_pyplot(two_chart_bundle: dict[str, Any]) ->
         t.join()
     assert not errors
     assert len(set(results)) == 1
-    assert "matplotlib.pyplot" not in sys.modules
+    # pyplot is never imported for drawing: checked in a fresh interpreter, since a
+    # framework imported by another test of this process may have loaded it
+    code = ("import json, sys; from curvelog.plot import render_png; "
+            "render_png(json.loads(sys.stdin.read()), dpi=30); "
+            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'")  # fmt: skip
+    subprocess.run([sys.executable, "-c", code], input=json.dumps(two_chart_bundle), text=True,
+                   check=True)  # fmt: skip
     import matplotlib
 
     assert matplotlib.rcParams["svg.hashsalt"] is None  # the style was only borrowed

@@ -10,7 +10,6 @@ of training, with the configuration known by then.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -88,7 +87,6 @@ class LazyLog:
         self.version: Version | None = None
         self._kwargs = log_kwargs
         self._log: EventLog | None = None
-        self._late_config_warned = False
         self._writes = False
 
     @property
@@ -96,18 +94,10 @@ class LazyLog:
         return self._log is not None
 
     def add_config(self, config: Mapping[str, Any]) -> None:
-        """Merge ``config`` into the header; only possible before the log opens."""
+        """Merge ``config`` into the run's config: into the header before the log opens,
+        as a config record after (`EventLog.update_config`, what `Run.config` merges)."""
         if self._log is not None:
-            # EventLog writes its header once, at open; a later update would need a
-            # new record type (issue #17). Say so rather than drop it silently.
-            if not self._late_config_warned:
-                self._late_config_warned = True
-                warnings.warn(
-                    f"curvelog: configuration given after {self.path} was opened is not "
-                    f"recorded ({sorted(config)[:5]}...)",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
+            self._log.update_config(dict(config))
             return
         self.config.update(config)
 
@@ -143,7 +133,6 @@ class LazyLog:
         if log is None:
             return self.version
         log.close()
-        self._late_config_warned = False
         if self.registry is not None and self.key is not None and self._writes:
             number = None if self.version is None else self.version.number
             self.version = file_run(self.path, self.registry, self.key, number)
