@@ -89,14 +89,7 @@ def write_record_locked(log: EventLog, record: dict[str, Any], rows: int, step: 
     what is on disk; caller holds the lock. One store of the mark, as in `_flush_locked`:
     the buffer is untouched here."""
     m = log._mark
-    best_key, best_step = m.best_key, m.best_step
-    if log.best_metric is not None:
-        found = _chunk_best(record, log.best_metric, log._best_sign)
-        if found is not None and found[0] < best_key:
-            best_key, best_step = found
-    size = log._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
-    if log._fsync:
-        os.fsync(log._fd)
+    size, best_key, best_step = write_chunk(log, record)
     log._mark = m._replace(size=size, rows=m.rows + rows, seq=m.seq + 1,
                             best_key=best_key, best_step=best_step, step=step)  # fmt: skip
 
@@ -122,3 +115,18 @@ def write_sample(log: EventLog, row: dict[str, float], t: float) -> bool:
                                  np.array([t], dtype="<f8"), cols, 0, 1, m.seq)  # fmt: skip
         write_record_locked(log, record, 1, m.step)
     return True
+
+
+def write_chunk(log: EventLog, record: dict[str, Any]) -> tuple[int, float, int | None]:
+    """Write one data record after what is on disk (caller holds the lock): the file's
+    new size and the best so far, counting this chunk. The caller stores the mark."""
+    m = log._mark
+    best_key, best_step = m.best_key, m.best_step
+    if log.best_metric is not None:
+        found = _chunk_best(record, log.best_metric, log._best_sign)
+        if found is not None and found[0] < best_key:
+            best_key, best_step = found
+    size = log._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
+    if log._fsync:
+        os.fsync(log._fd)
+    return size, best_key, best_step

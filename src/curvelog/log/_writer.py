@@ -25,7 +25,7 @@ from ..errors import (
     LogClosedError,
 )
 from . import _format, _side
-from ._chunk import _chunk_best, _encode_rows
+from ._chunk import _encode_rows
 from ._deferred import INT_BOUND, Admission, admit, to_column
 from ._device import Transfers
 from ._hooks import _LOGGER, _OPEN_LOGS, _deliver_pending_signal, _install_hooks, _MainThreadWrites
@@ -364,14 +364,7 @@ class EventLog:
                     return
             rows = buf[: 3 * n]
             record = _encode_rows(self.sid, rows, m.seq, convert)
-            best_key, best_step = m.best_key, m.best_step
-            if self.best_metric is not None:
-                found = _chunk_best(record, self.best_metric, self._best_sign)
-                if found is not None and found[0] < best_key:
-                    best_key, best_step = found
-            size = self._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
-            if self._fsync:
-                os.fsync(self._fd)
+            size, best_key, best_step = _side.write_chunk(self, record)
             self._mark = _Mark(
                 size, m.rows + n, m.seq + 1, n, rows[-1], best_key, best_step, False, rows[-3]
             )

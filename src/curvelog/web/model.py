@@ -19,32 +19,15 @@ from typing import Any, Final
 
 from ..bundle import Bundle, run_name
 from ..errors import PlotError
+from ..plot._figure import _select_charts as _select
+from ..plot._panel import _SPARSE, _check_smooth
 from ..plot._panel import _auto_logy as auto_logy
-from ..plot._panel import _check_smooth
 from ..plot._style import BEST_COLOR, EVENT_COLOR, PALETTE, RESUME_COLOR
 
 __all__ = ["PALETTE", "auto_logy", "page_model", "run_name"]
 
 #: line dashes in CSS pixels, one per series of a chart in a comparison (plot.LINESTYLES)
 DASHES: Final[tuple[tuple[float, ...], ...]] = ((), (8.0, 3.0), (2.0, 3.0), (9.0, 3.0, 2.0, 3.0))
-_SPARSE: Final[int] = 60  # a series with at most this many points gets dots
-
-
-def _select(available: Sequence[str], charts: Sequence[str] | str | None) -> list[str]:
-    if charts is None:
-        return list(available)
-    wanted = [c.strip() for c in charts.split(",")] if isinstance(charts, str) else list(charts)
-    wanted = [c for c in dict.fromkeys(wanted) if c]
-    if not wanted:
-        raise PlotError("no chart selected; available: " + ", ".join(available))
-    unknown = [c for c in wanted if c not in available]
-    if unknown:
-        names = ", ".join(repr(c) for c in unknown)
-        raise PlotError(
-            f"unknown chart{'s' if len(unknown) > 1 else ''} {names}; "
-            f"available: {', '.join(available)}"
-        )
-    return wanted
 
 
 def _subtitle(bundle: Mapping[str, Any]) -> str:
