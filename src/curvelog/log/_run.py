@@ -195,12 +195,16 @@ class Run:
         """One row per step, one column per metric; null where a metric is absent."""
         import polars as pl
 
-        frames = [
-            pl.DataFrame({"step": s.steps, s.metric: s.values})
-            for s in (self.series(m) for m in self.metrics)
-        ]
-        if not frames:
+        series = [self.series(m) for m in self.metrics]
+        if not series:
             return pl.DataFrame(schema={"step": pl.Int64})
+        base = series[0].steps
+        if all(s.steps is base for s in series):
+            # Every metric in every row (the common case): one frame straight from
+            # the arrays, which polars takes without a copy; steps already ascend.
+            frame = pl.DataFrame({"step": base, **{s.metric: s.values for s in series}})
+            return frame.with_columns(pl.col("step").set_sorted())
+        frames = [pl.DataFrame({"step": s.steps, s.metric: s.values}) for s in series]
         out = frames[0]
         for f in frames[1:]:
             if f.height == out.height and bool((f["step"] == out["step"]).all()):

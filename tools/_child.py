@@ -1,0 +1,58 @@
+"""Run a contender in a fresh process: its wall time from process start and its peak RSS.
+
+The benchmarks measure every contender the same way: ``python -c CODE`` (or any
+command) started by `run`, timed from just before the start to its exit, its
+peak resident memory taken from ``os.wait4`` (the child's own rusage, not the
+maximum over every child). The code may print one float, the seconds it
+measured itself (time inside the process); it is returned as ``inner``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Result:
+    wall: float  # process start to exit
+    inner: float | None  # what the child printed (its own timer), if anything
+    peak_mb: float  # peak RSS, MB (1e6 bytes)
+
+
+def run(cmd: list[str]) -> Result:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[:4]}... failed ({proc.returncode}): {err.strip()[-2000:]}")
+    inner = None
+    lines = out.strip().splitlines()
+    if lines:
+        try:
+            inner = float(lines[-1])
+        except ValueError:
+            inner = None
+    return Result(wall, inner, usage.ru_maxrss * 1024 / 1e6)
+
+
+def python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def best(cmd: list[str], repeats: int) -> Result:
+    """Best wall time of ``repeats`` runs (and the smallest peak, and the best inner time)."""
+    results = [run(cmd) for _ in range(repeats)]
+    inner = [r.inner for r in results if r.inner is not None]
+    return Result(
+        min(r.wall for r in results),
+        min(inner) if inner else None,
+        min(r.peak_mb for r in results),
+    )
