@@ -160,3 +160,14 @@ def test_a_run_outlives_its_file(tmp_path: Path) -> None:
     np.testing.assert_array_equal(run.series("acc").values[:3], [0.0, 1e-3, 2e-3])
     np.testing.assert_array_equal(run.series("loss").values, expected)
     assert run.wide().height == len(expected)
+
+
+def test_a_run_read_without_times_has_the_same_data(tmp_path: Path) -> None:
+    path = _big_log(tmp_path / "a.log")
+    full, lean = curvelog.read(path), curvelog.read(path, times=False)
+    np.testing.assert_array_equal(full._steps, lean._steps)
+    for m in full.metrics:
+        np.testing.assert_array_equal(full.series(m).values, lean.series(m).values)
+        assert np.isnan(lean.series(m).times).all()
+    assert [s.last_time for s in full.sessions] == [s.last_time for s in lean.sessions]
+    assert lean._times.strides == (0,)  # no memory per row

@@ -29,6 +29,7 @@ import os
 import stat
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -214,7 +215,11 @@ def _tail_kind(data: memoryview, pos: int, size: int) -> str:
 
 
 def scan(
-    raw: Any, start: int = len(FILE_MAGIC), *, in_place: bool = False
+    raw: Any,
+    start: int = len(FILE_MAGIC),
+    *,
+    in_place: bool = False,
+    release: Callable[[int, int], None] | None = None,
 ) -> tuple[list[Frame], list[Damage]]:
     """Every intact frame of a log image from ``start`` on, and the damage between.
 
@@ -223,6 +228,8 @@ def scan(
     ``raw`` is ``bytes`` or a map of the file. With ``in_place`` the ``bin``
     fields of data records are memoryviews of ``raw``, not copies (see
     `_view.decode_data_payload`); everything else is decoded as usual.
+    ``release(start, end)`` is told each stretch the scan is done with (the
+    reader drops those mapped pages: a 2 GB log never sits in memory whole).
     """
     data = memoryview(raw)
     size = len(raw)
@@ -251,6 +258,8 @@ def scan(
             frames.append(Frame(pos, end, record))
         else:
             damage.append(Damage(pos, end, "undecodable"))
+        if release is not None:
+            release(pos, end)
         pos = end
     return frames, damage
 
