@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -24,13 +25,19 @@ class Result:
 
 
 def run(cmd: list[str]) -> Result:
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    out = proc.stdout.read().decode() if proc.stdout else ""
-    err = proc.stderr.read().decode() if proc.stderr else ""
+    """Run ``cmd``; its output goes to temporary files (a pipe nobody reads until the
+    child exits would block ``cat`` of a large file forever)."""
+    with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
+        t0 = time.perf_counter()
+        sink = subprocess.DEVNULL if cmd[0] == "cat" else fo  # cat's bytes: read, not stored
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=fe)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        fo.seek(0)
+        fe.seek(0)
+        out = fo.read(1 << 20).decode(errors="replace") if cmd[0] != "cat" else ""
+        err = fe.read().decode(errors="replace")
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[:4]}... failed ({proc.returncode}): {err.strip()[-2000:]}")
     inner = None

@@ -5,7 +5,8 @@
 The log is written once into `.bench/` (see tools/_biglog.py), and the same
 curves as one wide Parquet file (``step`` + 4 float64 columns, polars'
 defaults). Each contender runs in a fresh process, --repeats times, best
-taken; times are measured inside the process (imports excluded), peak
+taken; times are measured inside the process (imports, polars' included,
+excluded), peak
 memory is the process's peak RSS (``os.wait4``), mapped file pages included:
 
 - ``cat`` of the log (the floor: bytes from the page cache);
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     data_mb = args.steps * 5 * 8 / 1e6
     cat = best(["cat", log], args.repeats)  # also warms the page cache
     wide = best(
-        python(_TIMED.format(imp="curvelog", body=f"df = curvelog.read({log!r}).wide()")),
+        python(_TIMED.format(imp="curvelog, polars", body=f"df = curvelog.read({log!r}).wide()")),
         args.repeats,
     )
     read = best(
