@@ -49,3 +49,49 @@ def big_log(n: int = 10_000_000, folder: str = CACHE) -> str:
             append(i, dict(zip(names, r, strict=True)))
     os.replace(tmp, path)
     return path
+
+
+def big_parquet(n: int = 10_000_000, folder: str = CACHE) -> str:
+    """The same curves as `big_log` as one wide Parquet file (``step`` + one column per
+    metric, polars' defaults), the peer that reading and compaction are measured against."""
+    import polars as pl
+
+    path = os.path.join(folder, f"big-{n}.parquet")
+    if os.path.exists(path):
+        return path
+    os.makedirs(folder, exist_ok=True)
+    frame = pl.DataFrame({"step": np.arange(n, dtype=np.int64), **curves(n)})
+    tmp = path + ".part"
+    frame.write_parquet(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def long_log(n: int = 100_000_000, folder: str = CACHE) -> str:
+    """A one-metric log of n steps (a long pre-training loss), written as columns.
+
+    Written through the writer's columnar replay (what the importers use), in
+    slices of 10M rows, so building a 2.4 GB log takes seconds, not minutes.
+    """
+    from curvelog import EventLog
+
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"long-{n}.log")
+    if os.path.exists(path):
+        return path
+    tmp = path + ".part"
+    if os.path.exists(tmp):
+        os.remove(tmp)
+    print(f"writing {path} ({n:,} steps, once)...", file=sys.stderr)
+    rng = np.random.default_rng(1)
+    per = 10_000_000
+    with EventLog(tmp, best="train/loss", mode="min") as log:
+        for a in range(0, n, per):
+            b = min(a + per, n)
+            x = np.arange(a, b, dtype=np.int64)
+            loss = 2.5 * np.exp(-x / (n / 8)) + 0.5 + 0.05 * rng.standard_normal(b - a)
+            rows = np.arange(b - a, dtype=np.int64)
+            times = 1.7e9 + x.astype(np.float64) * 0.01
+            log._replay_columns(x, times, {"train/loss": (rows, loss)})
+    os.replace(tmp, path)
+    return path

@@ -2,7 +2,14 @@
 
     python tools/bench_compact.py [--steps 10000000] [--repeats 3] [--tb-steps 100000]
 
-Reported, best of --repeats:
+With ``--peers``, the targets of issue #12 instead, each contender a fresh
+process (peak RSS from ``os.wait4``), best of --repeats: ``curvelog compact``
+of the 10M x 4 log against ``python -c 'import polars as pl;
+pl.read_parquet(...)'`` of the same data as a wide Parquet file and against
+``cat``; of a 100k x 4 log against ``python -c 'import numpy, msgpack'``; and
+the peak memory of compacting a 100M-step, one-metric log (2.4 GB, run once).
+
+Reported otherwise, best of --repeats:
 
 - the time to read the log file's bytes (the floor any reader pays);
 - ``curvelog compact`` end to end: a new Python process is started, reads
@@ -33,7 +40,58 @@ import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _biglog import CACHE, big_log, curves  # noqa: E402
+from _biglog import CACHE, big_log, big_parquet, curves, long_log  # noqa: E402
+from _child import best as best_child  # noqa: E402
+from _child import python  # noqa: E402
+
+
+def _compact_cmd(path: str, out: str) -> list[str]:
+    return [sys.executable, "-m", "curvelog", "compact", path, "-o", out, "--force"]
+
+
+def peers(steps: int, small: int, long_steps: int, repeats: int) -> None:
+    """The issue's targets (#12), each contender a fresh process, best of ``repeats``."""
+    out = os.path.join(tempfile.mkdtemp(prefix="bench-peers-"), "x.curves.json")
+    log, pq, small_log = big_log(steps), big_parquet(steps), big_log(small)
+    cat = best_child(["cat", log], repeats)
+    compact = best_child(_compact_cmd(log, out), repeats)
+    parquet = best_child(python(f"import polars as pl; pl.read_parquet({pq!r})"), repeats)
+    compact_small = best_child(_compact_cmd(small_log, out), repeats)
+    imports = best_child(python("import numpy, msgpack"), repeats)
+    load = os.getloadavg()
+    print(f"peers, best of {repeats} fresh processes; load average {load[0]:.2f}")
+    print()
+    print("| contender | seconds | ratio | peak MB | target |")
+    print("|---|---:|---:|---:|---|")
+    print(f"| `cat` {steps:,} x 4 log | {cat.wall:.2f} | | {cat.peak_mb:,.0f} | |")
+    print(
+        f"| `python -c 'pl.read_parquet(...)'` same data | {parquet.wall:.2f} | | "
+        f"{parquet.peak_mb:,.0f} | |"
+    )
+    print(
+        f"| **curvelog compact {steps:,} x 4** | {compact.wall:.2f} | "
+        f"{compact.wall / parquet.wall:.2f}x Parquet, {compact.wall / cat.wall:.0f}x cat | "
+        f"{compact.peak_mb:,.0f} | <= 2x Parquet |"
+    )
+    print(
+        f"| `python -c 'import numpy, msgpack'` | {imports.wall:.2f} | | {imports.peak_mb:,.0f} | |"
+    )
+    print(
+        f"| **curvelog compact {small:,} x 4** | {compact_small.wall:.2f} | "
+        f"{compact_small.wall / imports.wall:.2f}x import | {compact_small.peak_mb:,.0f} | "
+        "<= 3x import |"
+    )
+    if long_steps:
+        lg = long_log(long_steps)
+        one = best_child(_compact_cmd(lg, out), 1)
+        size = os.path.getsize(lg)
+        print(
+            f"| **curvelog compact {long_steps:,} x 1** (log {size / 1e9:.2f} GB) "
+            f"| {one.wall:.1f} | "
+            f"{one.peak_mb * 1e6 / long_steps:.1f} bytes/step | {one.peak_mb:,.0f} | "
+            "peak <= 2 GB |"
+        )
+    print()
 
 
 def _read_bytes(path: str) -> float:
@@ -124,7 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--tb-steps", type=int, default=100_000, help="steps TensorBoard loads (extrapolated)"
     )
+    ap.add_argument("--peers", action="store_true", help="only the #12 targets (see peers())")
+    ap.add_argument("--small", type=int, default=100_000, help="steps of the start-up run")
+    ap.add_argument("--long", type=int, default=100_000_000, help="steps of the 1-metric run")
     args = ap.parse_args(argv)
+    if args.peers:
+        peers(args.steps, args.small, args.long, args.repeats)
+        return 0
     path = big_log(args.steps)
     size = os.path.getsize(path)
     out = os.path.join(tempfile.mkdtemp(prefix="bench-compact-"), "big.curves.json")

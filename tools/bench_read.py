@@ -1,11 +1,21 @@
-"""Reading a 10,000,000-step, 4-metric log into polars, next to merely reading its bytes.
+"""Reading a 10,000,000-step, 4-metric log into polars, next to the same data as Parquet.
 
-    python tools/bench_read.py [--steps 10000000]
+    python tools/bench_read.py [--steps 10000000] [--repeats 3]
 
-The log is written once into `.bench/` (see tools/_biglog.py). Reported:
-the time to read the file's bytes (the floor), `curvelog.read` (scan,
-checksums, columnar decode), and `Run.data` (the long polars DataFrame).
-Best of --repeats runs; a baseline, not a gate.
+The log is written once into `.bench/` (see tools/_biglog.py), and the same
+curves as one wide Parquet file (``step`` + 4 float64 columns, polars'
+defaults). Each contender runs in a fresh process, --repeats times, best
+taken; times are measured inside the process (imports, polars' included,
+excluded), peak
+memory is the process's peak RSS (``os.wait4``), mapped file pages included:
+
+- ``cat`` of the log (the floor: bytes from the page cache);
+- ``curvelog.read(log).wide()``: one column per metric, as the Parquet file;
+- ``curvelog.read(log)`` alone (scan, checksums, columns);
+- ``pl.read_parquet(parquet)``.
+
+The data's size is steps + values in float64 (8 bytes x 5 columns x steps).
+The machine is shared: compare the ratios, which come from the same run.
 """
 
 from __future__ import annotations
@@ -13,12 +23,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import curvelog  # noqa: E402
-from _biglog import big_log  # noqa: E402
+from _biglog import big_log, big_parquet  # noqa: E402
+from _child import best, python  # noqa: E402
+
+_TIMED = "import time, {imp}\nt = time.perf_counter()\n{body}\nprint(time.perf_counter() - t)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,39 +39,45 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=10_000_000)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args(argv)
-    path = big_log(args.steps)
-    size = os.path.getsize(path)
-    t_bytes = t_read = t_polars = t_wide = float("inf")
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        with open(path, "rb") as f:
-            f.read()
-        t1 = time.perf_counter()
-        run = curvelog.read(path)
-        t2 = time.perf_counter()
-        df = run.data
-        t3 = time.perf_counter()
-        wide = run.wide()
-        t4 = time.perf_counter()
-        t_bytes, t_read = min(t_bytes, t1 - t0), min(t_read, t2 - t1)
-        t_polars, t_wide = min(t_polars, t3 - t2), min(t_wide, t4 - t3)
-        del run, df, wide
+    log, pq = big_log(args.steps), big_parquet(args.steps)
+    size = os.path.getsize(log)
+    data_mb = args.steps * 5 * 8 / 1e6
+    cat = best(["cat", log], args.repeats)  # also warms the page cache
+    wide = best(
+        python(_TIMED.format(imp="curvelog, polars", body=f"df = curvelog.read({log!r}).wide()")),
+        args.repeats,
+    )
+    read = best(
+        python(_TIMED.format(imp="curvelog", body=f"run = curvelog.read({log!r})")), args.repeats
+    )
+    parquet = best(
+        python(_TIMED.format(imp="polars as pl", body=f"df = pl.read_parquet({pq!r})")),
+        args.repeats,
+    )
+    load = os.getloadavg()
     print(
-        f"{args.steps:,} steps x 4 metrics, {size / 1e6:,.1f} MB "
-        f"({size / args.steps:.1f} bytes/step)"
+        f"{args.steps:,} steps x 4 metrics: log {size / 1e6:,.1f} MB, Parquet "
+        f"{os.path.getsize(pq) / 1e6:,.1f} MB, data {data_mb:,.0f} MB in float64; "
+        f"{os.cpu_count()} cores, load average {load[0]:.2f}; best of {args.repeats}"
     )
     print()
-    print("| stage | seconds | x read bytes |")
-    print("|---|---:|---:|")
+    print("| contender | seconds | x Parquet | peak MB | x data |")
+    print("|---|---:|---:|---:|---:|")
+    t_pq = parquet.inner or parquet.wall
     rows = [
-        ("read the file's bytes (floor)", t_bytes),
-        ("curvelog.read: scan, CRC, decode", t_read),
-        ("+ Run.data: long polars DataFrame", t_polars),
-        ("read into polars (total)", t_read + t_polars),
-        ("Run.wide(): one column per metric", t_wide),
+        ("`cat` the log (process)", cat.wall, cat.peak_mb),
+        ("**curvelog.read(log).wide()**", wide.inner, wide.peak_mb),
+        ("curvelog.read(log)", read.inner, read.peak_mb),
+        ("pl.read_parquet(wide Parquet)", parquet.inner, parquet.peak_mb),
     ]
-    for label, t in rows:
-        print(f"| {label} | {t:.3f} | {t / t_bytes:.1f} |")
+    for label, t, peak in rows:
+        t = t or 0.0
+        print(f"| {label} | {t:.3f} | {t / t_pq:.2f} | {peak:,.0f} | {peak / data_mb:.2f} |")
+    print()
+    print(
+        f"target: read into polars <= Parquet ({(wide.inner or 0) / t_pq:.2f}x), "
+        f"peak <= 1.5x the data ({wide.peak_mb / data_mb:.2f}x)"
+    )
     return 0
 
 

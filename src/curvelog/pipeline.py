@@ -190,7 +190,7 @@ def _build_one(
     hasher = Sha256Job(src) if os.path.isfile(src) else None  # hashes while we read and sample
     if progress is not None:
         progress("read", 0, 1)
-    run = read(src)
+    run = read(src, times=False)  # a bundle charts steps: no wall time per row (#12)
     if progress is not None:
         progress("read", 1, 1)
     if metrics is not None and not strict:

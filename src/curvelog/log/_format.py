@@ -29,10 +29,13 @@ import os
 import stat
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
 import msgpack
+
+from ._view import decode_data_payload
 
 __all__ = [
     "FILE_MAGIC",
@@ -188,10 +191,10 @@ def _frame_at(data: memoryview, pos: int, size: int) -> int:
     return int(end)
 
 
-def _resync(raw: bytes, data: memoryview, start: int, size: int) -> int:
+def _resync(raw: Any, data: memoryview, start: int, size: int) -> int:
     """Offset of the next intact frame at or after ``start``, -1 if none."""
     while True:
-        j = raw.find(FRAME_MAGIC, start)
+        j: int = raw.find(FRAME_MAGIC, start)
         if j < 0:
             return -1
         if _frame_at(data, j, size) >= 0:
@@ -211,11 +214,22 @@ def _tail_kind(data: memoryview, pos: int, size: int) -> str:
     return "garbage"
 
 
-def scan(raw: bytes, start: int = len(FILE_MAGIC)) -> tuple[list[Frame], list[Damage]]:
+def scan(
+    raw: Any,
+    start: int = len(FILE_MAGIC),
+    *,
+    in_place: bool = False,
+    release: Callable[[int, int], None] | None = None,
+) -> tuple[list[Frame], list[Damage]]:
     """Every intact frame of a log image from ``start`` on, and the damage between.
 
     Never raises on damage: corrupt stretches are skipped and reported, the
     scan resumes at the next intact frame. The caller checks the signature.
+    ``raw`` is ``bytes`` or a map of the file. With ``in_place`` the ``bin``
+    fields of data records are memoryviews of ``raw``, not copies (see
+    `_view.decode_data_payload`); everything else is decoded as usual.
+    ``release(start, end)`` is told each stretch the scan is done with (the
+    reader drops those mapped pages: a 2 GB log never sits in memory whole).
     """
     data = memoryview(raw)
     size = len(raw)
@@ -233,14 +247,19 @@ def scan(raw: bytes, start: int = len(FILE_MAGIC)) -> tuple[list[Frame], list[Da
             damage.append(Damage(pos, nxt, "corrupt"))
             pos = nxt
             continue
+        payload = data[pos + HEADER_SIZE : end]
+        record = decode_data_payload(payload) if in_place else None
         try:
-            record = unpackb(data[pos + HEADER_SIZE : end], raw=False, strict_map_key=False)
+            if record is None:
+                record = unpackb(payload, raw=False, strict_map_key=False)
         except Exception:  # any decoder failure is the same fact: unusable payload
             record = None
         if isinstance(record, dict):
             frames.append(Frame(pos, end, record))
         else:
             damage.append(Damage(pos, end, "undecodable"))
+        if release is not None:
+            release(pos, end)
         pos = end
     return frames, damage
 

@@ -18,6 +18,7 @@ from ._format import FILE_MAGIC, Damage, Frame
 from ._header import FORMAT_VERSION
 from ._records import record_problem
 from ._run import Run, Session
+from ._view import open_image
 
 try:
     import fcntl
@@ -44,14 +45,14 @@ def _writer_active(path: str) -> bool:
     return False
 
 
-def _check_signature(path: str, raw: bytes) -> list[Damage]:
+def _check_signature(path: str, raw: Any) -> list[Damage]:
     """Raise for a file that is no log; a damaged signature is damage, not the end."""
     if not raw:
         raise LogFormatError(path, 0, "empty file, not a curvelog log")
     state = _format.signature_state(raw[: 1 << 16])
     if state == "ok":
         return []
-    if FILE_MAGIC.startswith(raw):
+    if FILE_MAGIC.startswith(raw[: len(FILE_MAGIC) + 1]):
         raise LogFormatError(
             path, len(raw), "log ends inside its signature (writer died while creating it)"
         )
@@ -60,17 +61,73 @@ def _check_signature(path: str, raw: bytes) -> list[Damage]:
     raise LogFormatError(path, 0, "not a curvelog log (bad signature)")
 
 
-def _concat(parts: list[np.ndarray]) -> np.ndarray:
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+class _Columns:
+    """Preallocated outputs: steps, times and one array per metric, each filled once.
+
+    The sizes come from the chunk headers, so no chunk is copied twice (no
+    ``np.concatenate`` of parts); a metric with a value in every row keeps
+    no row numbers (None), as `Run` expects.
+    """
+
+    def __init__(self, chunks: list[_Chunk], times: bool) -> None:
+        self.nrows = 0
+        counts: dict[str, int] = {}
+        full: dict[str, bool] = {}
+        for c in chunks:
+            steps, _times, decoded = c.decoded
+            self.nrows += len(steps)
+            for name, rows, v in decoded:
+                counts[name] = counts.get(name, 0) + len(v)
+                full[name] = full.get(name, True) and rows is None
+        self.steps = np.empty(self.nrows, dtype=np.int64)
+        # without times: NaN for every row, a read-only view of one value (no memory)
+        self.times = (
+            np.empty(self.nrows, dtype=np.float64)
+            if times
+            else np.broadcast_to(np.float64(np.nan), (self.nrows,))
+        )
+        self._with_times = times
+        self.cols: dict[str, tuple[np.ndarray | None, np.ndarray]] = {
+            name: (
+                None if full[name] and n == self.nrows else np.empty(n, dtype=np.int64),
+                np.empty(n, dtype=np.float64),
+            )
+            for name, n in counts.items()
+        }
+        self._filled = dict.fromkeys(counts, 0)
+
+    def add(self, at: int, chunk: _Chunk) -> None:
+        """Copy one chunk's columns into place; its rows start at row ``at``."""
+        steps, times, decoded = chunk.decoded
+        n = len(steps)
+        _put(self.steps, at, steps)
+        if self._with_times:
+            _put(self.times, at, times)
+        for name, rows, v in decoded:
+            out_rows, out_values = self.cols[name]
+            k = self._filled[name]
+            _put(out_values, k, v)
+            if out_rows is not None:
+                if rows is None:
+                    out_rows[k : k + n] = np.arange(at, at + n, dtype=np.int64)
+                else:
+                    np.add(rows, at, out=out_rows[k : k + len(v)], casting="unsafe")
+            self._filled[name] = k + len(v)
 
 
-def _rows_index(parts: list[Any], nrows: int) -> np.ndarray | None:
-    """Global row numbers of a metric's values; None when it has a value in every row."""
-    if all(isinstance(p, tuple) for p in parts) and sum(p[1] for p in parts) == nrows:
-        return None
-    return _concat(
-        [np.arange(p[0], p[0] + p[1], dtype=np.int64) if isinstance(p, tuple) else p for p in parts]
-    )
+def _put(out: np.ndarray, at: int, part: np.ndarray) -> None:
+    """``out[at:at + len(part)] = part`` as a plain byte copy.
+
+    A column inside a msgpack payload starts wherever the bytes before it
+    end, so its view on the map is usually unaligned, and numpy copies
+    unaligned float64 element by element, several times slower than memcpy.
+    As bytes, both sides are aligned.
+    """
+    if part.flags.aligned:
+        out[at : at + len(part)] = part
+    else:
+        w = out.itemsize
+        out.view(np.uint8)[at * w : (at + len(part)) * w] = part.view(np.uint8)
 
 
 def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -199,43 +256,50 @@ def _configs(frames: list[Frame], sessions: list[Frame]) -> list[tuple[bool, dic
     return out
 
 
-def read(path: str | os.PathLike[str], *, strict: bool = False) -> Run:
+def read(path: str | os.PathLike[str], *, strict: bool = False, times: bool = True) -> Run:
     """Read a log: never raises on damage unless ``strict``; never returns a damaged value.
 
     Damaged stretches and records are skipped (or put back in order) and
     listed in ``Run.damage``. With ``strict=True`` the first one raises
     `LogCorruptError` instead.
+
+    The file is mapped and read in place (see `_view`): its pages are
+    checksummed where they lie, each column is copied once into its final
+    array and the mapped pages behind it are released, so the peak is about
+    the size of the arrays, not the file plus the arrays.
+
+    ``times=False`` leaves out the wall time of every row (``Series.times``
+    and the time span are NaN then; each session's last time is still read):
+    for `compact`, which charts steps, so that a 100M-step log needs 8 bytes
+    a row less.
     """
     path = os.fspath(path)
     live = _writer_active(path)
-    raw = read_bytes(path)
+    image = open_image(path, live)
+    raw = image.buf
+    size = len(raw)
     damage = _check_signature(path, raw)
-    frames, scanned = _format.scan(raw)
+    frames, scanned = _format.scan(raw, in_place=True, release=image.release)
     damage += scanned
     if strict and damage:
         d = damage[0]
         raise LogCorruptError(path, d.start, d.describe())
     session_frames, chunks, best_frames, end_frames = _order(frames, damage, path, strict)
+    configs = _configs(frames, session_frames)
+    del frames
     sessions: list[Session] = []
     by_sid: dict[str, Session] = {}
     for fr in session_frames:
         s = Session(len(sessions), fr.record["sid"], fr.record, fr.offset)
         sessions.append(s)
         by_sid.setdefault(s.sid, s)
-    step_parts: list[np.ndarray] = []
-    time_parts: list[np.ndarray] = []
-    col_parts: dict[str, tuple[list[Any], list[np.ndarray]]] = {}
+    out = _Columns(chunks, times)
     nrows = 0
     sess: Session | None = None
     for c in chunks:
-        steps, times, decoded = c.decoded
+        steps, chunk_times, _decoded = c.decoded
         n = len(steps)
-        for name, rows, v in decoded:
-            parts = col_parts.setdefault(name, ([], []))
-            parts[0].append((nrows, n) if rows is None else rows.astype(np.int64) + nrows)
-            parts[1].append(v)
-        step_parts.append(steps)
-        time_parts.append(times)
+        out.add(nrows, c)
         # a chunk whose session record was lost counts for the session before it
         sess = by_sid.get(c.sid, sess)
         if sess is not None and n:
@@ -243,27 +307,28 @@ def read(path: str | os.PathLike[str], *, strict: bool = False) -> Run:
             if sess.first_step is None:
                 sess.first_step = int(steps[0])
             sess.last_step = int(steps[-1])
-            sess.last_time = float(times[-1])
+            sess.last_time = float(chunk_times[-1])
         nrows += n
+        image.release(c.frame.offset, c.frame.end)
+        c.decoded = None  # the views on the map go with it
+    del chunks
     for fr in end_frames:
         ended = by_sid.get(fr.record["sid"])
         if ended is not None:
             ended.end = fr.record
     damage.sort(key=lambda d: d.start)
-    configs = _configs(frames, session_frames)
     # The header can be lost to damage; the data after it is still good.
     header = sessions[0].header if sessions else {}
-    cols_out = {name: (_rows_index(r, nrows), _concat(v)) for name, (r, v) in col_parts.items()}
     return Run(
         path=path,
-        size=len(raw),
+        size=size,
         header=header,
         sessions=sessions,
         damage=damage,
         best_records=[fr.record for fr in best_frames],
         live=live,
-        _steps=np.concatenate(step_parts) if step_parts else np.zeros(0, dtype=np.int64),
-        _times=np.concatenate(time_parts) if time_parts else np.zeros(0, dtype=np.float64),
-        _cols=cols_out,
+        _steps=out.steps,
+        _times=out.times,
+        _cols=out.cols,
         _configs=configs,
     )

@@ -38,6 +38,11 @@ def _is_text(v: object) -> bool:
     return type(v) is str
 
 
+def _is_bin(v: object) -> bool:
+    """msgpack ``bin``: ``bytes``, or a memoryview of the mapped file (`_view`)."""
+    return type(v) is bytes or type(v) is memoryview
+
+
 def chart_problem(charts: object) -> str | None:
     """Why ``charts`` is no valid chart metadata, None if it is.
 
@@ -126,7 +131,7 @@ def _data_problem(r: Mapping[str, Any]) -> str | None:
         return f"sequence number {r['seq']!r} is not a non-negative integer"
     if not _is_int(r.get("n")) or r["n"] < 0:
         return "row count is not a non-negative integer"
-    if type(r.get("step")) is not bytes or type(r.get("time")) is not bytes:
+    if not _is_bin(r.get("step")) or not _is_bin(r.get("time")):
         return "step or time column is not bytes"
     cols = r.get("cols")
     if not isinstance(cols, dict):
@@ -137,8 +142,8 @@ def _data_problem(r: Mapping[str, Any]) -> str | None:
         if not (
             isinstance(col, list)
             and len(col) == 2
-            and (col[0] is None or type(col[0]) is bytes)
-            and type(col[1]) is bytes
+            and (col[0] is None or _is_bin(col[0]))
+            and _is_bin(col[1])
         ):
             return f"metric {name[:40]!r} is not [row numbers, values]"
     return None
