@@ -93,17 +93,10 @@ def allocate(
     try:
         with reg._locked(key) as counter:
             _clear_key_staging(reg, key)
-            recorded_all = reg._read_versions()
-            folders = reg._folder_versions(key)
-            folder_max = folders[-1] if folders else 0
-            recorded = 0 if recorded_all is None else recorded_all.get(key, 0)
-            if recorded < folder_max:
-                raise reg._stale_versions(key, recorded_all, folder_max)
-            taken = reg._taken_numbers(key)
+            _recorded_all, folders, highest = reg._numbers_in_use(key)
             with index.writing() as w:
                 indexed = w.versions(key)
-                n = max(counter, indexed[-1] if indexed else 0, recorded,
-                        taken[-1] if taken else 0) + 1  # fmt: skip
+                n = max(counter, indexed[-1] if indexed else 0, highest) + 1
                 v = Version(reg, key, n)
                 meta: dict[str, Any] = {"key": key, "version": n, "created_at": now()}
                 meta.update(meta_extra or {})

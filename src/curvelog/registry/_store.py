@@ -464,15 +464,8 @@ class Registry:
             confine(self.root, self._key_dir(segments))
             staging = self.root / STAGING_DIR
             self._clear_staging()
-            recorded_all = self._read_versions()
-            folders = self._folder_versions(key)
-            folder_max = folders[-1] if folders else 0
-            recorded = 0 if recorded_all is None else recorded_all.get(key, 0)
-            if recorded < folder_max:
-                raise self._stale_versions(key, recorded_all, folder_max)
-            # a stray file named v<N> is no version, but its number cannot be taken either
-            taken = self._taken_numbers(key)
-            n = max(recorded, taken[-1] if taken else 0) + 1
+            recorded_all, folders, highest = self._numbers_in_use(key)
+            n = highest + 1
             if n > MAX_VERSION:
                 raise RegistryCorruptError(f"{key}: no version number left after v{n - 1}")
             v = Version(self, key, n)
@@ -507,10 +500,19 @@ class Registry:
     def _clear_staging(self) -> None:
         _folders.clear_staging(self)
 
-    def _stale_versions(
-        self, key: str, recorded_all: Mapping[str, int] | None, folder_max: int
-    ) -> RegistryCorruptError:
-        return _folders.stale_versions(self, key, recorded_all, folder_max)
+    def _numbers_in_use(self, key: str) -> tuple[dict[str, int] | None, list[int], int]:
+        """What every allocation checks first (lock held): versions.json, the key's
+        folders, and the highest number taken by either or by a stray ``v<N>`` entry
+        (no version, but its number cannot be taken either). A versions.json that
+        records less than the folders show is refused (`RegistryCorruptError`)."""
+        recorded_all = self._read_versions()
+        folders = self._folder_versions(key)
+        folder_max = folders[-1] if folders else 0
+        recorded = 0 if recorded_all is None else recorded_all.get(key, 0)
+        if recorded < folder_max:
+            raise _folders.stale_versions(self, key, recorded_all, folder_max)
+        taken = self._taken_numbers(key)
+        return recorded_all, folders, max(recorded, taken[-1] if taken else 0)
 
     def rebuild_index(self, *, init: bool = False) -> RebuildReport:
         """Rebuild ``index.db`` and ``versions.json`` from the version folders.
