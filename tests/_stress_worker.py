@@ -46,41 +46,44 @@ def main() -> int:
     returned: list[tuple[int, float]] = []  # appended, not yet confirmed
     for _ in range(rng.randint(5, 25)):
         op = rng.random()
+        # the timer may fire in the finally before it is cancelled: the outer
+        # handler catches that one too (a Ctrl-C between any two bytecodes)
         try:
-            if rng.random() < 0.3:  # a Ctrl-C somewhere in the next few milliseconds
-                signal.setitimer(signal.ITIMER_REAL, rng.uniform(0.0001, 0.01))
-            if op < 0.6:
-                batch = []
-                for _ in range(rng.randint(1, 3000)):
-                    counter += 1
-                    batch.append((step, seed * 1e7 + counter))
-                    step += 1
-                note("A", batch)
-                for s, v in batch:
-                    try:
-                        log.append(s, x=v)
-                    except OSError:  # the flush at 2,048 rows found the disk full
-                        pass
-                    returned.append((s, v))
-            elif op < 0.8:
-                log.flush()
-                note("C", returned)
-                returned = []
-            else:  # the disk fills up, a flush fails, space comes back
-                size = os.path.getsize(path)
-                resource.setrlimit(resource.RLIMIT_FSIZE, (size + rng.randint(0, 5000), hard))
-                try:
+            try:
+                if rng.random() < 0.3:  # a Ctrl-C somewhere in the next few milliseconds
+                    signal.setitimer(signal.ITIMER_REAL, rng.uniform(0.0001, 0.01))
+                if op < 0.6:
+                    batch = []
+                    for _ in range(rng.randint(1, 3000)):
+                        counter += 1
+                        batch.append((step, seed * 1e7 + counter))
+                        step += 1
+                    note("A", batch)
+                    for s, v in batch:
+                        try:
+                            log.append(s, x=v)
+                        except OSError:  # the flush at 2,048 rows found the disk full
+                            pass
+                        returned.append((s, v))
+                elif op < 0.8:
                     log.flush()
                     note("C", returned)
                     returned = []
-                except OSError:
-                    pass
-                finally:
-                    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+                else:  # the disk fills up, a flush fails, space comes back
+                    size = os.path.getsize(path)
+                    resource.setrlimit(resource.RLIMIT_FSIZE, (size + rng.randint(0, 5000), hard))
+                    try:
+                        log.flush()
+                        note("C", returned)
+                        returned = []
+                    except OSError:
+                        pass
+                    finally:
+                        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
         except KeyboardInterrupt:
             pass
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
     end = rng.random()
     if end < 0.2:
         os._exit(0)  # killed: what was not flushed is lost, nothing else

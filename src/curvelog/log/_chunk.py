@@ -110,12 +110,25 @@ def _chunk_best(record: dict[str, Any], metric: str, sign: float) -> tuple[float
 _Columns = list[tuple[str, "np.ndarray | None", np.ndarray]]
 
 
-def _decode_data(record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, _Columns]:
+def values_problem(steps: np.ndarray, times: np.ndarray) -> str | None:
+    """Why a data record's step and time columns cannot be used, None if they can."""
+    if len(steps) and int(steps.min()) < 0:
+        return "a negative step"
+    if len(times) and not bool(np.isfinite(times).all()):
+        return "a time that is not a finite number"
+    return None
+
+
+def _decode_data(
+    record: dict[str, Any], values: bool = True
+) -> tuple[np.ndarray, np.ndarray, _Columns]:
     """Steps, times and (name, row numbers or None for every row, values) of a data record.
 
     Zero-copy views on the record's bytes. Anything malformed is a ValueError:
     a checksum only proves the bytes are the ones written, not that a writer
-    (ours or another implementation) wrote them right.
+    (ours or another implementation) wrote them right. ``values=False``
+    leaves the one check that reads every step and time (`values_problem`)
+    to the caller, who does it where the bytes are read anyway.
     """
     try:
         n = int(record["n"])
@@ -123,10 +136,9 @@ def _decode_data(record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, _Colum
         times = np.frombuffer(record["time"], dtype="<f8")
         if len(steps) != n or len(times) != n:
             raise ValueError("column lengths differ from n")
-        if n and int(steps.min()) < 0:
-            raise ValueError("a negative step")
-        if n and not bool(np.isfinite(times).all()):
-            raise ValueError("a time that is not a finite number")
+        problem = values_problem(steps, times) if values else None
+        if problem is not None:
+            raise ValueError(problem)
         decoded: _Columns = []
         for name, (idx, vals) in record["cols"].items():
             if type(name) is not str or not name:

@@ -48,6 +48,7 @@ __all__ = [
     "is_log",
     "frame_end_offsets",
     "pack",
+    "payload_intact",
     "scan",
     "signature_state",
 ]
@@ -59,6 +60,7 @@ MAX_PAYLOAD: Final[int] = 2**31 - 1
 
 _HEAD = struct.Struct("<4sIII")
 _HEAD12 = struct.Struct("<4sII")
+_U32 = struct.Struct("<I")
 
 
 def is_log(path: str | os.PathLike[str]) -> bool:
@@ -176,8 +178,11 @@ class Damage:
         return f"bytes {self.start}..{self.end} ({self.end - self.start} bytes): {what}{more}"
 
 
-def _frame_at(data: memoryview, pos: int, size: int) -> int:
-    """End offset of an intact frame starting at ``pos``, -1 if there is none."""
+def _frame_at(data: memoryview, pos: int, size: int, payload: bool = True) -> int:
+    """End offset of an intact frame starting at ``pos``, -1 if there is none.
+
+    ``payload=False`` checks the header only (see `scan`'s ``deferred``).
+    """
     if size - pos < HEADER_SIZE:
         return -1
     magic, length, crc, hcrc = _HEAD.unpack_from(data, pos)
@@ -186,9 +191,15 @@ def _frame_at(data: memoryview, pos: int, size: int) -> int:
     end = pos + HEADER_SIZE + length
     if length == 0 or length > MAX_PAYLOAD or end > size:
         return -1
-    if zlib.crc32(data[pos + HEADER_SIZE : end]) != crc:
+    if payload and zlib.crc32(data[pos + HEADER_SIZE : end]) != crc:
         return -1
     return int(end)
+
+
+def payload_intact(data: memoryview, frame: Frame) -> bool:
+    """Whether a frame's payload matches its checksum (for frames `scan` deferred)."""
+    crc: int = _U32.unpack_from(data, frame.offset + 8)[0]
+    return zlib.crc32(data[frame.offset + HEADER_SIZE : frame.end]) == crc
 
 
 def _resync(raw: Any, data: memoryview, start: int, size: int) -> int:
@@ -220,6 +231,7 @@ def scan(
     *,
     in_place: bool = False,
     release: Callable[[int, int], None] | None = None,
+    deferred: list[Frame] | None = None,
 ) -> tuple[list[Frame], list[Damage]]:
     """Every intact frame of a log image from ``start`` on, and the damage between.
 
@@ -230,6 +242,12 @@ def scan(
     `_view.decode_data_payload`); everything else is decoded as usual.
     ``release(start, end)`` is told each stretch the scan is done with (the
     reader drops those mapped pages: a 2 GB log never sits in memory whole).
+
+    With a ``deferred`` list, the payload checksum of each data record decoded
+    in place is not computed here: the frame goes into the list instead, and
+    the caller must check it (`payload_intact`) before it trusts the record,
+    and scan again without deferring if one fails. The reader checks them
+    while it copies the columns, in threads, so each byte is read once.
     """
     data = memoryview(raw)
     size = len(raw)
@@ -238,7 +256,12 @@ def scan(
     damage: list[Damage] = []
     unpackb = msgpack.unpackb
     while pos < size:
-        end = _frame_at(data, pos, size)
+        end = _frame_at(data, pos, size, deferred is None)
+        record = None
+        if end >= 0 and deferred is not None:
+            record = decode_data_payload(data[pos + HEADER_SIZE : end])
+            if record is None:  # no data record: check it now
+                end = _frame_at(data, pos, size)
         if end < 0:
             nxt = _resync(raw, data, pos + 1, size)
             if nxt < 0:
@@ -248,7 +271,9 @@ def scan(
             pos = nxt
             continue
         payload = data[pos + HEADER_SIZE : end]
-        record = decode_data_payload(payload) if in_place else None
+        unchecked = record is not None
+        if record is None and in_place and deferred is None:
+            record = decode_data_payload(payload)
         try:
             if record is None:
                 record = unpackb(payload, raw=False, strict_map_key=False)
@@ -256,9 +281,11 @@ def scan(
             record = None
         if isinstance(record, dict):
             frames.append(Frame(pos, end, record))
+            if unchecked and deferred is not None:
+                deferred.append(frames[-1])
         else:
             damage.append(Damage(pos, end, "undecodable"))
-        if release is not None:
+        if release is not None and not unchecked:  # the caller releases what it defers
             release(pos, end)
         pos = end
     return frames, damage

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numpy as np
-
 from .._fs import read_bytes
 from ..errors import (
     LogCorruptError,
@@ -14,11 +12,12 @@ from ..errors import (
 )
 from . import _format
 from ._chunk import _decode_data
+from ._fill import Chunk, Columns
 from ._format import FILE_MAGIC, Damage, Frame
 from ._header import FORMAT_VERSION
 from ._records import record_problem
 from ._run import Run, Session
-from ._view import open_image
+from ._view import Image, open_image
 
 try:
     import fcntl
@@ -61,75 +60,6 @@ def _check_signature(path: str, raw: Any) -> list[Damage]:
     raise LogFormatError(path, 0, "not a curvelog log (bad signature)")
 
 
-class _Columns:
-    """Preallocated outputs: steps, times and one array per metric, each filled once.
-
-    The sizes come from the chunk headers, so no chunk is copied twice (no
-    ``np.concatenate`` of parts); a metric with a value in every row keeps
-    no row numbers (None), as `Run` expects.
-    """
-
-    def __init__(self, chunks: list[_Chunk], times: bool) -> None:
-        self.nrows = 0
-        counts: dict[str, int] = {}
-        full: dict[str, bool] = {}
-        for c in chunks:
-            steps, _times, decoded = c.decoded
-            self.nrows += len(steps)
-            for name, rows, v in decoded:
-                counts[name] = counts.get(name, 0) + len(v)
-                full[name] = full.get(name, True) and rows is None
-        self.steps = np.empty(self.nrows, dtype=np.int64)
-        # without times: NaN for every row, a read-only view of one value (no memory)
-        self.times = (
-            np.empty(self.nrows, dtype=np.float64)
-            if times
-            else np.broadcast_to(np.float64(np.nan), (self.nrows,))
-        )
-        self._with_times = times
-        self.cols: dict[str, tuple[np.ndarray | None, np.ndarray]] = {
-            name: (
-                None if full[name] and n == self.nrows else np.empty(n, dtype=np.int64),
-                np.empty(n, dtype=np.float64),
-            )
-            for name, n in counts.items()
-        }
-        self._filled = dict.fromkeys(counts, 0)
-
-    def add(self, at: int, chunk: _Chunk) -> None:
-        """Copy one chunk's columns into place; its rows start at row ``at``."""
-        steps, times, decoded = chunk.decoded
-        n = len(steps)
-        _put(self.steps, at, steps)
-        if self._with_times:
-            _put(self.times, at, times)
-        for name, rows, v in decoded:
-            out_rows, out_values = self.cols[name]
-            k = self._filled[name]
-            _put(out_values, k, v)
-            if out_rows is not None:
-                if rows is None:
-                    out_rows[k : k + n] = np.arange(at, at + n, dtype=np.int64)
-                else:
-                    np.add(rows, at, out=out_rows[k : k + len(v)], casting="unsafe")
-            self._filled[name] = k + len(v)
-
-
-def _put(out: np.ndarray, at: int, part: np.ndarray) -> None:
-    """``out[at:at + len(part)] = part`` as a plain byte copy.
-
-    A column inside a msgpack payload starts wherever the bytes before it
-    end, so its view on the map is usually unaligned, and numpy copies
-    unaligned float64 element by element, several times slower than memcpy.
-    As bytes, both sides are aligned.
-    """
-    if part.flags.aligned:
-        out[at : at + len(part)] = part
-    else:
-        w = out.itemsize
-        out.view(np.uint8)[at * w : (at + len(part)) * w] = part.view(np.uint8)
-
-
 def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Every intact record of a log, decoded, in file order (damage skipped silently).
 
@@ -157,21 +87,17 @@ def _check_format(path: str, fr: Frame) -> None:
                              f"({FORMAT_VERSION}); upgrade curvelog")  # fmt: skip
 
 
-class _Chunk:
-    """A decoded data record and where it goes: its session's group, then its sequence."""
-
-    __slots__ = ("decoded", "frame", "key", "sid")
-
-    def __init__(self, frame: Frame, sid: str, key: tuple[int, int], decoded: Any) -> None:
-        self.frame = frame
-        self.sid = sid
-        self.key = key
-        self.decoded = decoded
+class _Recheck(Exception):
+    """A deferred check failed on the fast path: read the log again the careful way."""
 
 
 def _order(
-    frames: list[Frame], damage: list[Damage], path: str, strict: bool
-) -> tuple[list[Frame], list[_Chunk], list[Frame], list[Frame]]:
+    frames: list[Frame],
+    damage: list[Damage],
+    path: str,
+    strict: bool,
+    unchecked: set[int] | None = None,
+) -> tuple[list[Frame], list[Chunk], list[Frame], list[Frame]]:
     """Checked session, data, best and end records; data in the order it was written.
 
     A session's chunks are put in order by their sequence numbers (in file
@@ -179,9 +105,13 @@ def _order(
     skipped and a chunk found after later ones goes back in its place, both
     reported, so a repeated or moved frame can never bring back a stale value.
     Sessions keep the order of their first record in the file.
+
+    ``unchecked``: the ids of the frames whose checksum the scan deferred
+    (the fast path); a problem with one of those might be damage the
+    checksum would have caught, so it is not judged here but rechecked.
     """
     sessions: list[Frame] = []
-    chunks: list[_Chunk] = []
+    chunks: list[Chunk] = []
     bests: list[Frame] = []
     ends: list[Frame] = []
     first_seen: dict[str, int] = {}
@@ -193,12 +123,15 @@ def _order(
         if kind == "session":
             _check_format(path, fr)
         problem = record_problem(rec)
+        fast = unchecked is not None and id(fr) in unchecked
         if problem is None and kind == "data":
             try:
-                decoded = _decode_data(rec)
+                decoded = _decode_data(rec, values=not fast)
             except ValueError as e:
                 problem = str(e)
         if problem is not None:
+            if fast:
+                raise _Recheck
             if strict:
                 raise LogCorruptError(path, fr.offset, f"malformed {kind} record ({problem})")
             damage.append(Damage(fr.offset, fr.end, "malformed", problem))
@@ -216,7 +149,7 @@ def _order(
         else:
             seq = rec.get("seq")
             if seq is None:  # a writer from before sequence numbers: file order
-                chunks.append(_Chunk(fr, sid, (1, fr.offset), decoded))
+                chunks.append(Chunk(fr, sid, (1, fr.offset), decoded, fast))
                 continue
             if (sid, seq) in seen:
                 damage.append(Damage(fr.offset, fr.end, "repeated", f"chunk {seq}"))
@@ -227,7 +160,7 @@ def _order(
                     Damage(fr.offset, fr.end, "reordered", f"chunk {seq} after {top[sid]}")
                 )
             top[sid] = max(top.get(sid, -1), seq)
-            chunks.append(_Chunk(fr, sid, (0, seq), decoded))
+            chunks.append(Chunk(fr, sid, (0, seq), decoded, fast))
     if strict and len(damage) > 0:
         d = min(damage, key=lambda d: d.start)
         raise LogCorruptError(path, d.start, d.describe())
@@ -263,10 +196,14 @@ def read(path: str | os.PathLike[str], *, strict: bool = False, times: bool = Tr
     listed in ``Run.damage``. With ``strict=True`` the first one raises
     `LogCorruptError` instead.
 
-    The file is mapped and read in place (see `_view`): its pages are
-    checksummed where they lie, each column is copied once into its final
-    array and the mapped pages behind it are released, so the peak is about
-    the size of the arrays, not the file plus the arrays.
+    The file is mapped and read in place (see `_view`): each column is
+    copied once into its final array, checksummed as it is copied, in
+    threads (see `_fill`), and the mapped pages behind it are released, so
+    the peak is about the size of the arrays, not the file plus the arrays.
+    That fast path trusts the data records' checksums until the copy checks
+    them; if one fails, or anything looks wrong, the log is read again the
+    careful way (each record checked before it is decoded), which finds and
+    reports the damage exactly as it always has.
 
     ``times=False`` leaves out the wall time of every row (``Series.times``
     and the time span are NaN then; each session's last time is still read):
@@ -276,15 +213,29 @@ def read(path: str | os.PathLike[str], *, strict: bool = False, times: bool = Tr
     path = os.fspath(path)
     live = _writer_active(path)
     image = open_image(path, live)
+    try:
+        return _read(path, image, live, strict, times, fast=True)
+    except _Recheck:
+        return _read(path, image, live, strict, times, fast=False)
+
+
+def _read(path: str, image: Image, live: bool, strict: bool, times: bool, fast: bool) -> Run:
+    """`read` on the fast path (checksums deferred to the copy) or the careful one."""
     raw = image.buf
     size = len(raw)
     damage = _check_signature(path, raw)
-    frames, scanned = _format.scan(raw, in_place=True, release=image.release)
+    deferred: list[Frame] | None = [] if fast else None
+    frames, scanned = _format.scan(raw, in_place=True, release=image.release, deferred=deferred)
     damage += scanned
     if strict and damage:
+        if fast:
+            raise _Recheck  # the careful scan decides which damage comes first
         d = damage[0]
         raise LogCorruptError(path, d.start, d.describe())
-    session_frames, chunks, best_frames, end_frames = _order(frames, damage, path, strict)
+    unchecked = None if deferred is None else {id(f) for f in deferred}
+    session_frames, chunks, best_frames, end_frames = _order(
+        frames, damage, path, strict, unchecked
+    )
     configs = _configs(frames, session_frames)
     del frames
     sessions: list[Session] = []
@@ -293,13 +244,10 @@ def read(path: str | os.PathLike[str], *, strict: bool = False, times: bool = Tr
         s = Session(len(sessions), fr.record["sid"], fr.record, fr.offset)
         sessions.append(s)
         by_sid.setdefault(s.sid, s)
-    out = _Columns(chunks, times)
-    nrows = 0
     sess: Session | None = None
     for c in chunks:
         steps, chunk_times, _decoded = c.decoded
         n = len(steps)
-        out.add(nrows, c)
         # a chunk whose session record was lost counts for the session before it
         sess = by_sid.get(c.sid, sess)
         if sess is not None and n:
@@ -308,8 +256,10 @@ def read(path: str | os.PathLike[str], *, strict: bool = False, times: bool = Tr
                 sess.first_step = int(steps[0])
             sess.last_step = int(steps[-1])
             sess.last_time = float(chunk_times[-1])
-        nrows += n
-        image.release(c.frame.offset, c.frame.end)
+    out = Columns(chunks, times)
+    if not out.fill(chunks, memoryview(raw), image.release):
+        raise _Recheck
+    for c in chunks:
         c.decoded = None  # the views on the map go with it
     del chunks
     for fr in end_frames:

@@ -211,7 +211,7 @@ class Run:
         steps = self._steps if rows is None else self._steps[rows]
         times = self._times if rows is None else self._times[rows]
         raw = len(steps)
-        if raw > 1 and not bool(np.all(steps[1:] > steps[:-1])):
+        if raw > 1 and not (self._ascending if rows is None else _ascending(steps)):
             order = np.argsort(steps, kind="stable")
             s = steps[order]
             last = np.ones(len(s), dtype=bool)
@@ -221,6 +221,12 @@ class Run:
         result = Series(metric, steps, values, times, raw)
         self._series[metric] = result
         return result
+
+    @cached_property
+    def _ascending(self) -> bool:
+        """Whether every row's step is above the one before: checked once for the
+        metrics in every row, which share the steps column."""
+        return _ascending(self._steps)
 
     def __iter__(self) -> Iterator[Series]:
         return (self.series(m) for m in self.metrics)
@@ -477,3 +483,7 @@ def _best_dict(best: Best | None) -> dict[str, Any] | None:
     value = None if best.value is None else _json.jsonable(best.value)
     return {"step": best.step, "metric": best.metric, "mode": best.mode, "value": value,
             "source": best.source}  # fmt: skip
+
+
+def _ascending(steps: np.ndarray) -> bool:
+    return len(steps) < 2 or bool(np.all(steps[1:] > steps[:-1]))

@@ -192,9 +192,80 @@ def decode_data_payload(payload: memoryview) -> dict[str, Any] | None:
     if len(payload) < 11 or not 0x80 <= payload[0] <= 0x8F or payload[1:11] != DATA_PREFIX:
         return None
     try:
+        if payload[0] == 0x87:
+            fast = _writer_layout(payload)
+            if fast is not None:
+                return fast
         record, end = _walk(payload, 0, 0)
     except (_Unsupported, UnicodeDecodeError, struct.error):
         return None
     if end != len(payload):
         return None
     return record  # type: ignore[no-any-return]
+
+
+_BIN: Final[dict[int, struct.Struct]] = {0xC4: _U8, 0xC5: _U16, 0xC6: _U32}
+#: the keys after "type", in the order `_chunk._encode_rows` packs them
+_KEYS: Final = (b"\xa3sid", b"\xa3seq", b"\xa1n", b"\xa4step", b"\xa4time", b"\xa4cols")
+
+
+def _bin(buf: memoryview, pos: int, size: int) -> tuple[memoryview, int]:
+    st = _BIN.get(buf[pos]) if pos < size else None
+    if st is None:
+        raise _Unsupported
+    start = pos + 1 + st.size
+    end = start + st.unpack_from(buf, pos + 1)[0]
+    if end > size:
+        raise _Unsupported
+    return buf[start:end], end
+
+
+def _writer_layout(buf: memoryview) -> dict[str, Any] | None:
+    """The data record in the exact layout curvelog's writer packs, None for any other.
+
+    About twice as fast as the generic `_walk` on the per-chunk overhead
+    that dominates reading once the columns are copied in bulk: the keys are
+    compared in their known order, the ``bin`` columns are sliced directly.
+    Anything unexpected is left to `_walk`, which gives the same answer
+    slowly (so this is only ever a shortcut, never a second definition).
+    """
+    size = len(buf)
+    pos = 11
+    values: list[Any] = []
+    for key in _KEYS:
+        k = len(key)
+        if bytes(buf[pos : pos + k]) != key:
+            return None
+        pos += k
+        if key == b"\xa4cols":
+            break
+        if key == b"\xa4step" or key == b"\xa4time":
+            value, pos = _bin(buf, pos, size)
+        else:
+            value, pos = _walk(buf, pos, 1)
+        values.append(value)
+    if pos >= size or not 0x80 <= buf[pos] <= 0x8F:
+        return None
+    cols: dict[Any, Any] = {}
+    pos += 1
+    for _ in range(buf[pos - 1] & 0x0F):
+        if pos >= size:
+            return None
+        b = buf[pos]
+        if 0xA1 <= b <= 0xBF:  # a fixstr, as every name under 32 bytes is
+            name, pos = str(buf[pos + 1 : pos + 1 + (b & 0x1F)], "utf-8"), pos + 1 + (b & 0x1F)
+        else:
+            name, pos = _walk(buf, pos, 2)
+        if type(name) is not str or pos + 1 >= size or buf[pos] != 0x92:
+            return None
+        if buf[pos + 1] == 0xC0:
+            rows, pos = None, pos + 2
+        else:
+            rows, pos = _bin(buf, pos + 1, size)
+        vals, pos = _bin(buf, pos, size)
+        cols[name] = [rows, vals]
+    if pos != size:
+        return None
+    sid, seq, n, step, time = values
+    return {"type": "data", "sid": sid, "seq": seq, "n": n, "step": step, "time": time,
+            "cols": cols}  # fmt: skip
