@@ -742,3 +742,24 @@ def test_edge_cases_empty_log_all_nan_metric_single_point(tmp_path: Path) -> Non
         "metric": "loss",
         "status": "insufficient_data",
     }
+
+
+def test_the_trend_fit_a_slice_at_a_time_is_the_whole_array_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from curvelog.bundle import _analysis
+
+    rng = np.random.default_rng(21)
+    x = np.arange(5_000, 5_000 + 3 * 1000 + 17, dtype=np.int64) * 3
+    y = 2.0 - 1e-4 * x + 0.05 * rng.standard_normal(x.size)
+    whole = _analysis._fit(x, y)  # one slice: the plain formula
+    xf = x.astype(np.float64)
+    dx = xf - xf.mean()
+    slope = float(dx @ (y - y.mean())) / float(dx @ dx)
+    resid = y - y.mean() - slope * dx
+    assert whole[0] == slope and whole[2] == float(y.mean())
+    assert whole[1] == np.sqrt(float(resid @ resid) / (x.size - 2) / float(dx @ dx))
+    monkeypatch.setattr(_analysis, "_SLICE", 1000)  # four slices, the last one short
+    sliced = _analysis._fit(x, y)
+    np.testing.assert_allclose(sliced, whole, rtol=1e-9)
+    assert sliced[0] < 0 and sliced[1] < abs(sliced[0])

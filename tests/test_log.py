@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -813,3 +814,31 @@ def test_config_record_is_written_at_once_and_refused_after_close(tmp_path: Path
     log.close()
     with pytest.raises(curvelog.LogClosedError):
         log.update_config(lr=1.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_metric_stats_a_slice_at_a_time_match_the_whole_array(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    from curvelog.log import _run
+
+    rng = np.random.default_rng(seed)
+    n = 1000
+    v = rng.standard_normal(n).round(1)  # rounded: ties between slices
+    for bad, count in ((np.nan, 30), (np.inf, 5), (-np.inf, 4)):
+        v[rng.integers(0, n, count)] = bad
+    v[200:330] = np.nan  # a whole slice without a finite value
+    path = tmp_path / "a.log"
+    with warnings.catch_warnings(), curvelog.EventLog(path) as log:
+        warnings.simplefilter("ignore")  # the non-finite values are the point
+        for i, x in enumerate(v.tolist()):
+            log.append(i, x=x)
+    monkeypatch.setattr(_run, "_SLICE", 64)
+    got = curvelog.read(path).metric_stats("x")
+    finite = np.isfinite(v)
+    lo = int(np.argmin(np.where(finite, v, np.inf)))
+    hi = int(np.argmax(np.where(finite, v, -np.inf)))
+    assert got["min"] == {"step": lo, "value": v[lo]} and got["max"] == {"step": hi, "value": v[hi]}
+    assert (got["nan"], got["inf"], got["neg_inf"]) == (
+        int(np.isnan(v).sum()), int(np.isposinf(v).sum()), int(np.isneginf(v).sum())
+    )  # fmt: skip

@@ -61,19 +61,37 @@ def _goal(metric: str, objective: Mapping[str, Any] | None) -> tuple[str | None,
     return None, None
 
 
+#: points per slice of the sums below: a 20M-point tail would otherwise need
+#: four float64 temporaries of its size (640 MB)
+_SLICE: Final[int] = 1 << 20
+
+
 def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """Least-squares slope, its standard error and the mean of y (finite points only)."""
-    xf = x.astype(np.float64)
-    xm, ym = float(xf.mean()), float(y.mean())
-    dx = xf - xm
-    sxx = float(dx @ dx)
+    """Least-squares slope, its standard error and the mean of y (finite points only).
+
+    Centred sums, a slice at a time: the same figures as one pass over whole
+    arrays (exactly, up to 1M points), in memory that does not grow with the
+    series.
+    """
+    n = len(y)
+    cuts = range(0, n, _SLICE)
+    xm = sum(float(x[a : a + _SLICE].astype(np.float64).sum()) for a in cuts) / n
+    ym = float(y.mean())
+    sxx = sxy = 0.0
+    for a in cuts:
+        dx = x[a : a + _SLICE].astype(np.float64) - xm
+        sxx += float(dx @ dx)
+        sxy += float(dx @ (y[a : a + _SLICE] - ym))
     if sxx == 0.0:
         return 0.0, math.inf, ym
-    slope = float(dx @ (y - ym)) / sxx
-    n = len(y)
+    slope = sxy / sxx
     if n > 2:
-        resid = y - ym - slope * dx
-        se = math.sqrt(float(resid @ resid) / (n - 2) / sxx)
+        rss = 0.0
+        for a in cuts:
+            dx = x[a : a + _SLICE].astype(np.float64) - xm
+            resid = y[a : a + _SLICE] - ym - slope * dx
+            rss += float(resid @ resid)
+        se = math.sqrt(rss / (n - 2) / sxx)
     else:
         se = math.inf
     return slope, se, ym
@@ -118,17 +136,19 @@ def _trend(x: np.ndarray, y: np.ndarray) -> dict[str, Any] | None:
 
 def _convergence(y: np.ndarray, goal: str, trend: dict[str, Any] | None) -> str:
     """improving / plateaued / worsening / diverged / insufficient_data (docs/BUNDLE.md)."""
-    finite = np.isfinite(y)
     if not math.isfinite(float(y[-1])):
         return "diverged"
-    if int(np.count_nonzero(finite)) < TAIL_MIN_POINTS or trend is None:
+    finite = sum(int(np.count_nonzero(np.isfinite(y[a : a + _SLICE])))
+                 for a in range(0, len(y), _SLICE))  # fmt: skip
+    if finite < TAIL_MIN_POINTS or trend is None:
         return "insufficient_data"
     head = y[: max(math.ceil(HEAD_FRACTION * len(y)), 1)]
-    head = head[np.isfinite(head)]
+    head = head[np.isfinite(head)]  # copies: the median may reorder them in place
     a = _tail(len(y))
-    tail = y[a:][finite[a:]]
+    tail = y[a:][np.isfinite(y[a:])]
     if head.size and tail.size:
-        h, t = float(np.median(head)), float(np.median(tail))
+        h = float(np.median(head, overwrite_input=True))
+        t = float(np.median(tail, overwrite_input=True))
         worse = t > h if goal == "min" else t < h
         if worse and abs(t - h) > FLAT_RELATIVE * max(abs(h), abs(t)):
             return "diverged"  # the end of training is worse than its start

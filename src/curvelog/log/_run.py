@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 
@@ -302,28 +302,18 @@ class Run:
         earliest step. ``writes`` counts every append, re-run steps included.
         """
         s = self.series(metric)
-        v = s.values
-        finite = np.isfinite(v)
-        all_finite = bool(finite.all())
-        nan = 0 if all_finite else int(np.isnan(v).sum())
-        pos = 0 if all_finite else int(np.isposinf(v).sum())
-        out: dict[str, Any] = {
+        nan, pos, neg, lo, hi = _value_counts(s.values)
+        return {
             "points": len(s),
             "writes": s.raw_count,
             "first": _point(s, 0) if len(s) else None,
             "last": _point(s, len(s) - 1) if len(s) else None,
-            "min": None,
-            "max": None,
+            "min": None if lo < 0 else _point(s, lo),
+            "max": None if hi < 0 else _point(s, hi),
             "nan": nan,
             "inf": pos,
-            "neg_inf": len(v) - int(finite.sum()) - nan - pos,
+            "neg_inf": neg,
         }
-        if all_finite and len(v):
-            out["min"], out["max"] = _point(s, int(np.argmin(v))), _point(s, int(np.argmax(v)))
-        elif finite.any():
-            out["min"] = _point(s, int(np.argmin(np.where(finite, v, np.inf))))
-            out["max"] = _point(s, int(np.argmax(np.where(finite, v, -np.inf))))
-        return out
 
     def describe(self) -> dict[str, Any]:
         """What `curvelog inspect` shows: a JSON-ready overview of the whole log."""
@@ -463,6 +453,38 @@ class Run:
         if i < len(s.steps) and s.steps[i] == step:
             return float(s.values[i])
         return None
+
+
+#: values looked at a slice at a time where a whole-series temporary would cost
+#: 8 bytes a point (800 MB for a 100M-step loss): 1 MB of bool at most
+_SLICE: Final[int] = 1 << 20
+
+
+def _value_counts(v: np.ndarray) -> tuple[int, int, int, int, int]:
+    """NaN, +inf and -inf counts and the indices of the smallest and largest finite
+    values (the earliest on ties; -1 when there is none), a slice at a time."""
+    nan = pos = neg = 0
+    lo = hi = -1
+    vlo = vhi = 0.0
+    for a in range(0, len(v), _SLICE):
+        c = v[a : a + _SLICE]
+        finite = np.isfinite(c)
+        if finite.all():
+            i, j = int(np.argmin(c)), int(np.argmax(c))
+        else:
+            nan_here = int(np.count_nonzero(np.isnan(c)))
+            pos_here = int(np.count_nonzero(np.isposinf(c)))
+            nan, pos = nan + nan_here, pos + pos_here
+            neg += len(c) - int(np.count_nonzero(finite)) - nan_here - pos_here
+            if not finite.any():
+                continue
+            i = int(np.argmin(np.where(finite, c, np.inf)))
+            j = int(np.argmax(np.where(finite, c, -np.inf)))
+        if lo < 0 or c[i] < vlo:
+            lo, vlo = a + i, float(c[i])
+        if hi < 0 or c[j] > vhi:
+            hi, vhi = a + j, float(c[j])
+    return nan, pos, neg, lo, hi
 
 
 def _point(s: Series, i: int) -> dict[str, Any]:
