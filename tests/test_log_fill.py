@@ -62,6 +62,7 @@ def _same(a: curvelog.Run, b: curvelog.Run) -> None:
 def paths(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Which path each `_read` took, with threads on for small logs too."""
     monkeypatch.setattr(_fill, "_THREADED_MIN", 0)
+    monkeypatch.setattr(_fill, "_THREADED_CHUNK", 0)
     monkeypatch.setattr(_fill.os, "cpu_count", lambda: 3)
     taken: list[bool] = []
     inner = _reader._read
@@ -79,10 +80,21 @@ def _data_frames(raw: bytes) -> list[_format.Frame]:
     return [f for f in frames if f.record.get("type") == "data"]
 
 
-def test_an_intact_log_is_read_once_on_the_fast_path(tmp_path: Path, paths: list[bool]) -> None:
+def test_an_intact_log_is_read_once_on_the_fast_path(
+    tmp_path: Path, paths: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = _log(tmp_path / "a.log")
+    started: list[int] = []
+    thread = _fill.threading.Thread
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        started.append(1)
+        return thread(*args, **kwargs)
+
+    monkeypatch.setattr(_fill.threading, "Thread", counted)
     run = curvelog.read(path)
     assert paths == [True]  # no second, careful read
+    assert len(started) == 3  # the chunks were shared among three threads
     assert run.damage == [] and run.resumes == 1 and "val" in run.metrics
     _same(run, _careful(path))
 
