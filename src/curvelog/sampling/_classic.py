@@ -16,6 +16,7 @@ from ._bins import (
     _window_starts,
 )
 from ._blocks import _Summary
+from ._scan import _bucket_extremes
 
 _VOL_REGION_POINTS: Final = 32  # volatility: about one region per this many points
 
@@ -69,6 +70,90 @@ def _lttb(xf: FloatArray, y: FloatArray, n_out: int) -> IntArray:
         a = lo + int(np.argmax(area))
         out[i + 1] = a
     return out
+
+
+def _lttb_raw(x: IntArray, y: FloatArray, nonfinite: IntArray, n_out: int) -> IntArray:
+    """`_lttb_finite` without copying the finite points: the same buckets
+    (equal counts of finite points) located in the raw series, the same
+    arithmetic, a bucket at a time; the raw indices of the picks.
+
+    The next bucket's means are ``np.add.reduceat`` over the raw series (a
+    bucket holding a non-finite value is summed again over its finite values,
+    in order, as the copy would hold them); steps are summed as integers,
+    which is exact and equal to the float sum while every partial sum stays
+    below 2**53 (else the steps are converted to float first).
+    """
+    n = int(y.size)
+    nf = nonfinite
+    m = n - int(nf.size)
+    if m <= n_out:
+        return np.setdiff1d(np.arange(n, dtype=np.int64), nf, assume_unique=True)
+    if n_out < 3:
+        return _raw_ranks(np.array([0, m - 1], dtype=np.int64), nf)
+    nb = n_out - 2
+    edges = (1 + np.floor(np.arange(nb + 1) * ((m - 2) / nb))).astype(np.int64)
+    edges[-1] = m - 1
+    cnt = np.diff(edges)
+    raw = _raw_ranks(np.r_[0, edges], nf)  # raw[0]: the first finite point
+    first, r = int(raw[0]), raw[1:]
+    last = int(r[-1])
+    # buckets holding a non-finite value (their raw range is longer than their count)
+    dirty = np.flatnonzero(np.diff(r) != cnt)
+    big = max(abs(int(x[0])), abs(int(x[-1]))) * int(cnt.max()) >= 2**53
+    xs: IntArray | FloatArray = x.astype(np.float64) if big else x
+    sx = np.add.reduceat(xs[:last], r[1:-1]).astype(np.float64)
+    sy = np.add.reduceat(y[:last], r[1:-1])
+    for i in dirty[dirty >= 1].tolist():
+        seg = y[r[i] : r[i + 1]]
+        fin = np.isfinite(seg)
+        sx[i - 1] = np.add.reduce(xs[r[i] : r[i + 1]][fin])
+        sy[i - 1] = np.add.reduce(seg[fin])
+    mx = np.r_[sx / cnt[1:], float(x[last])].tolist()
+    my = np.r_[sy / cnt[1:], y[last]].tolist()
+    out = np.empty(n_out, dtype=np.int64)
+    out[0], out[-1] = first, last
+    is_dirty = np.zeros(nb, dtype=bool)
+    is_dirty[dirty] = True
+    buf = np.empty((2, int(np.diff(r).max())))
+    a = first
+    lo_l, hi_l, dirty_l = r[:-1].tolist(), r[1:].tolist(), is_dirty.tolist()
+    for i in range(nb):
+        lo, hi = lo_l[i], hi_l[i]
+        ax, ay = float(x[a]), float(y[a])
+        if dirty_l[i]:
+            idx = lo + np.flatnonzero(np.isfinite(y[lo:hi]))
+            bx, by = x[idx], y[idx]
+        else:
+            bx, by = x[lo:hi], y[lo:hi]
+        k = by.size
+        # (ax - mx) * (y - ay) - (ax - x) * (my - ay), as _lttb computes it
+        t = np.subtract(by, ay, out=buf[0, :k])
+        t *= ax - mx[i]
+        u = np.subtract(ax, bx, out=buf[1, :k])
+        u *= my[i] - ay
+        t -= u
+        np.abs(t, out=t)
+        j = int(t.argmax())
+        a = int(idx[j]) if dirty_l[i] else lo + j
+        out[i + 1] = a
+    return out
+
+
+def _raw_ranks(ranks: IntArray, nonfinite: IntArray) -> IntArray:
+    """Raw index of the finite points of rank ``ranks`` (0 = the first finite)."""
+    if nonfinite.size == 0:
+        return ranks.astype(np.int64)
+    before = nonfinite - np.arange(nonfinite.size)  # finite points before each one
+    out: IntArray = ranks + np.searchsorted(before, ranks, side="right")
+    return out.astype(np.int64)
+
+
+def _minmax_direct(x: IntArray, y: FloatArray, buckets: int) -> IntArray:
+    """`_minmax` read bucket by bucket (`_scan`), not from the block summary."""
+    starts = _equal_width_starts(x, 0, x.size, buckets)
+    amin, amax = _bucket_extremes(y, starts)
+    both = np.concatenate((amin, amax))
+    return np.unique(both[both >= 0])
 
 
 def _minmax(x: IntArray, summary: _Summary, buckets: int) -> IntArray:
