@@ -102,7 +102,8 @@ def _lttb_raw(x: IntArray, y: FloatArray, nonfinite: IntArray, n_out: int) -> In
     big = max(abs(int(x[0])), abs(int(x[-1]))) * int(cnt.max()) >= 2**53
     xs: IntArray | FloatArray = x.astype(np.float64) if big else x
     sx = np.add.reduceat(xs[:last], r[1:-1]).astype(np.float64)
-    sy = np.add.reduceat(y[:last], r[1:-1])
+    with np.errstate(invalid="ignore", over="ignore"):  # inf + -inf: a dirty bucket
+        sy = np.add.reduceat(y[:last], r[1:-1])
     for i in dirty[dirty >= 1].tolist():
         seg = y[r[i] : r[i + 1]]
         fin = np.isfinite(seg)

@@ -13,7 +13,7 @@ arrays per chunk or per bucket, never per point.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
@@ -29,15 +29,21 @@ _MATRIX: Final = 1 << 17  # points per gathered matrix of small buckets
 _PARALLEL: Final = 1 << 22  # below this many points a thread pool costs more than it saves
 
 
-def _parallel(fn: Callable[[int], None], parts: Sequence[int], points: int) -> None:
-    """``fn`` over ``parts``, on two threads when they cover many ``points``
-    (numpy releases the GIL on large arrays)."""
-    if points >= _PARALLEL and len(parts) >= 2 and _THREADS > 1:
-        with ThreadPoolExecutor(_THREADS) as pool:
-            list(pool.map(fn, parts))
-    else:
-        for p in parts:
-            fn(p)
+def _parallel(fn: Callable[[int], None], parts: int, points: int) -> None:
+    """``fn(k)`` for k in range(parts); on two threads, each a contiguous half,
+    when they cover many ``points`` (numpy releases the GIL on large arrays)."""
+    if points < _PARALLEL or parts < 2 or _THREADS < 2:
+        for k in range(parts):
+            fn(k)
+        return
+    half = -(-parts // _THREADS)
+
+    def run(t: int) -> None:
+        for k in range(t * half, min(parts, (t + 1) * half)):
+            fn(k)
+
+    with ThreadPoolExecutor(_THREADS) as pool:
+        list(pool.map(run, range(_THREADS)))
 
 
 def first_not_increasing(xs: IntArray) -> int:
@@ -54,7 +60,7 @@ def first_not_increasing(xs: IntArray) -> int:
         if not ok.all():
             bad[k] = lo + int(np.argmin(ok))
 
-    _parallel(part, range(len(starts)), n)
+    _parallel(part, len(starts), n)
     hit = bad[bad >= 0]
     return int(hit[0]) if hit.size else -1
 
@@ -77,7 +83,7 @@ class _Scan:
             cmin[k] = seg.min()
             cmax[k] = seg.max()
 
-        _parallel(part, range(m), n)
+        _parallel(part, m, n)
         nonfinite: list[IntArray] = []
         for k in np.flatnonzero(~(np.isfinite(cmin) & np.isfinite(cmax))).tolist():
             seg = y[k * _CHUNK : (k + 1) * _CHUNK]
@@ -131,15 +137,13 @@ def _bucket_extremes(y: FloatArray, starts: IntArray) -> tuple[IntArray, IntArra
         _small_buckets(y, starts, cnt, wide, amin, amax)
     else:
         lo_l, hi_l = starts.tolist(), ends.tolist()
-        half = -(-len(lo_l) // _THREADS)
 
-        def part(t: int) -> None:
-            for i in range(t * half, min(len(lo_l), (t + 1) * half)):
-                seg = y[lo_l[i] : hi_l[i]]
-                amin[i] = lo_l[i] + int(seg.argmin())
-                amax[i] = lo_l[i] + int(seg.argmax())
+        def part(i: int) -> None:
+            seg = y[lo_l[i] : hi_l[i]]
+            amin[i] = lo_l[i] + int(seg.argmin())
+            amax[i] = lo_l[i] + int(seg.argmax())
 
-        _parallel(part, range(_THREADS), n)
+        _parallel(part, len(lo_l), n)
     bad = np.flatnonzero(~(np.isfinite(y[amin]) & np.isfinite(y[amax])))
     for i in bad.tolist():
         lo = int(starts[i])
