@@ -13,7 +13,8 @@ from ..errors import SamplingError
 from ._auto import _auto
 from ._bins import _EMPTY, FloatArray, IntArray, _mandatory
 from ._blocks import _Summary
-from ._classic import _lttb_raw, _minmax_direct, _piecewise, _volatility
+from ._classic import _minmax_direct, _piecewise, _volatility
+from ._lttb import _lttb_raw
 from ._scan import _Scan, first_not_increasing
 from ._views import YScale
 
