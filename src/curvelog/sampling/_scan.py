@@ -168,9 +168,12 @@ def _small_buckets(
     for r0 in range(0, ok.size, rows):
         sel = ok[r0 : r0 + rows]
         mat = win[starts[sel]]
-        short = cols[None, :] >= cnt[sel][:, None]
-        if short.any():
-            np.copyto(mat, mat[:, :1], where=short)
+        c = cnt[sel]
+        if int(c.min()) >= wide - 1:  # equal-width buckets of steps 0, 1, 2...: one short column
+            short_rows = np.flatnonzero(c < wide)
+            mat[short_rows, -1] = mat[short_rows, 0]
+        else:
+            np.copyto(mat, mat[:, :1], where=cols[None, :] >= c[:, None])
         amin[sel] = starts[sel] + mat.argmin(axis=1)
         amax[sel] = starts[sel] + mat.argmax(axis=1)
     for i in np.flatnonzero(~fits).tolist():  # the last buckets, too close to the end
