@@ -120,10 +120,12 @@ def test_steps_checked_chunk_by_chunk(seed: int, monkeypatch: pytest.MonkeyPatch
         downsample(x, np.zeros(n), method="minmax")
 
 
-def test_long_series_take_the_threaded_paths() -> None:
-    """Large buckets (a loop on two threads) and non-finite values in them."""
+def test_long_series_take_the_threaded_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large buckets (a loop on two threads), LTTB's speculating threads,
+    and non-finite values in them."""
+    monkeypatch.setattr(_scan, "_PARALLEL", 1 << 20)
     rng = np.random.default_rng(1700)
-    n = (1 << 22) + 12_345
+    n = (1 << 21) + 12_345
     x = np.arange(n, dtype=np.int64) * 3
     y = np.cumsum(rng.normal(size=n))
     y[[17, n // 2, n - 5]] = [np.nan, np.inf, -np.inf]

@@ -26,7 +26,9 @@ _CHUNK: Final = 1 << 16  # points per chunk of a pass: two 512 kB reads stay in 
 _THREADS: Final = min(2, os.cpu_count() or 1)
 _SMALL: Final = 4096  # buckets up to this size are read as rows of a matrix
 _MATRIX: Final = 1 << 17  # points per gathered matrix of small buckets
-_PARALLEL: Final = 1 << 22  # below this many points a thread pool costs more than it saves
+# below this many points a second thread cost more than it saved (#12: at 10^7 points
+# both methods were 20-25% slower on two threads of the shared 2-core machine)
+_PARALLEL: Final = 1 << 24
 
 
 def _parallel(fn: Callable[[int], None], parts: int, points: int) -> None:
