@@ -65,6 +65,8 @@ def test_lttb_raw_equals_lttb_of_the_finite_copy(
     x = np.cumsum(rng.integers(1, 7, n)).astype(np.int64)
     if seed % 3 == 0:  # steps so large that sums of a bucket pass 2**53: float sums
         x += 2**60 // 8
+    elif seed % 3 == 1:  # consecutive steps (sums in closed form), some negative
+        x = np.arange(n, dtype=np.int64) + int(rng.integers(-1000, 1000))
     y = np.cumsum(rng.normal(size=n))
     for _ in range(int(rng.integers(0, 6))):  # single non-finite values and runs
         a = int(rng.integers(0, n))
