@@ -67,7 +67,9 @@ def _lttb_raw(x: IntArray, y: FloatArray, nonfinite: IntArray, n_out: int) -> In
         fin = np.isfinite(seg)
         sx[i - 1] = np.add.reduce(xs[r[i] : r[i + 1]][fin])
         sy[i - 1] = np.add.reduce(seg[fin])
-    walk = _Walk(x, y, r, dirty, np.r_[sx / cnt[1:], float(x[last])], np.r_[sy / cnt[1:], y[last]])
+    walk = _Walk(
+        x, y, r, cnt, dirty, np.r_[sx / cnt[1:], float(x[last])], np.r_[sy / cnt[1:], y[last]]
+    )
     out = np.empty(n_out, dtype=np.int64)
     out[0], out[-1] = first, last
     out[1:-1] = walk.run(first, n)
@@ -91,6 +93,7 @@ class _Walk:
         x: IntArray,
         y: FloatArray,
         r: IntArray,
+        cnt: IntArray,
         dirty: IntArray,
         mx: FloatArray,
         my: FloatArray,
@@ -102,7 +105,7 @@ class _Walk:
         is_dirty[dirty] = True
         self.dirty = is_dirty.tolist()
         self.mx, self.my = mx.tolist(), my.tolist()
-        self.width = int(np.diff(r).max())
+        self.width = int(cnt.max())  # finite points per bucket: a long NaN run costs no buffer
 
     def pick(self, i: int, a: int, buf: FloatArray) -> int:
         """The pick in bucket i after the pick ``a``: the largest triangle
