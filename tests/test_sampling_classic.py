@@ -173,3 +173,34 @@ def test_lttb_raw_with_non_finite_at_the_ends(n_out: int) -> None:
     got = _lttb._lttb_raw(x, y, np.flatnonzero(~fin).astype(np.int64), n_out)
     assert got.tolist() == _classic._lttb_finite(x, y, fin, n_out).tolist()
     assert np.isfinite(y[got]).all()
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_next_means_bit_for_bit(seed: int) -> None:
+    """The next buckets' means equal, bit for bit, what `_lttb` computes on a
+    copy of the finite points (a wrong last bit can move a pick)."""
+    rng = np.random.default_rng(1900 + seed)
+    n = int(rng.integers(3_000, 40_000))
+    x = np.cumsum(rng.integers(1, 4, n)).astype(np.int64)
+    if seed % 3 == 0:
+        x = np.arange(n, dtype=np.int64) - 77  # consecutive steps: closed form
+    elif seed % 3 == 1:
+        x += 2**58  # float sums of steps
+    y = rng.normal(size=n) * 10.0 ** rng.integers(-6, 6, n)  # sums that round
+    for _ in range(int(rng.integers(5, 40))):
+        a = int(rng.integers(0, n))
+        y[a : a + int(rng.integers(1, 30))] = rng.choice([np.nan, np.inf, -np.inf])
+    fi = np.flatnonzero(np.isfinite(y))
+    m, nb = fi.size, int(rng.integers(3, 300))
+    edges = (1 + np.floor(np.arange(nb + 1) * ((m - 2) / nb))).astype(np.int64)
+    edges[-1] = m - 1
+    cnt = np.diff(edges)
+    xf, yf = x[fi].astype(np.float64), y[fi]
+    want_x = np.r_[np.add.reduceat(xf[: m - 1], edges[1:-1]) / cnt[1:], xf[-1]]
+    want_y = np.r_[np.add.reduceat(yf[: m - 1], edges[1:-1]) / cnt[1:], yf[-1]]
+    r = fi[edges]
+    dirty = np.flatnonzero(np.diff(r) != cnt)
+    assert dirty.size  # the test is about buckets with non-finite values
+    mx, my = _lttb._next_means(x, y, r, cnt, dirty)
+    assert mx.tobytes() == want_x.tobytes()
+    assert my.tobytes() == want_y.tobytes()

@@ -29,12 +29,7 @@ def _lttb_raw(x: IntArray, y: FloatArray, nonfinite: IntArray, n_out: int) -> In
     """`_lttb_finite` without copying the finite points: the raw indices of
     the same picks.
 
-    The next bucket's means are ``np.add.reduceat`` over the raw series (a
-    bucket holding a non-finite value is summed again over its finite values,
-    in order, as the copy would hold them); steps are summed as integers
-    (consecutive steps in closed form), which is exact and equal to the float
-    sum while every partial sum stays below 2**53 (else the steps are
-    converted to float first).
+    The next bucket's means: `_next_means`.
     """
     n = int(y.size)
     nf = nonfinite
@@ -52,6 +47,30 @@ def _lttb_raw(x: IntArray, y: FloatArray, nonfinite: IntArray, n_out: int) -> In
     last = int(r[-1])
     # buckets holding a non-finite value (their raw range is longer than their count)
     dirty = np.flatnonzero(np.diff(r) != cnt)
+    mx, my = _next_means(x, y, r, cnt, dirty)
+    walk = _Walk(x, y, r, cnt, dirty, mx, my)
+    out = np.empty(n_out, dtype=np.int64)
+    out[0], out[-1] = first, last
+    out[1:-1] = walk.run(first, n)
+    return out
+
+
+def _next_means(
+    x: IntArray, y: FloatArray, r: IntArray, cnt: IntArray, dirty: IntArray
+) -> tuple[FloatArray, FloatArray]:
+    """Mean step and value of the finite points of each bucket after the
+    first (the last point for the final bucket), bit for bit as
+    ``np.add.reduceat`` over a copy of the finite points sums them.
+
+    A bucket holding a non-finite value is summed again over its finite
+    values with ``reduceat`` too: it sums a segment sequentially, not
+    pairwise as ``np.add.reduce`` does, so the two differ in the last bits.
+    Steps are summed as integers (consecutive steps in closed form), which is
+    exact and equal to the float sum while every partial sum stays below
+    2**53; else the steps are converted to float first.
+    """
+    n = int(x.size)
+    last = int(r[-1])
     big = max(abs(int(x[0])), abs(int(x[-1]))) * int(cnt.max()) >= 2**53
     xs: IntArray | FloatArray = x.astype(np.float64) if big else x
     if not big and int(x[-1]) - int(x[0]) == n - 1:
@@ -62,18 +81,12 @@ def _lttb_raw(x: IntArray, y: FloatArray, nonfinite: IntArray, n_out: int) -> In
         sx = np.add.reduceat(xs[:last], r[1:-1]).astype(np.float64)
     with np.errstate(invalid="ignore", over="ignore"):  # inf + -inf: a dirty bucket
         sy = np.add.reduceat(y[:last], r[1:-1])
+    zero = np.zeros(1, dtype=np.intp)
     for i in dirty[dirty >= 1].tolist():
-        seg = y[r[i] : r[i + 1]]
-        fin = np.isfinite(seg)
-        sx[i - 1] = np.add.reduce(xs[r[i] : r[i + 1]][fin])
-        sy[i - 1] = np.add.reduce(seg[fin])
-    walk = _Walk(
-        x, y, r, cnt, dirty, np.r_[sx / cnt[1:], float(x[last])], np.r_[sy / cnt[1:], y[last]]
-    )
-    out = np.empty(n_out, dtype=np.int64)
-    out[0], out[-1] = first, last
-    out[1:-1] = walk.run(first, n)
-    return out
+        fin = np.isfinite(y[r[i] : r[i + 1]])
+        sx[i - 1] = np.add.reduceat(xs[r[i] : r[i + 1]][fin], zero)[0]
+        sy[i - 1] = np.add.reduceat(y[r[i] : r[i + 1]][fin], zero)[0]
+    return np.r_[sx / cnt[1:], float(x[last])], np.r_[sy / cnt[1:], y[last]]
 
 
 def _raw_ranks(ranks: IntArray, nonfinite: IntArray) -> IntArray:
