@@ -3,7 +3,8 @@
 `auto` needs bins of every size, so it reads the series once into fixed blocks
 (`_blocks`). The classic methods need one set of about ``n_out / 2`` large
 buckets, and reading each bucket directly is cheaper than building blocks and
-combining them: `_Scan` is one pass (min and max of chunks, on two threads)
+combining them: `_Scan` is one pass (min and max of chunks; on two threads
+from `_PARALLEL` points)
 for what every method keeps (non-finite values, the global extremes), and
 `_bucket_extremes` one pass for the buckets' first finite argmin and argmax.
 Extra memory: a few temporaries of one chunk or one bucket per thread, and
@@ -49,8 +50,8 @@ def _parallel(fn: Callable[[int], None], parts: int, points: int) -> None:
 
 
 def first_not_increasing(xs: IntArray) -> int:
-    """Index i of the first x[i + 1] <= x[i], or -1; a chunk at a time on two
-    threads, so the check needs no N-sized temporary."""
+    """Index i of the first x[i + 1] <= x[i], or -1; a chunk at a time (on two
+    threads for long series), so the check needs no N-sized temporary."""
     n = xs.size
     starts = range(0, max(n - 1, 0), _CHUNK)
     bad = np.full(len(starts), -1, dtype=np.int64)
