@@ -16,6 +16,12 @@ NaN, so its runs get the NaN replaced by the previous value.
 
     .venv/bin/python tools/bench_sampling.py                     # 1e6, 1e7, 1e8
     .venv/bin/python tools/bench_sampling.py --sizes 1e7 --repeats 5
+    .venv/bin/python tools/bench_sampling.py --baseline /tmp/old/src   # before/after, same run
+
+``--baseline DIR`` adds each curvelog method run from another copy of the
+package (``DIR`` goes first on ``PYTHONPATH``; e.g. ``git worktree add`` of an
+older commit, its ``src``), so a change is measured against the code before
+it in the same run.
 
 Nothing here gates a build; the numbers go to docs/SAMPLING.md.
 """
@@ -107,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--skip", default="", help="contenders to skip, comma-separated methods")
     p.add_argument("--json", type=Path, help="write every row here")
+    p.add_argument("--baseline", type=Path, help="also run curvelog's methods from this src folder")
     a = p.parse_args(argv)
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     skip = {s.strip() for s in a.skip.split(",") if s.strip()}
@@ -120,11 +127,25 @@ def main(argv: list[str] | None = None) -> int:
             np.save(fy, y)
             del x, y
             res = {}
-            for name, what in CONTENDERS:
+            runs = [(name, what, None) for name, what in CONTENDERS]
+            if a.baseline:
+                runs += [
+                    (f"{name} (baseline)", what, a.baseline)
+                    for name, what in CONTENDERS
+                    if what in ("auto", "lttb", "minmax")
+                ]
+            for name, what, src in runs:
                 if what in skip:
                     continue
+                env = dict(os.environ)
+                if src is not None:
+                    env["PYTHONPATH"] = os.pathsep.join(
+                        [str(src.resolve()), *filter(None, [os.environ.get("PYTHONPATH")])]
+                    )
                 cmd = [sys.executable, "-c", _CHILD, str(fx), str(fy), what, str(a.repeats)]
-                out = subprocess.run(cmd + [str(N_OUT)], capture_output=True, text=True, check=True)
+                out = subprocess.run(
+                    cmd + [str(N_OUT)], capture_output=True, text=True, check=True, env=env
+                )
                 r = json.loads(out.stdout)
                 res[name] = r
                 rows.append({"n": n, "method": name, **r})
@@ -134,17 +155,18 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(
                 "| method | points | ms | CPU ms | M points/s | peak extra MB | bytes/point "
-                "| vs peer |"
+                "| vs peer | CPU vs peer |"
             )
-            print("|---|---|---|---|---|---|---|---|")
+            print("|---|---|---|---|---|---|---|---|---|")
             for name, r in res.items():
-                peer = PEERS.get(name)
+                peer = PEERS.get(name.removesuffix(" (baseline)"))
                 ratio = f"{r['s'] / res[peer]['s']:.1f}x {peer}" if peer in res else ""
+                cpu_ratio = f"{r['cpu'] / max(res[peer]['cpu'], 1e-9):.1f}x" if peer in res else ""
                 mb = r["extra_kb"] / 1024
                 print(
                     f"| {name} | {r['points']:,} | {r['s'] * 1e3:.0f} | {r['cpu'] * 1e3:.0f} | "
                     f"{n / r['s'] / 1e6:.0f} | "
-                    f"{mb:.0f} | {mb * 1024 * 1024 / n:.2f} | {ratio} |"
+                    f"{mb:.0f} | {mb * 1024 * 1024 / n:.2f} | {ratio} | {cpu_ratio} |"
                 )
             sys.stdout.flush()
     print(f"\nload average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")

@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 if TYPE_CHECKING:
     from ._blocks import _Summary
+    from ._scan import _Scan
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -23,7 +24,7 @@ BoolArray = npt.NDArray[np.bool_]
 _EMPTY: Final[IntArray] = np.zeros(0, dtype=np.int64)
 
 
-def _mandatory(summary: _Summary, keep: IntArray) -> tuple[IntArray, IntArray]:
+def _mandatory(summary: _Summary | _Scan, keep: IntArray) -> tuple[IntArray, IntArray]:
     """First, last, first global finite min and max, every non-finite, keep;
     and the inner points of runs of one non-finite kind (a run counts as its
     two ends: the chart draws the same gap without the points between)."""

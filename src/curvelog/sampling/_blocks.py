@@ -1,13 +1,15 @@
 """The one pass over all N points: extremes of fixed blocks, and where the non-finite values are.
 
-Everything `downsample` needs from the whole series comes from here: per block
-of ``B`` consecutive points (B up to 128, chosen by N), the first index of the
-finite minimum and of the finite maximum. Two numpy ``argmin``/``argmax``
+Everything `auto`, `volatility` and `piecewise` need from the whole series
+comes from here (`lttb` and `minmax` read their few buckets directly:
+`_scan`): per block of ``B`` consecutive points (B up to 128, chosen by N),
+the first index of the finite minimum and of the finite maximum. Two numpy ``argmin``/``argmax``
 calls over the series seen as a (N/B, B) matrix do it with no copy of the
 data; the summary takes 32 bytes per block (at most 0.25 byte per point at
 N >= 8.4M, under 1 byte from N = 2M). Any coarser bin (a pixel column, a
-rule window, a bucket of a classic method) is then whole blocks plus at most
-two ragged ends, and only those ends read raw points again.
+rule window, a bucket of `volatility` or of the classics `auto` scores) is
+then whole blocks plus at most two ragged ends, and only those ends read raw
+points again.
 
 Non-finite values need no separate pass: ``argmin`` returns a NaN or a -inf
 when the block holds one, ``argmax`` a NaN or a +inf, so a block whose two

@@ -16,6 +16,7 @@ from ._bins import (
     _window_starts,
 )
 from ._blocks import _Summary
+from ._scan import _bucket_extremes
 
 _VOL_REGION_POINTS: Final = 32  # volatility: about one region per this many points
 
@@ -69,6 +70,14 @@ def _lttb(xf: FloatArray, y: FloatArray, n_out: int) -> IntArray:
         a = lo + int(np.argmax(area))
         out[i + 1] = a
     return out
+
+
+def _minmax_direct(x: IntArray, y: FloatArray, buckets: int) -> IntArray:
+    """`_minmax` read bucket by bucket (`_scan`), not from the block summary."""
+    starts = _equal_width_starts(x, 0, x.size, buckets)
+    amin, amax = _bucket_extremes(y, starts)
+    both = np.concatenate((amin, amax))
+    return np.unique(both[both >= 0])
 
 
 def _minmax(x: IntArray, summary: _Summary, buckets: int) -> IntArray:

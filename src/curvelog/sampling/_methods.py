@@ -13,7 +13,9 @@ from ..errors import SamplingError
 from ._auto import _auto
 from ._bins import _EMPTY, FloatArray, IntArray, _mandatory
 from ._blocks import _Summary
-from ._classic import _lttb_finite, _minmax, _piecewise, _volatility
+from ._classic import _minmax_direct, _piecewise, _volatility
+from ._lttb import _lttb_raw
+from ._scan import _Scan, first_not_increasing
 from ._views import YScale
 
 #: (exclusive upper step bound, stride): the user's design in seeds/recorder-design-chat.md.
@@ -69,7 +71,8 @@ def downsample(
         return _EMPTY.copy()
     if meth == "none":
         return np.arange(n, dtype=np.int64)
-    summary = _Summary(ys)
+    # the classic methods read their few large buckets directly (`_scan`)
+    summary = _Scan(ys) if meth in ("lttb", "minmax") else _Summary(ys)
     mandatory, inner = _mandatory(summary, kept)
     if meth == "piecewise":
         return np.union1d(np.union1d(mandatory, inner), _piecewise(xs, windows))
@@ -86,14 +89,16 @@ def downsample(
     # fixed), so it must not raise where warnings are errors.
     with np.errstate(all="ignore"):
         if meth == "auto":
+            assert isinstance(summary, _Summary)
             picked = _auto(xs, summary, mandatory, target, windows, scale)
         elif shape < 2:
             picked = mandatory
         elif meth == "lttb":
-            picked = _lttb_finite(xs, ys, np.isfinite(ys), shape)
+            picked = _lttb_raw(xs, ys, summary.nonfinite, shape)
         elif meth == "minmax":
-            picked = _minmax(xs, summary, shape // 2)
+            picked = _minmax_direct(xs, ys, shape // 2)
         else:
+            assert isinstance(summary, _Summary)
             picked = _volatility(xs, summary, shape)
     out: IntArray = np.union1d(np.union1d(mandatory, picked), inner)
     return out
@@ -147,25 +152,13 @@ def _check_xy(x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[IntArray, FloatArray]
     if ya.dtype.kind not in "iufb" and ya.size:
         raise SamplingError(f"y must hold numbers, got dtype {ya.dtype}")
     ys = np.ascontiguousarray(ya, dtype=np.float64)
-    bad = _first_not_increasing(xs)
+    bad = first_not_increasing(xs)
     if bad >= 0:
         raise SamplingError(
             f"x must be strictly increasing: x[{bad + 1}] = {int(xs[bad + 1])} "
             f"follows x[{bad}] = {int(xs[bad])} (deduplicate and sort first)"
         )
     return xs, ys
-
-
-def _first_not_increasing(xs: IntArray) -> int:
-    """Index i of the first x[i + 1] <= x[i], or -1; a chunk at a time, so
-    the check needs no N-sized temporary."""
-    step = 1 << 20
-    for lo in range(0, max(xs.size - 1, 0), step):
-        a = xs[lo : lo + step + 1]
-        ok = a[1:] > a[:-1]
-        if not ok.all():
-            return lo + int(np.argmin(ok))
-    return -1
 
 
 def _check_keep(keep: np.ndarray | Sequence[int] | None, n: int) -> IntArray:
