@@ -62,7 +62,7 @@ def main() -> int:
                     for s, v in batch:
                         try:
                             log.append(s, x=v)
-                        except OSError:  # the flush at 2,048 rows found the disk full
+                        except OSError:  # the flush of a full chunk found the disk full
                             pass
                         returned.append((s, v))
                 elif op < 0.8:

@@ -18,7 +18,7 @@ import pytest
 
 import curvelog
 from curvelog import EventLog
-from curvelog.log import read_records
+from curvelog.log import _writer, read_records
 
 
 class Device:
@@ -161,7 +161,7 @@ def test_one_batched_transfer_per_flush_and_no_read_per_value(
                 log.flush()
     copies = [c for c in fake_torch.transfers() if c[0] == "copy"]
     assert not [c for c in fake_torch.transfers() if c[0] == "item"]
-    # auto flushes every 2,048 buffered rows (11,000 rows), one explicit flush, close:
+    # auto flushes every _CHUNK_ROWS buffered rows (11,000 rows), one explicit flush, close:
     # each launches exactly one copy of every device value of its rows
     assert sum(n for _, n, _ in copies) == 10_000 + 1_000
     assert all(kind == "cuda" for _, _, kind in copies)
@@ -181,15 +181,16 @@ def test_rows_wait_for_their_copy_and_are_written_once_it_completes(
     tmp_path: Path, fake_torch: FakeTorch
 ) -> None:
     path = tmp_path / "x.log"
+    rows = _writer._CHUNK_ROWS  # append flushes itself every so many rows
     log = EventLog(path, flush_every=0)
     try:
         for i in range(5):
             log.append(i, x=float(i))  # host rows before any device value: written at once
-        for i in range(5, 2_048):
-            log.append(i, x=fake_torch.tensor(float(i)))  # the 2,048th row flushes
+        for i in range(5, rows):
+            log.append(i, x=fake_torch.tensor(float(i)))  # the chunk's last row flushes
         assert len(fake_torch.events) == 1
         fake_torch.events[0].hold = True  # the GPU has not got there yet
-        log.append(2_048, x=fake_torch.tensor(2048.0))
+        log.append(rows, x=fake_torch.tensor(float(rows)))
         with log._lock:
             log._flush_locked(0.0)  # a background flush: does not wait, writes nothing
         data = [r for r in read_records(path) if r["type"] == "data"]
@@ -199,12 +200,12 @@ def test_rows_wait_for_their_copy_and_are_written_once_it_completes(
         with log._lock:
             log._flush_locked(0.0)
         data = [r for r in read_records(path) if r["type"] == "data"]
-        assert [r["n"] for r in data] == [5, 2_043]  # row 2,048 is in the next flight
+        assert [r["n"] for r in data] == [5, rows - 5]  # the next row is in the next flight
         assert len(fake_torch.events) == 2
     finally:
         fake_torch.complete_after = 3  # close waits (polling) for the last copy
         log.close()
-    assert curvelog.read(path).series("x").values.tolist() == [float(i) for i in range(2_049)]
+    assert curvelog.read(path).series("x").values.tolist() == [float(i) for i in range(rows + 1)]
 
 
 def test_values_on_several_devices_copy_once_per_device(

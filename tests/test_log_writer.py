@@ -23,7 +23,7 @@ import pytest
 
 import curvelog
 from curvelog import EventLog
-from curvelog.log import read_records
+from curvelog.log import _writer, read_records
 
 
 def _child(code: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -52,10 +52,10 @@ def test_a_write_refused_for_file_size_is_written_by_the_retry(tmp_path: Path) -
         soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
         resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(path) + 20_000, hard))
         failed = 0
-        for i in range(3000):
+        for i in range(ROWS):
             try:
                 log.append(i, x=float(i), y=i * 0.5)
-            except OSError:  # the chunk flush at 2,048 rows: EFBIG
+            except OSError:  # the flush of a full chunk: EFBIG
                 failed += 1
         for _ in range(2):
             try:
@@ -67,15 +67,17 @@ def test_a_write_refused_for_file_size_is_written_by_the_retry(tmp_path: Path) -
         log.close()
         print(failed)
     """
+    rows = _writer._CHUNK_ROWS + 952  # one full chunk flushed by append, then more
+    code = code.replace("ROWS", str(rows))
     path = tmp_path / "x.log"
     done = _child(code, str(path))
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) == 3  # the failures really happened
     run = curvelog.read(path)
     assert run.damage == []  # the half-written frame was taken back before the retry
-    assert run.series("x").steps.tolist() == list(range(3000))
-    assert np.array_equal(run.series("y").values, np.arange(3000) * 0.5)
-    assert _end_rows(path) == [3000]
+    assert run.series("x").steps.tolist() == list(range(rows))
+    assert np.array_equal(run.series("y").values, np.arange(rows) * 0.5)
+    assert _end_rows(path) == [rows]
 
 
 def test_a_failed_close_can_be_retried(tmp_path: Path) -> None:
@@ -159,35 +161,36 @@ def _interrupted(fn: Any, n: int) -> bool:
 def test_an_interrupt_anywhere_leaves_the_writer_consistent(tmp_path: Path, call: str) -> None:
     """KeyboardInterrupt at every bytecode of append/flush/close: later calls still work,
     every row whose append returned is read back exactly once, the end record is true."""
+    last = _writer._CHUNK_ROWS - 1  # the append that fills a chunk flushes it
     n = 0
     while True:
         path = tmp_path / f"{call}-{n}.log"
         log = EventLog(path, best="x", flush_every=0)
-        for i in range(2047 if call == "append_chunk" else 10):
+        for i in range(last if call == "append_chunk" else 10):
             log.append(i, x=float(i))
         if call == "flush" or call == "close":
             fn = getattr(log, call)
         else:
-            step = 2047 if call == "append_chunk" else 10
+            step = last if call == "append_chunk" else 10
             fn = functools.partial(log.append, step, x=float(step))
         if not _interrupted(fn, n):
             log.close()
             break
         if call != "close":
-            log.append(5000, x=-1.0)
+            log.append(1_000_000, x=-1.0)
             log.flush()
         log.close()  # a retry when close was interrupted
         assert log.closed
         run = curvelog.read(path)
         assert run.damage == [], n
         steps = run.series("x").steps.tolist()
-        expect = list(range(2047 if call == "append_chunk" else 10))
-        interrupted_row = 2047 if call == "append_chunk" else 10
+        expect = list(range(last if call == "append_chunk" else 10))
+        interrupted_row = last if call == "append_chunk" else 10
         if call in ("append", "append_chunk"):
             # the interrupted row: recorded once or not at all
-            assert steps in (expect + [5000], expect + [interrupted_row, 5000]), n
+            assert steps in (expect + [1_000_000], expect + [interrupted_row, 1_000_000]), n
         elif call == "flush":
-            assert steps == expect + [5000], n
+            assert steps == expect + [1_000_000], n
         else:
             assert steps == expect, n
         assert run.rows == len(steps), n
