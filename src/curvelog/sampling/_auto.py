@@ -251,7 +251,7 @@ class _Model:
                 if windows is not None:
                     wi = np.searchsorted(windows, k[mov], side="right") - 1
                     ws = windows[wi]
-                    we = np.r_[windows[1:], self.n][wi]
+                    we = np.concatenate((windows[1:], [self.n]))[wi]
                     alone = np.searchsorted(k2, we) == np.searchsorted(k2, ws)
                     lo = np.where(alone, np.maximum(lo, ws), lo)
                     hi = np.where(alone, np.minimum(hi, we), hi)
@@ -259,12 +259,14 @@ class _Model:
                 b = np.searchsorted(self.pool, hi, side="left")
                 own, ci = _ranges(a.astype(np.int64), b.astype(np.int64))
                 own, ci = self._shortlist(own, self.pool[ci], k[mov - 1], k[mov + 1])
-                cands = np.r_[ci, k[mov]]
-                owner = np.r_[own, np.arange(mov.size, dtype=np.int64)]
-                is_old = np.r_[np.zeros(ci.size, dtype=bool), np.ones(mov.size, dtype=bool)]
+                cands = np.concatenate((ci, k[mov]))
+                owner = np.concatenate((own, np.arange(mov.size, dtype=np.int64)))
+                is_old = np.concatenate(
+                    (np.zeros(ci.size, dtype=bool), np.ones(mov.size, dtype=bool))
+                )
                 g = self.gain(k2, self.draw(k2), cands)
                 order = np.lexsort((~is_old, -g, owner))  # best gain; the old point on ties
-                first = np.r_[True, owner[order][1:] != owner[order][:-1]]
+                first = np.concatenate(([True], owner[order][1:] != owner[order][:-1]))
                 trial = np.union1d(k2, cands[order[first]])
                 err = self.error(self.draw(trial))
                 if err < cur:
