@@ -18,7 +18,7 @@ import pytest
 
 import curvelog
 from curvelog import EventLog
-from curvelog.log import read_records
+from curvelog.log import _writer, read_records
 
 
 class Device:
@@ -137,6 +137,13 @@ class Host:
         assert event.query(), "a host copy was read before its event completed"
         assert self.values is not None
         return self.values
+
+
+@pytest.fixture(autouse=True)
+def _chunks_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests count the rows of each data chunk: every flush writes one here, as
+    before row frames (#12), which test_log_rowblock.py covers."""
+    monkeypatch.setattr(_writer, "SMALL", 0)
 
 
 @pytest.fixture

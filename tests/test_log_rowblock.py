@@ -13,7 +13,7 @@ import pytest
 
 import curvelog
 from curvelog import EventLog
-from curvelog.log import _format, _header, _reader, read_records
+from curvelog.log import _format, _header, _reader, follow, read_records
 from curvelog.log._rowblock import MAX_ENTRIES, SMALL
 
 GOLDEN = Path(__file__).parent.parent / "samples" / "golden" / "tiny.log"
@@ -232,3 +232,16 @@ def test_a_malformed_row_frame_costs_only_its_rows(tmp_path: Path, cut: int) -> 
     run = curvelog.read(path)
     assert [d.kind for d in run.damage] == ["malformed"]
     assert run.series("loss").steps.tolist() == [0, 6, 9]
+
+
+@pytest.mark.parametrize("raw", [5, None, b"", b"\x00\x01", [1]])
+def test_a_msgpack_record_claiming_to_be_a_row_frame_is_malformed(
+    tmp_path: Path, raw: object
+) -> None:
+    path = tmp_path / "x.log"
+    _slow_log(path, n=2)
+    fake = _format.encode_frame(_format.pack({"type": _format.ROW_FRAME, "raw": raw}))
+    path.write_bytes(path.read_bytes() + fake)  # checksummed, after the end record
+    run = curvelog.read(path)
+    assert run.rows == 2 and [d.kind for d in run.damage] == ["malformed"]
+    assert list(follow(path, watch=False))[-1][0] == 3

@@ -185,7 +185,7 @@ class _Block:
         self.rows: dict[int, list[tuple[int, float, int, bytes]]] = {}
 
 
-def _row_frame(raw: bytes, block: _Block | None) -> tuple[str, str] | None:
+def _row_frame(raw: Any, block: _Block | None) -> tuple[str, str] | None:
     """Read a row frame into the rows record before it; (damage kind, detail) if it cannot be.
 
     A row frame belongs to the last rows record in the file before it, with
@@ -228,7 +228,7 @@ def _order(
         rec = fr.record
         kind = rec.get("type")
         if kind == ROW_FRAME:
-            found = _row_frame(rec["raw"], block)
+            found = _row_frame(rec.get("raw"), block)
             if found is not None:
                 if strict:
                     raise LogCorruptError(path, fr.offset, f"{found[0]} row frame ({found[1]})")

@@ -55,10 +55,10 @@ class Block(NamedTuple):
 
     seq: int
     names: tuple[str, ...]
-    index: dict[str, int]
+    slot: dict[str, int]
     step: int
     tbits: int
-    count: int
+    frames: int
 
 
 def _uvarint(out: bytearray, v: int) -> None:
@@ -91,7 +91,7 @@ def encode_small(
     n = len(steps)
     cols = record["cols"]
     out: list[dict[str, Any] | bytes] = []
-    if block is None or block.count >= MAX_ENTRIES or not all(k in block.index for k in cols):
+    if block is None or block.frames >= MAX_ENTRIES or not all(k in block.slot for k in cols):
         names = tuple(cols)
         block = Block(seq, names, {k: i for i, k in enumerate(names)},
                       int(steps[0]), _bits(float(times[0])), 0)  # fmt: skip
@@ -101,14 +101,14 @@ def encode_small(
     values = np.zeros((n, k), dtype="<f8")
     present = np.zeros((n, k), dtype=bool)
     for name, (rows, vals) in cols.items():
-        j = block.index[name]
+        j = block.slot[name]
         r = slice(None) if rows is None else np.frombuffer(rows, dtype="<u4")
         values[r, j] = np.frombuffer(vals, dtype="<f8")
         present[r, j] = True
     weights = [1 << j for j in range(k)]
     buf = bytearray((ROW_TAG,))
     _uvarint(buf, block.seq)
-    _uvarint(buf, block.count)
+    _uvarint(buf, block.frames)
     tbits = times.view("<i8")
     for i in range(n):
         _uvarint(buf, _zigzag(int(steps[i]) - block.step))
@@ -117,7 +117,7 @@ def encode_small(
         _uvarint(buf, sum(w for w, p in zip(weights, mask.tolist(), strict=True) if p))
         buf += values[i][mask].tobytes()
     out.append(bytes(buf))
-    return out, block._replace(count=block.count + 1)
+    return out, block._replace(frames=block.frames + 1)
 
 
 def _read_uvarint(data: bytes, pos: int) -> tuple[int, int]:
@@ -137,10 +137,10 @@ def _unzigzag(v: int) -> int:
     return v >> 1 if not v & 1 else -((v + 1) >> 1)
 
 
-def entry_key(data: bytes) -> tuple[int, int]:
+def entry_key(data: Any) -> tuple[int, int]:
     """(block sequence number, index) of a row frame's payload; ValueError if unreadable."""
-    if not data or data[0] != ROW_TAG:
-        raise ValueError("not a row frame")
+    if type(data) is not bytes or not data or data[0] != ROW_TAG:
+        raise ValueError("not a row frame")  # (a msgpack record may claim the type too)
     seq, pos = _read_uvarint(data, 1)
     index, _ = _read_uvarint(data, pos)
     return seq, index
@@ -241,7 +241,7 @@ class RowFrames:
         elif kind == ROW_FRAME and self._block is not None:
             seq, names, step, tbits = self._block
             try:
-                got, index = entry_key(record["raw"])
+                got, index = entry_key(record.get("raw"))
                 if got != seq or index in self._seen:
                     return None
                 rows = decode_entry(record["raw"], len(names), step, tbits)
