@@ -16,7 +16,7 @@ import pytest
 
 import curvelog
 from _golden import BEST, DATA, RECORDS, SESSION
-from curvelog.log import _format, read_records
+from curvelog.log import FORMAT_VERSION, _format, read_records
 
 GOLDEN = Path(__file__).parent.parent / "samples" / "golden" / "tiny.log"
 
@@ -247,9 +247,9 @@ def test_unknown_record_types_are_skipped(tmp_path: Path) -> None:
 
 
 def test_newer_format_version_is_refused(tmp_path: Path) -> None:
-    newer = dict(SESSION, format=2)
+    newer = dict(SESSION, format=FORMAT_VERSION + 1)
     raw = _format.FILE_MAGIC + _format.encode_frame(_format.pack(newer))
-    with pytest.raises(curvelog.LogFormatError, match="log format 2 is newer"):
+    with pytest.raises(curvelog.LogFormatError, match=f"log format {FORMAT_VERSION + 1} is newer"):
         curvelog.read(_write(tmp_path / "x.log", raw))
 
 

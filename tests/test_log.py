@@ -19,7 +19,7 @@ import pytest
 
 import curvelog
 from curvelog import EventLog
-from curvelog.log import read_records
+from curvelog.log import FORMAT_VERSION, read_records
 
 
 def _run_child(code: str, *args: str, **kw: Any) -> subprocess.Popen[str]:
@@ -212,7 +212,7 @@ def test_header_holds_the_run_metadata(tmp_path: Path) -> None:
     ) as log:
         log.append(0, x=1.0)
     h = curvelog.read(tmp_path / "x.log").header
-    assert h["format"] == 1 and len(h["run_id"]) == 32 and h["pid"] == os.getpid()
+    assert h["format"] == FORMAT_VERSION == 2 and len(h["run_id"]) == 32 and h["pid"] == os.getpid()
     assert h["objective"] == {"metric": "val/loss", "mode": "max"}
     assert h["config"] == {"lr": 0.5, "layers": [2, 3], "path": str(tmp_path)}
     assert h["charts"] == charts

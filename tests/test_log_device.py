@@ -139,6 +139,13 @@ class Host:
         return self.values
 
 
+@pytest.fixture(autouse=True)
+def _chunks_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests count the rows of each data chunk: every flush writes one here, as
+    before row frames (#12), which test_log_rowblock.py covers."""
+    monkeypatch.setattr(_writer, "SMALL", 0)
+
+
 @pytest.fixture
 def fake_torch(monkeypatch: pytest.MonkeyPatch) -> FakeTorch:
     fake = FakeTorch()

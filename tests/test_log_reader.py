@@ -19,7 +19,14 @@ import curvelog
 from _cli import invoke
 from curvelog import EventLog
 from curvelog.bundle import build_bundle
-from curvelog.log import _format, is_log, read_records
+from curvelog.log import _format, _writer, is_log, read_records
+
+
+@pytest.fixture(autouse=True)
+def _chunks_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests damage, repeat and move data chunks: every flush writes one here, as
+    before row frames (#12). Row frames have their own tests (test_log_rowblock.py)."""
+    monkeypatch.setattr(_writer, "SMALL", 0)
 
 
 def _frames(path: Path) -> tuple[bytes, list[tuple[int, int, dict[str, Any]]]]:

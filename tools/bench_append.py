@@ -188,13 +188,19 @@ def type_table(n: int, repeats: int) -> None:
         print(f"| {kind} | {ns:,.0f} | {above:,.0f} | {bps:,.1f} | {above / base:,.2f} |")
 
 
-def slow_steps(n: int, seconds_per_step: float, flush_every: float) -> float:
+def slow_steps(n: int, seconds_per_step: float, flush_every: float, chunks: bool = False) -> float:
     """Bytes/step when steps are slower than the flush interval (issue #12), on a fake clock.
 
     Nothing sleeps: the background flush is off and the timed flush is called
     by hand each time the fake clock passes a flush deadline, exactly as the
     flush thread would call it (a step every ``seconds_per_step`` seconds).
+    ``chunks``: every flush writes a data chunk, as before row frames (the peer).
     """
+    from curvelog.log import _writer
+
+    small = getattr(_writer, "SMALL", None)
+    if chunks and small is not None:
+        _writer.SMALL = 0  # type: ignore[attr-defined]
     folder = tempfile.mkdtemp(prefix="curvelog-bench-")
     try:
         path = os.path.join(folder, "run.log")
@@ -210,6 +216,8 @@ def slow_steps(n: int, seconds_per_step: float, flush_every: float) -> float:
             log.flush()
             return (os.path.getsize(path) - header) / n
     finally:
+        if small is not None:
+            _writer.SMALL = small  # type: ignore[attr-defined]
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -282,10 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("slow steps (fake clock, flush every 1 s, 4 metrics, 600 steps): bytes/step on disk")
     print()
-    print("| seconds per step | bytes/step |")
-    print("|---:|---:|")
+    print("| seconds per step | bytes/step | a chunk per flush (before #12) | ratio |")
+    print("|---:|---:|---:|---:|")
     for sps in (0.001, 0.1, 0.5, 2.0):
-        print(f"| {sps:g} | {slow_steps(600, sps, 1.0):,.1f} |")
+        now, before = slow_steps(600, sps, 1.0), slow_steps(600, sps, 1.0, chunks=True)
+        print(f"| {sps:g} | {now:,.1f} | {before:,.1f} | {now / before:,.2f} |")
     return 0
 
 

@@ -175,9 +175,15 @@ def _decode_data(
 def _rows_of(record: dict[str, Any]) -> list[tuple[int, float, dict[str, float]]]:
     """The rows of one data record, one Python dict each: for people reading a tail, not bulk."""
     try:
-        steps, times, columns = _decode_data(record)
+        return _rows_of_decoded(*_decode_data(record))
     except ValueError:
         return []  # damaged: the reader reports it, the tail skips it
+
+
+def _rows_of_decoded(
+    steps: np.ndarray, times: np.ndarray, columns: _Columns
+) -> list[tuple[int, float, dict[str, float]]]:
+    """`_rows_of` for columns already decoded (a data record's, or a row frame's)."""
     rows: list[dict[str, float]] = [{} for _ in range(len(steps))]
     for name, idx, vals in columns:
         where = range(len(steps)) if idx is None else idx.tolist()

@@ -11,9 +11,10 @@ from ..errors import (
     PathError,
 )
 from . import _format
-from ._chunk import _rows_of
+from ._chunk import _rows_of, _rows_of_decoded
 from ._format import FILE_MAGIC, Damage, Frame
 from ._reader import _check_signature
+from ._rowblock import RowFrames
 
 
 def follow(
@@ -40,7 +41,8 @@ def follow(
     offset = _resume_offset(frames, damage, len(FILE_MAGIC))
     latest = _latest_session(frames, (None, True))
     seen: set[tuple[str, int]] = set()
-    backlog = [row for f in frames if _fresh(f, seen) for row in _rows_of(f.record)]
+    small = RowFrames()  # the rows of small flushes (#12)
+    backlog = [row for f in frames for row in _new_rows(f, seen, small)]
     yield from backlog[-last:] if last > 0 else []
     while watch and not (until_closed and latest[1]):
         time.sleep(poll)
@@ -54,10 +56,19 @@ def follow(
             continue
         frames, damage = _format.scan(chunk, 0)
         for f in frames:
-            if _fresh(f, seen):
-                yield from _rows_of(f.record)
+            yield from _new_rows(f, seen, small)
         latest = _latest_session(frames, latest)
         offset += _resume_offset(frames, damage, 0)
+
+
+def _new_rows(
+    frame: Frame, seen: set[tuple[str, int]], small: RowFrames
+) -> list[tuple[int, float, dict[str, float]]]:
+    """The rows of ``frame`` not shown yet: a data record's, or a row frame's."""
+    if _fresh(frame, seen):
+        return _rows_of(frame.record)
+    decoded = small.decoded(frame.record)
+    return [] if decoded is None else _rows_of_decoded(*decoded)
 
 
 def _fresh(frame: Frame, seen: set[tuple[str, int]]) -> bool:

@@ -42,6 +42,8 @@ __all__ = [
     "FRAME_MAGIC",
     "HEADER_SIZE",
     "MAX_PAYLOAD",
+    "ROW_FRAME",
+    "ROW_TAG",
     "Damage",
     "Frame",
     "encode_frame",
@@ -57,6 +59,11 @@ FILE_MAGIC: Final[bytes] = b"\x89CLG\r\n\x1a\n"
 FRAME_MAGIC: Final[bytes] = b"\xc1CLR"
 HEADER_SIZE: Final[int] = 16
 MAX_PAYLOAD: Final[int] = 2**31 - 1
+
+#: a row frame's payload starts with this byte (msgpack never uses it), see `_rowblock`
+ROW_TAG: Final[int] = 0xC1
+#: the record type `scan` gives a row frame: ``{"type": ROW_FRAME, "raw": payload bytes}``
+ROW_FRAME: Final[str] = "row frame"
 
 _HEAD = struct.Struct("<4sIII")
 _HEAD12 = struct.Struct("<4sII")
@@ -274,6 +281,8 @@ def scan(
         unchecked = record is not None
         if record is None and in_place and deferred is None:
             record = decode_data_payload(payload)
+        if payload[0] == ROW_TAG:  # a row frame (format 2, `_rowblock`): binary, not msgpack
+            record = {"type": ROW_FRAME, "raw": bytes(payload)}
         try:
             if record is None:
                 record = unpackb(payload, raw=False, strict_map_key=False)

@@ -20,7 +20,9 @@ from ._ranks import rank_header
 from ._system import cuda_info
 from ._values import _plain
 
-FORMAT_VERSION: Final[int] = 1
+#: 2 since row blocks (#12): a reader of format 1 would skip their rows silently, so it
+#: must refuse such a log ("upgrade curvelog"); format 1 logs are read as they are
+FORMAT_VERSION: Final[int] = 2
 
 
 def _git_info(cwd: str) -> dict[str, Any] | None:

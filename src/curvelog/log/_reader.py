@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
+
 from .._fs import read_bytes
 from ..errors import (
     LogCorruptError,
@@ -13,9 +15,10 @@ from ..errors import (
 from . import _format
 from ._chunk import _decode_data
 from ._fill import Chunk, Columns
-from ._format import FILE_MAGIC, Damage, Frame
+from ._format import FILE_MAGIC, ROW_FRAME, Damage, Frame
 from ._header import FORMAT_VERSION
 from ._records import record_problem
+from ._rowblock import assemble, decode_entry, entry_key
 from ._run import Run, Session
 from ._view import Image, open_image
 
@@ -91,6 +94,40 @@ class _Recheck(Exception):
     """A deferred check failed on the fast path: read the log again the careful way."""
 
 
+class _Block:
+    """A rows record and the rows of the row frames read against it (`_rowblock`)."""
+
+    __slots__ = ("chunk", "names", "rows", "seq", "step", "tbits")
+
+    def __init__(self, chunk: Chunk, rec: dict[str, Any]) -> None:
+        self.chunk = chunk
+        self.names: list[str] = rec["names"]
+        self.seq: int = rec["seq"]
+        self.step: int = rec["step"]
+        self.tbits = int(np.array(rec["time"], dtype="<f8").view("<i8"))
+        #: row frame index -> its rows
+        self.rows: dict[int, list[tuple[int, float, int, bytes]]] = {}
+
+
+def _row_frame(raw: Any, block: _Block | None) -> tuple[str, str] | None:
+    """Read a row frame into the rows record before it; (damage kind, detail) if it cannot be.
+
+    A row frame belongs to the last rows record in the file before it, with
+    no session record between, and must name that record's sequence number:
+    one whose rows record was lost is never read against another.
+    """
+    try:
+        seq, index = entry_key(raw)
+        if block is None or seq != block.seq:
+            return "malformed", f"row frame of chunk {seq} without its rows record"
+        if index in block.rows:
+            return "repeated", f"row frame {index} of chunk {seq}"
+        block.rows[index] = decode_entry(raw, len(block.names), block.step, block.tbits)
+    except ValueError as e:
+        return "malformed", str(e)
+    return None
+
+
 def _order(
     frames: list[Frame],
     damage: list[Damage],
@@ -117,11 +154,23 @@ def _order(
     first_seen: dict[str, int] = {}
     seen: set[tuple[str, int]] = set()
     top: dict[str, int] = {}
+    block: _Block | None = None  # the rows record row frames are read against
+    blocks: list[_Block] = []
     for fr in frames:
         rec = fr.record
         kind = rec.get("type")
+        if kind == ROW_FRAME:
+            found = _row_frame(rec.get("raw"), block)
+            if found is not None:
+                if unchecked is not None:
+                    raise _Recheck  # the careful path decides which damage comes first
+                if strict:
+                    raise LogCorruptError(path, fr.offset, f"{found[0]} row frame ({found[1]})")
+                damage.append(Damage(fr.offset, fr.end, *found))
+            continue
         if kind == "session":
             _check_format(path, fr)
+            block = None
         problem = record_problem(rec)
         fast = unchecked is not None and id(fr) in unchecked
         if problem is None and kind == "data":
@@ -136,7 +185,7 @@ def _order(
                 raise LogCorruptError(path, fr.offset, f"malformed {kind} record ({problem})")
             damage.append(Damage(fr.offset, fr.end, "malformed", problem))
             continue
-        if kind not in ("session", "data", "best", "end"):
+        if kind not in ("session", "data", "rows", "best", "end"):
             continue  # unknown record types: newer minor versions may add some
         sid = rec["sid"]
         first_seen.setdefault(sid, fr.offset)
@@ -160,7 +209,13 @@ def _order(
                     Damage(fr.offset, fr.end, "reordered", f"chunk {seq} after {top[sid]}")
                 )
             top[sid] = max(top.get(sid, -1), seq)
-            chunks.append(Chunk(fr, sid, (0, seq), decoded, fast))
+            chunk = Chunk(fr, sid, (0, seq), None if kind == "rows" else decoded, fast)
+            chunks.append(chunk)
+            if kind == "rows":
+                block = _Block(chunk, rec)
+                blocks.append(block)
+    for b in blocks:
+        b.chunk.decoded = assemble(b.names, [r for i in sorted(b.rows) for r in b.rows[i]])
     if strict and len(damage) > 0:
         d = min(damage, key=lambda d: d.start)
         raise LogCorruptError(path, d.start, d.describe())

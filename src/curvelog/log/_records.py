@@ -149,6 +149,24 @@ def _data_problem(r: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _rows_problem(r: Mapping[str, Any]) -> str | None:
+    """A rows record (`_rowblock`): what its row frames are decoded against."""
+    if not _is_text(r.get("sid")):
+        return "session id is not a string"
+    if not (_is_int(r.get("seq")) and 0 <= r["seq"] < _STEP_LIMIT):
+        return f"sequence number {r.get('seq')!r} is not a non-negative integer"
+    names = r.get("names")
+    if not (isinstance(names, list) and all(_is_text(k) and k for k in names)):
+        return "names are not a list of non-empty strings"
+    if len(set(names)) != len(names):
+        return "a metric name twice"
+    if not (_is_int(r.get("step")) and 0 <= r["step"] < _STEP_LIMIT):
+        return f"base step {r.get('step')!r} is not a non-negative integer below 2**63"
+    if type(r.get("time")) is not float or not math.isfinite(r["time"]):
+        return "base time is not a finite float"
+    return None
+
+
 def _best_problem(r: Mapping[str, Any]) -> str | None:
     if not _is_text(r.get("sid")):
         return "session id is not a string"
@@ -188,6 +206,7 @@ def _end_problem(r: Mapping[str, Any]) -> str | None:
 _CHECKS: Final = {
     "session": _session_problem,
     "data": _data_problem,
+    "rows": _rows_problem,
     "best": _best_problem,
     "end": _end_problem,
 }

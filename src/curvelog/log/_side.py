@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import LogClosedError, StepError
 from . import _format
 from ._chunk import _chunk_best, _encode_columns
+from ._rowblock import Block, encode_small
 from ._values import _check_names, _plain
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def write_config(log: EventLog, config: Any, *, merge: bool) -> None:
     with log._writing():
         m = log._mark  # one store of the mark, as every write: no rows, no chunk number
         size = log._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
-        log._mark = m._replace(size=size)
+        log._mark = m._replace(size=size, block=None)  # row frames must follow their block
 
 
 def replay_columns(
@@ -90,8 +91,8 @@ def write_record_locked(log: EventLog, record: dict[str, Any], rows: int, step: 
     the buffer is untouched here."""
     m = log._mark
     size, best_key, best_step = write_chunk(log, record)
-    log._mark = m._replace(size=size, rows=m.rows + rows, seq=m.seq + 1,
-                            best_key=best_key, best_step=best_step, step=step)  # fmt: skip
+    log._mark = m._replace(size=size, rows=m.rows + rows, seq=m.seq + 1, best_key=best_key,
+                            best_step=best_step, step=step, block=None)  # fmt: skip
 
 
 def write_sample(log: EventLog, row: dict[str, float], t: float) -> bool:
@@ -117,16 +118,36 @@ def write_sample(log: EventLog, row: dict[str, float], t: float) -> bool:
     return True
 
 
+def write_small(log: EventLog, record: dict[str, Any]) -> tuple[int, float, int | None, Block]:
+    """Write a small flush's rows as a row frame (and a new rows record when the open
+    block cannot take them; `_rowblock`), after what is on disk, in one write; caller
+    holds the lock and stores the mark. The file's new size, the best so far, the block."""
+    m = log._mark
+    parts, block = encode_small(log.sid, record, m.block, m.seq)
+    data = b"".join(
+        _format.encode_frame(p if type(p) is bytes else _format.pack(p))  # type: ignore[arg-type]
+        for p in parts
+    )
+    return (*_write_framed(log, record, data), block)
+
+
 def write_chunk(log: EventLog, record: dict[str, Any]) -> tuple[int, float, int | None]:
     """Write one data record after what is on disk (caller holds the lock): the file's
     new size and the best so far, counting this chunk. The caller stores the mark."""
+    return _write_framed(log, record, _format.encode_frame(_format.pack(record)))
+
+
+def _write_framed(
+    log: EventLog, record: dict[str, Any], data: bytes
+) -> tuple[int, float, int | None]:
+    """Write the frames ``data`` holding the rows of ``record``: new size, best so far."""
     m = log._mark
     best_key, best_step = m.best_key, m.best_step
     if log.best_metric is not None:
         found = _chunk_best(record, log.best_metric, log._best_sign)
         if found is not None and found[0] < best_key:
             best_key, best_step = found
-    size = log._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
+    size = log._append_bytes(data, m.size)
     if log._fsync:
         os.fsync(log._fd)
     return size, best_key, best_step

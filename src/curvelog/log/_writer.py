@@ -30,6 +30,7 @@ from ._deferred import INT_BOUND, Admission, admit, to_column
 from ._device import Transfers
 from ._hooks import _LOGGER, _OPEN_LOGS, _deliver_pending_signal, _install_hooks, _MainThreadWrites
 from ._open import open_session as _open_session
+from ._rowblock import SMALL, Block
 
 try:
     import fcntl
@@ -76,6 +77,8 @@ class _Mark(NamedTuple):
     ended: bool
     #: the step of the last row written (-1: none yet this session); see `_write_sample`
     step: int = -1
+    #: the open row block small flushes continue (`_rowblock`); None after any other record
+    block: Block | None = None
 
 
 class EventLog:
@@ -368,9 +371,14 @@ class EventLog:
                     return
             rows = buf[: 3 * n]
             record = _encode_rows(self.sid, rows, m.seq, convert)
-            size, best_key, best_step = _side.write_chunk(self, record)
+            block, seq = None, m.seq + 1
+            if n < SMALL:  # a few rows: row frames, not a chunk each (#12, `_rowblock`)
+                size, best_key, best_step, block = _side.write_small(self, record)
+                seq = block.seq + 1
+            else:
+                size, best_key, best_step = _side.write_chunk(self, record)
             self._mark = _Mark(
-                size, m.rows + n, m.seq + 1, n, rows[-1], best_key, best_step, False, rows[-3]
+                size, m.rows + n, seq, n, rows[-1], best_key, best_step, False, rows[-3], block
             )
             del buf[: 3 * n]
             if wait is not None or self._xfer.flight is None:

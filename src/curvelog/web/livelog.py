@@ -158,6 +158,7 @@ class LiveLog:
         self.objective: dict[str, Any] | None = run.objective
         self.open_sessions = {s.sid for s in run.sessions if not s.closed} if run.live else set()
         self.structure = 0
+        self._small = _primed_row_frames(self.path, self.offset)
         self.version = 0
         self._stat = self._stat_now()
         self._polled = 0.0
@@ -206,6 +207,7 @@ class LiveLog:
         for fr in frames:
             rec = fr.record
             kind = rec.get("type")
+            small = self._small.decoded(rec)  # a row frame's rows (#12), else None
             if kind == "session":
                 self.sessions += 1
                 self.open_sessions.add(str(rec.get("sid")))
@@ -215,9 +217,9 @@ class LiveLog:
             elif kind == "end":
                 self.open_sessions.discard(str(rec.get("sid")))
                 changed = True
-            elif kind == "data":
+            elif kind == "data" or small is not None:
                 try:
-                    steps, _times, cols = _decode_data(rec)
+                    steps, _times, cols = small if small is not None else _decode_data(rec)
                 except ValueError:
                     continue
                 if not steps.size:
@@ -310,3 +312,27 @@ class LiveLog:
                 wx, wy = wx[idx], wy[idx]
             out[name] = Window(wx, wy, int(wx.size), "m4")
         return out
+
+
+#: how far before the end of what the first read covered a rows record is looked for
+_PRIME_WINDOW = 4 << 20
+
+
+def _primed_row_frames(path: str, offset: int) -> Any:
+    """A `RowFrames` that knows the rows record open at ``offset``, so the row frames
+    written after the first read are read against it (#12). Looks at the last 4 MiB
+    before ``offset`` (a block is at most 256 small flushes)."""
+    from ..log._format import scan
+    from ..log._rowblock import RowFrames
+
+    small = RowFrames()
+    start = max(0, offset - _PRIME_WINDOW)
+    try:
+        with open(path, "rb") as f:
+            f.seek(start)
+            window = f.read(offset - start)
+    except OSError:
+        return small
+    for fr in scan(window, 0)[0]:
+        small.decoded(fr.record)
+    return small
