@@ -18,6 +18,7 @@ import curvelog
 from curvelog import EventLog
 from curvelog.errors import LogCorruptError
 from curvelog.log import _fill, _format, _reader, _view
+from test_log_view import _same_run
 
 
 def _log(path: Path, n: int = 30_000) -> Path:
@@ -38,24 +39,6 @@ def _log(path: Path, n: int = 30_000) -> Path:
 def _careful(path: Path, strict: bool = False) -> curvelog.Run:
     image = _view.open_image(str(path), False)
     return _reader._read(str(path), image, False, strict, True, fast=False)
-
-
-def _same(a: curvelog.Run, b: curvelog.Run) -> None:
-    assert a.metrics == b.metrics and a.rows == b.rows
-    assert [(d.start, d.end, d.kind, d.detail) for d in a.damage] == [
-        (d.start, d.end, d.kind, d.detail) for d in b.damage
-    ]
-    np.testing.assert_array_equal(a._steps, b._steps)
-    np.testing.assert_array_equal(a._times, b._times)
-    for m in a.metrics:
-        (ra, va), (rb, vb) = a._cols[m], b._cols[m]
-        assert (ra is None) == (rb is None)
-        if ra is not None:
-            np.testing.assert_array_equal(ra, rb)
-        np.testing.assert_array_equal(va, vb)
-    assert [(s.sid, s.rows, s.first_step, s.last_step, s.last_time) for s in a.sessions] == [
-        (s.sid, s.rows, s.first_step, s.last_step, s.last_time) for s in b.sessions
-    ]
 
 
 @pytest.fixture
@@ -96,7 +79,7 @@ def test_an_intact_log_is_read_once_on_the_fast_path(
     assert paths == [True]  # no second, careful read
     assert len(started) == 3  # the chunks were shared among three threads
     assert run.damage == [] and run.resumes == 1 and "val" in run.metrics
-    _same(run, _careful(path))
+    _same_run(run, _careful(path))
 
 
 def _reframed(frame: _format.Frame, change: Any) -> bytes:
@@ -144,7 +127,7 @@ def test_damage_found_on_the_fast_path_reads_as_the_careful_path(
     path.write_bytes(out)
     run = curvelog.read(path)
     taken = list(paths)
-    _same(run, _careful(path))
+    _same_run(run, _careful(path))
     kind = {"torn": "torn", "repeated": "repeated", "negative-step": "malformed"}.get(
         damage, "malformed" if damage == "infinite-time" else "corrupt"
     )
