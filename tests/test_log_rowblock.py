@@ -203,6 +203,34 @@ def test_row_frames_whose_rows_record_is_damaged_are_never_misread(tmp_path: Pat
     assert "without its rows record" in run.damage[1].detail
 
 
+def test_row_frames_of_a_session_whose_records_are_lost_are_never_read_as_another_s(
+    tmp_path: Path,
+) -> None:
+    """Session and rows record of a resume both lost: its row frames follow the first
+    session's block, with the same block number (each session counts from 0), and
+    only the session tag they carry tells them apart."""
+    path = tmp_path / "x.log"
+    for first, count, name in ((0, 3, "a"), (100, 6, "b")):  # b's row frames 3..5: new indices
+        with EventLog(path, flush_every=0) as log:
+            for i in range(first, first + count):
+                log.append(i, {name: float(i)})
+                log.flush()
+    recs = read_records(path)
+    kinds = [r["type"] for r in recs]
+    second = kinds.index("session", 1)
+    assert kinds[second + 1] == "rows" and recs[second + 1]["seq"] == recs[1]["seq"] == 0
+    raw = path.read_bytes()
+    frames = _frames(raw)
+    cut = frames[second][0], frames[second + 1][1]  # the resume's session and rows record
+    path.write_bytes(raw[: cut[0]] + raw[cut[1] :])
+    for a_run in (curvelog.read(path), curvelog.read(path, times=False)):
+        assert a_run.series("a").steps.tolist() == [0, 1, 2]  # not 100, 101, 102 as well
+        assert "b" not in a_run.metrics
+        assert [d.kind for d in a_run.damage] == ["malformed"] * 6
+    followed = list(follow(path, last=100, watch=False))  # the tail reads by the same rule
+    assert [step for step, _t, _v in followed] == [0, 1, 2]
+
+
 def test_a_repeated_row_frame_is_skipped_and_reported(tmp_path: Path) -> None:
     path = tmp_path / "x.log"
     _slow_log(path, n=4)

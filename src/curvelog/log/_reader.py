@@ -18,7 +18,7 @@ from ._fill import Chunk, Columns
 from ._format import FILE_MAGIC, ROW_FRAME, Damage, Frame
 from ._header import FORMAT_VERSION
 from ._records import record_problem
-from ._rowblock import assemble, decode_entry, entry_key
+from ._rowblock import assemble, decode_entry, entry_key, session_tag
 from ._run import Run, Session
 from ._view import Image, open_image
 
@@ -97,12 +97,13 @@ class _Recheck(Exception):
 class _Block:
     """A rows record and the rows of the row frames read against it (`_rowblock`)."""
 
-    __slots__ = ("chunk", "names", "rows", "seq", "step", "tbits")
+    __slots__ = ("chunk", "names", "rows", "seq", "step", "tag", "tbits")
 
     def __init__(self, chunk: Chunk, rec: dict[str, Any]) -> None:
         self.chunk = chunk
         self.names: list[str] = rec["names"]
         self.seq: int = rec["seq"]
+        self.tag = session_tag(rec["sid"])
         self.step: int = rec["step"]
         self.tbits = int(np.array(rec["time"], dtype="<f8").view("<i8"))
         #: row frame index -> its rows
@@ -113,12 +114,13 @@ def _row_frame(raw: Any, block: _Block | None) -> tuple[str, str] | None:
     """Read a row frame into the rows record before it; (damage kind, detail) if it cannot be.
 
     A row frame belongs to the last rows record in the file before it, with
-    no session record between, and must name that record's sequence number:
-    one whose rows record was lost is never read against another.
+    no session record between, and must name that record's sequence number
+    and carry its session's tag: one whose rows record was lost is never read
+    against another.
     """
     try:
-        seq, index = entry_key(raw)
-        if block is None or seq != block.seq:
+        tag, seq, index = entry_key(raw)
+        if block is None or seq != block.seq or tag != block.tag:
             return "malformed", f"row frame of chunk {seq} without its rows record"
         if index in block.rows:
             return "repeated", f"row frame {index} of chunk {seq}"

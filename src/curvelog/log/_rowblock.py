@@ -8,7 +8,7 @@ followed by **row frames**: ordinary frames (same header, same checksums,
 same damage handling) whose payload starts with the byte 0xC1, which msgpack
 never uses, and holds the rows in binary, relative to the rows record::
 
-    C1  uvarint seq  uvarint index  row*
+    C1  tag  uvarint seq  uvarint index  row*      (tag: `session_tag` of the sid)
     row := uvarint zigzag(step - base step)
            uvarint zigzag(float64 bits of time - bits of base time)
            uvarint mask          (bit i: the block's names[i] is present)
@@ -23,6 +23,7 @@ row frames, for a metric name the block lacks, and after any other record.
 from __future__ import annotations
 
 import struct
+import zlib
 from typing import Any, Final, NamedTuple
 
 import numpy as np
@@ -39,6 +40,7 @@ __all__ = [
     "decode_entry",
     "encode_small",
     "entry_key",
+    "session_tag",
 ]
 
 #: flushes of fewer rows than this are written as row frames (more: a columnar chunk)
@@ -59,6 +61,13 @@ class Block(NamedTuple):
     step: int
     tbits: int
     frames: int
+
+
+def session_tag(sid: str) -> int:
+    """The byte a row frame carries of its session: with both the session and the
+    rows record of a session lost, its row frames would otherwise be read against
+    the previous session's last block whenever the block numbers match."""
+    return zlib.crc32(sid.encode("utf-8")) & 0xFF
 
 
 def _uvarint(out: bytearray, v: int) -> None:
@@ -106,7 +115,7 @@ def encode_small(
         values[r, j] = np.frombuffer(vals, dtype="<f8")
         present[r, j] = True
     weights = [1 << j for j in range(k)]
-    buf = bytearray((ROW_TAG,))
+    buf = bytearray((ROW_TAG, session_tag(sid)))
     _uvarint(buf, block.seq)
     _uvarint(buf, block.frames)
     tbits = times.view("<i8")
@@ -137,13 +146,14 @@ def _unzigzag(v: int) -> int:
     return v >> 1 if not v & 1 else -((v + 1) >> 1)
 
 
-def entry_key(data: Any) -> tuple[int, int]:
-    """(block sequence number, index) of a row frame's payload; ValueError if unreadable."""
-    if type(data) is not bytes or not data or data[0] != ROW_TAG:
+def entry_key(data: Any) -> tuple[int, int, int]:
+    """(session tag, block sequence number, index) of a row frame's payload;
+    ValueError if unreadable."""
+    if type(data) is not bytes or len(data) < 2 or data[0] != ROW_TAG:
         raise ValueError("not a row frame")  # (a msgpack record may claim the type too)
-    seq, pos = _read_uvarint(data, 1)
+    seq, pos = _read_uvarint(data, 2)
     index, _ = _read_uvarint(data, pos)
-    return seq, index
+    return data[1], seq, index
 
 
 def decode_entry(
@@ -156,7 +166,7 @@ def decode_entry(
     outside ``[0, 2**63)``, a time that is no finite number) is a ValueError:
     the reader reports the frame as damage and skips it whole.
     """
-    _seq, pos = _read_uvarint(data, 1)
+    _seq, pos = _read_uvarint(data, 2)
     _index, pos = _read_uvarint(data, pos)
     rows = []
     size = len(data)
@@ -222,7 +232,7 @@ class RowFrames:
     """
 
     def __init__(self) -> None:
-        self._block: tuple[int, list[str], int, int] | None = None
+        self._block: tuple[int, int, list[str], int, int] | None = None
         self._seen: set[int] = set()
 
     def decoded(
@@ -236,13 +246,14 @@ class RowFrames:
         elif kind == "rows":
             if record_problem(record) is None:
                 t = int(np.array(record["time"], dtype="<f8").view("<i8"))
-                self._block = (record["seq"], record["names"], record["step"], t)
+                tag = session_tag(record["sid"])
+                self._block = (tag, record["seq"], record["names"], record["step"], t)
                 self._seen = set()
         elif kind == ROW_FRAME and self._block is not None:
-            seq, names, step, tbits = self._block
+            tag, seq, names, step, tbits = self._block
             try:
-                got, index = entry_key(record.get("raw"))
-                if got != seq or index in self._seen:
+                got_tag, got, index = entry_key(record.get("raw"))
+                if got_tag != tag or got != seq or index in self._seen:
                     return None
                 rows = decode_entry(record["raw"], len(names), step, tbits)
             except ValueError:
