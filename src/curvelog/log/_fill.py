@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from typing import Any, Final
 
 import numpy as np
@@ -24,6 +25,9 @@ from ._chunk import values_problem
 from ._format import Frame, payload_intact
 
 __all__ = ["Chunk", "Columns"]
+
+#: drops the mapped pages of a byte range once copied (`_view.Image.release`)
+_Release = Callable[[int, int], None]
 
 #: below this many bytes of chunks one thread does it all (a thread costs more)
 _THREADED_MIN: Final[int] = 8 << 20
@@ -95,7 +99,7 @@ class Columns:
             for name, n in counts.items()
         }
 
-    def fill(self, chunks: list[Chunk], data: memoryview, release: Any) -> bool:
+    def fill(self, chunks: list[Chunk], data: memoryview, release: _Release) -> bool:
         """Check and copy every chunk into place; False if an unchecked one fails its checks.
 
         ``release(start, end)`` drops a chunk's mapped pages once it is
@@ -126,7 +130,9 @@ class Columns:
                 raise r
         return all(results)
 
-    def _fill(self, chunks: list[Chunk], lo: int, hi: int, data: memoryview, release: Any) -> bool:
+    def _fill(
+        self, chunks: list[Chunk], lo: int, hi: int, data: memoryview, release: _Release
+    ) -> bool:
         for i in range(lo, hi):
             c = chunks[i]
             steps, times, decoded = c.decoded

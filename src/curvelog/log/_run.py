@@ -211,7 +211,7 @@ class Run:
         steps = self._steps if rows is None else self._steps[rows]
         times = self._times if rows is None else self._times[rows]
         raw = len(steps)
-        if raw > 1 and not (self._ascending if rows is None else _ascending(steps)):
+        if raw > 1 and not (self._ascending if rows is None else _strictly_ascending(steps)):
             order = np.argsort(steps, kind="stable")
             s = steps[order]
             last = np.ones(len(s), dtype=bool)
@@ -226,7 +226,7 @@ class Run:
     def _ascending(self) -> bool:
         """Whether every row's step is above the one before: checked once for the
         metrics in every row, which share the steps column."""
-        return _ascending(self._steps)
+        return _strictly_ascending(self._steps)
 
     def __iter__(self) -> Iterator[Series]:
         return (self.series(m) for m in self.metrics)
@@ -507,5 +507,5 @@ def _best_dict(best: Best | None) -> dict[str, Any] | None:
             "source": best.source}  # fmt: skip
 
 
-def _ascending(steps: np.ndarray) -> bool:
+def _strictly_ascending(steps: np.ndarray) -> bool:
     return len(steps) < 2 or bool(np.all(steps[1:] > steps[:-1]))
