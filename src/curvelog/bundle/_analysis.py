@@ -158,9 +158,14 @@ def _convergence(y: np.ndarray, goal: str, trend: dict[str, Any] | None) -> str:
     return "improving" if (direction == "down") == (goal == "min") else "worsening"
 
 
-def _metric_analysis(
+# Values near the float64 limit overflow sums and fits; those figures come out
+# non-finite and are written as null, so numpy need not warn about them.
+@np.errstate(all="ignore")
+def metric_analysis(
     s: Series, objective: Mapping[str, Any] | None, summary: Mapping[str, Any]
 ) -> dict[str, Any]:
+    """One metric's goal, trend, convergence and best (its part of `_analysis`),
+    computed with its summary ``summary`` where the metric's other work runs."""
     goal, source = _goal(s.metric, objective)
     trend = _trend(s.steps, s.values)
     out: dict[str, Any] = {"goal": goal, "goal_source": source, "trend": trend}
@@ -237,16 +242,15 @@ def _overfitting(
     return out
 
 
-# Values near the float64 limit overflow sums and fits; those figures come out
-# non-finite and are written as null, so numpy need not warn about them.
 @np.errstate(all="ignore")
 def _analysis(
     run: Run,
     selected: Sequence[str],
     objective: Mapping[str, Any] | None,
-    summaries: Mapping[str, Mapping[str, Any]],
+    per: Mapping[str, dict[str, Any]],
 ) -> dict[str, Any]:
-    per = {m: _metric_analysis(run.series(m), objective, summaries[m]) for m in selected}
+    """The run's analysis from each selected metric's `metric_analysis` (``per``)."""
+    per = {m: per[m] for m in selected}
     # train/validation pairs of the same quantity
     by_quantity: dict[str, dict[str, str]] = {}
     for m in selected:

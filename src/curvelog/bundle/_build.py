@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -18,18 +16,17 @@ from ..errors import (
 )
 from ..sampling import METHODS
 from ..sampling._views import panel_yscale
-from ._analysis import _analysis, _r6
+from ._analysis import _analysis, _r6, metric_analysis
 from ._charts import _plan_charts, _select
 from ._model import SCHEMA, Best, Bundle, Chart, Resume, RunMeta, SeriesData, Summary
 from ._series import _metric_summary, _sampled_series
 from ._smooth import check_weights, smooth_at
+from ._workers import metric_pool
 
 if TYPE_CHECKING:
     from ..log import Best as RunBest
     from ..log import Run
 
-#: metrics sampled at once: two series in memory at a time, two cores busy
-METRIC_THREADS: Final[int] = 2
 #: points per series when no budget is given
 DEFAULT_POINTS: Final[int] = 2000
 #: the smallest budget a chart can have: its first and last point
@@ -169,9 +166,11 @@ def build(
     digest: Callable[[], str | None],
     progress: Progress | None,
     smooth: Sequence[float] = (),
+    processes: bool = False,
 ) -> Bundle:
     """`build_bundle` once the options are checked; ``digest()`` gives the log's sha256
-    (called last, so a hash computed in a thread meanwhile costs no wall time)."""
+    (called last, so a hash computed in a thread meanwhile costs no wall time);
+    ``processes``: the metrics are worked on in forked processes (`_workers`)."""
     from .. import __version__
 
     selected = _select(run, metrics)
@@ -195,7 +194,8 @@ def build(
     }
     tasks = [(sp["metric"], yscales[c["id"]]) for c in plan for sp in c["series"]]
 
-    def one(task: tuple[str, str]) -> tuple[dict[str, Any], SeriesData]:
+    def one(task: tuple[str, str]) -> tuple[dict[str, Any], SeriesData, dict[str, Any] | None]:
+        """A metric's summary, chart line and (if selected) analysis: all its per-series work."""
         m, yscale = task
         s = run.series(m)
         finite_mask = np.isfinite(s.values)
@@ -206,15 +206,21 @@ def build(
                                yscale)  # fmt: skip
         if smooth:  # the EMA over the raw values, at the kept steps
             line["smooth"] = smooth_at(s, line["x"], smooth)
-        return summary, line
+        analysis = metric_analysis(s, objective, summary) if m in analysed else None
+        return summary, line, analysis
 
-    # Metrics are independent and numpy releases the GIL on large arrays: two at a
-    # time keep two cores busy (#12). Results are taken in order, so the bundle is
-    # the same bytes as one at a time.
-    with _metric_pool(len(tasks)) as pool:
+    # Metrics are independent: two at a time keep two cores busy (#12). Results are
+    # taken in order, so the bundle is the same bytes as one at a time.
+    analysed = set(selected)
+    analyses: dict[str, dict[str, Any]] = {}
+    with metric_pool(len(tasks), processes) as pool:
         results = pool(one, tasks)
-        for done, ((m, _), (summary, line)) in enumerate(zip(tasks, results, strict=True)):
+        for done, ((m, _), (summary, line, analysis)) in enumerate(
+            zip(tasks, results, strict=True)
+        ):
             per_metric[m], built[m] = summary, line
+            if analysis is not None:
+                analyses[m] = analysis
             if progress is not None:
                 progress("series", done + 1, len(tasks))
     per_metric = {m: per_metric[m] for m in selected if m in per_metric}
@@ -230,7 +236,7 @@ def build(
         "charts": charts,
         "best": None if best is None else _best_out(run, best, str(best_source), selected),
         "resumes": resumes,
-        "summary": _summary(run, selected, objective, per_metric),
+        "summary": _summary(run, selected, objective, per_metric, analyses),
         "provenance": {
             "source": {
                 "name": os.path.basename(run.path),
@@ -241,18 +247,6 @@ def build(
             "curvelog": __version__,
         },
     }
-
-
-@contextmanager
-def _metric_pool(count: int) -> Iterator[Callable[..., Iterator[Any]]]:
-    """``map`` over metrics: two worker threads where there are several metrics
-    and several cores, plain ``map`` otherwise (no thread for one series)."""
-    workers = min(METRIC_THREADS, count, os.cpu_count() or 1)
-    if workers < 2:
-        yield map
-        return
-    with ThreadPoolExecutor(workers, thread_name_prefix="curvelog-series") as ex:
-        yield ex.map
 
 
 def _best_out(run: Run, best: RunBest, source: str, selected: Sequence[str]) -> Best:
@@ -280,6 +274,7 @@ def _summary(
     selected: Sequence[str],
     objective: Mapping[str, Any] | None,
     per_metric: dict[str, dict[str, Any]],
+    analyses: Mapping[str, dict[str, Any]],
 ) -> Summary:
     steps, first_step, last_step = _distinct_steps(run)
     wall, end_time = _wall_time(run)
@@ -297,7 +292,7 @@ def _summary(
             for d in run.damage
         ],
         "metrics": per_metric,
-        "analysis": _analysis(run, selected, objective, per_metric),
+        "analysis": _analysis(run, selected, objective, analyses),
     }
 
 

@@ -198,7 +198,8 @@ def _compact_all(
 ) -> Iterator[tuple[str, tuple[Bundle, str | None] | CurvelogError]]:
     """Each log and its (bundle, path written), or the error that stopped it, in input order.
 
-    One log runs here, with progress on a terminal; several run in up to
+    One log runs here, with progress on a terminal and its metrics two at a
+    time in forked processes (`bundle._workers`: the process is ours); several run in up to
     ``jobs`` worker processes (a log's compaction is CPU-bound numpy work, so
     processes, not threads, use the cores).
     """
@@ -208,7 +209,7 @@ def _compact_all(
         for log in logs:
             progress = _CompactProgress(log) if len(logs) == 1 else None
             try:
-                yield log, compact_log(log, output, progress=progress, **opts)
+                yield log, compact_log(log, output, progress=progress, processes=True, **opts)
             except CurvelogError as e:
                 yield log, e
             finally:

@@ -1,0 +1,94 @@
+"""The metrics of one compaction, two at a time: in threads, or in forked processes.
+
+A series' sampling (`auto`) is numpy work on arrays of a few thousand
+points driven from Python, so it holds the GIL most of the time and two
+threads barely overlap (#12). A forked worker shares the parent's arrays
+page by page (nothing is copied or pickled on the way in; on the way out,
+a chart's points and a summary), so two processes keep two cores busy.
+
+Forking is only safe in a process that is ours: ``curvelog compact`` asks
+for processes (`metric_pool`'s ``processes``); a library call, which may run
+inside a training script with CUDA and data-loader threads, keeps threads.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, Final
+
+#: metrics worked on at once: two series in memory at a time, two cores busy
+METRIC_WORKERS: Final[int] = 2
+
+Job = Callable[[Any], Any]
+Mapper = Callable[[Job, Sequence[Any]], Iterator[Any]]
+
+
+@contextmanager
+def metric_pool(count: int, processes: bool = False) -> Iterator[Mapper]:
+    """A ``map`` over ``count`` metric jobs that gives the results in order.
+
+    Two workers where there are several metrics and several cores, plain
+    ``map`` otherwise (no thread for one series). ``processes``: forked
+    worker processes, on Linux (elsewhere fork is not safe with the system's
+    libraries, and spawn would copy every series); threads otherwise.
+    """
+    workers = min(METRIC_WORKERS, count, os.cpu_count() or 1)
+    if workers < 2:
+        yield map
+    elif processes and sys.platform == "linux":
+        yield lambda job, tasks: _forked_map(job, tasks, workers)
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="curvelog-series") as ex:
+            yield ex.map
+
+
+#: the job of the pool being forked: the children inherit it (a closure cannot be pickled)
+_JOB: Job | None = None
+
+
+def _forked_map(job: Job, tasks: Sequence[Any], workers: int) -> Iterator[Any]:
+    """``job`` over ``tasks`` in ``workers`` forked processes, results in order.
+
+    A task that fails in a worker is run again here, so its error (a
+    `CurvelogError`, or a bug) is raised with this process's traceback; on an
+    error or Ctrl-C here the workers are killed, not waited for.
+    """
+    import multiprocessing
+
+    global _JOB
+    _JOB = job
+    try:
+        with warnings.catch_warnings():
+            # Python 3.12+ warns about fork() while a thread runs: the file's
+            # hash may be in progress (Sha256Job); the children never touch it
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pool = multiprocessing.get_context("fork").Pool(workers, initializer=_quiet)
+    finally:
+        _JOB = None
+    try:
+        for task, (ok, result) in zip(tasks, pool.imap(_run, tasks), strict=True):
+            yield result if ok else job(task)
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _quiet() -> None:
+    """In a worker: Ctrl-C is the parent's to handle (it kills the workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run(task: Any) -> tuple[bool, Any]:
+    """In a worker: (True, the job's result), or (False, None) when it raised."""
+    assert _JOB is not None
+    try:
+        return True, _JOB(task)
+    except Exception:  # the parent runs it again and raises it there
+        return False, None

@@ -1,0 +1,71 @@
+"""The per-metric pool of a compaction (`curvelog.bundle._workers`, #12): forked
+processes when asked for on Linux, threads otherwise, results always in order."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import threading
+from typing import Any
+
+import pytest
+
+from curvelog.bundle import _workers
+from curvelog.errors import MetricNotFoundError
+
+linux = pytest.mark.skipif(sys.platform != "linux", reason="forked workers are Linux-only")
+
+
+def _where(task: int) -> tuple[int, int, str]:
+    return task, os.getpid(), threading.current_thread().name
+
+
+@linux
+def test_processes_run_the_jobs_in_two_other_processes_in_order() -> None:
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: no pool")
+    with _workers.metric_pool(6, processes=True) as pool:
+        out = list(pool(_where, range(6)))
+    assert [t for t, _, _ in out] == list(range(6))
+    pids = {pid for _, pid, _ in out}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    assert multiprocessing.active_children() == []  # the workers are gone
+
+
+def test_threads_run_here_and_one_metric_needs_no_worker() -> None:
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: no pool")
+    with _workers.metric_pool(4) as pool:
+        out = list(pool(_where, range(4)))
+    assert [t for t, _, _ in out] == list(range(4))
+    assert {pid for _, pid, _ in out} == {os.getpid()}
+    assert all(name.startswith("curvelog-series") for _, _, name in out)
+    with _workers.metric_pool(1, processes=True) as pool:
+        assert [pid for _, pid, _ in pool(_where, [7])] == [os.getpid()]
+
+
+@linux
+def test_a_job_that_fails_in_a_worker_raises_its_own_error_here() -> None:
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: no pool")
+    ran_here: list[int] = []
+
+    def job(task: int) -> Any:
+        if task == 2:
+            if os.getpid() == parent:
+                ran_here.append(task)
+            raise MetricNotFoundError("run.log", "loss", ["acc"])
+        return task * 10
+
+    parent = os.getpid()
+    got: list[int] = []
+    with (
+        pytest.raises(MetricNotFoundError, match="loss") as info,
+        _workers.metric_pool(4, processes=True) as pool,
+    ):
+        for result in pool(job, range(4)):
+            got.append(result)
+    assert got == [0, 10] and ran_here == [2]  # raised here, with this process's traceback
+    assert info.value.metric == "loss"
+    assert multiprocessing.active_children() == []  # killed, not waited for
