@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 from typing import Any
@@ -69,3 +70,39 @@ def test_a_job_that_fails_in_a_worker_raises_its_own_error_here() -> None:
     assert got == [0, 10] and ran_here == [2]  # raised here, with this process's traceback
     assert info.value.metric == "loss"
     assert multiprocessing.active_children() == []  # killed, not waited for
+
+
+def _die_in_a_worker(parent: int, task: int) -> int:
+    if task == 1 and os.getpid() != parent:
+        os._exit(3)  # as the OOM killer would end it: no result, no exception
+    return task + 100
+
+
+@linux
+def test_a_task_whose_worker_died_is_done_here() -> None:
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: no pool")
+    parent = os.getpid()
+    with _workers.metric_pool(3, processes=True) as pool:
+        out = list(pool(lambda t: _die_in_a_worker(parent, t), range(3)))
+    assert out == [100, 101, 102]
+    assert multiprocessing.active_children() == []
+
+
+def _handlers(_task: int) -> tuple[Any, Any]:
+    return signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+
+
+@linux
+def test_workers_drop_the_parents_signal_handlers() -> None:
+    """A framework's SIGTERM handler (Lightning installs one) would keep a
+    worker alive that is asked to end; workers get the defaults back."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: no pool")
+    old = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        with _workers.metric_pool(2, processes=True) as pool:
+            got = list(pool(_handlers, range(2)))
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert got == [(signal.SIG_DFL, signal.default_int_handler)] * 2

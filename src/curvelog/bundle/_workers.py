@@ -55,34 +55,44 @@ _JOB: Job | None = None
 def _forked_map(job: Job, tasks: Sequence[Any], workers: int) -> Iterator[Any]:
     """``job`` over ``tasks`` in ``workers`` forked processes, results in order.
 
-    A task that fails in a worker is run again here, so its error (a
-    `CurvelogError`, or a bug) is raised with this process's traceback; on an
-    error or Ctrl-C here the workers are killed, not waited for.
+    A task that fails in a worker, or whose worker died (killed, out of
+    memory), is run again here, so its error (a `CurvelogError`, or a bug) is
+    raised with this process's traceback. A Ctrl-C from the terminal reaches
+    the workers too and ends their task at once.
     """
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     global _JOB
+    ctx = multiprocessing.get_context("fork")
+    ex = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_reset_signals)
     _JOB = job
     try:
         with warnings.catch_warnings():
             # Python 3.12+ warns about fork() while a thread runs: the file's
             # hash may be in progress (Sha256Job); the children never touch it
             warnings.simplefilter("ignore", DeprecationWarning)
-            pool = multiprocessing.get_context("fork").Pool(workers, initializer=_quiet)
+            futures = [ex.submit(_run, task) for task in tasks]  # the first one forks
     finally:
         _JOB = None
     try:
-        for task, (ok, result) in zip(tasks, pool.imap(_run, tasks), strict=True):
+        for task, fut in zip(tasks, futures, strict=True):
+            try:
+                ok, result = fut.result()
+            except BrokenProcessPool:
+                ok, result = False, None
             yield result if ok else job(task)
-        pool.close()
     finally:
-        pool.terminate()
-        pool.join()
+        ex.shutdown(wait=True, cancel_futures=True)
 
 
-def _quiet() -> None:
-    """In a worker: Ctrl-C is the parent's to handle (it kills the workers)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _reset_signals() -> None:
+    """In a worker: the default Ctrl-C and SIGTERM, whatever handlers the
+    parent had installed (a framework's SIGTERM handler would keep a worker
+    alive that is asked to end)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _run(task: Any) -> tuple[bool, Any]:
