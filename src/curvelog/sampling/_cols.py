@@ -1,0 +1,354 @@
+"""Every pixel column of every reference chart in one set of arrays.
+
+`auto` scores thousands of selections against about ten charts of 430 to
+1,600 columns each. Done chart by chart, drawing a selection, its error and
+the proposals are a few dozen small numpy calls per chart, and the call
+overhead costs more than the arithmetic. `_Cols` concatenates the charts'
+columns (chart after chart, in the order of `_Model.views`) and carries
+each chart's transform as arrays, so that those are one numpy call each
+over all charts. The gain of candidates stays a loop over the charts (its
+arrays are large: the work is arithmetic), but charts with the same x or y
+transform share the pixel coordinates of the points.
+
+Every value is computed by the same floating-point operations as chart by
+chart; sums that mix charts keep the per-chart grouping and order
+(per-chart integer sums are exact; per-chart floats are added in chart
+order), so the selections are the same bit for bit. Arrays stay small (one
+chart's columns, not all charts' times all points): a large temporary is
+mapped fresh by malloc and costs its page faults at every call."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+import numpy as np
+
+from ._bins import BoolArray, FloatArray, IntArray, _ranges
+from ._pixels import _rows, _segment_span, _View, _xor_rows
+
+#: proposal kinds per chart, in the order the chart-by-chart loop emitted them
+_KINDS: Final = 14
+
+
+class _Drawn:
+    """How a selection lights the first ``nv`` charts, column by column
+    (concatenated): the rows of its kept points (pmin, pmax), the values
+    where the polyline crosses each column's left and right edge, its lit
+    rows and its error against the raw chart."""
+
+    __slots__ = ("nv", "pmin", "pmax", "left", "right", "has", "lo", "hi", "err")
+
+    def __init__(
+        self,
+        nv: int,
+        pmin: FloatArray,
+        pmax: FloatArray,
+        left: FloatArray,
+        right: FloatArray,
+        rows: tuple[BoolArray, IntArray, IntArray],
+        err: IntArray,
+    ) -> None:
+        self.nv = nv
+        self.pmin, self.pmax, self.left, self.right = pmin, pmax, left, right
+        self.has, self.lo, self.hi = rows
+        self.err = err
+
+
+class _Cols:
+    """The columns of ``views`` concatenated, with their charts' transforms.
+
+    Per chart (arrays of V x 1): the x transform (log, d0, d1 - d0, width)
+    and the y transform (log, y0, y1 - y0, height) of its `_Grid`, and its
+    weight. Per column (arrays of C): the chart it belongs to and the raw
+    curve's rows and extremes (`_View`). ``pos`` holds every chart's
+    ``g.pos`` (W + 1 entries each) end to end. Charts with the same y
+    transform (most of them) share the rows of a value: ``ysel`` lists one
+    chart per distinct y transform and ``yt`` maps each chart to it.
+    """
+
+    def __init__(self, views: Sequence[_View]) -> None:
+        gs = [v.g for v in views]
+        self.nv = len(views)
+        widths = np.array([g.width for g in gs], dtype=np.int64)
+        self.off = np.r_[0, np.cumsum(widths)].astype(np.int64)
+        self.vid = vid = np.repeat(np.arange(self.nv, dtype=np.int64), widths)
+        self.logx = np.array([g.log for g in gs], dtype=bool)[:, None]
+        self.d0 = np.array([g.d0 for g in gs])[:, None]
+        self.dspan = np.array([g.d1 - g.d0 for g in gs])[:, None]
+        self.width = np.array([float(g.width) for g in gs])[:, None]
+        self.iwidth = widths[:, None]
+        self.logy = np.array([g.logy for g in gs], dtype=bool)[:, None]
+        self.y0 = np.array([g.y0 for g in gs])[:, None]
+        self.yspan = np.array([g.y1 - g.y0 for g in gs])[:, None]
+        self.height = np.array([float(g.height) for g in gs])[:, None]
+        self.w = np.array([v.w for v in views])
+        xkeys = [(g.log, g.d0, g.d1 - g.d0, g.width) for g in gs]
+        self.xg = [xkeys.index(key) for key in xkeys]  # first chart with its x transform
+        ykeys = [(g.logy, g.y0, g.y1 - g.y0, g.height) for g in gs]
+        first = [ykeys.index(key) for key in ykeys]
+        self.ysel = np.unique(np.array(first, dtype=np.int64))
+        self.yt = np.searchsorted(self.ysel, first).astype(np.int64)
+        self.pos = np.concatenate([g.pos for g in gs]).astype(np.int64)
+        col = np.arange(self.off[-1], dtype=np.int64) - self.off[vid]
+        self.at = self.off[vid] + vid + col  # index of a column's first pos in ``pos``
+        self.hcol = np.array([g.height for g in gs], dtype=np.int64)[vid]
+        self.wcol = self.w[vid]
+        self.ytcol = self.yt[vid]
+        # inner boundaries: the left edge of every column but a chart's first
+        self.inner = np.flatnonzero(col > 0)  # the column right of each
+        iv = vid[self.inner]
+        self.inner_c = col[self.inner].astype(np.float64)
+        self.inner_x = (self.logx[iv, 0], self.d0[iv, 0], self.dspan[iv, 0], self.width[iv, 0])
+        self.inner_yt = self.yt[iv]
+        cat = np.concatenate
+        self.has = cat([v.has for v in views])
+        self.rlo = cat([v.rlo for v in views])
+        self.rhi = cat([v.rhi for v in views])
+        self.amin = cat([v.amin for v in views])
+        self.amax = cat([v.amax for v in views])
+        self.pt_lo = cat([v.pt_lo for v in views])
+        self.pt_hi = cat([v.pt_hi for v in views])
+        # the raw rows for `gain`'s XOR: lit count, and [rlo, rhi] with an
+        # empty column as [0, -1], so that no mask is needed
+        self.raw_n = np.where(self.has, self.rhi - self.rlo + 1, 0).astype(np.float64)
+        self.raw_lo = np.where(self.has, self.rlo, 0).astype(np.float64)
+        self.raw_hi = np.where(self.has, self.rhi, -1).astype(np.float64)
+
+    def disp(self, xs: IntArray, sel: slice | IntArray) -> FloatArray:
+        """``g.disp(xs)`` of the charts ``sel``, one row per chart."""
+        xf = xs.astype(np.float64)
+        logx = self.logx[sel]
+        if logx.any():
+            out: FloatArray = np.where(logx, np.log10(np.maximum(xf, 0.0) + 1.0), xf)
+            return out
+        return np.broadcast_to(xf, (logx.shape[0], xf.size))
+
+    def u(self, xs: IntArray, sel: slice | IntArray) -> FloatArray:
+        """``g.u(xs)`` of the charts ``sel``, one row per chart."""
+        out: FloatArray = (self.disp(xs, sel) - self.d0[sel]) / self.dspan[sel] * self.width[sel]
+        return out
+
+    def rows(self, vals: FloatArray, sel: slice | IntArray) -> FloatArray:
+        """``g.rows(vals)`` of the charts ``sel``, one row per chart."""
+        logy = self.logy[sel]
+        if logy.any():
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lg = np.where(vals > 0, np.log10(np.where(vals > 0, vals, 1.0)), np.nan)
+            vals = np.where(logy, lg, vals)
+        r: FloatArray = (vals - self.y0[sel]) / self.yspan[sel] * self.height[sel]
+        r[~np.isfinite(r)] = np.nan
+        return r
+
+    def colof(self, uu: FloatArray, sel: slice | IntArray) -> IntArray:
+        """``g.col`` from ``g.u``, one row per chart."""
+        c = np.floor(uu).astype(np.int64)
+        wi = self.iwidth[sel]
+        last = (c == wi) & (uu <= self.width[sel] + 1e-9)
+        out: IntArray = np.where(last, wi - 1, c)
+        return out
+
+    def _u_inner(self, xs: IntArray, ni: int) -> FloatArray:
+        """``g.u`` of one step per inner boundary, each in its own chart."""
+        logx, d0, dspan, width = (a[:ni] for a in self.inner_x)
+        xf = xs.astype(np.float64)
+        if logx.any():
+            xf = np.where(logx, np.log10(np.maximum(xf, 0.0) + 1.0), xf)
+        out: FloatArray = (xf - d0) / dspan * width
+        return out
+
+    def draw(self, x: IntArray, y: FloatArray, k: IntArray, nv: int | None = None) -> _Drawn:
+        """How the selection ``k`` lights the first ``nv`` charts (all by default)."""
+        nv = self.nv if nv is None else nv
+        nc = int(self.off[nv])
+        kn = k.size
+        vk = self.rows(y[k], self.ysel)  # one row per distinct y transform
+        kp = np.searchsorted(k, self.pos[: nc + nv]).astype(np.int64)
+        # a point with a gap on both sides draws nothing
+        ok = ~np.isnan(vk)
+        near = np.zeros_like(ok)
+        near[:, 1:] = ok[:, :-1]
+        near[:, :-1] |= ok[:, 1:]
+        kv = np.where(ok & near, vk, np.nan).ravel()
+        vk = vk.ravel()
+        at, base = self.at[:nc], self.ytcol[:nc] * kn
+        s, e = kp[at] + base, kp[at + 1] + base
+        pmin = _pair_reduce(np.minimum, np.where(np.isnan(kv), np.inf, kv), s, e, np.nan)
+        pmax = _pair_reduce(np.maximum, np.where(np.isnan(kv), -np.inf, kv), s, e, np.nan)
+        # where the polyline crosses each inner boundary (`_boundary_value`)
+        ni = nc - nv
+        inner = self.inner[:ni]
+        b = kp[self.at[inner]]
+        j1 = np.minimum(b, kn - 1)
+        j0 = np.maximum(b - 1, 0)
+        okb = (b > 0) & (b < kn)
+        u0, u1 = self._u_inner(x[k[j0]], ni), self._u_inner(x[k[j1]], ni)
+        vb = self.inner_yt[:ni] * kn
+        v0, v1 = vk[vb + j0], vk[vb + j1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            val = v0 + (self.inner_c[:ni] - u0) * (v1 - v0) / (u1 - u0)
+        cross = np.where(okb & np.isfinite(val), val, np.nan)
+        left = np.full(nc, np.nan)
+        left[inner] = cross
+        right = np.full(nc, np.nan)
+        right[inner - 1] = cross
+        lo = np.fmin(np.fmin(pmin, left), right)
+        hi = np.fmax(np.fmax(pmax, left), right)
+        rows = _rows(lo, hi, self.hcol[:nc])
+        err = _xor_rows(self.has[:nc], self.rlo[:nc], self.rhi[:nc], *rows)
+        return _Drawn(nv, pmin, pmax, left, right, rows, err)
+
+    def error(self, d: _Drawn, nv: int | None = None) -> float:
+        """Sum over the first ``nv`` charts of their XOR rows times their
+        weight, added chart by chart as `_Model.error` defines it."""
+        nv = d.nv if nv is None else nv
+        if nv == 0:
+            return 0.0
+        per = np.add.reduceat(d.err[: self.off[nv]], self.off[:nv]).tolist()
+        return float(sum(float(s) * w for s, w in zip(per, self.w[:nv].tolist(), strict=True)))
+
+    def proposals(self, d: _Drawn, first: int, n: int) -> tuple[IntArray, FloatArray]:
+        """`_Model.proposals` over the charts from ``first`` on, emitted in
+        the chart-by-chart order (chart, kind, column), which fixes the
+        order in which the greedy adds up the gains of one point."""
+        s = int(self.off[first])
+        has, rlo, rhi, dh, dlo, dhi = (
+            self.has[s:],
+            self.rlo[s:],
+            self.rhi[s:],
+            d.has[s:],
+            d.lo[s:],
+            d.hi[s:],
+        )
+        w, key = self.wcol[s:], self.vid[s:] * _KINDS
+        nr = np.where(has, rhi - rlo + 1, 0)
+        top = has & (~dh | (rhi > dhi))
+        bot = has & (~dh | (rlo < dlo))
+        g_top = np.where(top, np.where(dh, rhi - np.maximum(dhi, rlo - 1), nr), 0)
+        g_bot = np.where(bot, np.where(dh, np.minimum(dlo, rhi + 1) - rlo, nr), 0)
+        top &= g_top >= g_bot  # one side per column and round: zig-zag, not pairs
+        bot &= g_bot > g_top
+        idx: list[IntArray] = []
+        gain: list[FloatArray] = []
+        kind: list[IntArray] = []
+        edges: list[tuple[BoolArray, IntArray]] = []
+        for i, (side, gs, arg, pt, raw) in enumerate(
+            (
+                (top, g_top, self.amax[s:], self.pt_hi[s:], rhi),
+                (bot, g_bot, self.amin[s:], self.pt_lo[s:], rlo),
+            )
+        ):
+            by_point = side & (arg >= 0) & (pt == raw)
+            cols = np.flatnonzero(by_point)
+            idx.append(arg[cols])
+            gain.append(gs[cols] * w[cols])
+            kind.append(key[cols] + i)
+            edges.append((side & ~by_point, gs))
+        over_top = has & dh & (dhi > rhi)
+        over_bot = has & dh & (dlo < rlo)
+        g_over = np.where(over_top, dhi - rhi, 0) + np.where(over_bot, rlo - dlo, 0)
+        edges.append((over_top | over_bot, g_over))
+        for e, (mask, gs) in enumerate(edges):
+            cols = np.flatnonzero(mask)
+            for side_off in (0, 1):
+                b = self.pos[self.at[s + cols] + side_off]
+                ok = (b > 0) & (b < n)
+                cc, bb = cols[ok], b[ok]
+                gg = gs[cc] * w[cc]
+                kk = key[cc] + 2 + 4 * e + 2 * side_off
+                idx += [bb, bb - 1]
+                gain += [gg, gg]
+                kind += [kk, kk + 1]
+        order = np.argsort(np.concatenate(kind), kind="stable")
+        out_i: IntArray = np.concatenate(idx).astype(np.int64)[order]
+        out_g: FloatArray = np.concatenate(gain).astype(np.float64)[order]
+        return out_i, out_g
+
+    def gain(self, x: IntArray, y: FloatArray, k: IntArray, d: _Drawn, c: IntArray) -> FloatArray:
+        """`_Model.gain`, chart by chart: per chart, one pair per column from
+        p's to q's, a few times as many as candidates, so that the work is
+        arithmetic, not call overhead. Charts that share an x or a y
+        transform share the pixel coordinates of p, c and q."""
+        j = np.searchsorted(k, c)
+        p, q = k[j - 1], k[np.minimum(j, k.size - 1)]
+        ok = (j > 0) & (j < k.size) & np.isfinite(y[p]) & np.isfinite(y[q])
+        xs = x[p], x[c], x[q]
+        ys = y[p], y[c], y[q]
+        vs: dict[int, tuple[FloatArray, FloatArray, FloatArray]] = {}
+        us: dict[int, tuple[FloatArray, FloatArray, FloatArray, IntArray, IntArray]] = {}
+        total = np.zeros(c.size)
+        for v in range(self.nv):
+            g = self.xg[v]
+            if g not in us:
+                up, uc, uq = (self.u(a, slice(g, g + 1))[0] for a in xs)
+                sl = slice(g, g + 1)
+                us[g] = (up, uc, uq, self.colof(up[None], sl)[0], self.colof(uq[None], sl)[0])
+            up, uc, uq, cp, cq = us[g]
+            t = int(self.ysel[self.yt[v]])
+            if t not in vs:
+                vp, vc, vq = (self.rows(a, slice(t, t + 1))[0] for a in ys)
+                vs[t] = (vp, vc, vq)
+            vp, vc, vq = vs[t]
+            own, col = _ranges(cp, np.maximum(cq, cp) + 1)
+            at_p = col == cp[own]
+            at_q = col == cq[own]
+            gcol = col + self.off[v]
+            pmin, pmax, left = d.pmin[gcol], d.pmax[gcol], d.left[gcol]
+            base_lo = np.where(at_p, np.fmin(pmin, left), np.nan)
+            base_hi = np.where(at_p, np.fmax(pmax, left), np.nan)
+            right = d.right[gcol]
+            base_lo = np.where(at_q, np.fmin(np.fmin(base_lo, pmin), right), base_lo)
+            base_hi = np.where(at_q, np.fmax(np.fmax(base_hi, pmax), right), base_hi)
+            colf = col.astype(np.float64)
+            uc_o, vc_o = uc[own], vc[own]
+            lo1, hi1 = _segment_span(up[own], vp[own], uc_o, vc_o, colf)
+            lo2, hi2 = _segment_span(uc_o, vc_o, uq[own], vq[own], colf)
+            lo = np.fmin(np.fmin(base_lo, lo1), lo2)
+            hi = np.fmax(np.fmax(base_hi, hi1), hi2)
+            new = self._xor_raw(gcol, lo, hi, float(self.height[v, 0]))
+            diff = (d.err[gcol] - new) * float(self.w[v])
+            total += np.bincount(own, weights=diff, minlength=c.size)
+        out: FloatArray = np.where(ok, total, -np.inf)
+        return out
+
+    def _xor_raw(self, gcol: IntArray, lo: FloatArray, hi: FloatArray, h: float) -> FloatArray:
+        """`_xor_rows` of the raw rows of columns ``gcol`` and the rows
+        ``_rows(lo, hi, h)``, in floats (exact: small integers), with an
+        empty interval as [0, -1], where no mask is needed."""
+        has = (hi >= 0) & (lo < h)  # false where NaN
+        top = h - 1.0
+        rlo = np.where(has, np.minimum(np.maximum(np.floor(lo), 0.0), top), 0.0)
+        rhi = np.where(has, np.minimum(np.maximum(np.floor(hi), 0.0), top), -1.0)
+        la, ua = self.raw_lo[gcol], self.raw_hi[gcol]
+        inter = np.maximum(np.minimum(ua, rhi) - np.maximum(la, rlo) + 1.0, 0.0)
+        out: FloatArray = self.raw_n[gcol] + (rhi - rlo + 1.0) - 2.0 * inter
+        return out
+
+    def chord_score(
+        self, x: IntArray, y: FloatArray, p: IntArray, c: IntArray, q: IntArray
+    ) -> FloatArray:
+        """Largest distance in rows, over every other chart (as
+        `_Model._shortlist` samples them), of each point ``c`` from the
+        chord p-q."""
+        sel = np.arange(0, self.nv, max(1, self.nv // 2))
+        dp, dc, dq = self.disp(x[p], sel), self.disp(x[c], sel), self.disp(x[q], sel)
+        vp, vc, vq = self.rows(y[p], sel), self.rows(y[c], sel), self.rows(y[q], sel)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(dq > dp, (dc - dp) / (dq - dp), 0.5)
+        dist = np.abs(vc - (vp + t * (vq - vp)))
+        score = np.zeros(c.size)
+        for row in dist:
+            score = np.fmax(score, row)
+        return score
+
+
+def _pair_reduce(
+    ufunc: np.ufunc, vals: FloatArray, starts: IntArray, ends: IntArray, empty: float
+) -> FloatArray:
+    """``ufunc`` over each range [start, end) of ``vals`` (ranges in any
+    order), where the result is finite; ``empty`` elsewhere."""
+    idx = np.empty(2 * starts.size, dtype=np.int64)
+    idx[0::2], idx[1::2] = starts, ends
+    red = ufunc.reduceat(np.r_[vals, 0.0], idx)[0::2]
+    out: FloatArray = np.where((ends > starts) & np.isfinite(red), red, empty)
+    return out
