@@ -23,8 +23,9 @@ from ._bins import (
     _window_starts,
 )
 from ._blocks import _Summary
-from ._classic import _lttb, _lttb_finite, _minmax, _volatility
+from ._classic import _lttb, _minmax, _volatility
 from ._cols import _Cols, _Drawn
+from ._lttb import _lttb_raw
 from ._pixels import _Grid, _View
 from ._views import PLOT_XPAD, Y_MARGIN, Chart, YScale, charts_for, fine_charts, panel_yscale
 
@@ -349,6 +350,6 @@ def _classics(x: IntArray, summary: _Summary, mandatory: IntArray, target: int) 
     cand = cand[np.isfinite(y[cand])].astype(np.int64)
     if cand.size > m:
         out.append(cand[_lttb(x[cand].astype(np.float64), y[cand], m)])
-    if n <= _LTTB_MAX_POINTS:
-        out.append(_lttb_finite(x, y, np.isfinite(y), m))
+    if n <= _LTTB_MAX_POINTS:  # `_lttb_finite`'s picks, without a copy of the finite points
+        out.append(_lttb_raw(x, y, summary.nonfinite, m))
     return [p[np.isfinite(y[p])] for p in out]
