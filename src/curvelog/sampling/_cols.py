@@ -77,7 +77,6 @@ class _Cols:
         self.d0 = np.array([g.d0 for g in gs])[:, None]
         self.dspan = np.array([g.d1 - g.d0 for g in gs])[:, None]
         self.width = np.array([float(g.width) for g in gs])[:, None]
-        self.iwidth = widths[:, None]
         self.logy = np.array([g.logy for g in gs], dtype=bool)[:, None]
         self.y0 = np.array([g.y0 for g in gs])[:, None]
         self.yspan = np.array([g.y1 - g.y0 for g in gs])[:, None]
@@ -90,6 +89,8 @@ class _Cols:
         self.ysel = np.unique(np.array(first, dtype=np.int64))
         self.yt = np.searchsorted(self.ysel, first).astype(np.int64)
         self.pos = np.concatenate([g.pos for g in gs]).astype(np.int64)
+        self.upos, inv = np.unique(self.pos, return_inverse=True)
+        self.upos_inv = inv.astype(np.int64)
         col = np.arange(self.off[-1], dtype=np.int64) - self.off[vid]
         self.at = self.off[vid] + vid + col  # index of a column's first pos in ``pos``
         self.hcol = np.array([g.height for g in gs], dtype=np.int64)[vid]
@@ -124,11 +125,6 @@ class _Cols:
             return out
         return np.broadcast_to(xf, (logx.shape[0], xf.size))
 
-    def u(self, xs: IntArray, sel: slice | IntArray) -> FloatArray:
-        """``g.u(xs)`` of the charts ``sel``, one row per chart."""
-        out: FloatArray = (self.disp(xs, sel) - self.d0[sel]) / self.dspan[sel] * self.width[sel]
-        return out
-
     def rows(self, vals: FloatArray, sel: slice | IntArray) -> FloatArray:
         """``g.rows(vals)`` of the charts ``sel``, one row per chart."""
         logy = self.logy[sel]
@@ -140,22 +136,37 @@ class _Cols:
         r[~np.isfinite(r)] = np.nan
         return r
 
-    def colof(self, uu: FloatArray, sel: slice | IntArray) -> IntArray:
-        """``g.col`` from ``g.u``, one row per chart."""
-        c = np.floor(uu).astype(np.int64)
-        wi = self.iwidth[sel]
-        last = (c == wi) & (uu <= self.width[sel] + 1e-9)
-        out: IntArray = np.where(last, wi - 1, c)
-        return out
-
-    def _u_inner(self, xs: IntArray, ni: int) -> FloatArray:
-        """``g.u`` of one step per inner boundary, each in its own chart."""
+    def _u_inner(self, xk: FloatArray, lk: FloatArray | None, j: IntArray) -> FloatArray:
+        """``g.u`` of kept point ``j`` of each inner boundary, in its own
+        chart, from the kept steps ``xk`` and their log display ``lk``."""
+        ni = j.size
         logx, d0, dspan, width = (a[:ni] for a in self.inner_x)
-        xf = xs.astype(np.float64)
-        if logx.any():
-            xf = np.where(logx, np.log10(np.maximum(xf, 0.0) + 1.0), xf)
+        xf = xk[j] if lk is None else np.where(logx, lk[j], xk[j])
         out: FloatArray = (xf - d0) / dspan * width
         return out
+
+    @staticmethod
+    def _extremes(kv: FloatArray, s: IntArray, e: IntArray) -> tuple[FloatArray, FloatArray]:
+        """Lowest and highest of ``kv`` over each column's range [s, e)
+        (NaN where none). Most columns hold one or two kept points: those
+        are read directly, the others reduced (``reduceat`` costs about as
+        much per column as the rest of a draw)."""
+        size = e - s
+        pmin = np.full(s.size, np.nan)
+        one = np.flatnonzero(size == 1)
+        pmin[one] = kv[s[one]]
+        pmax = pmin.copy()
+        two = np.flatnonzero(size == 2)
+        a, b = kv[s[two]], kv[s[two] + 1]
+        pmin[two], pmax[two] = np.fmin(a, b), np.fmax(a, b)
+        more = np.flatnonzero(size > 2)
+        if more.size:
+            idx = np.empty(2 * more.size, dtype=np.int64)
+            idx[0::2], idx[1::2] = s[more], e[more]
+            vals = np.r_[kv, np.nan]  # an end may be the last point's
+            pmin[more] = np.fmin.reduceat(vals, idx)[0::2]
+            pmax[more] = np.fmax.reduceat(vals, idx)[0::2]
+        return pmin, pmax
 
     def draw(self, x: IntArray, y: FloatArray, k: IntArray, nv: int | None = None) -> _Drawn:
         """How the selection ``k`` lights the first ``nv`` charts (all by default)."""
@@ -163,7 +174,10 @@ class _Cols:
         nc = int(self.off[nv])
         kn = k.size
         vk = self.rows(y[k], self.ysel)  # one row per distinct y transform
-        kp = np.searchsorted(k, self.pos[: nc + nv]).astype(np.int64)
+        # kept points before each pos (np.searchsorted(k, pos), from the few
+        # distinct pos: most charts share their boundaries' steps)
+        r = np.searchsorted(self.upos, k, side="right")
+        kp = np.cumsum(np.bincount(r, minlength=self.upos.size + 1))[self.upos_inv[: nc + nv]]
         # a point with a gap on both sides draws nothing
         ok = ~np.isnan(vk)
         near = np.zeros_like(ok)
@@ -173,8 +187,7 @@ class _Cols:
         vk = vk.ravel()
         at, base = self.at[:nc], self.ytcol[:nc] * kn
         s, e = kp[at] + base, kp[at + 1] + base
-        pmin = _pair_reduce(np.minimum, np.where(np.isnan(kv), np.inf, kv), s, e, np.nan)
-        pmax = _pair_reduce(np.maximum, np.where(np.isnan(kv), -np.inf, kv), s, e, np.nan)
+        pmin, pmax = self._extremes(kv, s, e)
         # where the polyline crosses each inner boundary (`_boundary_value`)
         ni = nc - nv
         inner = self.inner[:ni]
@@ -182,7 +195,9 @@ class _Cols:
         j1 = np.minimum(b, kn - 1)
         j0 = np.maximum(b - 1, 0)
         okb = (b > 0) & (b < kn)
-        u0, u1 = self._u_inner(x[k[j0]], ni), self._u_inner(x[k[j1]], ni)
+        xk = x[k].astype(np.float64)
+        lk = np.log10(np.maximum(xk, 0.0) + 1.0) if self.inner_x[0][:ni].any() else None
+        u0, u1 = self._u_inner(xk, lk, j0), self._u_inner(xk, lk, j1)
         vb = self.inner_yt[:ni] * kn
         v0, v1 = vk[vb + j0], vk[vb + j1]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -272,7 +287,8 @@ class _Cols:
         j = np.searchsorted(k, c)
         p, q = k[j - 1], k[np.minimum(j, k.size - 1)]
         ok = (j > 0) & (j < k.size) & np.isfinite(y[p]) & np.isfinite(y[q])
-        xs = x[p], x[c], x[q]
+        xs = [a.astype(np.float64) for a in (x[p], x[c], x[q])]
+        lg = [np.log10(np.maximum(a, 0.0) + 1.0) for a in xs] if self.logx.any() else xs
         ys = y[p], y[c], y[q]
         vs: dict[int, tuple[FloatArray, FloatArray, FloatArray]] = {}
         us: dict[int, tuple[FloatArray, FloatArray, FloatArray, IntArray, IntArray]] = {}
@@ -280,9 +296,9 @@ class _Cols:
         for v in range(self.nv):
             g = self.xg[v]
             if g not in us:
-                up, uc, uq = (self.u(a, slice(g, g + 1))[0] for a in xs)
-                sl = slice(g, g + 1)
-                us[g] = (up, uc, uq, self.colof(up[None], sl)[0], self.colof(uq[None], sl)[0])
+                d0, dspan, width = self.d0[g, 0], self.dspan[g, 0], self.width[g, 0]
+                up, uc, uq = ((a - d0) / dspan * width for a in (lg if self.logx[g, 0] else xs))
+                us[g] = (up, uc, uq, _col(up, int(width)), _col(uq, int(width)))
             up, uc, uq, cp, cq = us[g]
             t = int(self.ysel[self.yt[v]])
             if t not in vs:
@@ -300,9 +316,10 @@ class _Cols:
             base_lo = np.where(at_q, np.fmin(np.fmin(base_lo, pmin), right), base_lo)
             base_hi = np.where(at_q, np.fmax(np.fmax(base_hi, pmax), right), base_hi)
             colf = col.astype(np.float64)
+            col1 = colf + 1.0
             uc_o, vc_o = uc[own], vc[own]
-            lo1, hi1 = _segment_span(up[own], vp[own], uc_o, vc_o, colf)
-            lo2, hi2 = _segment_span(uc_o, vc_o, uq[own], vq[own], colf)
+            lo1, hi1 = _segment_span(up[own], vp[own], uc_o, vc_o, colf, col1)
+            lo2, hi2 = _segment_span(uc_o, vc_o, uq[own], vq[own], colf, col1)
             lo = np.fmin(np.fmin(base_lo, lo1), lo2)
             hi = np.fmax(np.fmax(base_hi, hi1), hi2)
             new = self._xor_raw(gcol, lo, hi, float(self.height[v, 0]))
@@ -342,13 +359,8 @@ class _Cols:
         return score
 
 
-def _pair_reduce(
-    ufunc: np.ufunc, vals: FloatArray, starts: IntArray, ends: IntArray, empty: float
-) -> FloatArray:
-    """``ufunc`` over each range [start, end) of ``vals`` (ranges in any
-    order), where the result is finite; ``empty`` elsewhere."""
-    idx = np.empty(2 * starts.size, dtype=np.int64)
-    idx[0::2], idx[1::2] = starts, ends
-    red = ufunc.reduceat(np.r_[vals, 0.0], idx)[0::2]
-    out: FloatArray = np.where((ends > starts) & np.isfinite(red), red, empty)
+def _col(uu: FloatArray, width: int) -> IntArray:
+    """``g.col`` from ``g.u`` in a chart ``width`` columns wide."""
+    c = np.floor(uu).astype(np.int64)
+    out: IntArray = np.where((c == width) & (uu <= width + 1e-9), width - 1, c)
     return out

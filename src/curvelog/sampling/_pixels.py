@@ -131,18 +131,29 @@ def _xor_rows(
 
 
 def _segment_span(
-    ua: FloatArray, va: FloatArray, ub: FloatArray, vb: FloatArray, col: FloatArray
+    ua: FloatArray,
+    va: FloatArray,
+    ub: FloatArray,
+    vb: FloatArray,
+    col: FloatArray,
+    col1: FloatArray,
 ) -> tuple[FloatArray, FloatArray]:
     """Lowest and highest value of segment a-b inside column ``col``
-    ([col, col + 1) in pixels); NaN where the segment misses the column."""
+    ([col, col1 = col + 1) in pixels); NaN where the segment misses the
+    column. A vertical segment (both values at one x, ub <= ua: rare) is
+    patched in after the general case."""
     left = np.maximum(ua, col)
-    right = np.minimum(ub, col + 1.0)
-    flat = ub <= ua  # a vertical segment: both values at one x
-    hit = np.where(flat, np.floor(ua) == col, left <= right)
+    right = np.minimum(ub, col1)
+    hit = left <= right
     with np.errstate(divide="ignore", invalid="ignore"):
-        slope = np.where(flat, 0.0, (vb - va) / (ub - ua))
-    v1 = np.where(flat, va, va + (left - ua) * slope)
-    v2 = np.where(flat, vb, va + (right - ua) * slope)
+        slope = (vb - va) / (ub - ua)
+        v1 = va + (left - ua) * slope
+        v2 = va + (right - ua) * slope
+    flat = ub <= ua
+    if flat.any():
+        hit = np.where(flat, np.floor(ua) == col, hit)
+        v1 = np.where(flat, va, v1)
+        v2 = np.where(flat, vb, v2)
     lo = np.where(hit, np.fmin(v1, v2), np.nan)
     hi = np.where(hit, np.fmax(v1, v2), np.nan)
     return lo, hi
