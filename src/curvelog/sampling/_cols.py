@@ -25,7 +25,7 @@ from typing import Final
 import numpy as np
 
 from ._bins import BoolArray, FloatArray, IntArray, _ranges
-from ._pixels import _rows, _segment_span, _View, _xor_rows
+from ._pixels import _segment_span, _View
 
 #: proposal kinds per chart, in the order the chart-by-chart loop emitted them
 _KINDS: Final = 14
@@ -35,7 +35,8 @@ class _Drawn:
     """How a selection lights the first ``nv`` charts, column by column
     (concatenated): the rows of its kept points (pmin, pmax), the values
     where the polyline crosses each column's left and right edge, its lit
-    rows and its error against the raw chart."""
+    rows (``lo`` and ``hi`` as floats, [0, -1] where nothing is lit) and
+    its error against the raw chart (whole numbers, as floats)."""
 
     __slots__ = ("nv", "pmin", "pmax", "left", "right", "has", "lo", "hi", "err")
 
@@ -46,8 +47,8 @@ class _Drawn:
         pmax: FloatArray,
         left: FloatArray,
         right: FloatArray,
-        rows: tuple[BoolArray, IntArray, IntArray],
-        err: IntArray,
+        rows: tuple[BoolArray, FloatArray, FloatArray],
+        err: FloatArray,
     ) -> None:
         self.nv = nv
         self.pmin, self.pmax, self.left, self.right = pmin, pmax, left, right
@@ -93,7 +94,7 @@ class _Cols:
         self.upos_inv = inv.astype(np.int64)
         col = np.arange(self.off[-1], dtype=np.int64) - self.off[vid]
         self.at = self.off[vid] + vid + col  # index of a column's first pos in ``pos``
-        self.hcol = np.array([g.height for g in gs], dtype=np.int64)[vid]
+        self.hcolf = self.height[vid, 0]
         self.wcol = self.w[vid]
         self.ytcol = self.yt[vid]
         # inner boundaries: the left edge of every column but a chart's first
@@ -209,9 +210,9 @@ class _Cols:
         right[inner - 1] = cross
         lo = np.fmin(np.fmin(pmin, left), right)
         hi = np.fmax(np.fmax(pmax, left), right)
-        rows = _rows(lo, hi, self.hcol[:nc])
-        err = _xor_rows(self.has[:nc], self.rlo[:nc], self.rhi[:nc], *rows)
-        return _Drawn(nv, pmin, pmax, left, right, rows, err)
+        raw = self.raw_n[:nc], self.raw_lo[:nc], self.raw_hi[:nc]
+        has, rlo, rhi, err = _xor_float(lo, hi, self.hcolf[:nc], raw)
+        return _Drawn(nv, pmin, pmax, left, right, (has, rlo, rhi), err)
 
     def error(self, d: _Drawn, nv: int | None = None) -> float:
         """Sum over the first ``nv`` charts of their XOR rows times their
@@ -246,7 +247,7 @@ class _Cols:
         idx: list[IntArray] = []
         gain: list[FloatArray] = []
         kind: list[IntArray] = []
-        edges: list[tuple[BoolArray, IntArray]] = []
+        edges: list[tuple[BoolArray, FloatArray]] = []
         for i, (side, gs, arg, pt, raw) in enumerate(
             (
                 (top, g_top, self.amax[s:], self.pt_hi[s:], rhi),
@@ -322,23 +323,11 @@ class _Cols:
             lo2, hi2 = _segment_span(uc_o, vc_o, uq[own], vq[own], colf, col1)
             lo = np.fmin(np.fmin(base_lo, lo1), lo2)
             hi = np.fmax(np.fmax(base_hi, hi1), hi2)
-            new = self._xor_raw(gcol, lo, hi, float(self.height[v, 0]))
+            raw = self.raw_n[gcol], self.raw_lo[gcol], self.raw_hi[gcol]
+            new = _xor_float(lo, hi, float(self.height[v, 0]), raw)[3]
             diff = (d.err[gcol] - new) * float(self.w[v])
             total += np.bincount(own, weights=diff, minlength=c.size)
         out: FloatArray = np.where(ok, total, -np.inf)
-        return out
-
-    def _xor_raw(self, gcol: IntArray, lo: FloatArray, hi: FloatArray, h: float) -> FloatArray:
-        """`_xor_rows` of the raw rows of columns ``gcol`` and the rows
-        ``_rows(lo, hi, h)``, in floats (exact: small integers), with an
-        empty interval as [0, -1], where no mask is needed."""
-        has = (hi >= 0) & (lo < h)  # false where NaN
-        top = h - 1.0
-        rlo = np.where(has, np.minimum(np.maximum(np.floor(lo), 0.0), top), 0.0)
-        rhi = np.where(has, np.minimum(np.maximum(np.floor(hi), 0.0), top), -1.0)
-        la, ua = self.raw_lo[gcol], self.raw_hi[gcol]
-        inter = np.maximum(np.minimum(ua, rhi) - np.maximum(la, rlo) + 1.0, 0.0)
-        out: FloatArray = self.raw_n[gcol] + (rhi - rlo + 1.0) - 2.0 * inter
         return out
 
     def chord_score(
@@ -364,3 +353,24 @@ def _col(uu: FloatArray, width: int) -> IntArray:
     c = np.floor(uu).astype(np.int64)
     out: IntArray = np.where((c == width) & (uu <= width + 1e-9), width - 1, c)
     return out
+
+
+def _xor_float(
+    lo: FloatArray,
+    hi: FloatArray,
+    h: float | FloatArray,
+    raw: tuple[FloatArray, FloatArray, FloatArray],
+) -> tuple[BoolArray, FloatArray, FloatArray, FloatArray]:
+    """`_pixels._rows` of the extents [lo, hi] (``has``, ``rlo``, ``rhi``)
+    and |A xor B| of those rows and the raw rows ``raw`` (lit count, low,
+    high: `_Cols.raw_n` ...), in floats (exact: small integers). An empty
+    interval is [0, -1], so that no mask is needed; ``rlo`` and ``rhi``
+    of an empty column are read nowhere else."""
+    has = (hi >= 0) & (lo < h)  # false where NaN
+    top = h - 1.0
+    rlo = np.where(has, np.minimum(np.maximum(np.floor(lo), 0.0), top), 0.0)
+    rhi = np.where(has, np.minimum(np.maximum(np.floor(hi), 0.0), top), -1.0)
+    n, la, ua = raw
+    inter = np.maximum(np.minimum(ua, rhi) - np.maximum(la, rlo) + 1.0, 0.0)
+    err: FloatArray = n + (rhi - rlo + 1.0) - 2.0 * inter
+    return has, rlo, rhi, err

@@ -119,17 +119,6 @@ def _rows(
     return has, rlo, rhi
 
 
-def _xor_rows(
-    ha: BoolArray, la: IntArray, ua: IntArray, hb: BoolArray, lb: IntArray, ub: IntArray
-) -> IntArray:
-    """|A xor B| for row intervals A = [la, ua], B = [lb, ub] (empty where not h)."""
-    na = np.where(ha, ua - la + 1, 0)
-    nb = np.where(hb, ub - lb + 1, 0)
-    inter = np.where(ha & hb, np.maximum(0, np.minimum(ua, ub) - np.maximum(la, lb) + 1), 0)
-    out: IntArray = (na + nb - 2 * inter).astype(np.int64)
-    return out
-
-
 def _segment_span(
     ua: FloatArray,
     va: FloatArray,
