@@ -98,8 +98,9 @@ def _ranges(starts: IntArray, ends: IntArray) -> tuple[IntArray, IntArray]:
     cnt = np.maximum(ends - starts, 0)
     total = int(cnt.sum())
     owner = np.repeat(np.arange(starts.size, dtype=np.int64), cnt)
-    off = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    return owner, starts[owner] + off
+    # value = position - (first position of its range - its start)
+    shift = np.repeat(np.cumsum(cnt) - cnt - starts, cnt)
+    return owner, np.arange(total, dtype=np.int64) - shift
 
 
 class _Bins:

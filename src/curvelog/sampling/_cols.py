@@ -20,7 +20,7 @@ mapped fresh by malloc and costs its page faults at every call."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
 
@@ -54,6 +54,52 @@ class _Drawn:
         self.pmin, self.pmax, self.left, self.right = pmin, pmax, left, right
         self.has, self.lo, self.hi = rows
         self.err = err
+
+
+class _Span(NamedTuple):
+    """`_Cols.gain`'s pairs in one x transform: one per candidate and
+    column from its kept neighbour p's to q's (``own``: the candidate,
+    ``col``: the column), and p, c and q in pixels on each pair."""
+
+    cp: IntArray
+    cq: IntArray
+    own: IntArray
+    col: IntArray
+    colf: FloatArray
+    col1: FloatArray
+    up: FloatArray
+    uc: FloatArray
+    uq: FloatArray
+
+    @classmethod
+    def of(
+        cls, up: FloatArray, uc: FloatArray, uq: FloatArray, cp: IntArray, cq: IntArray
+    ) -> _Span:
+        own, col = _ranges(cp, np.maximum(cq, cp) + 1)
+        colf = col.astype(np.float64)
+        return cls(cp, cq, own, col, colf, colf + 1.0, up[own], uc[own], uq[own])
+
+    def base(self, d: _Drawn, off: int) -> tuple[FloatArray, FloatArray]:
+        """What the rest of the polyline draws in each pair's column: in
+        p's column its points and the crossing of its left edge, in q's its
+        points and the crossing of its right edge, nothing in between."""
+        gp, gq = self.cp + off, self.cq + off
+        pmin, pmax, left = d.pmin[gp], d.pmax[gp], d.left[gp]
+        lo, hi = np.fmin(pmin, left), np.fmax(pmax, left)
+        same = self.cp == self.cq
+        right = d.right[gp]
+        lo = np.where(same, np.fmin(np.fmin(lo, pmin), right), lo)
+        hi = np.where(same, np.fmax(np.fmax(hi, pmax), right), hi)
+        base_lo = np.full(self.own.size, np.nan)
+        base_hi = np.full(self.own.size, np.nan)
+        span = np.maximum(self.cq, self.cp) - self.cp  # columns after p's
+        last = np.cumsum(span + 1) - 1
+        base_lo[last - span], base_hi[last - span] = lo, hi
+        two = np.flatnonzero(span > 0)  # q's column, not p's
+        gq, at = gq[two], last[two]
+        base_lo[at] = np.fmin(d.pmin[gq], d.right[gq])
+        base_hi[at] = np.fmax(d.pmax[gq], d.right[gq])
+        return base_lo, base_hi
 
 
 class _Cols:
@@ -284,49 +330,38 @@ class _Cols:
         """`_Model.gain`, chart by chart: per chart, one pair per column from
         p's to q's, a few times as many as candidates, so that the work is
         arithmetic, not call overhead. Charts that share an x or a y
-        transform share the pixel coordinates of p, c and q."""
+        transform share the pixel coordinates of p, c and q and the pairs."""
         j = np.searchsorted(k, c)
         p, q = k[j - 1], k[np.minimum(j, k.size - 1)]
         ok = (j > 0) & (j < k.size) & np.isfinite(y[p]) & np.isfinite(y[q])
         xs = [a.astype(np.float64) for a in (x[p], x[c], x[q])]
         lg = [np.log10(np.maximum(a, 0.0) + 1.0) for a in xs] if self.logx.any() else xs
         ys = y[p], y[c], y[q]
-        vs: dict[int, tuple[FloatArray, FloatArray, FloatArray]] = {}
-        us: dict[int, tuple[FloatArray, FloatArray, FloatArray, IntArray, IntArray]] = {}
+        rows: dict[int, list[FloatArray]] = {}
+        grids: dict[int, _Span] = {}
         total = np.zeros(c.size)
         for v in range(self.nv):
             g = self.xg[v]
-            if g not in us:
+            if g not in grids:
                 d0, dspan, width = self.d0[g, 0], self.dspan[g, 0], self.width[g, 0]
                 up, uc, uq = ((a - d0) / dspan * width for a in (lg if self.logx[g, 0] else xs))
-                us[g] = (up, uc, uq, _col(up, int(width)), _col(uq, int(width)))
-            up, uc, uq, cp, cq = us[g]
+                grids[g] = _Span.of(up, uc, uq, _col(up, int(width)), _col(uq, int(width)))
+            sp = grids[g]
             t = int(self.ysel[self.yt[v]])
-            if t not in vs:
-                vp, vc, vq = (self.rows(a, slice(t, t + 1))[0] for a in ys)
-                vs[t] = (vp, vc, vq)
-            vp, vc, vq = vs[t]
-            own, col = _ranges(cp, np.maximum(cq, cp) + 1)
-            at_p = col == cp[own]
-            at_q = col == cq[own]
-            gcol = col + self.off[v]
-            pmin, pmax, left = d.pmin[gcol], d.pmax[gcol], d.left[gcol]
-            base_lo = np.where(at_p, np.fmin(pmin, left), np.nan)
-            base_hi = np.where(at_p, np.fmax(pmax, left), np.nan)
-            right = d.right[gcol]
-            base_lo = np.where(at_q, np.fmin(np.fmin(base_lo, pmin), right), base_lo)
-            base_hi = np.where(at_q, np.fmax(np.fmax(base_hi, pmax), right), base_hi)
-            colf = col.astype(np.float64)
-            col1 = colf + 1.0
-            uc_o, vc_o = uc[own], vc[own]
-            lo1, hi1 = _segment_span(up[own], vp[own], uc_o, vc_o, colf, col1)
-            lo2, hi2 = _segment_span(uc_o, vc_o, uq[own], vq[own], colf, col1)
+            if t not in rows:
+                rows[t] = [self.rows(a, slice(t, t + 1))[0] for a in ys]
+            vp, vc, vq = (a[sp.own] for a in rows[t])
+            off = int(self.off[v])
+            base_lo, base_hi = sp.base(d, off)
+            lo1, hi1 = _segment_span(sp.up, vp, sp.uc, vc, sp.colf, sp.col1)
+            lo2, hi2 = _segment_span(sp.uc, vc, sp.uq, vq, sp.colf, sp.col1)
             lo = np.fmin(np.fmin(base_lo, lo1), lo2)
             hi = np.fmax(np.fmax(base_hi, hi1), hi2)
+            gcol = sp.col + off
             raw = self.raw_n[gcol], self.raw_lo[gcol], self.raw_hi[gcol]
             new = _xor_float(lo, hi, float(self.height[v, 0]), raw)[3]
             diff = (d.err[gcol] - new) * float(self.w[v])
-            total += np.bincount(own, weights=diff, minlength=c.size)
+            total += np.bincount(sp.own, weights=diff, minlength=c.size)
         out: FloatArray = np.where(ok, total, -np.inf)
         return out
 
