@@ -158,7 +158,13 @@ class _Model:
         """The ``_SHORTLIST`` candidates of each gap farthest (in rows, in
         any chart) from the chord between the gap's ends."""
         score = self.cols.chord_score(self.x, self.y, p[own], c, q[own])
-        order = np.lexsort((-score, own))
+        # np.lexsort((-score, own)) as two stable sorts, the second (own,
+        # sorted and small) a radix sort
+        by_score = np.argsort(-score, kind="stable")
+        key = own[by_score]
+        if own.size and int(own[-1]) < 1 << 16:
+            key = key.astype(np.uint16)
+        order = by_score[np.argsort(key, kind="stable")]
         own, c = own[order], c[order]
         rank = np.arange(own.size) - np.searchsorted(own, own)
         short = rank < _SHORTLIST

@@ -157,20 +157,11 @@ class _Cols:
         self.amax = cat([v.amax for v in views])
         self.pt_lo = cat([v.pt_lo for v in views])
         self.pt_hi = cat([v.pt_hi for v in views])
-        # the raw rows for `gain`'s XOR: lit count, and [rlo, rhi] with an
+        # the raw rows for the XOR counts: lit count, and [rlo, rhi] with an
         # empty column as [0, -1], so that no mask is needed
         self.raw_n = np.where(self.has, self.rhi - self.rlo + 1, 0).astype(np.float64)
         self.raw_lo = np.where(self.has, self.rlo, 0).astype(np.float64)
         self.raw_hi = np.where(self.has, self.rhi, -1).astype(np.float64)
-
-    def disp(self, xs: IntArray, sel: slice | IntArray) -> FloatArray:
-        """``g.disp(xs)`` of the charts ``sel``, one row per chart."""
-        xf = xs.astype(np.float64)
-        logx = self.logx[sel]
-        if logx.any():
-            out: FloatArray = np.where(logx, np.log10(np.maximum(xf, 0.0) + 1.0), xf)
-            return out
-        return np.broadcast_to(xf, (logx.shape[0], xf.size))
 
     def rows(self, vals: FloatArray, sel: slice | IntArray) -> FloatArray:
         """``g.rows(vals)`` of the charts ``sel``, one row per chart."""
@@ -371,15 +362,18 @@ class _Cols:
         """Largest distance in rows, over every other chart (as
         `_Model._shortlist` samples them), of each point ``c`` from the
         chord p-q."""
-        sel = np.arange(0, self.nv, max(1, self.nv // 2))
-        dp, dc, dq = self.disp(x[p], sel), self.disp(x[c], sel), self.disp(x[q], sel)
-        vp, vc, vq = self.rows(y[p], sel), self.rows(y[c], sel), self.rows(y[q], sel)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.where(dq > dp, (dc - dp) / (dq - dp), 0.5)
-        dist = np.abs(vc - (vp + t * (vq - vp)))
+        xs = [a.astype(np.float64) for a in (x[p], x[c], x[q])]
+        ys = y[p], y[c], y[q]
+        lg: list[FloatArray] = []
         score = np.zeros(c.size)
-        for row in dist:
-            score = np.fmax(score, row)
+        for v in range(0, self.nv, max(1, self.nv // 2)):
+            if self.logx[v, 0] and not lg:
+                lg = [np.log10(np.maximum(a, 0.0) + 1.0) for a in xs]
+            dp, dc, dq = lg if self.logx[v, 0] else xs
+            vp, vc, vq = (self.rows(a, slice(v, v + 1))[0] for a in ys)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t = np.where(dq > dp, (dc - dp) / (dq - dp), 0.5)
+            score = np.fmax(score, np.abs(vc - (vp + t * (vq - vp))))
         return score
 
 
