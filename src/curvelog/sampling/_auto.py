@@ -20,6 +20,7 @@ from ._bins import (
     _Bins,
     _equal_width_starts,
     _ranges,
+    _union,
     _window_starts,
 )
 from ._blocks import _Summary
@@ -65,7 +66,7 @@ class _Model:
             okp = np.isfinite(bins_pos.vmin)
             self.pos_lo = float(bins_pos.vmin[okp].min()) if okp.any() else 1.0
             self.pos_hi = float(bins_pos.vmax[okp].max()) if okp.any() else 1.0
-        pool = np.unique(np.concatenate(cand))
+        pool = _union(*cand)
         pool = pool[pool >= 0]
         self.pool = pool[np.isfinite(y[pool])]
 
@@ -142,11 +143,12 @@ class _Model:
             if u.size == 0:
                 break
             take = min(target - k.size, step, u.size)
-            trial = np.union1d(k, u[np.argsort(-tot, kind="stable")[:take]])
+            trial = _union(k, u[np.argsort(-tot, kind="stable")[:take]])
             if self.first:
                 ref = self.error(drawn, self.first)
                 if self.error(self.draw(trial, self.first)) > ref:
-                    trial = np.union1d(k, u[np.argmax(tot)])  # one at a time
+                    best = int(np.argmax(tot))
+                    trial = _union(k, u[best : best + 1])  # one at a time
                     if self.error(self.draw(trial, self.first)) > ref:
                         break
             k = trial
@@ -209,7 +211,7 @@ class _Model:
                 g = self.gain(k2, self.draw(k2), cands)
                 order = np.lexsort((~is_old, -g, owner))  # best gain; the old point on ties
                 first = np.concatenate(([True], owner[order][1:] != owner[order][:-1]))
-                trial = np.union1d(k2, cands[order[first]])
+                trial = _union(k2, cands[order[first]])
                 err = self.error(self.draw(trial))
                 if err < cur:
                     k, cur, moved = trial, err, True
@@ -281,7 +283,7 @@ def _auto(
         parts.append(zig.pos[:-1])
     if floor:
         parts.append(windows)
-    starts = np.unique(np.concatenate(parts))
+    starts = _union(*parts)
     starts = starts[starts < n]
     bins = _Bins(summary, starts)
     bins_pos = _Bins(_Summary(y, positive=True), starts) if gaps else None
@@ -295,7 +297,7 @@ def _auto(
     fixed[mandatory] = True
     k = mandatory
     if floor:
-        k = np.union1d(k, _zigzag(bins, windows))
+        k = _union(k, _zigzag(bins, windows))
     if zig is not None:
         zig.set_y(lo, hi, Y_MARGIN)
         full = zig.pos[1:] > zig.pos[:-1]
@@ -310,7 +312,7 @@ def _auto(
         room = target - k.size
         if extra.size > room:
             extra = extra[np.linspace(0, extra.size - 1, max(room, 0)).astype(np.int64)]
-        k = np.union1d(k, extra)
+        k = _union(k, extra)
     k = model.greedy(k, target, target - int(mandatory.size))
     k = model.refine(k, fixed, windows if floor else None)
     # never worse than a classic given the same budget: start again from the
@@ -319,7 +321,7 @@ def _auto(
     if err > 0.0:
         # with the rule's floor, a classic gets the budget the floor leaves
         base = np.union1d(mandatory, _zigzag(bins, windows)) if floor else mandatory
-        starts_c = [np.union1d(base, p) for p in _classics(x, summary, base, target)]
+        starts_c = [_union(base, p) for p in _classics(x, summary, base, target)]
         errs = [model.error(model.draw(c)) for c in starts_c]
         if starts_c and min(errs) < err:
             start = starts_c[int(np.argmin(errs))]
