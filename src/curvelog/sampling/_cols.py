@@ -59,12 +59,13 @@ class _Drawn:
 class _Span(NamedTuple):
     """`_Cols.gain`'s pairs in one x transform: one per candidate and
     column from its kept neighbour p's to q's (``own``: the candidate,
-    ``col``: the column), and p, c and q in pixels on each pair."""
+    ``col``: the column, ``at_p``/``at_q``: p's/q's column), and p, c
+    and q in pixels on each pair."""
 
-    cp: IntArray
-    cq: IntArray
     own: IntArray
     col: IntArray
+    at_p: BoolArray
+    at_q: BoolArray
     colf: FloatArray
     col1: FloatArray
     up: FloatArray
@@ -77,28 +78,20 @@ class _Span(NamedTuple):
     ) -> _Span:
         own, col = _ranges(cp, np.maximum(cq, cp) + 1)
         colf = col.astype(np.float64)
-        return cls(cp, cq, own, col, colf, colf + 1.0, up[own], uc[own], uq[own])
+        at_p, at_q = col == cp[own], col == cq[own]
+        return cls(own, col, at_p, at_q, colf, colf + 1.0, up[own], uc[own], uq[own])
 
     def base(self, d: _Drawn, off: int) -> tuple[FloatArray, FloatArray]:
         """What the rest of the polyline draws in each pair's column: in
         p's column its points and the crossing of its left edge, in q's its
         points and the crossing of its right edge, nothing in between."""
-        gp, gq = self.cp + off, self.cq + off
-        pmin, pmax, left = d.pmin[gp], d.pmax[gp], d.left[gp]
-        lo, hi = np.fmin(pmin, left), np.fmax(pmax, left)
-        same = self.cp == self.cq
-        right = d.right[gp]
-        lo = np.where(same, np.fmin(np.fmin(lo, pmin), right), lo)
-        hi = np.where(same, np.fmax(np.fmax(hi, pmax), right), hi)
-        base_lo = np.full(self.own.size, np.nan)
-        base_hi = np.full(self.own.size, np.nan)
-        span = np.maximum(self.cq, self.cp) - self.cp  # columns after p's
-        last = np.cumsum(span + 1) - 1
-        base_lo[last - span], base_hi[last - span] = lo, hi
-        two = np.flatnonzero(span > 0)  # q's column, not p's
-        gq, at = gq[two], last[two]
-        base_lo[at] = np.fmin(d.pmin[gq], d.right[gq])
-        base_hi[at] = np.fmax(d.pmax[gq], d.right[gq])
+        gcol = self.col + off
+        pmin, pmax, left = d.pmin[gcol], d.pmax[gcol], d.left[gcol]
+        base_lo = np.where(self.at_p, np.fmin(pmin, left), np.nan)
+        base_hi = np.where(self.at_p, np.fmax(pmax, left), np.nan)
+        right = d.right[gcol]
+        base_lo = np.where(self.at_q, np.fmin(np.fmin(base_lo, pmin), right), base_lo)
+        base_hi = np.where(self.at_q, np.fmax(np.fmax(base_hi, pmax), right), base_hi)
         return base_lo, base_hi
 
 
@@ -312,7 +305,10 @@ class _Cols:
                 idx += [bb, bb - 1]
                 gain += [gg, gg]
                 kind += [kk, kk + 1]
-        order = np.argsort(np.concatenate(kind), kind="stable")
+        keys = np.concatenate(kind)
+        if self.nv * _KINDS <= 1 << 16:
+            keys = keys.astype(np.uint16)  # a radix sort
+        order = np.argsort(keys, kind="stable")
         out_i: IntArray = np.concatenate(idx).astype(np.int64)[order]
         out_g: FloatArray = np.concatenate(gain).astype(np.float64)[order]
         return out_i, out_g
@@ -329,30 +325,31 @@ class _Cols:
         lg = [np.log10(np.maximum(a, 0.0) + 1.0) for a in xs] if self.logx.any() else xs
         ys = y[p], y[c], y[q]
         rows: dict[int, list[FloatArray]] = {}
-        grids: dict[int, _Span] = {}
+        per: dict[int, FloatArray] = {}
+        for g in dict.fromkeys(self.xg):  # one x transform at a time: its pairs, then its charts
+            d0, dspan, width = self.d0[g, 0], self.dspan[g, 0], self.width[g, 0]
+            up, uc, uq = ((a - d0) / dspan * width for a in (lg if self.logx[g, 0] else xs))
+            sp = _Span.of(up, uc, uq, _col(up, int(width)), _col(uq, int(width)))
+            for v in (v for v in range(self.nv) if self.xg[v] == g):
+                t = int(self.ysel[self.yt[v]])
+                if t not in rows:
+                    rows[t] = [self.rows(a, slice(t, t + 1))[0] for a in ys]
+                vp, vc, vq = (a[sp.own] for a in rows[t])
+                off = int(self.off[v])
+                base_lo, base_hi = sp.base(d, off)
+                lo1, hi1 = _segment_span(sp.up, vp, sp.uc, vc, sp.colf, sp.col1)
+                lo2, hi2 = _segment_span(sp.uc, vc, sp.uq, vq, sp.colf, sp.col1)
+                lo = np.fmin(np.fmin(base_lo, lo1), lo2)
+                hi = np.fmax(np.fmax(base_hi, hi1), hi2)
+                gcol = sp.col + off
+                raw = self.raw_n[gcol], self.raw_lo[gcol], self.raw_hi[gcol]
+                new = _xor_float(lo, hi, float(self.height[v, 0]), raw)[3]
+                diff = (d.err[gcol] - new) * float(self.w[v])
+                sums = np.bincount(sp.own, weights=diff, minlength=c.size)
+                per[v] = sums.astype(np.float64, copy=False)
         total = np.zeros(c.size)
-        for v in range(self.nv):
-            g = self.xg[v]
-            if g not in grids:
-                d0, dspan, width = self.d0[g, 0], self.dspan[g, 0], self.width[g, 0]
-                up, uc, uq = ((a - d0) / dspan * width for a in (lg if self.logx[g, 0] else xs))
-                grids[g] = _Span.of(up, uc, uq, _col(up, int(width)), _col(uq, int(width)))
-            sp = grids[g]
-            t = int(self.ysel[self.yt[v]])
-            if t not in rows:
-                rows[t] = [self.rows(a, slice(t, t + 1))[0] for a in ys]
-            vp, vc, vq = (a[sp.own] for a in rows[t])
-            off = int(self.off[v])
-            base_lo, base_hi = sp.base(d, off)
-            lo1, hi1 = _segment_span(sp.up, vp, sp.uc, vc, sp.colf, sp.col1)
-            lo2, hi2 = _segment_span(sp.uc, vc, sp.uq, vq, sp.colf, sp.col1)
-            lo = np.fmin(np.fmin(base_lo, lo1), lo2)
-            hi = np.fmax(np.fmax(base_hi, hi1), hi2)
-            gcol = sp.col + off
-            raw = self.raw_n[gcol], self.raw_lo[gcol], self.raw_hi[gcol]
-            new = _xor_float(lo, hi, float(self.height[v, 0]), raw)[3]
-            diff = (d.err[gcol] - new) * float(self.w[v])
-            total += np.bincount(sp.own, weights=diff, minlength=c.size)
+        for v in range(self.nv):  # the charts' sums in chart order
+            total += per[v]
         out: FloatArray = np.where(ok, total, -np.inf)
         return out
 
