@@ -143,7 +143,7 @@ class _Model:
             if u.size == 0:
                 break
             take = min(target - k.size, step, u.size)
-            trial = _union(k, u[np.argsort(-tot, kind="stable")[:take]])
+            trial = _union(k, u[_top(tot, take)])
             if self.first:
                 ref = self.error(drawn, self.first)
                 if self.error(self.draw(trial, self.first)) > ref:
@@ -172,8 +172,11 @@ class _Model:
         short = rank < _SHORTLIST
         return own[short], c[short]
 
-    def refine(self, k: IntArray, fixed: BoolArray, windows: IntArray | None) -> IntArray:
-        """Move free points to the best candidate between their neighbours.
+    def refine(
+        self, k: IntArray, fixed: BoolArray, windows: IntArray | None
+    ) -> tuple[IntArray, float]:
+        """Move free points to the best candidate between their neighbours;
+        the points and their error.
 
         A third of the free points move at a time (their neighbours stay), each
         to the pool candidate with the largest exact gain; a sweep is kept only
@@ -217,7 +220,20 @@ class _Model:
                     k, cur, moved = trial, err, True
             if not moved:
                 break
-        return k
+        return k, cur
+
+
+def _top(v: FloatArray, take: int) -> IntArray:
+    """The ``take`` largest of ``v`` (no NaN), the earliest on ties: the set
+    ``np.argsort(-v, kind="stable")[:take]`` holds, without sorting all."""
+    if take >= v.size:
+        return np.arange(v.size, dtype=np.int64)
+    if take <= 0:
+        return _EMPTY
+    thr = np.partition(v, v.size - take)[v.size - take]
+    above = np.flatnonzero(v > thr)
+    tied = np.flatnonzero(v == thr)[: take - above.size]
+    return np.concatenate((above, tied)).astype(np.int64)
 
 
 def _zigzag(bins: _Bins, bounds: IntArray, pick: BoolArray | None = None) -> IntArray:
@@ -314,10 +330,9 @@ def _auto(
             extra = extra[np.linspace(0, extra.size - 1, max(room, 0)).astype(np.int64)]
         k = _union(k, extra)
     k = model.greedy(k, target, target - int(mandatory.size))
-    k = model.refine(k, fixed, windows if floor else None)
+    k, err = model.refine(k, fixed, windows if floor else None)
     # never worse than a classic given the same budget: start again from the
     # best of them when it draws the charts better
-    err = model.error(model.draw(k))
     if err > 0.0:
         # with the rule's floor, a classic gets the budget the floor leaves
         base = np.union1d(mandatory, _zigzag(bins, windows)) if floor else mandatory
@@ -326,8 +341,8 @@ def _auto(
         if starts_c and min(errs) < err:
             start = starts_c[int(np.argmin(errs))]
             start = model.greedy(start, target, target - int(mandatory.size))
-            start = model.refine(start, fixed, windows if floor else None)
-            if model.error(model.draw(start)) < err:
+            start, start_err = model.refine(start, fixed, windows if floor else None)
+            if start_err < err:
                 k = start
     if k.size < target:
         model.use(fine, keep_weight=100.0)
