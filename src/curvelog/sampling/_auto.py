@@ -20,11 +20,14 @@ from ._bins import (
     _Bins,
     _equal_width_starts,
     _ranges,
+    _union,
     _window_starts,
 )
 from ._blocks import _Summary
-from ._classic import _lttb, _lttb_finite, _minmax, _volatility
-from ._pixels import _Drawn, _Grid, _rows, _segment_span, _View, _xor_rows
+from ._classic import _lttb, _minmax, _volatility
+from ._cols import _Cols, _Drawn
+from ._lttb import _lttb_raw
+from ._pixels import _Grid, _View
 from ._views import PLOT_XPAD, Y_MARGIN, Chart, YScale, charts_for, fine_charts, panel_yscale
 
 _GAPS_WEIGHT: Final = 0.1  # a log view with gaps weighs this share of the other scale's
@@ -44,6 +47,8 @@ class _Model:
     times the chart's weight.
     """
 
+    cols: _Cols  # the columns of ``views``, concatenated (set by `use`)
+
     def __init__(
         self, x: IntArray, y: FloatArray, bins: _Bins, bins_pos: _Bins | None = None
     ) -> None:
@@ -61,7 +66,7 @@ class _Model:
             okp = np.isfinite(bins_pos.vmin)
             self.pos_lo = float(bins_pos.vmin[okp].min()) if okp.any() else 1.0
             self.pos_hi = float(bins_pos.vmax[okp].max()) if okp.any() else 1.0
-        pool = np.unique(np.concatenate(cand))
+        pool = _union(*cand)
         pool = pool[pool >= 0]
         self.pool = pool[np.isfinite(y[pool])]
 
@@ -87,92 +92,33 @@ class _Model:
             self.views = self.views + fresh
         else:
             self.views = fresh
+        self.cols = _Cols(self.views)
 
-    def draw(self, k: IntArray) -> list[_Drawn]:
-        out = []
-        for view in self.views:
-            out.append(_Drawn(view, self, k, view.g.rows(self.y[k])))
-        return out
+    def draw(self, k: IntArray, nv: int | None = None) -> _Drawn:
+        """How ``k`` lights the first ``nv`` charts (all by default)."""
+        return self.cols.draw(self.x, self.y, k, nv)
 
-    def error(self, drawn: Sequence[_Drawn]) -> float:
-        views = self.views[: len(drawn)]
-        return float(sum(float(d.err.sum()) * v.w for d, v in zip(drawn, views, strict=True)))
+    def error(self, drawn: _Drawn, nv: int | None = None) -> float:
+        """The error of a drawn selection over its first ``nv`` charts."""
+        return self.cols.error(drawn, nv)
 
-    def proposals(self, drawn: Sequence[_Drawn]) -> tuple[IntArray, FloatArray]:
+    def proposals(self, drawn: _Drawn) -> tuple[IntArray, FloatArray]:
         """Points that would fix each column's worst side, with the missing
         or extra rows they address (weighted). A column missing its top gets
         its maximum if a raw point reaches that row, else the raw points on
         both sides of its edges (the top came from a crossing); a column
         drawn beyond the raw rows gets its edge points, which pin the
         crossings to the raw ones."""
-        idx: list[IntArray] = []
-        gain: list[FloatArray] = []
-        for view, d in zip(self.views[self.first :], drawn[self.first :], strict=True):
-            g = view.g
-            nr = np.where(view.has, view.rhi - view.rlo + 1, 0)
-            top = view.has & (~d.has | (view.rhi > d.hi))
-            bot = view.has & (~d.has | (view.rlo < d.lo))
-            g_top = np.where(top, np.where(d.has, view.rhi - np.maximum(d.hi, view.rlo - 1), nr), 0)
-            g_bot = np.where(bot, np.where(d.has, np.minimum(d.lo, view.rhi + 1) - view.rlo, nr), 0)
-            top &= g_top >= g_bot  # one side per column and round: zig-zag, not pairs
-            bot &= g_bot > g_top
-            edges: list[tuple[BoolArray, IntArray]] = []
-            for side, gs, arg, pt, raw in (
-                (top, g_top, view.amax, view.pt_hi, view.rhi),
-                (bot, g_bot, view.amin, view.pt_lo, view.rlo),
-            ):
-                by_point = side & (arg >= 0) & (pt == raw)
-                idx.append(arg[by_point])
-                gain.append(gs[by_point] * view.w)
-                edges.append((side & ~by_point, gs))
-            over_top = view.has & d.has & (d.hi > view.rhi)
-            over_bot = view.has & d.has & (d.lo < view.rlo)
-            g_over = np.where(over_top, d.hi - view.rhi, 0) + np.where(over_bot, view.rlo - d.lo, 0)
-            edges.append((over_top | over_bot, g_over))
-            for mask, gs in edges:
-                cols = np.flatnonzero(mask)
-                for side_off in (0, 1):
-                    b = g.pos[cols + side_off]
-                    ok = (b > 0) & (b < self.n)
-                    gg = gs[cols][ok] * view.w
-                    idx += [b[ok], b[ok] - 1]
-                    gain += [gg, gg]
-        return np.concatenate(idx).astype(np.int64), np.concatenate(gain).astype(np.float64)
+        return self.cols.proposals(drawn, self.first, self.n)
 
-    def gain(self, k: IntArray, drawn: Sequence[_Drawn], c: IntArray) -> FloatArray:
+    def gain(self, k: IntArray, drawn: _Drawn, c: IntArray) -> FloatArray:
         """Exact error decrease of adding each point ``c`` (not in k) alone.
 
         Only the columns between c's kept neighbours p and q change: the
         segment p-q is replaced by p-c and c-q; the end columns keep what
         the rest of the polyline draws in them.
         """
-        j = np.searchsorted(k, c)
-        p, q = k[j - 1], k[np.minimum(j, k.size - 1)]
-        ok = (j > 0) & (j < k.size) & np.isfinite(self.y[p]) & np.isfinite(self.y[q])
-        total = np.zeros(c.size)
-        for view, d in zip(self.views, drawn, strict=True):
-            g = view.g
-            h = g.height
-            up, uc, uq = g.u(self.x[p]), g.u(self.x[c]), g.u(self.x[q])
-            vp, vc, vq = g.rows(self.y[p]), g.rows(self.y[c]), g.rows(self.y[q])
-            cp, cq = g.col(self.x[p]), g.col(self.x[q])
-            own, col = _ranges(cp, np.maximum(cq, cp) + 1)
-            at_p = col == cp[own]
-            at_q = col == cq[own]
-            base_lo = np.where(at_p, np.fmin(d.pmin[col], d.left[col]), np.nan)
-            base_hi = np.where(at_p, np.fmax(d.pmax[col], d.left[col]), np.nan)
-            base_lo = np.where(at_q, np.fmin(np.fmin(base_lo, d.pmin[col]), d.right[col]), base_lo)
-            base_hi = np.where(at_q, np.fmax(np.fmax(base_hi, d.pmax[col]), d.right[col]), base_hi)
-            colf = col.astype(np.float64)
-            lo1, hi1 = _segment_span(up[own], vp[own], uc[own], vc[own], colf)
-            lo2, hi2 = _segment_span(uc[own], vc[own], uq[own], vq[own], colf)
-            lo = np.fmin(np.fmin(base_lo, lo1), lo2)
-            hi = np.fmax(np.fmax(base_hi, hi1), hi2)
-            has, rlo, rhi = _rows(lo, hi, h)
-            new = _xor_rows(view.has[col], view.rlo[col], view.rhi[col], has, rlo, rhi)
-            diff = (d.err[col] - new).astype(np.float64) * view.w
-            total += np.bincount(own, weights=diff, minlength=c.size)
-        return np.where(ok, total, -np.inf)
+        return self.cols.gain(self.x, self.y, k, drawn, c)
 
     def greedy(self, k: IntArray, target: int, budget: int) -> IntArray:
         """Add proposed points, best first, in rounds of ``_BATCH`` of the budget."""
@@ -197,12 +143,13 @@ class _Model:
             if u.size == 0:
                 break
             take = min(target - k.size, step, u.size)
-            trial = np.union1d(k, u[np.argsort(-tot, kind="stable")[:take]])
+            trial = _union(k, u[_top(tot, take)])
             if self.first:
-                ref = self.error(drawn[: self.first])
-                if self.error(self.draw(trial)[: self.first]) > ref:
-                    trial = np.union1d(k, u[np.argmax(tot)])  # one at a time
-                    if self.error(self.draw(trial)[: self.first]) > ref:
+                ref = self.error(drawn, self.first)
+                if self.error(self.draw(trial, self.first)) > ref:
+                    best = int(np.argmax(tot))
+                    trial = _union(k, u[best : best + 1])  # one at a time
+                    if self.error(self.draw(trial, self.first)) > ref:
                         break
             k = trial
         return k
@@ -212,24 +159,24 @@ class _Model:
     ) -> tuple[IntArray, IntArray]:
         """The ``_SHORTLIST`` candidates of each gap farthest (in rows, in
         any chart) from the chord between the gap's ends."""
-        pp, qq = p[own], q[own]
-        score = np.zeros(c.size)
-        for view in self.views[:: max(1, len(self.views) // 2)]:
-            g = view.g
-            dp, dc, dq = g.disp(self.x[pp]), g.disp(self.x[c]), g.disp(self.x[qq])
-            vp = g.rows(self.y[pp])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                t = np.where(dq > dp, (dc - dp) / (dq - dp), 0.5)
-            chord = vp + t * (g.rows(self.y[qq]) - vp)
-            score = np.fmax(score, np.abs(g.rows(self.y[c]) - chord))
-        order = np.lexsort((-score, own))
+        score = self.cols.chord_score(self.x, self.y, p[own], c, q[own])
+        # np.lexsort((-score, own)) as two stable sorts, the second (own,
+        # sorted and small) a radix sort
+        by_score = np.argsort(-score, kind="stable")
+        key = own[by_score]
+        if own.size and int(own[-1]) < 1 << 16:
+            key = key.astype(np.uint16)
+        order = by_score[np.argsort(key, kind="stable")]
         own, c = own[order], c[order]
         rank = np.arange(own.size) - np.searchsorted(own, own)
         short = rank < _SHORTLIST
         return own[short], c[short]
 
-    def refine(self, k: IntArray, fixed: BoolArray, windows: IntArray | None) -> IntArray:
-        """Move free points to the best candidate between their neighbours.
+    def refine(
+        self, k: IntArray, fixed: BoolArray, windows: IntArray | None
+    ) -> tuple[IntArray, float]:
+        """Move free points to the best candidate between their neighbours;
+        the points and their error.
 
         A third of the free points move at a time (their neighbours stay), each
         to the pool candidate with the largest exact gain; a sweep is kept only
@@ -267,13 +214,26 @@ class _Model:
                 g = self.gain(k2, self.draw(k2), cands)
                 order = np.lexsort((~is_old, -g, owner))  # best gain; the old point on ties
                 first = np.concatenate(([True], owner[order][1:] != owner[order][:-1]))
-                trial = np.union1d(k2, cands[order[first]])
+                trial = _union(k2, cands[order[first]])
                 err = self.error(self.draw(trial))
                 if err < cur:
                     k, cur, moved = trial, err, True
             if not moved:
                 break
-        return k
+        return k, cur
+
+
+def _top(v: FloatArray, take: int) -> IntArray:
+    """The ``take`` largest of ``v`` (no NaN), the earliest on ties: the set
+    ``np.argsort(-v, kind="stable")[:take]`` holds, without sorting all."""
+    if take >= v.size:
+        return np.arange(v.size, dtype=np.int64)
+    if take <= 0:
+        return _EMPTY
+    thr = np.partition(v, v.size - take)[v.size - take]
+    above = np.flatnonzero(v > thr)
+    tied = np.flatnonzero(v == thr)[: take - above.size]
+    return np.concatenate((above, tied)).astype(np.int64)
 
 
 def _zigzag(bins: _Bins, bounds: IntArray, pick: BoolArray | None = None) -> IntArray:
@@ -339,7 +299,7 @@ def _auto(
         parts.append(zig.pos[:-1])
     if floor:
         parts.append(windows)
-    starts = np.unique(np.concatenate(parts))
+    starts = _union(*parts)
     starts = starts[starts < n]
     bins = _Bins(summary, starts)
     bins_pos = _Bins(_Summary(y, positive=True), starts) if gaps else None
@@ -353,7 +313,7 @@ def _auto(
     fixed[mandatory] = True
     k = mandatory
     if floor:
-        k = np.union1d(k, _zigzag(bins, windows))
+        k = _union(k, _zigzag(bins, windows))
     if zig is not None:
         zig.set_y(lo, hi, Y_MARGIN)
         full = zig.pos[1:] > zig.pos[:-1]
@@ -368,22 +328,21 @@ def _auto(
         room = target - k.size
         if extra.size > room:
             extra = extra[np.linspace(0, extra.size - 1, max(room, 0)).astype(np.int64)]
-        k = np.union1d(k, extra)
+        k = _union(k, extra)
     k = model.greedy(k, target, target - int(mandatory.size))
-    k = model.refine(k, fixed, windows if floor else None)
+    k, err = model.refine(k, fixed, windows if floor else None)
     # never worse than a classic given the same budget: start again from the
     # best of them when it draws the charts better
-    err = model.error(model.draw(k))
     if err > 0.0:
         # with the rule's floor, a classic gets the budget the floor leaves
         base = np.union1d(mandatory, _zigzag(bins, windows)) if floor else mandatory
-        starts_c = [np.union1d(base, p) for p in _classics(x, summary, base, target)]
+        starts_c = [_union(base, p) for p in _classics(x, summary, base, target)]
         errs = [model.error(model.draw(c)) for c in starts_c]
         if starts_c and min(errs) < err:
             start = starts_c[int(np.argmin(errs))]
             start = model.greedy(start, target, target - int(mandatory.size))
-            start = model.refine(start, fixed, windows if floor else None)
-            if model.error(model.draw(start)) < err:
+            start, start_err = model.refine(start, fixed, windows if floor else None)
+            if start_err < err:
                 k = start
     if k.size < target:
         model.use(fine, keep_weight=100.0)
@@ -414,6 +373,6 @@ def _classics(x: IntArray, summary: _Summary, mandatory: IntArray, target: int) 
     cand = cand[np.isfinite(y[cand])].astype(np.int64)
     if cand.size > m:
         out.append(cand[_lttb(x[cand].astype(np.float64), y[cand], m)])
-    if n <= _LTTB_MAX_POINTS:
-        out.append(_lttb_finite(x, y, np.isfinite(y), m))
+    if n <= _LTTB_MAX_POINTS:  # `_lttb_finite`'s picks, without a copy of the finite points
+        out.append(_lttb_raw(x, y, summary.nonfinite, m))
     return [p[np.isfinite(y[p])] for p in out]

@@ -93,13 +93,26 @@ def _seg_reduce(
     return out
 
 
+def _union(*parts: IntArray) -> IntArray:
+    """Sorted distinct values of the concatenated ``parts`` (`np.union1d`,
+    `np.unique`), by a stable sort: a merge of sorted runs, where
+    np.unique's hash table costs ten times more on a few thousand points."""
+    c = np.concatenate(parts).astype(np.int64)
+    c.sort(kind="stable")
+    keep = np.ones(c.size, dtype=bool)
+    np.not_equal(c[1:], c[:-1], out=keep[1:])
+    out: IntArray = c[keep]
+    return out
+
+
 def _ranges(starts: IntArray, ends: IntArray) -> tuple[IntArray, IntArray]:
     """Flatten the ranges [starts[i], ends[i]) into (owner i, value) pairs."""
     cnt = np.maximum(ends - starts, 0)
     total = int(cnt.sum())
     owner = np.repeat(np.arange(starts.size, dtype=np.int64), cnt)
-    off = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    return owner, starts[owner] + off
+    # value = position - (first position of its range - its start)
+    shift = np.repeat(np.cumsum(cnt) - cnt - starts, cnt)
+    return owner, np.arange(total, dtype=np.int64) - shift
 
 
 class _Bins:

@@ -1,7 +1,8 @@
 """The pixel model `auto` optimises: reference charts as a rasteriser lights them.
 
 A `_Grid` is one chart's pixel columns, a `_View` how the raw curve lights
-it, a `_Drawn` how a selection lights it; the error is their XOR per column.
+it; `_cols._Drawn` is how a selection lights every chart at once, and the
+error is their XOR per column.
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._bins import BoolArray, FloatArray, IntArray, _seg_reduce
+from ._bins import BoolArray, FloatArray, IntArray
 
 if TYPE_CHECKING:
     from ._auto import _Model
 
 
 _NAN1 = np.array([np.nan])
-_FALSE1 = np.zeros(1, dtype=bool)
 
 
 class _Grid:
@@ -108,7 +108,9 @@ class _Grid:
         return c
 
 
-def _rows(lo: FloatArray, hi: FloatArray, height: int) -> tuple[BoolArray, IntArray, IntArray]:
+def _rows(
+    lo: FloatArray, hi: FloatArray, height: int | IntArray
+) -> tuple[BoolArray, IntArray, IntArray]:
     """Lit row interval [rlo, rhi] of each column from its extent in rows
     (NaN: nothing drawn); rows outside the canvas are dropped, as drawn."""
     has = ~np.isnan(lo) & ~np.isnan(hi) & (hi >= 0) & (lo < height)
@@ -117,30 +119,30 @@ def _rows(lo: FloatArray, hi: FloatArray, height: int) -> tuple[BoolArray, IntAr
     return has, rlo, rhi
 
 
-def _xor_rows(
-    ha: BoolArray, la: IntArray, ua: IntArray, hb: BoolArray, lb: IntArray, ub: IntArray
-) -> IntArray:
-    """|A xor B| for row intervals A = [la, ua], B = [lb, ub] (empty where not h)."""
-    na = np.where(ha, ua - la + 1, 0)
-    nb = np.where(hb, ub - lb + 1, 0)
-    inter = np.where(ha & hb, np.maximum(0, np.minimum(ua, ub) - np.maximum(la, lb) + 1), 0)
-    out: IntArray = (na + nb - 2 * inter).astype(np.int64)
-    return out
-
-
 def _segment_span(
-    ua: FloatArray, va: FloatArray, ub: FloatArray, vb: FloatArray, col: FloatArray
+    ua: FloatArray,
+    va: FloatArray,
+    ub: FloatArray,
+    vb: FloatArray,
+    col: FloatArray,
+    col1: FloatArray,
 ) -> tuple[FloatArray, FloatArray]:
     """Lowest and highest value of segment a-b inside column ``col``
-    ([col, col + 1) in pixels); NaN where the segment misses the column."""
+    ([col, col1 = col + 1) in pixels); NaN where the segment misses the
+    column. A vertical segment (both values at one x, ub <= ua: rare) is
+    patched in after the general case."""
     left = np.maximum(ua, col)
-    right = np.minimum(ub, col + 1.0)
-    flat = ub <= ua  # a vertical segment: both values at one x
-    hit = np.where(flat, np.floor(ua) == col, left <= right)
+    right = np.minimum(ub, col1)
+    hit = left <= right
     with np.errstate(divide="ignore", invalid="ignore"):
-        slope = np.where(flat, 0.0, (vb - va) / (ub - ua))
-    v1 = np.where(flat, va, va + (left - ua) * slope)
-    v2 = np.where(flat, vb, va + (right - ua) * slope)
+        slope = (vb - va) / (ub - ua)
+        v1 = va + (left - ua) * slope
+        v2 = va + (right - ua) * slope
+    flat = ub <= ua
+    if flat.any():
+        hit = np.where(flat, np.floor(ua) == col, hit)
+        v1 = np.where(flat, va, v1)
+        v2 = np.where(flat, vb, v2)
     lo = np.where(hit, np.fmin(v1, v2), np.nan)
     hi = np.where(hit, np.fmax(v1, v2), np.nan)
     return lo, hi
@@ -195,37 +197,3 @@ def _boundary_value(
     with np.errstate(divide="ignore", invalid="ignore"):
         val = v0 + (c - u0) * (v1 - v0) / (u1 - u0)
     return np.where(ok & np.isfinite(val), val, np.nan)
-
-
-class _Drawn:
-    """How a selection K lights one chart: per column, the rows of its kept
-    points (pmin, pmax), the values where the polyline crosses its left and
-    right edge, its lit rows and its error against the raw chart."""
-
-    __slots__ = ("pmin", "pmax", "left", "right", "has", "lo", "hi", "err")
-
-    def __init__(self, view: _View, m: _Model, k: IntArray, kv: FloatArray) -> None:
-        g = view.g
-        kp = np.searchsorted(k, g.pos).astype(np.int64)
-        # a point with a gap on both sides draws nothing
-        ok = ~np.isnan(kv)
-        on = ok & (np.concatenate((_FALSE1, ok[:-1])) | np.concatenate((ok[1:], _FALSE1)))
-        if not on.all():
-            kv = np.where(on, kv, np.nan)
-        vmin = np.where(np.isnan(kv), np.inf, kv)
-        vmax = np.where(np.isnan(kv), -np.inf, kv)
-        pmin = _seg_reduce(np.minimum, vmin, kp[:-1], kp[1:], np.inf)
-        pmax = _seg_reduce(np.maximum, vmax, kp[:-1], kp[1:], -np.inf)
-        self.pmin = np.where(np.isfinite(pmin), pmin, np.nan)
-        self.pmax = np.where(np.isfinite(pmax), pmax, np.nan)
-        b = kp[1:-1]
-        j1 = np.minimum(b, k.size - 1)
-        j0 = np.maximum(b - 1, 0)
-        ok = (b > 0) & (b < k.size)
-        cross = _boundary_value(g, m, k[j0], k[j1], ok, g.height)
-        self.left = np.concatenate((_NAN1, cross))
-        self.right = np.concatenate((cross, _NAN1))
-        lo = np.fmin(np.fmin(self.pmin, self.left), self.right)
-        hi = np.fmax(np.fmax(self.pmax, self.left), self.right)
-        self.has, self.lo, self.hi = _rows(lo, hi, g.height)
-        self.err = _xor_rows(view.has, view.rlo, view.rhi, self.has, self.lo, self.hi)
