@@ -151,11 +151,14 @@ def compact(
     return bundle, target
 
 
-def load_source(path: str | os.PathLike[str], *, smooth: Sequence[float] = ()) -> Bundle:
+def load_source(
+    path: str | os.PathLike[str], *, smooth: Sequence[float] = (), processes: bool = False
+) -> Bundle:
     """The bundle of a chart-bundle file, or of a log compacted in memory.
 
     ``smooth``: EMA weights computed over the raw values when the source is a
-    log (a bundle holds what its compaction stored).
+    log (a bundle holds what its compaction stored); ``processes``: as for
+    `compact` (the commands pass True: their process is theirs to fork).
 
     A log is recognised by its signature (a bundle is JSON text), whatever
     the file's name; only the signature is read here, not the whole file.
@@ -166,7 +169,7 @@ def load_source(path: str | os.PathLike[str], *, smooth: Sequence[float] = ()) -
     """
     src = os.fspath(path)
     if os.path.isdir(src):  # the one run (a log, or a rank set) in it
-        bundle, _ = compact(run_in_folder(src), write=False, smooth=smooth)
+        bundle, _ = compact(run_in_folder(src), write=False, smooth=smooth, processes=processes)
         return bundle
     if os.path.exists(src) and not os.path.isfile(src):
         raise PathError(src, "is not a regular file")  # opening a FIFO would block
@@ -177,7 +180,7 @@ def load_source(path: str | os.PathLike[str], *, smooth: Sequence[float] = ()) -
     with contextlib.suppress(OSError), open(src, "rb") as f:
         head = f.read(1)
     if head == FILE_MAGIC[:1]:  # no JSON text starts with 0x89; a torn signature too
-        bundle, _ = compact(src, write=False, smooth=smooth)
+        bundle, _ = compact(src, write=False, smooth=smooth, processes=processes)
         return bundle
     return load_bundle(src)
 

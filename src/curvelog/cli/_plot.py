@@ -139,7 +139,7 @@ def plot(sources: tuple[str, ...], output: str | None, charts: str | None, logy:
     out = output or default_output(source)
     opts = _plot_opts(charts, logy, logx, smooth, size, dpi)
     _check_output(out, (source,))
-    bundle = load_source(source, smooth=(smooth,) if smooth > 0 else ())
+    bundle = load_source(source, smooth=(smooth,) if smooth > 0 else (), processes=True)
     _warn_damage(source, bundle)
     if _is_html(out):
         n = _write_html([bundle], out, None, opts)
@@ -202,7 +202,7 @@ def compare(sources: tuple[str, ...], output: str, names: tuple[str, ...], chart
     _check_output(output, sources)
     bundles = []
     for src in sources:
-        bundles.append(load_source(src, smooth=(smooth,) if smooth > 0 else ()))
+        bundles.append(load_source(src, smooth=(smooth,) if smooth > 0 else (), processes=True))
         _warn_damage(src, bundles[-1])
     labels = list(names) if names else run_names(bundles, sources)
     if _is_html(output):
@@ -222,7 +222,7 @@ def _compare_numbers(sources: tuple[str, ...], names: tuple[str, ...], metric: s
 
     bundles = []
     for src in sources:
-        bundles.append(load_source(src))
+        bundles.append(load_source(src, processes=True))
         _warn_damage(src, bundles[-1])
     labels = list(names) if names else run_names(bundles, sources)
     result = compare_runs(bundles, labels, metric=metric, mode=mode)
