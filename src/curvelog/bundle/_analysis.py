@@ -103,13 +103,14 @@ def _tail(n: int) -> int:
     return n - size
 
 
-def _trend(x: np.ndarray, y: np.ndarray) -> dict[str, Any] | None:
-    """Linear trend over the tail; see docs/BUNDLE.md, "Trend"."""
+def _trend(x: np.ndarray, y: np.ndarray, all_finite: bool = False) -> dict[str, Any] | None:
+    """Linear trend over the tail; see docs/BUNDLE.md, "Trend". ``all_finite``:
+    the caller knows every value is finite (no mask to build)."""
     n = len(x)
     a = _tail(n)
     tx, ty = x[a:], y[a:]
-    ok = np.isfinite(ty)
-    if not ok.all():
+    ok = None if all_finite else np.isfinite(ty)
+    if ok is not None and not ok.all():
         tx, ty = tx[ok], ty[ok]
     if len(ty) < 3:
         return None
@@ -134,12 +135,11 @@ def _trend(x: np.ndarray, y: np.ndarray) -> dict[str, Any] | None:
     }
 
 
-def _convergence(y: np.ndarray, goal: str, trend: dict[str, Any] | None) -> str:
-    """improving / plateaued / worsening / diverged / insufficient_data (docs/BUNDLE.md)."""
+def _convergence(y: np.ndarray, goal: str, trend: dict[str, Any] | None, finite: int) -> str:
+    """improving / plateaued / worsening / diverged / insufficient_data
+    (docs/BUNDLE.md); ``finite``: how many values of ``y`` are finite."""
     if not math.isfinite(float(y[-1])):
         return "diverged"
-    finite = sum(int(np.count_nonzero(np.isfinite(y[a : a + _SLICE])))
-                 for a in range(0, len(y), _SLICE))  # fmt: skip
     if finite < TAIL_MIN_POINTS or trend is None:
         return "insufficient_data"
     head = y[: max(math.ceil(HEAD_FRACTION * len(y)), 1)]
@@ -165,14 +165,17 @@ def metric_analysis(
     s: Series, objective: Mapping[str, Any] | None, summary: Mapping[str, Any]
 ) -> dict[str, Any]:
     """One metric's goal, trend, convergence and best (its part of `_analysis`),
-    computed with its summary ``summary`` where the metric's other work runs."""
+    computed with its summary ``summary`` (`Run.metric_stats`: its counts of
+    non-finite values spare a pass over the values) where the metric's other
+    work runs."""
     goal, source = _goal(s.metric, objective)
-    trend = _trend(s.steps, s.values)
+    finite = summary["points"] - summary["nan"] - summary["inf"] - summary["neg_inf"]
+    trend = _trend(s.steps, s.values, finite == len(s))
     out: dict[str, Any] = {"goal": goal, "goal_source": source, "trend": trend}
     if goal is None:
         out["convergence"] = None
         return out
-    out["convergence"] = _convergence(s.values, goal, trend)
+    out["convergence"] = _convergence(s.values, goal, trend, finite)
     best = summary["min" if goal == "min" else "max"]  # the earliest step on ties
     if best is not None:
         first, last = int(s.steps[0]), int(s.steps[-1])

@@ -19,7 +19,7 @@ from ..sampling._views import panel_yscale
 from ._analysis import _analysis, _r6, metric_analysis
 from ._charts import _plan_charts, _select
 from ._model import SCHEMA, Best, Bundle, Chart, Resume, RunMeta, SeriesData, Summary
-from ._series import _metric_summary, _sampled_series
+from ._series import _metric_summary, _nonfinite, _sampled_series
 from ._smooth import check_weights, smooth_at
 from ._workers import metric_pool
 
@@ -198,10 +198,10 @@ def build(
         """A metric's summary, chart line and (if selected) analysis: all its per-series work."""
         m, yscale = task
         s = run.series(m)
-        finite_mask = np.isfinite(s.values)
-        bad = np.zeros(0, dtype=np.int64) if finite_mask.all() else np.flatnonzero(~finite_mask)
-        del finite_mask
         summary = _metric_summary(run.metric_stats(m))
+        # the stats count the non-finite values: no pass for a series without one
+        odd = summary["nan"] + summary["inf"] + summary["neg_inf"]
+        bad = _nonfinite(s.values) if odd else np.zeros(0, dtype=np.int64)
         line = _sampled_series(s, label_of[m], bad, resume_steps, best_step, method, points,
                                yscale)  # fmt: skip
         if smooth:  # the EMA over the raw values, at the kept steps

@@ -49,6 +49,21 @@ def _events(x: np.ndarray, y: np.ndarray, bad: np.ndarray) -> tuple[list[Event],
     return events, droppable
 
 
+#: points per chunk of `_nonfinite`
+_CHUNK: Final = 1 << 20
+
+
+def _nonfinite(y: np.ndarray) -> np.ndarray:
+    """Indices of the non-finite values, a chunk at a time: a chunk without
+    one costs a check, not a mask of the series and its inverse."""
+    out = [np.zeros(0, dtype=np.int64)]
+    for a in range(0, len(y), _CHUNK):
+        fin = np.isfinite(y[a : a + _CHUNK])
+        if not fin.all():
+            out.append(a + np.flatnonzero(~fin))
+    return np.concatenate(out).astype(np.int64)
+
+
 def _metric_summary(stats: dict[str, Any]) -> dict[str, Any]:
     """`Run.metric_stats` for strict JSON: a non-finite first or last value is null."""
     return {

@@ -6,6 +6,7 @@ in memory: deduplication, the polars views, statistics, the best step, export.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -468,18 +469,23 @@ def _value_counts(v: np.ndarray) -> tuple[int, int, int, int, int]:
     vlo = vhi = 0.0
     for a in range(0, len(v), _SLICE):
         c = v[a : a + _SLICE]
-        finite = np.isfinite(c)
-        if finite.all():
-            i, j = int(np.argmin(c)), int(np.argmax(c))
-        else:
+        # argmin finds a NaN or a -inf, argmax a NaN or a +inf: two finite
+        # picks mean a finite slice, with no mask to build
+        i, j = int(np.argmin(c)), int(np.argmax(c))
+        if not (math.isfinite(c[i]) and math.isfinite(c[j])):
+            finite = np.isfinite(c)
             nan_here = int(np.count_nonzero(np.isnan(c)))
-            pos_here = int(np.count_nonzero(np.isposinf(c)))
+            pos_here = int(np.count_nonzero(c == np.inf))
             nan, pos = nan + nan_here, pos + pos_here
             neg += len(c) - int(np.count_nonzero(finite)) - nan_here - pos_here
             if not finite.any():
                 continue
-            i = int(np.argmin(np.where(finite, c, np.inf)))
-            j = int(np.argmax(np.where(finite, c, -np.inf)))
+            off = ~finite  # few: set in a copy, not np.where over the slice
+            w = c.copy()
+            w[off] = np.inf
+            i = int(np.argmin(w))
+            w[off] = -np.inf
+            j = int(np.argmax(w))
         if lo < 0 or c[i] < vlo:
             lo, vlo = a + i, float(c[i])
         if hi < 0 or c[j] > vhi:

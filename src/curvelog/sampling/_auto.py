@@ -302,7 +302,7 @@ def _auto(
     starts = _union(*parts)
     starts = starts[starts < n]
     bins = _Bins(summary, starts)
-    bins_pos = _Bins(_Summary(y, positive=True), starts) if gaps else None
+    bins_pos = _Bins(summary.positive_view(), starts) if gaps else None
     model = _Model(x, y, bins, bins_pos)
     if not model.drawable:  # values too large to draw
         shape = target - int(mandatory.size)

@@ -15,19 +15,20 @@ Non-finite values need no separate pass: ``argmin`` returns a NaN or a -inf
 when the block holds one, ``argmax`` a NaN or a +inf, so a block whose two
 extremes are finite holds only finite values. The few blocks that do not are
 summarised again with their non-finite values masked, a bounded chunk at a
-time.
+time. The view a log axis draws (`_Summary.positive_view`) comes from the
+same summary: only blocks where the sign changes are read again.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
-from ._bins import FloatArray, IntArray
+from ._bins import BoolArray, FloatArray, IntArray
 
 _MAX_BLOCK: Final = 128
 _CHUNK: Final = 1 << 20  # points per chunk of the block pass
@@ -48,16 +49,16 @@ class _Summary:
     """Per block: first argmin/argmax of the finite values and their values
     (NaN and -1 where a block has no finite value); the non-finite indices.
 
-    With ``positive``, the values seen are those a log y axis draws: a value
-    counts when it is positive and so is one of its neighbours (a positive
-    point between two gaps draws nothing); the others are gaps (NaN).
+    `positive_view` gives the values a log y axis draws: a value counts when
+    it is positive and so is one of its neighbours (a positive point between
+    two gaps draws nothing); the others are gaps (NaN).
     """
 
     __slots__ = ("y", "n", "bs", "nb", "vmin", "vmax", "amin", "amax", "nonfinite", "positive")
 
-    def __init__(self, y: FloatArray, positive: bool = False) -> None:
+    def __init__(self, y: FloatArray) -> None:
         self.y = y
-        self.positive = positive
+        self.positive = False
         n = self.n = int(y.size)
         b = self.bs = block_size(n)
         full = n // b
@@ -68,7 +69,7 @@ class _Summary:
 
         def chunk(r0: int) -> None:  # a chunk of whole blocks; numpy releases the GIL
             r1 = min(full, r0 + rows)
-            mat = self._values(r0 * b, r1 * b).reshape(r1 - r0, b)
+            mat = y[r0 * b : r1 * b].reshape(r1 - r0, b)
             first = np.arange(r0 * b, r1 * b, b, dtype=np.int64)
             am[r0:r1] = mat.argmin(axis=1)
             am[r0:r1] += first
@@ -83,52 +84,70 @@ class _Summary:
             for r0 in chunks:
                 chunk(r0)
         if self.nb > full:  # the last, shorter block
-            tail = self._values(full * b, n)
+            tail = y[full * b : n]
             am[-1] = full * b + int(np.argmin(tail))
             ax[-1] = full * b + int(np.argmax(tail))
-        vmin, vmax = self.vals(am), self.vals(ax)
+        vmin, vmax = y[am], y[ax]
         bad = np.flatnonzero(~(np.isfinite(vmin) & np.isfinite(vmax)))
         nonfinite: list[IntArray] = []
         per = max(1, _RAGGED // b)
         for lo in range(0, bad.size, per):
             blocks = bad[lo : lo + per]
-            if not positive:
-                idx = _block_points(blocks, b, n)
-                nonfinite.append(idx[~np.isfinite(y[idx])])
+            idx = _block_points(blocks, b, n)
+            nonfinite.append(idx[~np.isfinite(y[idx])])
             first = blocks * b
             vmin[blocks], vmax[blocks], am[blocks], ax[blocks] = _ragged(
-                self.vals, first, np.minimum(first + b, n)
+                self, first, np.minimum(first + b, n)
             )
         self.vmin, self.vmax, self.amin, self.amax = vmin, vmax, am, ax
         self.nonfinite = (
             np.concatenate(nonfinite).astype(np.int64) if nonfinite else np.zeros(0, np.int64)
         )
 
-    def _values(self, a: int, z: int) -> FloatArray:
-        """The values of points [a, z) as this summary sees them (a view if plain)."""
-        if not self.positive:
-            return self.y[a:z]
-        y, n = self.y, self.n
-        lo, hi = max(a - 1, 0), min(z + 1, n)
-        pos = y[lo:hi] > 0
-        if a == 0:
-            pos = np.r_[False, pos]
-        if z == n:
-            pos = np.r_[pos, False]
-        on = pos[1:-1] & (pos[:-2] | pos[2:])
-        return np.where(on, y[a:z], np.nan)
+    def positive_view(self) -> _Summary:
+        """The summary of the values a log axis draws (class docstring), from
+        this plain one without reading every point again: a block of positive
+        values (all finite) keeps its picks, since each of its points has a
+        positive neighbour inside it; a block of finite values none positive
+        has none; only the others (a sign change, a non-finite value) are
+        read again."""
+        out = object.__new__(_Summary)
+        out.y, out.n, out.bs, out.nb = self.y, self.n, self.bs, self.nb
+        out.positive = True
+        out.nonfinite = np.zeros(0, np.int64)
+        b, n = self.bs, self.n
+        vmin, vmax = self.vmin.copy(), self.vmax.copy()
+        am, ax = self.amin.copy(), self.amax.copy()
+        clean = np.ones(self.nb, dtype=bool)
+        clean[self.nonfinite // b] = False
+        none = clean & (vmax <= 0)
+        vmin[none], vmax[none], am[none], ax[none] = np.nan, np.nan, -1, -1
+        if b == 1:  # a point's neighbours are other blocks
+            clean[:] = False
+        mixed = np.flatnonzero(~clean | ((vmin <= 0) & (vmax > 0)))
+        first = mixed * b
+        vmin[mixed], vmax[mixed], am[mixed], ax[mixed] = _ragged(
+            out, first, np.minimum(first + b, n)
+        )
+        out.vmin, out.vmax, out.amin, out.amax = vmin, vmax, am, ax
+        return out
 
-    def vals(self, idx: IntArray) -> FloatArray:
-        """The values at ``idx`` as this summary sees them."""
-        y = self.y
-        v = y[idx]
+    def window(self, st: IntArray, w: int) -> tuple[FloatArray, BoolArray]:
+        """Points ``st[i] + j`` (j < w; st + w <= n) as a matrix, and which
+        of them this summary counts, finite (the points of ragged ranges)."""
+        y, n = self.y, self.n
+        vals = sliding_window_view(y, w)[st]  # a copy, row by row
         if not self.positive:
-            return v
-        n = self.n
-        left = np.where(idx > 0, y[np.maximum(idx - 1, 0)], np.nan)
-        right = np.where(idx < n - 1, y[np.minimum(idx + 1, n - 1)], np.nan)
-        on = (v > 0) & ((left > 0) | (right > 0))
-        return np.where(on, v, np.nan)
+            return vals, np.isfinite(vals)
+        pos = vals > 0
+        nbr = np.empty_like(pos)
+        nbr[:, 1:] = pos[:, :-1]
+        nbr[:, 0] = (st > 0) & (y[np.maximum(st - 1, 0)] > 0)
+        nbr[:, :-1] |= pos[:, 1:]
+        nbr[:, -1] |= (st + w < n) & (y[np.minimum(st + w, n - 1)] > 0)
+        pos &= nbr
+        pos &= vals < np.inf
+        return vals, pos
 
     @property
     def any_finite(self) -> bool:
@@ -164,59 +183,53 @@ def _block_points(blocks: IntArray, b: int, n: int) -> IntArray:
 
 
 def _ragged(
-    values: Callable[[IntArray], FloatArray], lo: IntArray, hi: IntArray
+    s: _Summary, lo: IntArray, hi: IntArray
 ) -> tuple[FloatArray, FloatArray, IntArray, IntArray]:
-    """Finite min/max and their first index over ranges [lo, hi) (NaN/-1 if
-    none), about `_RAGGED` points at a time (temporaries of ~40 bytes each)."""
-    cnt = np.maximum(hi - lo, 0)
-    total = int(cnt.sum())
-    if total <= _RAGGED:
-        return _ragged_part(values, lo, hi)
-    cut = np.searchsorted(np.cumsum(cnt), np.arange(_RAGGED, total, _RAGGED), side="left")
-    edges = np.unique(np.r_[0, cut + 1, lo.size]).astype(np.int64)
-    edges = edges[edges <= lo.size]
-    parts = [
-        _ragged_part(values, lo[a:z], hi[a:z]) for a, z in zip(edges[:-1], edges[1:], strict=True)
-    ]
-    return (
-        np.concatenate([p[0] for p in parts]),
-        np.concatenate([p[1] for p in parts]),
-        np.concatenate([p[2] for p in parts]).astype(np.int64),
-        np.concatenate([p[3] for p in parts]).astype(np.int64),
-    )
+    """Finite min/max (as ``s`` counts the values) and their first index
+    over ranges [lo, hi) (NaN/-1 if none).
 
-
-def _ragged_part(
-    values: Callable[[IntArray], FloatArray], lo: IntArray, hi: IntArray
-) -> tuple[FloatArray, FloatArray, IntArray, IntArray]:
-    """`_ragged` on ranges no longer than two blocks: the points as a
-    (ranges, longest range) matrix, padded, one argmin and argmax per row."""
+    The ranges are read as rows of a matrix padded to the longest row; sorted
+    by length, each matrix holds ranges of about one length and about
+    `_RAGGED` points (temporaries of ~30 bytes each).
+    """
     m = lo.size
-    cnt = np.maximum(hi - lo, 0)
     vmin = np.full(m, np.nan)
     vmax = np.full(m, np.nan)
     amin = np.full(m, -1, dtype=np.int64)
     amax = np.full(m, -1, dtype=np.int64)
+    cnt = hi - lo
     ne = np.flatnonzero(cnt > 0)
-    if ne.size == 0:
-        return vmin, vmax, amin, amax
-    start = lo[ne][:, None]
-    idx = start + np.arange(int(cnt[ne].max()), dtype=np.int64)[None, :]
-    inside = idx < hi[ne][:, None]
-    idx = np.where(inside, idx, start)  # padding reads the range's first point
-    vals = values(idx.ravel()).reshape(idx.shape)
-    ok = inside & np.isfinite(vals)
-    rows = np.arange(ne.size)
-    for fill, pick, v_out, a_out in (
-        (np.inf, np.argmin, vmin, amin),
-        (-np.inf, np.argmax, vmax, amax),
-    ):
-        src = np.where(ok, vals, fill)
-        j = pick(src, axis=1)  # the first occurrence on ties
-        v = src[rows, j]
-        good = np.isfinite(v)
-        v_out[ne] = np.where(good, v, np.nan)
-        a_out[ne] = np.where(good, idx[rows, j], -1)
+    order = ne[np.argsort(cnt[ne], kind="stable")]
+    c = cnt[order]
+    i = 0
+    while i < order.size:
+        # rows i..j-1: as many as keep (rows * the longest) within _RAGGED
+        area = np.arange(1, order.size - i + 1, dtype=np.int64) * c[i:]
+        j = i + max(1, int(np.searchsorted(area, _RAGGED, side="right")))
+        part = order[i:j]
+        w = int(c[j - 1])
+        a = lo[part]
+        st = np.minimum(a, s.n - w)  # the last rows may start early (masked)
+        vals, ok = s.window(st, w)
+        col = np.arange(w, dtype=np.int64)
+        ok &= col >= (a - st)[:, None]
+        ok &= col < (hi[part] - st)[:, None]
+        rows = np.arange(part.size)
+        # the counted values, +inf elsewhere (then -inf): np.where's copy of
+        # the same matrix, without its slow path on irregular masks
+        pen = ok.astype(np.float64)
+        pen -= 0.5
+        pen *= -np.inf
+        src = np.fmax(vals, pen)
+        jmin = src.argmin(axis=1)  # the first occurrence on ties
+        np.negative(pen, out=pen)
+        np.fmin(vals, pen, out=src)
+        jmax = src.argmax(axis=1)
+        for jj, v_out, a_out in ((jmin, vmin, amin), (jmax, vmax, amax)):
+            good = ok[rows, jj]
+            v_out[part] = np.where(good, vals[rows, jj], np.nan)
+            a_out[part] = np.where(good, st + jj, -1)
+        i = j
     return vmin, vmax, amin, amax
 
 
@@ -232,10 +245,13 @@ def _bin_extremes(
     body = bs < be
     head_hi = np.where(body, bs * b, ends)
     tail_lo = np.where(body, be * b, ends)
+    # the ragged heads and tails in one call: one sort by length
+    m = starts.size
+    ends_ = _ragged(s, np.r_[starts, tail_lo], np.r_[head_hi, ends])
     parts = [
-        _ragged(s.vals, starts, head_hi),
+        tuple(p[:m] for p in ends_),
         _group_blocks(s, np.where(body, bs, 0) * b, np.where(body, be, 0) * b, body),
-        _ragged(s.vals, tail_lo, ends),
+        tuple(p[m:] for p in ends_),
     ]
     # head, body, tail are in index order: on ties the earlier part wins
     vmin, vmax, amin, amax = (a.copy() for a in parts[0])

@@ -61,12 +61,16 @@ def _finite_range(a: npt.NDArray[np.float64]) -> tuple[float | None, float | Non
     if math.isfinite(lo) and math.isfinite(hi):
         return lo, hi
     los, his = [], []
-    for i in range(0, a.size, _CHUNK):  # NaN or inf somewhere: masked, a chunk at a time
-        part = a[i : i + _CHUNK]
-        part = part[np.isfinite(part)]
-        if part.size:
-            los.append(float(part.min()))
-            his.append(float(part.max()))
+    for i in range(0, a.size, _CHUNK):  # NaN or inf somewhere: a chunk at a time,
+        part = a[i : i + _CHUNK]  # masked only where the chunk holds one
+        plo, phi = float(part.min()), float(part.max())
+        if not (math.isfinite(plo) and math.isfinite(phi)):
+            part = part[np.isfinite(part)]
+            if not part.size:
+                continue
+            plo, phi = float(part.min()), float(part.max())
+        los.append(plo)
+        his.append(phi)
     if not los:
         return None, None
     return min(los), max(his)
