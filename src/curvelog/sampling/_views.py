@@ -101,7 +101,7 @@ _PLOTTED: Final[tuple[tuple[int, int, float], ...]] = (
 _UNPADDED: Final[tuple[tuple[int, int, float], ...]] = ((800, 400, 4.0), (1600, 400, 4.0))
 #: log step axis, and the other y scale: drawn less often
 _LOGX: Final[tuple[tuple[int, int, float], ...]] = ((800, 400, 1.0), (1600, 400, 1.0))
-_OTHER_Y: Final[tuple[tuple[int, int, float], ...]] = ((800, 400, 2.0), (1600, 400, 2.0))
+_OTHER_Y: Final[tuple[tuple[int, int, float], ...]] = ((800, 400, 3.0), (1600, 400, 3.0))
 
 
 def charts_for(yscale: YScale, positive: bool) -> tuple[Chart, ...]:
