@@ -193,6 +193,7 @@ def build(
         for c in plan
     }
     tasks = [(sp["metric"], yscales[c["id"]]) for c in plan for sp in c["series"]]
+    analysed = set(selected)
 
     def one(task: tuple[str, str]) -> tuple[dict[str, Any], SeriesData, dict[str, Any] | None]:
         """A metric's summary, chart line and (if selected) analysis: all its per-series work."""
@@ -211,7 +212,6 @@ def build(
 
     # Metrics are independent: two at a time keep two cores busy (#12). Results are
     # taken in order, so the bundle is the same bytes as one at a time.
-    analysed = set(selected)
     analyses: dict[str, dict[str, Any]] = {}
     with metric_pool(len(tasks), processes) as pool:
         results = pool(one, tasks)

@@ -4,7 +4,7 @@ A series' sampling (`auto`) is numpy work on arrays of a few thousand
 points driven from Python, so it holds the GIL most of the time and two
 threads barely overlap (#12). A forked worker shares the parent's arrays
 page by page (nothing is copied or pickled on the way in; on the way out,
-a chart's points and a summary), so two processes keep two cores busy.
+a chart's points, a summary and an analysis), so two processes keep two cores busy.
 
 Forking is only safe in a process that is ours: ``curvelog compact`` asks
 for processes (`metric_pool`'s ``processes``); a library call, which may run

@@ -81,18 +81,6 @@ def _window_starts(x: IntArray, rule: tuple[tuple[float, int], ...]) -> tuple[In
     return np.concatenate(starts), np.concatenate(strides)
 
 
-def _seg_reduce(
-    ufunc: np.ufunc, vals: FloatArray, starts: IntArray, ends: IntArray, empty: float
-) -> FloatArray:
-    """``ufunc.reduceat`` over contiguous segments [start, end), where each
-    end is the next non-empty segment's start; ``empty`` for empty ones."""
-    out = np.full(starts.size, empty, dtype=np.float64)
-    ne = ends > starts
-    if vals.size and ne.any():
-        out[ne] = ufunc.reduceat(vals, starts[ne])
-    return out
-
-
 def _union(*parts: IntArray) -> IntArray:
     """Sorted distinct values of the concatenated ``parts`` (`np.union1d`,
     `np.unique`), by a stable sort: a merge of sorted runs, where
