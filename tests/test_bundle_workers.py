@@ -106,3 +106,31 @@ def test_workers_drop_the_parents_signal_handlers() -> None:
     finally:
         signal.signal(signal.SIGTERM, old)
     assert got == [(signal.SIG_DFL, signal.default_int_handler)] * 2
+
+
+@linux
+@pytest.mark.parametrize("fail_at", [1, 2])
+def test_a_fork_that_fails_falls_back_to_threads(
+    monkeypatch: pytest.MonkeyPatch, fail_at: int
+) -> None:
+    """fork() refused (EAGAIN: a process limit; ENOMEM) for the first worker or
+    the second: the jobs run in threads here, none is lost, no worker is left."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: no pool")
+    real_fork = os.fork
+    calls = [0]
+
+    def fork() -> int:
+        calls[0] += 1
+        if calls[0] >= fail_at:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", fork)
+    with _workers.metric_pool(4, processes=True) as pool:
+        out = list(pool(_where, range(4)))
+    assert calls[0] == fail_at  # it did try to fork
+    assert [t for t, _, _ in out] == list(range(4))
+    assert {pid for _, pid, _ in out} == {os.getpid()}
+    assert all(name.startswith("curvelog-series") for _, _, name in out)
+    assert multiprocessing.active_children() == []

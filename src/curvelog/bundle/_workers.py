@@ -74,6 +74,11 @@ def _forked_map(job: Job, tasks: Sequence[Any], workers: int) -> Iterator[Any]:
             # hash may be in progress (Sha256Job); the children never touch it
             warnings.simplefilter("ignore", DeprecationWarning)
             futures = [ex.submit(_run, task) for task in tasks]  # the first one forks
+    except OSError:  # fork failed (a process limit, no memory): threads do the work
+        _abandon(ex)
+        with ThreadPoolExecutor(workers, thread_name_prefix="curvelog-series") as threads:
+            yield from threads.map(job, tasks)
+        return
     finally:
         _JOB = None
     try:
@@ -85,6 +90,15 @@ def _forked_map(job: Job, tasks: Sequence[Any], workers: int) -> Iterator[Any]:
             yield result if ok else job(task)
     finally:
         ex.shutdown(wait=True, cancel_futures=True)
+
+
+def _abandon(ex: Any) -> None:
+    """Shut a pool whose fork failed: a worker that did start is ended (the
+    pool never started the thread that would stop it)."""
+    for proc in list((getattr(ex, "_processes", None) or {}).values()):
+        proc.terminate()
+        proc.join()
+    ex.shutdown(wait=False, cancel_futures=True)
 
 
 def _reset_signals() -> None:
