@@ -95,3 +95,14 @@ def long_log(n: int = 100_000_000, folder: str = CACHE) -> str:
             log._replay_columns(x, times, {"train/loss": (rows, loss)})
     os.replace(tmp, path)
     return path
+
+
+def write_in_child(calls: str) -> None:
+    """Run ``calls`` (e.g. ``"big_log(10_000_000); big_parquet(10_000_000)"``) in a
+    child process, so that writing the cached inputs (gigabytes of rows) does not
+    raise this process's peak memory: a contender started from here inherits the
+    parent's peak RSS across fork and exec, and ``os.wait4`` would report it."""
+    import subprocess
+
+    code = f"from _biglog import big_log, big_parquet, long_log; {calls}"
+    subprocess.run([sys.executable, "-c", code], cwd=HERE, check=True)

@@ -45,7 +45,7 @@ import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _biglog import CACHE, big_log, big_parquet, curves, long_log  # noqa: E402
+from _biglog import CACHE, big_log, big_parquet, curves, long_log, write_in_child  # noqa: E402
 from _child import best as best_child  # noqa: E402
 from _child import python  # noqa: E402
 
@@ -58,6 +58,10 @@ def peers(steps: int, small: int, long_steps: int, repeats: int) -> None:
     """The issue's targets (#12), each contender a fresh process, best of ``repeats``."""
     out = os.path.join(tempfile.mkdtemp(prefix="bench-peers-"), "x.curves.json")
     _compile_curvelog()
+    write_in_child(
+        f"big_log({steps}); big_parquet({steps}); big_log({small})"
+        + (f"; long_log({long_steps})" if long_steps else "")
+    )
     log, pq, small_log = big_log(steps), big_parquet(steps), big_log(small)
     cat = best_child(["cat", log], repeats)
     compact = best_child(_compact_cmd(log, out), repeats)

@@ -26,7 +26,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _biglog import big_log, big_parquet  # noqa: E402
+from _biglog import big_log, big_parquet, write_in_child  # noqa: E402
 from _child import best, python  # noqa: E402
 
 _TIMED = "import time, {imp}\nt = time.perf_counter()\n{body}\nprint(time.perf_counter() - t)"
@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=10_000_000)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args(argv)
+    write_in_child(f"big_log({args.steps}); big_parquet({args.steps})")  # peak RSS: see there
     log, pq = big_log(args.steps), big_parquet(args.steps)
     size = os.path.getsize(log)
     data_mb = args.steps * 5 * 8 / 1e6
