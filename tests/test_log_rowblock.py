@@ -69,6 +69,38 @@ def test_small_flushes_are_row_frames_read_back_bit_for_bit(tmp_path: Path, per_
     assert run.series("loss").times.tolist() == times  # wall times exact, not rounded
 
 
+@pytest.mark.parametrize("width", [70, 78, 300])
+def test_a_row_frame_of_many_metrics_reads_back(tmp_path: Path, width: int) -> None:
+    """A presence mask has one bit per name of the block: 78 names or more used
+    to make a mask longer than the reader's 70-bit limit, and every such row read
+    as damage (the writer never knew); a mask as long as its block is read."""
+    path = tmp_path / "wide.log"
+    names = [f"m{j}" for j in range(width)]
+    with EventLog(path, flush_every=0) as log:
+        for i in range(3):
+            row = {n: float(i * width + j) for j, n in enumerate(names)}
+            if i == 1:
+                del row[names[-1]]  # the last bit clear: a shorter mask in the same block
+            log.append(i, row)
+            log.flush()
+    assert _types(path).count(_format.ROW_FRAME) == 3
+    run = curvelog.read(path)
+    assert run.damage == [] and run.rows == 3
+    assert run.series(names[0]).values.tolist() == [0.0, width, 2.0 * width]
+    last = run.series(names[-1])
+    assert last.steps.tolist() == [0, 2] and last.values.tolist() == [width - 1.0, 3.0 * width - 1]
+
+
+def test_a_mask_longer_than_its_block_is_still_malformed() -> None:
+    from curvelog.log import _rowblock
+
+    buf = bytearray((_format.ROW_TAG, 0))
+    for v in (0, 0, 0, 0, 1 << 80):  # seq, index; then a row: step, time, a mask of 81 bits
+        _rowblock._uvarint(buf, v)
+    with pytest.raises(ValueError):
+        _rowblock.decode_entry(bytes(buf) + bytes(8), 78, 0, 0)
+
+
 def test_a_flush_of_small_rows_or_more_is_a_chunk(tmp_path: Path) -> None:
     path = tmp_path / "x.log"
     _slow_log(path, n=2 * SMALL, per_flush=SMALL)

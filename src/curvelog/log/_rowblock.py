@@ -129,10 +129,12 @@ def encode_small(
     return out, block._replace(frames=block.frames + 1)
 
 
-def _read_uvarint(data: bytes, pos: int) -> tuple[int, int]:
+def _read_uvarint(data: bytes, pos: int, bits: int = 70) -> tuple[int, int]:
+    """A uvarint of at most ``bits`` bits (a 64-bit delta's zigzag by default;
+    a presence mask has one bit per name of its block, so it passes its own)."""
     v = shift = 0
     while True:
-        if pos >= len(data) or shift > 70:
+        if pos >= len(data) or shift > bits:
             raise ValueError("a truncated or overlong number")
         b = data[pos]
         pos += 1
@@ -175,7 +177,7 @@ def decode_entry(
     while pos < size:
         ds, pos = _read_uvarint(data, pos)
         dt, pos = _read_uvarint(data, pos)
-        mask, pos = _read_uvarint(data, pos)
+        mask, pos = _read_uvarint(data, pos, max(70, nnames + 7))
         s = step + _unzigzag(ds)
         b = tbits + _unzigzag(dt)
         if not 0 <= s < _STEP_LIMIT:
