@@ -91,6 +91,27 @@ def test_export_never_overwrites_without_force(log_path: Path, tmp_path: Path) -
     assert out.read_text().startswith("step,time,metric,value")
 
 
+@pytest.mark.parametrize("ext", [".csv", ".parquet"])
+def test_export_never_replaces_a_log_even_with_force(
+    log_path: Path, tmp_path: Path, ext: str
+) -> None:
+    """A log named like an export (a copy, a slip of the shell) is data: refused as
+    compact and plot refuse it, --force or not."""
+    other = tmp_path / f"other{ext}"
+    other.write_bytes(log_path.read_bytes())
+    before = other.read_bytes()
+    for extra in ([], ["--force"]):
+        result = CliRunner().invoke(cli, ["export", str(log_path), "-o", str(other), *extra])
+        assert result.exit_code == 2
+        assert result.stderr == (
+            f"Error: {other}: is a curvelog log, not an export; refusing to replace it\n"
+        )
+    assert other.read_bytes() == before
+    with pytest.raises(curvelog.errors.PathError):
+        curvelog.read(log_path).export(other, force=True)
+    assert other.read_bytes() == before
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -24,7 +24,7 @@ from .bundle._build import build, check_options
 from .bundle._ranks import merge_ranks
 from .bundle._smooth import check_weights
 from .errors import OutputExistsError, PathError
-from .log import FILE_MAGIC, is_log, read
+from .log import FILE_MAGIC, is_log, read, refuse_to_replace
 from .log._ranks import split_rank_name
 
 if TYPE_CHECKING:
@@ -86,8 +86,7 @@ def refuse_to_replace_a_log(target: str, source: str | None = None) -> None:
     """
     if source is not None and same_file(target, source):
         raise PathError(target, "is the input log; choose another output")
-    if is_log(target):
-        raise PathError(target, "is a curvelog log, not a bundle; refusing to replace it")
+    refuse_to_replace(target, "a bundle")
 
 
 # --------------------------------------------------------------------------- compact

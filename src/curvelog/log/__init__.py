@@ -9,7 +9,7 @@ plot, registry or CLI code.
 from __future__ import annotations
 
 from ._follow import follow
-from ._format import FILE_MAGIC, is_log
+from ._format import FILE_MAGIC, is_log, refuse_to_replace
 from ._header import FORMAT_VERSION
 from ._reader import read, read_records
 from ._run import Best, Run, Segment, Series, Session
@@ -26,6 +26,7 @@ __all__ = [
     "Session",
     "follow",
     "is_log",
+    "refuse_to_replace",
     "read",
     "read_records",
 ]

@@ -93,6 +93,17 @@ def is_log(path: str | os.PathLike[str]) -> bool:
         os.close(fd)
 
 
+def refuse_to_replace(path: str | os.PathLike[str], what: str) -> None:
+    """Raise `PathError` when ``path`` is a log: no output ever replaces one,
+    ``--force`` or not (what a command writes is ``what``: "a bundle", "a
+    picture"...). Writers check again just before they replace the file, since
+    a log may appear meanwhile."""
+    if is_log(path):
+        from ..errors import PathError
+
+        raise PathError(os.fspath(path), f"is a curvelog log, not {what}; refusing to replace it")
+
+
 #: flipped bits up to which 8 bytes still count as a damaged signature (of 64)
 _SIGNATURE_FLIPS: Final[int] = 16
 

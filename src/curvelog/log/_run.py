@@ -372,11 +372,13 @@ class Run:
     ) -> int:
         """Write the data as CSV or Parquet (by extension), atomically.
 
-        An existing file is never replaced without ``force``.
+        An existing file is never replaced without ``force``, and a curvelog
+        log never (`PathError`), whatever its name.
 
         Returns the number of rows written.
         """
         from .._fs import atomic_path, same_file
+        from ._format import refuse_to_replace
 
         out = os.fspath(out)
         ext = os.path.splitext(out)[1].lower()
@@ -384,6 +386,7 @@ class Run:
             raise PathError(out, "unknown export format; use a .csv or .parquet file name")
         if same_file(out, self.path):
             raise PathError(out, "is the log being exported; choose another output")
+        refuse_to_replace(out, "an export")
         frame = self.wide() if wide else self.data
         with atomic_path(out, overwrite=force) as tmp:
             try:
@@ -393,6 +396,7 @@ class Run:
                     frame.write_parquet(tmp)
             except Exception as e:  # polars raises its own error types for I/O
                 raise PathError(out, f"cannot write ({e})") from None
+            refuse_to_replace(out, "an export")  # one may have appeared meanwhile
         return frame.height
 
     def _describe(self, d: Damage) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from .._fs import atomic_write_bytes
-from ..errors import PathError, PlotError
+from ..errors import PlotError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -48,11 +48,9 @@ def figure_bytes(fig: Figure, fmt: str = "png") -> bytes:
 
 
 def _refuse_a_log(path: str) -> None:
-    """Raise PathError when ``path`` is an existing file that starts with the log signature."""
-    from ..log import is_log
+    from ..log import refuse_to_replace
 
-    if is_log(path):
-        raise PathError(path, "is a curvelog log, not a picture; refusing to replace it")
+    refuse_to_replace(path, "a picture")
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str]) -> str:

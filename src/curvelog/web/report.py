@@ -135,11 +135,9 @@ def write_report(path: str | os.PathLike[str], page: str) -> str:
     :raises PathError: the folder is missing or not writable, or ``path`` is a log.
     """
     from .._fs import atomic_write_bytes
-    from ..errors import PathError
-    from ..log import is_log
+    from ..log import refuse_to_replace
 
     target = os.fspath(path)
-    if is_log(target):
-        raise PathError(target, "is a curvelog log, not a web page; refusing to replace it")
+    refuse_to_replace(target, "a web page")
     atomic_write_bytes(target, page.encode("utf-8"))
     return target
