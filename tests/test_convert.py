@@ -133,9 +133,28 @@ def test_objective_gives_a_best_record(tmp_path: Path) -> None:
         (
             [(1.5, "x", "1")],
             "step,metric,value",
-            "line 2: step '1.5' is not a non-negative integer",
+            "line 2: step '1.5' is not a non-negative integer below 2**63",
         ),
-        ([(-1, "x", "1")], "step,metric,value", "line 2: step '-1' is not a non-negative integer"),
+        (
+            [(-1, "x", "1")],
+            "step,metric,value",
+            "line 2: step '-1' is not a non-negative integer below 2**63",
+        ),
+        (  # an int64 step is what a log holds: a larger one was skipped with a warning
+            [(0, "x", "1"), (2**63, "x", "2")],
+            "step,metric,value",
+            f"line 3: step '{2**63}' is not a non-negative integer below 2**63",
+        ),
+        (
+            [(0, "x", "1"), ("1e30", "x", "2")],
+            "step,metric,value",
+            "line 3: step '1e30' is not a non-negative integer below 2**63",
+        ),
+        (
+            [("inf", "x", "1")],
+            "step,metric,value",
+            "line 2: step 'inf' is not a non-negative integer below 2**63",
+        ),
         (
             [(0, "x", "1"), (1, "x", "abc")],
             "step,metric,value",

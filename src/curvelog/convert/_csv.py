@@ -24,6 +24,7 @@ from typing import IO, Final, Literal
 from .._fs import atomic_path, same_file
 from ..errors import MetricNotFoundError, OutputExistsError, PathError
 from ..log import EventLog
+from ..log._values import _STEP_LIMIT
 
 __all__ = ["ImportReport", "csv_to_log", "default_log_path"]
 
@@ -136,13 +137,11 @@ def _parse_step(text: str, path: str, line: int) -> int:
             f = float(t)
         except ValueError:
             f = math.nan
-        if not (f.is_integer() and f >= 0):
-            raise PathError(
-                path, f"line {line}: step {text!r} is not a non-negative integer"
-            ) from None
-        step = int(f)
-    if step < 0:
-        raise PathError(path, f"line {line}: step {text!r} is not a non-negative integer")
+        step = int(f) if f.is_integer() else -1
+    if not 0 <= step < _STEP_LIMIT:  # the log's steps are int64
+        raise PathError(
+            path, f"line {line}: step {text!r} is not a non-negative integer below 2**63"
+        )
     return step
 
 
