@@ -253,3 +253,25 @@ def test_compact_into_a_locked_registry_gives_up_after_lock_timeout(
         f"Error: {lock}: could not take the registry lock within 0.2 s; "
         "another process is holding it\n"
     )
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e308", "0"])
+def test_tail_poll_must_be_a_number_of_seconds(log_path: Path, value: str) -> None:
+    """NaN passes click's range checks (every comparison is false) and inf overflows
+    sleep(): both crashed with a traceback once the tail had to wait."""
+    result = CliRunner().invoke(cli, ["tail", str(log_path), "-n", "0", "-F", "--poll", value])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: Invalid value for '--poll'")
+    assert "Traceback" not in result.output and result.stderr.count("\n") == 1
+
+
+def test_lock_timeout_nan_is_refused(log_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "b.json"
+    args = ["compact", str(log_path), "-o", str(out), "--registry", str(tmp_path / "reg"),
+            "--key", "a/b", "--lock-timeout", "nan"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and not out.exists()
+    assert (
+        result.stderr
+        == "Error: Invalid value for '--lock-timeout': 'nan' is not a number of seconds.\n"
+    )

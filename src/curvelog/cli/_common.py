@@ -12,13 +12,26 @@ def _echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=False, allow_nan=False))
 
 
+class Seconds(click.FloatRange):
+    """A number of seconds in a range: click's FloatRange lets NaN through every
+    bound (each comparison is false), which then failed deep inside as a traceback."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if seconds != seconds:
+            self.fail(f"{value!r} is not a number of seconds.", param, ctx)
+        return seconds
+
+
 def _lock_timeout_option(f: Any) -> Any:
     # The default is registry.DEFAULT_LOCK_TIMEOUT (not imported here: the CLI starts fast).
     return click.option(
         "--lock-timeout",
         "lock_timeout",
         metavar="SECONDS",
-        type=click.FloatRange(min=0),
+        type=Seconds(min=0),  # inf: wait as long as it takes
         default=60.0,
         show_default=True,
         help="How long to wait for the registry lock while another process holds it, "

@@ -8,6 +8,7 @@ import click
 
 from ._app import UserError, cli
 from ._common import (
+    Seconds,
     _echo_json,
     _fmt_point,
     _fmt_span,
@@ -167,7 +168,7 @@ def export(log: str, output: str, wide: bool, fmt: str | None, force: bool) -> N
 @click.option("-f/-F", "--follow/--no-follow", default=True, show_default=True,
               help="Keep printing rows as the writer appends them (Ctrl-C to stop).")  # fmt: skip
 @click.option("--until-closed", is_flag=True, help="Stop when the writer closes the log.")
-@click.option("--poll", default=0.5, show_default=True, type=click.FloatRange(min=0.01),
+@click.option("--poll", default=0.5, show_default=True, type=Seconds(min=0.01, max=3600),
               help="Seconds between polls.")  # fmt: skip
 def tail(
     log: str, lines: int, metrics: str | None, follow: bool, until_closed: bool, poll: float
