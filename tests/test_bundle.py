@@ -13,6 +13,7 @@ from typing import Any
 import jsonschema
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 import curvelog
 from _real import OBJECTIVES, read_csv_text, real_csv, sweep
@@ -26,6 +27,7 @@ from curvelog.bundle import (
     validate_bundle,
     write_bundle,
 )
+from curvelog.cli import cli
 from curvelog.convert import csv_to_log
 from curvelog.errors import (
     BundleError,
@@ -763,3 +765,80 @@ def test_the_trend_fit_a_slice_at_a_time_is_the_whole_array_fit(
     sliced = _analysis._fit(x, y)
     np.testing.assert_allclose(sliced, whole, rtol=1e-9)
     assert sliced[0] < 0 and sliced[1] < abs(sliced[0])
+
+
+def _analysis_case(b: dict[str, Any], case: str) -> str:
+    """Break one field of ``summary.analysis`` that `compare` or the plot reads; its pointer."""
+    a = b["summary"]["analysis"]
+    m = next(iter(a["metrics"]))
+    p = f"/summary/analysis/metrics/{m}"
+    if case == "metrics not an object":
+        a["metrics"] = "x"
+        return "/summary/analysis/metrics"
+    if case == "a metric not an object":
+        a["metrics"][m] = [1]
+        return p
+    if case == "convergence a number":
+        a["metrics"][m]["convergence"] = 5
+        return f"{p}/convergence"
+    if case == "goal unknown":
+        a["metrics"][m]["goal"] = "up"
+        return f"{p}/goal"
+    if case == "best not a point":
+        a["metrics"][m]["best"] = {"step": "3", "value": 1.0}
+        return f"{p}/best/step"
+    if case == "run convergence status":
+        a["convergence"] = {"metric": m, "status": 3}
+        return "/summary/analysis/convergence/status"
+    a["overfitting"] = [{"train": "a", "val": "b", "goal": "min", "status": "yes"}]
+    return "/summary/analysis/overfitting/0/status"
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["metrics not an object", "a metric not an object", "convergence a number", "goal unknown",
+     "best not a point", "run convergence status", "overfitting status"],
+)  # fmt: skip
+def test_the_analysis_that_readers_use_is_checked(
+    small_bundle: dict[str, Any], tmp_path: Path, case: str
+) -> None:
+    """These passed the loader and crashed `compare --table` and `plot` with a traceback."""
+    pointer = _analysis_case(small_bundle, case)
+    with pytest.raises(BundleError) as err:
+        load_bundle(small_bundle)
+    assert err.value.pointer == pointer
+    assert schema_errors(small_bundle) != []  # the shipped JSON Schema says so too
+    (tmp_path / "a.json").write_bytes(dumps(small_bundle))
+    bad = str(tmp_path / "a.json")
+    result = CliRunner().invoke(cli, ["compare", bad, bad, "--table"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.startswith(f"Error: {tmp_path / 'a.json'}: invalid bundle at {pointer}")
+
+
+def test_a_number_past_float_range_is_refused(small_bundle: dict[str, Any], tmp_path: Path) -> None:
+    """JSON's 1e400 parses as inf, but 10**400 as an int: it crashed the check itself."""
+    small_bundle["charts"][0]["series"][0]["y"][1] = 10**400
+    (tmp_path / "big.json").write_bytes(
+        json.dumps(small_bundle).encode()  # our own writer refuses such a number
+    )
+    with pytest.raises(BundleError) as err:
+        load_bundle(tmp_path / "big.json")
+    assert err.value.pointer == "/charts/0/series/0/y/1"
+    small_bundle["charts"][0]["series"][0]["y"][1] = 2**1000  # large, but a float holds it
+    assert load_bundle(small_bundle)["charts"][0]["series"][0]["y"][1] == 2**1000
+
+
+def test_a_lone_surrogate_is_refused_and_a_pair_is_read(
+    small_bundle: dict[str, Any], tmp_path: Path
+) -> None:
+    """JSON may escape half of a UTF-16 pair; no picture, page or file can hold the
+    string Python then keeps (plot and the HTML page crashed on it)."""
+    text = json.dumps(small_bundle)
+    name = json.dumps(small_bundle["run"]["name"])
+    bad = tmp_path / "s.json"
+    bad.write_text(text.replace(name, '"run \\ud800"', 1))
+    with pytest.raises(BundleError, match="not valid Unicode"):
+        load_bundle(bad)
+    good = tmp_path / "p.json"
+    good.write_text(text.replace(name, '"run \\ud83d\\ude00"', 1))
+    assert load_bundle(good)["run"]["name"] == "run \U0001f600"

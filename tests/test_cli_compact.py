@@ -295,3 +295,21 @@ def test_many_logs_in_parallel_one_bad_one_stops_nothing(
 def test_several_logs_refuse_one_output(log: Path, tmp_path: Path) -> None:
     result = invoke("compact", str(log), str(log), "-o", str(tmp_path / "x.json"), ok=False)
     assert_one_line_error(result, "-o takes one log; with several, each bundle goes beside its log")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a file name of any bytes is a Linux thing")
+def test_a_file_name_that_is_not_utf8_is_compacted_and_plotted(log: Path) -> None:
+    """Linux allows any bytes in a name; Python keeps the others as lone surrogates,
+    which no bundle, font or page can hold (compact refused, plot crashed)."""
+    import os
+
+    odd = Path(os.fsdecode(bytes(log.parent) + b"/bad\xff.log"))
+    odd.write_bytes(log.read_bytes())
+    invoke("compact", str(odd))
+    bundle = curvelog.load_bundle(Path(os.fsdecode(bytes(log.parent) + b"/bad\xff.curves.json")))
+    assert bundle["run"]["name"] == "bad\ufffd"
+    assert bundle["provenance"]["source"]["name"] == "bad\ufffd.log"
+    for ext in (".png", ".html"):
+        out = log.parent / f"p{ext}"
+        invoke("plot", str(odd), "-o", str(out))
+        assert out.stat().st_size > 1000

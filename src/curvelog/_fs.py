@@ -27,6 +27,7 @@ __all__ = [
     "atomic_write_bytes",
     "fsync_dir",
     "os_errors",
+    "path_text",
     "read_bytes",
     "regular_file",
     "same_file",
@@ -159,6 +160,13 @@ def atomic_write_bytes(
     """Write ``data`` to ``path`` atomically (see `atomic_path`)."""
     with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as f:
         f.write(data)
+
+
+def path_text(path: str) -> str:
+    """A path (or a part of one) as text that a bundle, a font and a web page can
+    hold: bytes of a file name that are not UTF-8 (legal on Linux; Python keeps
+    them as lone surrogates) become U+FFFD."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 class Sha256Job:

@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 __all__ = ["dumps", "jsonable", "loads", "number", "read_object", "text"]
 
@@ -110,9 +111,36 @@ def loads(data: bytes | str) -> Any:
     """
     text_ = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
     try:
-        return json.loads(text_, parse_constant=_reject_constant)
+        obj = json.loads(text_, parse_constant=_reject_constant)
     except RecursionError:  # e.g. 100k nested '[': the decoder recurses per level
         raise ValueError("nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(text_):  # an escaped half of a pair: is every one paired?
+        _check_text(obj)
+    return obj
+
+
+#: ``\ud800``..``\udfff``: JSON may escape half of a UTF-16 pair, and Python's decoder
+#: then keeps a lone half, a string no file, font or page can hold
+_SURROGATE_ESCAPE: Final = re.compile(r"\\[uU][dD][89a-fA-F]")
+
+
+def _check_text(obj: Any) -> None:
+    """ValueError if a string (or key) of ``obj`` is not valid Unicode (a lone surrogate)."""
+    stack = [obj]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(
+                    f"a string is not valid Unicode (a lone surrogate): {v!r}"
+                ) from None
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
 
 
 def read_object(path: Path) -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from .. import _json
-from .._fs import Sha256Job
+from .._fs import Sha256Job, path_text
 from ..errors import (
     SamplingError,
 )
@@ -239,7 +239,7 @@ def build(
         "summary": _summary(run, selected, objective, per_metric, analyses),
         "provenance": {
             "source": {
-                "name": os.path.basename(run.path),
+                "name": path_text(os.path.basename(run.path)),
                 "size": run.size,
                 "sha256": digest() or None,
             },

@@ -24,6 +24,17 @@ _SCHEMA_RE: Final = re.compile(r"^curvelog\.bundle/([0-9]+)(?:\.([0-9]+))?$")
 #: a smoothing weight's key: repr of a float in [0, 1) ("0.9", "0.0", "1e-05")
 _WEIGHT_RE: Final = re.compile(r"^(0(\.[0-9]+)?|[0-9]\.[0-9]+e-[0-9]+|[0-9]e-[0-9]+)$")
 _HEX64: Final = re.compile(r"^[0-9a-f]{64}$")
+_GOALS: Final = ("min", "max")
+_CONVERGENCE: Final = ("improving", "plateaued", "worsening", "diverged", "insufficient_data")
+_FLOAT_MAX: Final = 1.7976931348623157e308
+
+
+def _finite(v: int | float) -> bool:
+    """A finite number a float can hold: ``math.isfinite`` raises OverflowError on
+    an integer past float's range (JSON's ``1e400`` is inf, ``10**400`` an int)."""
+    if isinstance(v, int):
+        return -_FLOAT_MAX <= v <= _FLOAT_MAX
+    return math.isfinite(v)
 
 
 def _esc(key: str) -> str:
@@ -85,7 +96,7 @@ class _Checker:
     def num(self, v: Any, ptr: str, *, null: bool = True) -> None:
         if v is None and null:
             return
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not _finite(v):
             want = "a number or null" if null else "a number"
             raise self.fail(ptr, f"expected {want}, found {self._what(v)}")
 
@@ -246,7 +257,34 @@ class _Checker:
                 self.int_(m[k], f"{p}/{k}")
             for k in ("first", "last", "min", "max"):
                 self.point(m[k], f"{p}/{k}")
-        self.obj(s["analysis"], "/summary/analysis")
+        self.analysis(s["analysis"])
+
+    def analysis(self, v: Any) -> None:
+        """The fields readers use (`compare`, the plot's note); the rest is free."""
+        a = self.obj(v, "/summary/analysis")
+        if "metrics" in a:
+            for name, m in self.obj(a["metrics"], "/summary/analysis/metrics").items():
+                p = f"/summary/analysis/metrics/{_esc(name)}"
+                self.obj(m, p, ("goal", "trend", "convergence"))
+                self.str_(m["goal"], f"{p}/goal", null=True, enum=_GOALS)
+                self.str_(m["convergence"], f"{p}/convergence", null=True, enum=_CONVERGENCE)
+                if m["trend"] is not None:
+                    self.obj(m["trend"], f"{p}/trend")
+                if "best" in m:
+                    self.point(m["best"], f"{p}/best")
+        if "convergence" in a:
+            c = self.obj(a["convergence"], "/summary/analysis/convergence", ("metric", "status"))
+            self.str_(c["metric"], "/summary/analysis/convergence/metric", null=True)
+            self.str_(c["status"], "/summary/analysis/convergence/status", null=True,
+                      enum=_CONVERGENCE)  # fmt: skip
+        if "overfitting" in a:
+            for i, o in enumerate(self.arr(a["overfitting"], "/summary/analysis/overfitting")):
+                p = f"/summary/analysis/overfitting/{i}"
+                self.obj(o, p, ("train", "val", "goal", "status"))
+                self.str_(o["train"], f"{p}/train")
+                self.str_(o["val"], f"{p}/val")
+                self.str_(o["goal"], f"{p}/goal", null=True, enum=_GOALS)
+                self.str_(o["status"], f"{p}/status", enum=("overfitting", "none", "unknown"))
 
     def provenance(self, v: Any) -> None:
         p = self.obj(v, "/provenance", ("source", "sampling", "curvelog"))

@@ -160,8 +160,10 @@ class Run:
             given = s.header.get("name")
             if isinstance(given, str) and given:
                 return given
+        from .._fs import path_text
+
         p = Path(os.path.abspath(self.path))
-        return p.parent.name if p.stem == "run" and p.parent.name else p.stem
+        return path_text(p.parent.name if p.stem == "run" and p.parent.name else p.stem)
 
     @property
     def config(self) -> dict[str, Any]:
