@@ -305,3 +305,57 @@ def test_a_msgpack_record_claiming_to_be_a_row_frame_is_malformed(
     run = curvelog.read(path)
     assert run.rows == 2 and [d.kind for d in run.damage] == ["malformed"]
     assert list(follow(path, watch=False))[-1][0] == 3
+
+
+def _frame_spans(path: Path) -> tuple[bytes, list[int], list[int], list[str]]:
+    data = path.read_bytes()
+    ends = _format.frame_end_offsets(data)
+    return data, [len(_format.FILE_MAGIC), *ends[:-1]], ends, _types(path)
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "after"),
+    [(0, 0, 4), (0, 1, 1), (0, 1, 4), (1, 1, 0), (1, 1, 4), (0, 2, 6)],
+    ids=["session", "session+rows early", "session+rows late", "rows before", "rows after",
+         "session+rows+frame"],
+)  # fmt: skip
+def test_copies_of_a_blocks_records_cost_no_row(
+    tmp_path: Path, first: int, last: int, after: int
+) -> None:
+    """Byte-identical copies of a block's session and rows records (a repeated range
+    of the file) are reported, and every intact row frame is still read against its
+    block: before, a copy of the session record ended the block, and the frames
+    after it were dropped as 'without its rows record'."""
+    path = tmp_path / "x.log"
+    written = _slow_log(path, n=10)
+    data, starts, ends, types = _frame_spans(path)
+    assert types[:3] == ["session", "rows", _format.ROW_FRAME]
+    bad = tmp_path / "bad.log"
+    bad.write_bytes(data[: ends[after]] + data[starts[first] : ends[last]] + data[ends[after] :])
+    run = curvelog.read(bad)
+    assert run.rows == 10 and len(run.sessions) == 1
+    assert run.series("loss").steps.tolist() == [s for s, _t, _v in written]
+    assert {d.kind for d in run.damage} == {"repeated"}
+    assert len(run.damage) == last - first + 1
+
+
+def test_a_copy_of_a_later_block_never_brings_back_older_values(tmp_path: Path) -> None:
+    """Session 2 (a resume) rewrites steps 0..9 in a row block; a copy of its session
+    and rows records placed early in the file made its real rows record a 'repeat',
+    its row frames orphans, and session 1's values came back."""
+    path = tmp_path / "x.log"
+    with EventLog(path, flush_every=0) as log:
+        for s in range(10):
+            log.append(s, loss=1.0)
+    with EventLog(path, flush_every=0) as log:
+        for s in range(10):
+            log.append(s, loss=2.0)
+            log.flush()
+    data, starts, ends, types = _frame_spans(path)
+    s2 = [i for i, t in enumerate(types) if t == "session"][1]
+    for k in (2, 3):  # session + rows, and its first row frame too
+        bad = tmp_path / f"bad{k}.log"
+        bad.write_bytes(data[: ends[0]] + data[starts[s2] : ends[s2 + k - 1]] + data[ends[0] :])
+        run = curvelog.read(bad)
+        assert run.series("loss").values.tolist() == [2.0] * 10
+        assert {d.kind for d in run.damage} == {"repeated"}

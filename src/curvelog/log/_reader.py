@@ -97,10 +97,11 @@ class _Recheck(Exception):
 class _Block:
     """A rows record and the rows of the row frames read against it (`_rowblock`)."""
 
-    __slots__ = ("chunk", "names", "rows", "seq", "step", "tag", "tbits")
+    __slots__ = ("_rec", "chunk", "names", "rows", "seq", "sid", "step", "tag", "tbits")
 
     def __init__(self, chunk: Chunk, rec: dict[str, Any]) -> None:
         self.chunk = chunk
+        self.sid: str = rec["sid"]
         self.names: list[str] = rec["names"]
         self.seq: int = rec["seq"]
         self.tag = session_tag(rec["sid"])
@@ -108,6 +109,11 @@ class _Block:
         self.tbits = int(np.array(rec["time"], dtype="<f8").view("<i8"))
         #: row frame index -> its rows
         self.rows: dict[int, list[tuple[int, float, int, bytes]]] = {}
+        self._rec = rec
+
+    def same(self, rec: dict[str, Any]) -> bool:
+        """Whether ``rec`` is a copy of this block's rows record."""
+        return rec == self._rec
 
 
 def _row_frame(raw: Any, block: _Block | None) -> tuple[str, str] | None:
@@ -157,7 +163,7 @@ def _order(
     seen: set[tuple[str, int]] = set()
     top: dict[str, int] = {}
     block: _Block | None = None  # the rows record row frames are read against
-    blocks: list[_Block] = []
+    by_key: dict[tuple[str, int], _Block] = {}  # every rows record read, by (sid, seq)
     for fr in frames:
         rec = fr.record
         kind = rec.get("type")
@@ -172,7 +178,8 @@ def _order(
             continue
         if kind == "session":
             _check_format(path, fr)
-            block = None
+            if block is None or rec.get("sid") != block.sid:  # a copy of the block's own
+                block = None  # session record (damage) does not end the block
         problem = record_problem(rec)
         fast = unchecked is not None and id(fr) in unchecked
         if problem is None and kind == "data":
@@ -192,6 +199,9 @@ def _order(
         sid = rec["sid"]
         first_seen.setdefault(sid, fr.offset)
         if kind == "session":
+            if any(f.record["sid"] == sid for f in sessions):
+                damage.append(Damage(fr.offset, fr.end, "repeated", f"session record {sid}"))
+                continue
             sessions.append(fr)
         elif kind == "best":
             bests.append(fr)
@@ -204,6 +214,12 @@ def _order(
                 continue
             if (sid, seq) in seen:
                 damage.append(Damage(fr.offset, fr.end, "repeated", f"chunk {seq}"))
+                if kind == "rows":
+                    # the row frames after a copy of a rows record are its block's: an
+                    # identical copy continues the block read first (duplicate frames are
+                    # skipped there), anything else reads no row frame at all
+                    first = by_key.get((sid, seq))
+                    block = first if first is not None and first.same(rec) else None
                 continue
             seen.add((sid, seq))
             if seq < top.get(sid, -1):
@@ -214,9 +230,8 @@ def _order(
             chunk = Chunk(fr, sid, (0, seq), None if kind == "rows" else decoded, fast)
             chunks.append(chunk)
             if kind == "rows":
-                block = _Block(chunk, rec)
-                blocks.append(block)
-    for b in blocks:
+                block = by_key[(sid, seq)] = _Block(chunk, rec)
+    for b in by_key.values():
         b.chunk.decoded = assemble(b.names, [r for i in sorted(b.rows) for r in b.rows[i]])
     if strict and len(damage) > 0:
         d = min(damage, key=lambda d: d.start)
