@@ -44,8 +44,12 @@ def metric_pool(count: int, processes: bool = False) -> Iterator[Mapper]:
     elif processes and sys.platform == "linux":
         yield lambda job, tasks: _forked_map(job, tasks, workers)
     else:
-        with ThreadPoolExecutor(workers, thread_name_prefix="curvelog-series") as ex:
+        with _threads(workers) as ex:
             yield ex.map
+
+
+def _threads(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, thread_name_prefix="curvelog-series")
 
 
 #: the job of the pool being forked: the children inherit it (a closure cannot be pickled)
@@ -76,7 +80,7 @@ def _forked_map(job: Job, tasks: Sequence[Any], workers: int) -> Iterator[Any]:
             futures = [ex.submit(_run, task) for task in tasks]  # the first one forks
     except OSError:  # fork failed (a process limit, no memory): threads do the work
         _abandon(ex)
-        with ThreadPoolExecutor(workers, thread_name_prefix="curvelog-series") as threads:
+        with _threads(workers) as threads:
             yield from threads.map(job, tasks)
         return
     finally:

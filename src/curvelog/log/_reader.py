@@ -97,11 +97,11 @@ class _Recheck(Exception):
 class _Block:
     """A rows record and the rows of the row frames read against it (`_rowblock`)."""
 
-    __slots__ = ("_rec", "chunk", "names", "rows", "seq", "sid", "step", "tag", "tbits")
+    __slots__ = ("chunk", "names", "rec", "rows", "seq", "step", "tag", "tbits")
 
     def __init__(self, chunk: Chunk, rec: dict[str, Any]) -> None:
         self.chunk = chunk
-        self.sid: str = rec["sid"]
+        self.rec = rec  # the rows record, to tell a copy of it
         self.names: list[str] = rec["names"]
         self.seq: int = rec["seq"]
         self.tag = session_tag(rec["sid"])
@@ -109,11 +109,6 @@ class _Block:
         self.tbits = int(np.array(rec["time"], dtype="<f8").view("<i8"))
         #: row frame index -> its rows
         self.rows: dict[int, list[tuple[int, float, int, bytes]]] = {}
-        self._rec = rec
-
-    def same(self, rec: dict[str, Any]) -> bool:
-        """Whether ``rec`` is a copy of this block's rows record."""
-        return rec == self._rec
 
 
 def _row_frame(raw: Any, block: _Block | None) -> tuple[str, str] | None:
@@ -164,6 +159,7 @@ def _order(
     top: dict[str, int] = {}
     block: _Block | None = None  # the rows record row frames are read against
     by_key: dict[tuple[str, int], _Block] = {}  # every rows record read, by (sid, seq)
+    session_sids: set[str] = set()
     for fr in frames:
         rec = fr.record
         kind = rec.get("type")
@@ -178,7 +174,7 @@ def _order(
             continue
         if kind == "session":
             _check_format(path, fr)
-            if block is None or rec.get("sid") != block.sid:  # a copy of the block's own
+            if block is None or rec.get("sid") != block.rec["sid"]:  # a copy of the block's own
                 block = None  # session record (damage) does not end the block
         problem = record_problem(rec)
         fast = unchecked is not None and id(fr) in unchecked
@@ -199,9 +195,10 @@ def _order(
         sid = rec["sid"]
         first_seen.setdefault(sid, fr.offset)
         if kind == "session":
-            if any(f.record["sid"] == sid for f in sessions):
+            if sid in session_sids:
                 damage.append(Damage(fr.offset, fr.end, "repeated", f"session record {sid}"))
                 continue
+            session_sids.add(sid)
             sessions.append(fr)
         elif kind == "best":
             bests.append(fr)
@@ -219,7 +216,7 @@ def _order(
                     # identical copy continues the block read first (duplicate frames are
                     # skipped there), anything else reads no row frame at all
                     first = by_key.get((sid, seq))
-                    block = first if first is not None and first.same(rec) else None
+                    block = first if first is not None and first.rec == rec else None
                 continue
             seen.add((sid, seq))
             if seq < top.get(sid, -1):

@@ -47,12 +47,6 @@ def figure_bytes(fig: Figure, fmt: str = "png") -> bytes:
     return buf.getvalue()
 
 
-def _refuse_a_log(path: str) -> None:
-    from ..log import refuse_to_replace
-
-    refuse_to_replace(path, "a picture")
-
-
 def save_figure(fig: Figure, path: str | os.PathLike[str]) -> str:
     """Write ``fig`` to ``path`` atomically, in the format its extension names.
 
@@ -60,11 +54,13 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> str:
     :raises PathError: the folder is missing or not writable, or ``path`` is a
         curvelog log (pictures are replaced, logs never).
     """
+    from ..log import refuse_to_replace
+
     target = os.fspath(path)
     fmt = output_format(target)
-    _refuse_a_log(target)
+    refuse_to_replace(target, "a picture")
     data = figure_bytes(fig, fmt)
-    _refuse_a_log(target)  # the file may have appeared while drawing
+    refuse_to_replace(target, "a picture")  # the file may have appeared while drawing
     atomic_write_bytes(target, data)
     return target
 
