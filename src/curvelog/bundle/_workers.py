@@ -97,10 +97,14 @@ def _forked_map(job: Job, tasks: Sequence[Any], workers: int) -> Iterator[Any]:
 
 
 def _abandon(ex: Any) -> None:
-    """Shut a pool whose fork failed: a worker that did start is ended (the
-    pool never started the thread that would stop it)."""
+    """Shut a pool whose fork failed: a worker that did start is killed (the
+    pool never started the thread that would stop it, and it holds no task).
+
+    SIGKILL, not SIGTERM: a SIGTERM that lands before the worker's Python is
+    set up (between fork and the interpreter's after-fork reset of pending
+    signals) is lost, and `join` then waited for ever (CI hung here)."""
     for proc in list((getattr(ex, "_processes", None) or {}).values()):
-        proc.terminate()
+        proc.kill()
         proc.join()
     ex.shutdown(wait=False, cancel_futures=True)
 
