@@ -154,6 +154,27 @@ def test_unknown_metric_is_one_error_line(log: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("names", ["", " , "])
+def test_metrics_naming_nothing_is_one_error_line(log: Path, names: str) -> None:
+    """``--metrics ''`` (an empty shell variable) compacted every metric; now it is an error."""
+    assert_one_line_error(
+        invoke("compact", str(log), "--metrics", names, ok=False),
+        "--metrics: no names given (e.g. --metrics train/loss,lr)",
+    )
+    assert not log.with_suffix(".curves.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [("compact", "-o needs a file name (or '-' for stdout)"), ("plot", "-o needs a file name")],
+)
+def test_an_empty_output_path_is_one_error_line(log: Path, command: str, message: str) -> None:
+    """``plot -o ''`` meant "the default" and wrote beside the log; now nothing is written."""
+    before = sorted(log.parent.iterdir())
+    assert_one_line_error(invoke(command, str(log), "-o", "", ok=False), message)
+    assert sorted(log.parent.iterdir()) == before
+
+
 def test_unknown_bundle_version_is_one_error_line(log: Path, tmp_path: Path) -> None:
     """Commands that read bundles turn BundleVersionError into one line (through the group)."""
     bundle = json.loads(invoke("compact", str(log), "-o", "-").stdout)

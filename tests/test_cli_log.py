@@ -145,6 +145,18 @@ def test_tail_without_follow(log_path: Path) -> None:
     assert lines[1].split()[0] == "150" and lines[1].endswith("train/loss=9")
 
 
+def test_tail_of_a_metric_not_there_says_so(log_path: Path) -> None:
+    """A typo in --metrics printed nothing and exited 0, like a run that logged nothing."""
+    result = CliRunner().invoke(cli, ["tail", str(log_path), "-F", "--metrics", "train/los"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == f"Error: {log_path}: no metric 'train/los' in its last 10 rows\n"
+    result = CliRunner().invoke(cli, ["tail", str(log_path), "-F", "--metrics", ""])
+    assert result.exit_code == 2
+    assert result.stderr == "Error: --metrics: no names given (e.g. --metrics train/loss,lr)\n"
+    # -n 0 shows no row on purpose: no error
+    assert invoke("tail", str(log_path), "-F", "-n", "0", "--metrics", "x").exit_code == 0  # type: ignore[attr-defined]
+
+
 def test_tail_rejects_a_bad_poll_interval(log_path: Path) -> None:
     result = CliRunner().invoke(cli, ["tail", str(log_path), "--poll", "-1"])
     assert result.exit_code == 2 and "Traceback" not in result.output

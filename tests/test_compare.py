@@ -119,6 +119,16 @@ def test_cli_table_json_and_errors(tmp_path: Path) -> None:
     assert not (tmp_path / "x.png").exists()
     res = invoke("compare", a, "--table", ok=False)
     assert_one_line_error(res, "compare needs at least two runs")
+    # a metric that a run lacks is a typo to report, not a verdict ("not comparable", exit 0)
+    for flag in ("--table", "--json"):
+        res = invoke("compare", a, b, flag, "--metric", "val/los", ok=False)
+        assert_one_line_error(res, f"{a}: no metric 'val/los' (metrics: val/loss, train/loss)")
+
+
+def test_the_same_run_twice_gets_two_short_names(tmp_path: Path) -> None:
+    a = str(make_log(tmp_path / "a.log", [4.0, 3.0, 2.0]))
+    got = json.loads(invoke("compare", a, a, "--json").stdout)
+    assert [r["name"] for r in got["runs"]] == ["a", "a (2)"]
 
 
 def test_table_draws_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -833,6 +833,13 @@ def test_run_names_from_metadata_then_file_names(two_chart_bundle: dict[str, Any
         "exp2/run",
     ]
     assert run_names(same, ["a.curves.json", "b.log"]) == ["a", "b"]
+    # the same file twice: no path tells them apart (it once gave "//abs/path/run")
+    assert run_names(same, ["x/run.log", "x/run.log"]) == ["run", "run (2)"]
+    assert run_names([*same, two_chart_bundle], ["x/run.log", "y/run.log", "x/run.log"]) == [
+        "x/run",
+        "y/run",
+        "x/run (2)",
+    ]
     fig = compare_bundles(same)
     (runs,) = fig.legends
     assert [t.get_text().split("  ")[0] for t in runs.get_texts()] == ["run #1", "run #2"]

@@ -379,6 +379,26 @@ def test_cli_serve_errors_are_one_line(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         r = invoke("serve", str(tmp_path), "--port", str(port), ok=False)
         assert r.exit_code == 2 and f"127.0.0.1:{port}: cannot listen here" in r.stderr
+    # a file that is no run said "Serving 0 runs" and served an empty page
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a run\n")
+    for path in (str(notes), os.devnull):
+        r = invoke("serve", path, "--port", "0", ok=False)
+        what = "is not a folder, a curvelog log or a chart bundle (.json)"
+        assert_one_line_error(r, f"{path}: {what}")
+
+
+def test_a_bundle_named_on_the_command_line_is_served_whatever_its_name(tmp_path: Path) -> None:
+    """`compact -o x.json` writes a bundle under any name; named as a root, it is one run
+    (in a folder, only *.curves.json are opened, so a scan does not read every file)."""
+    from curvelog.pipeline import compact
+    from curvelog.web.sources import discover
+
+    bundle = tmp_path / "x.json"
+    compact(write_run(tmp_path / "r.log"), bundle)
+    assert [s.kind for s in discover([str(tmp_path)])] == ["log"]  # the folder: by name only
+    (found,) = discover([str(bundle)])
+    assert (found.kind, found.label) == ("bundle", "x.json")
 
 
 def test_a_registry_root_lists_its_bundles(tree: Path, tmp_path: Path) -> None:

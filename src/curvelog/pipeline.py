@@ -307,15 +307,19 @@ def run_names(
         stems.append([*full.parts[:-1], stem])
     depth = 1
     longest = max(len(s) for s in stems)
+    distinct = len({tuple(s) for s in stems})
     while depth < longest:
         tails = ["/".join(s[-depth:]) for s in stems]
-        if len(set(tails)) == len(tails):
+        if len(set(tails)) == distinct:
             break
         depth += 1
-    return [
-        "/".join(s[-depth:]) if names.count(name) > 1 else name
+    out = [
+        str(Path(*s[-depth:])) if names.count(name) > 1 else name
         for name, s in zip(names, stems, strict=True)
     ]
+    # the same file given twice: no path tells them apart, so they are numbered
+    return [n if out[:i].count(n) == 0 else f"{n} ({out[:i].count(n) + 1})"
+            for i, n in enumerate(out)]  # fmt: skip
 
 
 # --------------------------------------------------------------------------- registry

@@ -25,6 +25,34 @@ class Seconds(click.FloatRange):
         return seconds
 
 
+class OutputPath(click.types.StringParamType):
+    """A file to write. An empty one (``-o ''``, an unset shell variable) is refused:
+    it used to mean "the default", so the output went somewhere the user did not say."""
+
+    name = "path"
+
+    def __init__(self, stdout: bool = False) -> None:
+        self.stdout = stdout  # '-' means standard output
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise click.UsageError(
+                "-o needs a file name" + (" (or '-' for stdout)" if self.stdout else ""), ctx
+            )
+        return value
+
+
+def split_names(option: str, text: str | None) -> list[str] | None:
+    """``"a, b"`` -> ``["a", "b"]``; None when the option was not given. Given but
+    naming nothing (``--metrics ''``) is an error, not "all of them"."""
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise click.UsageError(f"{option}: no names given (e.g. {option} train/loss,lr)")
+    return names
+
+
 def _lock_timeout_option(f: Any) -> Any:
     # The default is registry.DEFAULT_LOCK_TIMEOUT (not imported here: the CLI starts fast).
     return click.option(

@@ -17,10 +17,12 @@ if TYPE_CHECKING:
     from ..registry import Registry
 from ._app import CONTEXT_SETTINGS, UserError, _Group, cli
 from ._common import (
+    OutputPath,
     _count,
     _human_size,
     _index_option,
     _lock_timeout_option,
+    split_names,
 )
 
 #: logs at least this big show progress on a terminal
@@ -62,8 +64,10 @@ class _CompactProgress:
 
 
 def _split_metrics(values: tuple[str, ...]) -> list[str] | None:
-    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
-    return names or None
+    """Every --metrics given, as one list; None without --metrics (all metrics)."""
+    if not values:
+        return None
+    return [n for v in values for n in split_names("--metrics", v) or ()]
 
 
 def _parse_weights(text: str | None) -> tuple[float, ...]:
@@ -84,7 +88,7 @@ def _parse_weights(text: str | None) -> tuple[float, ...]:
 
 @cli.command()
 @click.argument("logs", metavar="LOG...", nargs=-1, required=True)
-@click.option("-o", "--output", metavar="PATH",
+@click.option("-o", "--output", metavar="PATH", type=OutputPath(stdout=True),
               help="The bundle to write (one LOG only); '-' prints it. "
                    "Default: <log stem>.curves.json beside each log.")  # fmt: skip
 @click.option("--points", type=click.IntRange(min=MIN_POINTS), default=DEFAULT_POINTS,
@@ -153,8 +157,6 @@ def compact(
 
     logs = tuple(collapse_rank_sets(logs))  # a rank set is one run (#13)
     target = _registry_target(registry_root, key, reg_version, index, lock_timeout)
-    if output == "":
-        raise UserError("-o needs a file name (or '-' for stdout)")
     if len(logs) > 1 and output is not None:
         raise UserError("-o takes one log; with several, each bundle goes beside its log")
     if len(logs) > 1 and reg_version is not None:
@@ -304,7 +306,7 @@ def import_group() -> None:
 
 @import_group.command("csv")
 @click.argument("csv_file", metavar="FILE.csv")
-@click.option("-o", "--output", metavar="PATH",
+@click.option("-o", "--output", metavar="PATH", type=OutputPath(),
               help="The log to write. Default: <csv stem>.log beside it.")  # fmt: skip
 @click.option("--best", metavar="METRIC", help="The objective metric: the log gets a best record.")
 @click.option("--mode", type=click.Choice(["min", "max"]), default="min", show_default=True,
@@ -339,7 +341,7 @@ def import_csv(csv_file: str, output: str | None, best: str | None, mode: str, f
 
 @import_group.command("tensorboard")
 @click.argument("source", metavar="PATH")
-@click.option("-o", "--output", metavar="PATH", required=True,
+@click.option("-o", "--output", metavar="PATH", type=OutputPath(), required=True,
               help="The log to write; a folder (one <run>.log each) when PATH holds several "
               "runs.")  # fmt: skip
 @click.option("--best", metavar="METRIC", help="The objective metric: the logs get a best record.")

@@ -8,12 +8,14 @@ import click
 
 from ._app import UserError, cli
 from ._common import (
+    OutputPath,
     Seconds,
     _echo_json,
     _fmt_point,
     _fmt_span,
     _fmt_time,
     _fmt_value,
+    split_names,
 )
 
 
@@ -122,7 +124,7 @@ def _fmt_skipped(skipped: dict[str, Any]) -> str:
 
 @cli.command()
 @click.argument("log", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(),
+@click.option("-o", "--output", required=True, type=OutputPath(),
               help="A .csv or .parquet file; a folder with --format tensorboard.")  # fmt: skip
 @click.option(
     "--wide", is_flag=True, help="One column per metric instead of step,time,metric,value."
@@ -182,11 +184,13 @@ def tail(
     """
     from ..log import follow as follow_log
 
-    wanted = [m.strip() for m in metrics.split(",")] if metrics else None
+    wanted = split_names("--metrics", metrics)
     rows = follow_log(log, last=lines, watch=follow, poll=poll, until_closed=until_closed)
+    seen: set[str] = set()
     try:
         for step, when, values in rows:
             shown = values if wanted is None else {k: values[k] for k in wanted if k in values}
+            seen.update(shown)
             if not shown:
                 continue
             stamp = _fmt_time(when)[11:19]
@@ -194,6 +198,11 @@ def tail(
             click.echo(f"{step:>10,}  {stamp}  {cells}")
     except KeyboardInterrupt:  # the normal way to stop following
         pass
+    if wanted is not None and not follow and lines and not seen:
+        # a typo must not look like a run that logged nothing (following, a metric
+        # may still appear, and -n 0 shows no row on purpose)
+        names = ", ".join(map(repr, wanted))
+        raise UserError(f"{log}: no metric {names} in its last {lines:,} rows")
 
 
 def _export_tensorboard(log: str, output: str, wide: bool, force: bool) -> None:

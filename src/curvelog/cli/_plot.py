@@ -8,7 +8,7 @@ import click
 
 from ..bundle import Bundle
 from ._app import UserError, cli
-from ._common import _echo_json
+from ._common import OutputPath, _echo_json
 
 
 def _plot_options(f: Any) -> Any:
@@ -104,7 +104,7 @@ def _check_output(output: str, inputs: tuple[str, ...]) -> None:
 
 @cli.command()
 @click.argument("sources", metavar="BUNDLE|LOG|DIR", nargs=-1, required=True)
-@click.option("-o", "--output", metavar="PATH",
+@click.option("-o", "--output", metavar="PATH", type=OutputPath(),
               help="A .png, .svg, .pdf or .html file. Default: <name>.png beside the "
               "input.")  # fmt: skip
 @_plot_options
@@ -152,8 +152,8 @@ def plot(sources: tuple[str, ...], output: str | None, charts: str | None, logy:
 
 @cli.command()
 @click.argument("sources", metavar="BUNDLE|LOG...", nargs=-1, required=True)
-@click.option("-o", "--output", metavar="PATH", default="compare.png", show_default=True,
-              help="A .png, .svg, .pdf or .html file.")  # fmt: skip
+@click.option("-o", "--output", metavar="PATH", type=OutputPath(), default="compare.png",
+              show_default=True, help="A .png, .svg, .pdf or .html file.")  # fmt: skip
 @click.option("--name", "names", multiple=True, metavar="NAME",
               help="Name of each run in the legend, in order (repeat once per run).")  # fmt: skip
 @_plot_options
@@ -224,6 +224,10 @@ def _compare_numbers(sources: tuple[str, ...], names: tuple[str, ...], metric: s
     for src in sources:
         bundles.append(load_source(src, processes=True))
         _warn_damage(src, bundles[-1])
+    for src, b in zip(sources, bundles, strict=True):
+        known = b["summary"]["metrics"]
+        if metric is not None and metric not in known:  # a typo is an error, not a verdict
+            raise UserError(f"{src}: no metric {metric!r} (metrics: {', '.join(known)})")
     labels = list(names) if names else run_names(bundles, sources)
     result = compare_runs(bundles, labels, metric=metric, mode=mode)
     if as_json:

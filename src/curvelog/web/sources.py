@@ -47,7 +47,9 @@ def _named_like_a_run(name: str) -> bool:
     return name.endswith((".log", ".curves.json")) or name == "curves.json"
 
 
-def _kind(path: str) -> str | None:
+def _kind(path: str, given: bool = False) -> str | None:
+    """ "log", "bundle" or None; ``given``: a file named on the command line, where
+    any ``.json`` may be a bundle (``compact -o x.json``), not only the usual names."""
     name = os.path.basename(path)
     try:
         st = os.stat(path)
@@ -59,7 +61,7 @@ def _kind(path: str) -> str | None:
         return None
     if head == _MAGIC:
         return "log"
-    if name.endswith(".curves.json") or name == "curves.json":
+    if name.endswith(".curves.json") or name == "curves.json" or (given and name.endswith(".json")):
         return "bundle"
     return None
 
@@ -83,13 +85,17 @@ def discover(roots: Sequence[str]) -> list[Source]:
     A file given as a root is recognised by its content; in folders, files
     named ``*.log``, ``*.curves.json`` or ``curves.json`` (the registry's) are.
 
-    :raises PathError: a root that does not exist.
+    :raises PathError: a root that does not exist, or a file that is neither
+        a log nor a bundle (serving it would show nothing, and say nothing).
     """
     real_roots = []
     for r in roots:
         if not os.path.exists(r):
             raise PathError(r, "no such file or folder")
-        real_roots.append(os.path.realpath(r))
+        real = os.path.realpath(r)
+        if not os.path.isdir(real) and _kind(real, given=True) is None:
+            raise PathError(r, "is not a folder, a curvelog log or a chart bundle (.json)")
+        real_roots.append(real)
     found: dict[str, Source] = {}
     for given, root in zip(roots, real_roots, strict=True):
         candidates = [root] if os.path.isfile(root) else list(_walk(root))
@@ -100,7 +106,7 @@ def discover(roots: Sequence[str]) -> list[Source]:
             real = os.path.realpath(path)
             if not any(inside(real, r) for r in real_roots):
                 continue  # a symlink out of every root
-            kind = _kind(real)
+            kind = _kind(real, given=path == root)
             if kind is None or real in found:
                 continue
             rel = os.path.relpath(path, base)
