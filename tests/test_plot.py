@@ -307,6 +307,30 @@ def test_the_header_counts_every_resume(resumes: list[int], text: str | None) ->
     assert resume_steps(fig.axes[0]) == sorted(set(resumes))  # a line per step
 
 
+@pytest.mark.parametrize("logx", [False, True])
+def test_resume_lines_closer_than_a_pixel_are_drawn_once(logx: bool) -> None:
+    """A job requeued 40,000 times: matplotlib took seconds per thousand lines (46 s to
+    plot 200,000); at most MAX_RESUME_LINES are drawn, each of them a real resume, with
+    none of the span left without its line, and the header still counts every one."""
+    from curvelog.plot._panel import MAX_RESUME_LINES
+
+    rng = np.random.default_rng(7)
+    every = np.unique(rng.integers(1, 10**7, 40_000)).tolist()
+    b = bundle_of(chart("loss", series("loss", STEPS, loss_curve())), resumes=every)
+    fig = plot_bundle(b, dpi=30, logx=logx)
+    drawn = resume_steps(fig.axes[0])
+    assert len(drawn) <= MAX_RESUME_LINES and set(drawn) <= set(every)
+    x = np.log10(drawn) if logx else np.asarray(drawn, dtype=float)
+    full = np.log10(every) if logx else np.asarray(every, dtype=float)
+    cell = (full[-1] - full[0]) / (MAX_RESUME_LINES - 1)
+    # every resume has a drawn line less than a cell (a pixel, or less) before it
+    nearest = x[np.searchsorted(x, full, side="right") - 1]
+    assert (full - nearest).max() < cell
+    assert len(drawn) > (0.9 if not logx else 0.3) * MAX_RESUME_LINES  # thinned, not emptied
+    sub = [t.get_text() for t in fig.findobj() if t.get_gid() == "curvelog-subtitle"]
+    assert f"{len(every):,} resumes (dashed)" in sub[0] and f"{len(every) + 1:,} sessions" in sub[0]
+
+
 def test_plot_chart_on_your_own_axes_labels_the_resumes() -> None:
     from matplotlib.figure import Figure
 

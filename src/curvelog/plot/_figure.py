@@ -117,7 +117,7 @@ def _subtitle(bundle: Bundle, smooth: float) -> str:
     parts = [f"{bundle['summary']['steps']:,} steps"]
     sessions = bundle["run"]["sessions"]
     if sessions > 1:
-        parts.append(f"{sessions} sessions")
+        parts.append(f"{sessions:,} sessions")
     entries = bundle["resumes"]
     resumes, at = len(entries), len({r["step"] for r in entries})  # as inspect counts them
     if resumes:

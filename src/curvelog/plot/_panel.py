@@ -415,13 +415,36 @@ def _resume_label(n: int) -> str:
     return "resume" if n == 1 else f"resume \u00d7{n}"
 
 
+#: resume lines drawn at most: more than any screen has pixel columns for one panel
+MAX_RESUME_LINES: Final[int] = 4_000
+
+
+def _thin_steps(steps: list[int], log: bool) -> list[int]:
+    """At most `MAX_RESUME_LINES` of ``steps``: the first of each 1/4,000 of their span
+    (on the axis' scale), so that lines closer than a pixel are drawn once.
+
+    40,000 resumes (a job requeued every few minutes for months) made matplotlib
+    take seconds per thousand lines; a line per pixel column draws the same picture.
+    """
+    if len(steps) <= MAX_RESUME_LINES:
+        return steps
+    x = np.asarray(steps, dtype=np.float64)
+    if log:
+        x = np.log10(np.maximum(x, 1.0))
+    span = float(x[-1] - x[0]) or 1.0
+    cell = np.floor((x - x[0]) / span * (MAX_RESUME_LINES - 1)).astype(np.int64)
+    first = np.r_[True, cell[1:] != cell[:-1]]
+    return [s for s, keep in zip(steps, first.tolist(), strict=True) if keep]
+
+
 def _draw_resumes(
     ax: Axes, resumes: Sequence[Mapping[str, Any]], color: str | None, with_label: bool
 ) -> None:
-    """Dashed vertical lines, fainter when there are many."""
-    steps = sorted({int(r["step"]) for r in resumes})
-    if not steps:
+    """Dashed vertical lines, fainter when there are many (one per pixel column at most)."""
+    every = sorted({int(r["step"]) for r in resumes})
+    if not every:
         return
+    steps = _thin_steps(every, ax.get_xscale() == "log")
     alpha = 0.75 if len(steps) <= 12 else (0.35 if len(steps) <= 40 else 0.22)
     if color:
         alpha *= 0.7
@@ -435,7 +458,7 @@ def _draw_resumes(
         linewidths=0.9,
         alpha=alpha,
         zorder=1,
-        label=_resume_label(len(steps)) if with_label else "_nolegend_",
+        label=_resume_label(len(every)) if with_label else "_nolegend_",
     )
     coll.set_gid("curvelog-resumes")
 
