@@ -22,9 +22,9 @@ GAN_CSV = real_csv("gan_deblurgan_wgan")
 
 
 def write_csv(
-    path: Path, rows: list[tuple[object, str, str]], header: str = "step,metric,value"
+    path: Path, rows: list[tuple[object, ...]], header: str = "step,metric,value"
 ) -> Path:
-    path.write_text(header + "\n" + "".join(f"{s},{m},{v}\n" for s, m, v in rows))
+    path.write_text(header + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows))
     return path
 
 
@@ -161,10 +161,13 @@ def test_objective_gives_a_best_record(tmp_path: Path) -> None:
             "line 3: value 'abc' is not a number",
         ),
         ([(0, "", "1")], "step,metric,value", "line 2: empty metric name"),
+        # an unquoted decimal comma: "0,5" imported 0 and dropped the 5
+        ([(0, "x", "1"), (1, "x", "0", "5")], "step,metric,value", "line 3: 4 fields, expected 3"),
+        ([(0, "x")], "step,metric,value", "line 2: 2 fields, expected 3"),
     ],
 )
 def test_bad_csv_names_the_line_and_writes_nothing(
-    tmp_path: Path, rows: list[tuple[object, str, str]], header: str, message: str
+    tmp_path: Path, rows: list[tuple[object, ...]], header: str, message: str
 ) -> None:
     src = write_csv(tmp_path / "bad.csv", rows, header)
     with pytest.raises(PathError, match="^" + str(src).replace("\\", "\\\\") + ": ") as err:

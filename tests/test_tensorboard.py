@@ -541,8 +541,36 @@ def test_a_file_with_no_readable_record_is_an_error(tmp_path: Path) -> None:
     assert not (tmp_path / "x.log").exists()
     empty = tmp_path / "events.out.tfevents.0.empty"  # a writer that wrote nothing yet
     empty.write_bytes(b"")
-    (r,) = import_tensorboard(empty, tmp_path / "e.log")
-    assert r.points == 0 and r.damage == []
+    res = invoke("import", "tensorboard", str(empty), "-o", str(tmp_path / "e.log"), ok=False)
+    assert_one_line_error(res, f"{empty}: holds no scalar points: nothing to import")
+    assert not (tmp_path / "e.log").exists()  # an empty log would look like a good import
+
+
+def test_a_run_without_scalars_among_several_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    """A folder of runs often holds one without scalars (images only, a writer that
+    wrote nothing yet): the others are imported, that one is named, no log for it."""
+    root = tmp_path / "runs"
+    w = torch_tb.SummaryWriter(str(root / "good"))
+    for i in range(5):
+        w.add_scalar("loss", 1.0 / (i + 1), i)
+    w.close()
+    w = torch_tb.SummaryWriter(str(root / "pictures"))
+    w.add_histogram("weights", np.arange(10.0), 0)
+    w.close()
+    out = tmp_path / "logs"
+    res = invoke("import", "tensorboard", str(root), "-o", str(out))
+    assert sorted(p.name for p in out.iterdir()) == ["good.log"]
+    assert f"Warning: {root / 'pictures'}: no scalar points; no log written" in res.stderr
+    assert f"{out / 'good.log'}: 5 points, 1 metric from 1 event file" in res.stderr
+    # every run empty: an error, nothing written
+    bare = tmp_path / "bare"
+    (bare / "x").mkdir(parents=True)
+    (bare / "x" / "events.out.tfevents.0.h").write_bytes(b"")
+    (bare / "y").mkdir()
+    (bare / "y" / "events.out.tfevents.0.h").write_bytes(b"")
+    res = invoke("import", "tensorboard", str(bare), "-o", str(tmp_path / "none"), ok=False)
+    assert_one_line_error(res, f"{bare}: holds no scalar points in any of its 2 runs")
+    assert not (tmp_path / "none").exists() or not any((tmp_path / "none").iterdir())
 
 
 def test_one_run_into_an_existing_folder_is_named_by_its_folder(tmp_path: Path) -> None:

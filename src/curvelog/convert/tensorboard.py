@@ -142,6 +142,8 @@ class ImportedRun:
     damage: list[EventFileDamage] = field(default_factory=list)
     #: points not imported (see `EventFileRead.dropped`)
     dropped: int = 0
+    #: False for a run of several that holds no scalar point: no log was written for it
+    written: bool = True
 
 
 def _read_run(
@@ -178,7 +180,10 @@ def _write_run(
     overwrite: bool,
     best: str | None,
     mode: Literal["min", "max"],
+    several: bool = False,
 ) -> ImportedRun:
+    """One run's log; ``several``: a run without scalars is skipped (`ImportedRun.written`),
+    not an error, since a folder of runs often holds one (``add_hparams``, images only)."""
     from ..log import EventLog
 
     reads, steps, times, cols = _read_run(files)
@@ -186,6 +191,13 @@ def _write_run(
         raise PathError(
             source, "no readable TensorBoard record (not an event file, or damaged throughout)"
         )
+    dropped = sum(r.dropped for r in reads)
+    if not cols:  # an empty log would look like an import that worked
+        if not several:
+            other = f" ({dropped:,} non-scalar points)" if dropped else ""
+            raise PathError(source, f"holds no scalar points{other}: nothing to import")
+        return ImportedRun(source, dst, files, 0, 0, (), [d for r in reads for d in r.damage],
+                           dropped, written=False)  # fmt: skip
     if best is not None and best not in cols:
         raise MetricNotFoundError(source, best, list(cols))
     config = {"imported_from": os.path.basename(os.path.abspath(source)), "format": "tensorboard"}
@@ -202,7 +214,7 @@ def _write_run(
         rows=rows,
         metrics=tuple(cols),
         damage=[d for r in reads for d in r.damage],
-        dropped=sum(r.dropped for r in reads),
+        dropped=dropped,
     )
 
 
@@ -239,7 +251,8 @@ def import_tensorboard(
     :param overwrite: replace existing logs; otherwise `OutputExistsError`.
     :param best: the objective metric (``EventLog(best=...)``), so that the logs hold a
         best record as if curvelog had recorded the runs; ``mode`` is its direction.
-    :raises PathError: ``source`` missing or holding no event files.
+    :raises PathError: ``source`` missing or holding no event files, or no scalar
+        point (a run of several without any is skipped: `ImportedRun.written`).
     :raises MetricNotFoundError: a run without the metric ``best``.
     """
     src = os.fspath(source)
@@ -267,10 +280,15 @@ def import_tensorboard(
             raise OutputExistsError(dst)
     if len(runs) > 1:
         os.makedirs(out, exist_ok=True)
-    return [
-        _write_run(run, runs[run], dst, overwrite=overwrite, best=best, mode=mode)
+    done = [
+        _write_run(
+            run, runs[run], dst, overwrite=overwrite, best=best, mode=mode, several=len(runs) > 1
+        )  # fmt: skip
         for run, dst in targets.items()
     ]
+    if not any(r.written for r in done):
+        raise PathError(src, f"holds no scalar points in any of its {len(runs)} runs")
+    return done
 
 
 # --------------------------------------------------------------------------- export
