@@ -65,7 +65,21 @@ def test_list(reg: Registry) -> None:
     assert run("registry", "list", "product", "-r", reg.root).stdout == (
         "product/P001_all/mlstm  v2     2 versions\n"
     )
-    assert run("registry", "list", "store", "-r", reg.root).stdout == ""
+    # a prefix with no key is probably a typo: said, not an empty listing (exit 2)
+    for args in (["store"], ["store", "--json"], ["product/P0"]):
+        prefix = args[0]
+        assert fails("registry", "list", *args, "-r", reg.root) == (
+            f"Error: {prefix}: no keys in {reg.root}\n"
+        )
+
+
+def test_list_of_an_empty_registry_says_so(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    r = Registry(tmp_path / "empty")
+    result = run("registry", "list", "-r", r.root)
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert result.stderr == f"{r.root}: no versions filed yet\n"
+    assert run("registry", "list", "--json", "-r", r.root).stdout == "[]\n"
 
 
 def test_a_file_named_like_a_version_is_not_shown_as_the_latest(reg: Registry) -> None:

@@ -102,9 +102,13 @@ def registry_list(
                 "filed": [_facts_json(facts[(key, n)]) for n in numbers if (key, n) in facts],
             }
         )
+    if not rows and prefix:  # a typo must not look like an empty shelf
+        raise UserError(f"{prefix}: no keys in {root}")
     if as_json:
         _echo_json(rows)
         return
+    if not rows:
+        click.echo(f"{root}: no versions filed yet", err=True)
     width = max((len(r["key"]) for r in rows), default=0)
     for r in rows:
         count = len(r["versions"])
