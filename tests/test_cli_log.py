@@ -157,6 +157,22 @@ def test_tail_of_a_metric_not_there_says_so(log_path: Path) -> None:
     assert invoke("tail", str(log_path), "-F", "-n", "0", "--metrics", "x").exit_code == 0  # type: ignore[attr-defined]
 
 
+def test_tail_into_a_pipe_closed_early_ends_quietly(log_path: Path) -> None:
+    """``curvelog tail run.log | head -1`` printed "Error: Broken pipe" (exit 2)."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-c", "from curvelog.cli import main; main()",
+           "tail", str(log_path), "-F", "-n", "200"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(1)
+    proc.stdout.close()  # the reader goes away after its first line
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert (proc.wait(timeout=60), err) == (141, b"")
+
+
 def test_tail_rejects_a_bad_poll_interval(log_path: Path) -> None:
     result = CliRunner().invoke(cli, ["tail", str(log_path), "--poll", "-1"])
     assert result.exit_code == 2 and "Traceback" not in result.output

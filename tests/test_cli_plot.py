@@ -193,7 +193,7 @@ def test_plot_unwritable_output(bundle_path: Path, tmp_path: Path) -> None:
     blocker.write_text("")
     assert_one_line_error(
         invoke("plot", str(bundle_path), "-o", str(blocker / "x.png"), ok=False),
-        f"{blocker}: cannot write here (Not a directory)",
+        f"{blocker}: is not a folder",
     )
 
 

@@ -700,7 +700,7 @@ def test_unwritable_output_is_a_path_error(
         save_figure(fig, tmp_path / "missing" / "out.png")
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(PathError, match="cannot write here"):
+    with pytest.raises(PathError, match="is not a folder"):
         save_figure(fig, blocker / "out.png")
     assert isinstance(PathError("p", "r"), CurvelogError)
 

@@ -109,6 +109,37 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
+def check_target(path: str | os.PathLike[str], *, overwrite: bool) -> None:
+    """Refuse, before any work, an output that cannot or must not be replaced.
+
+    Its folder must exist and be a folder; an existing ``path`` must be a
+    regular file (a link is followed: `atomic_path` replaces the file it
+    leads to and keeps the link) and ``overwrite`` given. A device, FIFO or
+    folder is never replaced: ``-o /dev/full --force`` once replaced the
+    device node with a file, and ``-o /dev/stdout`` the link to fd 1.
+
+    :raises PathError: the folder is missing or a file, or ``path`` is no regular file.
+    :raises OutputExistsError: ``path`` exists and ``overwrite`` is false.
+    """
+    target = os.fspath(path)
+    folder = os.path.dirname(os.path.realpath(target))
+    if not os.path.isdir(folder):
+        what = "is not a folder" if os.path.exists(folder) else "folder does not exist"
+        raise PathError(folder, what)
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise PathError(target, f"cannot write ({e.strerror or e})") from None
+    if stat.S_ISDIR(mode):
+        raise PathError(target, "is a directory, not a file")
+    if not stat.S_ISREG(mode):
+        raise PathError(target, "is not a regular file; refusing to replace it")
+    if not overwrite:
+        raise OutputExistsError(target)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[str]:
     """Yield a temporary path beside ``path``; once the block succeeds it becomes ``path``.
@@ -118,13 +149,12 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iter
     moved into place; if the block raises, the temporary file is removed and
     ``path`` is untouched.
 
-    :raises PathError: the folder is missing or not writable.
+    :raises PathError: the folder is missing or not writable (`check_target`).
     :raises OutputExistsError: ``path`` exists and ``overwrite`` is false.
     """
-    target = Path(path)
+    check_target(path, overwrite=overwrite)
+    target = Path(os.path.realpath(path))  # through a link: the link stays, its file is new
     folder = target.parent
-    if not overwrite and target.exists():
-        raise OutputExistsError(str(target))
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     except FileNotFoundError:

@@ -18,12 +18,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from ._fs import Sha256Job, os_errors, same_file
+from ._fs import Sha256Job, check_target, os_errors, same_file
 from .bundle import DEFAULT_POINTS, Bundle, load_bundle, run_name, write_bundle
 from .bundle._build import build, check_options
 from .bundle._ranks import merge_ranks
 from .bundle._smooth import check_weights
-from .errors import OutputExistsError, PathError
+from .errors import PathError
 from .log import FILE_MAGIC, is_log, read, refuse_to_replace
 from .log._ranks import split_rank_name
 
@@ -133,11 +133,7 @@ def compact(
     target = (default_bundle_path(src) if out is None else os.fspath(out)) if write else None
     if target is not None:  # fail before the (long) read, not after it
         refuse_to_replace_a_log(target, src)
-        if not force and os.path.exists(target):
-            raise OutputExistsError(target)
-        folder = os.path.dirname(os.path.abspath(target))
-        if not os.path.isdir(folder):
-            raise PathError(folder, "folder does not exist")
+        check_target(target, overwrite=force)
     members = rank_set(src)
     parts = []
     for rank, path in members:  # a pattern must match in rank 0 only: it may be alone to eval

@@ -33,6 +33,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except UserError:
             raise
+        except BrokenPipeError:  # `curvelog tail run.log | head -1`: the reader has gone
+            _quiet_stdout()
+            ctx.exit(128 + 13)  # as the shell reports a command ended by SIGPIPE
         except click.UsageError as e:  # one line, like every other error (no usage block)
             raise UserError(e.format_message()) from None
         except CurvelogError as e:
@@ -44,6 +47,19 @@ class _Group(click.Group):
             raise UserError("input nested too deeply to read") from None
         except MemoryError:
             raise UserError("out of memory") from None
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit raises no second
+    BrokenPipeError (the way the Python docs advise for a closed pipe)."""
+    import os
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real stdout (tests): nothing to do
+        pass
 
 
 @click.group(cls=_Group, context_settings=CONTEXT_SETTINGS)
