@@ -73,6 +73,20 @@ def test_list(reg: Registry) -> None:
         )
 
 
+def test_list_with_a_damaged_index_lists_the_folders_and_says_why_facts_are_missing(
+    reg: Registry,
+) -> None:
+    reg.index_file.write_bytes(b"\x00garbage" * 20)
+    result = run("registry", "list", "product", "-r", reg.root)
+    assert result.exit_code == 0
+    assert result.stdout == "product/P001_all/mlstm  v2     2 versions\n"
+    assert result.stderr == (
+        f"Warning: {reg.index_file}: the index is damaged (file is not a database); run "
+        f"`curvelog registry rebuild-index --registry {reg.root}` to rebuild it from the "
+        "version folders; versions listed from the folders, without their best values\n"
+    )
+
+
 def test_list_of_an_empty_registry_says_so(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     r = Registry(tmp_path / "empty")

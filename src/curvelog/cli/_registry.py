@@ -244,15 +244,19 @@ def _facts_by_version(reg: Any, prefix: str | None) -> dict[tuple[str, int], Any
     """(key, version) -> objective and best value, for versions whose index row has them.
 
     The folders are what is listed; these facts only add to them, so an index
-    this process cannot read (another registry's, one left behind) gives none.
+    this process cannot read (damaged, another registry's) gives none, with a warning.
     """
-    from ..errors import CurvelogError
+    from ..errors import RegistryCorruptError, RegistryIndexError
     from ..registry._query import facts
 
     out = {}
     try:
         rows = reg.index_rows(prefix)
-    except CurvelogError:
+    except (RegistryCorruptError, RegistryIndexError) as e:
+        if reg.index_kind == "sqlite":  # listed anyway from the folders, but not in silence
+            click.echo(f"Warning: {e}; versions listed from the folders, without their best "
+                       "values", err=True)  # fmt: skip
+        # (a database index is the listing itself: its own error ends the command)
         return {}
     for row in rows:
         f = facts(row.key, row.version, row.metrics_summary)
