@@ -331,6 +331,23 @@ def test_resume_lines_closer_than_a_pixel_are_drawn_once(logx: bool) -> None:
     assert f"{len(every):,} resumes (dashed)" in sub[0] and f"{len(every) + 1:,} sessions" in sub[0]
 
 
+@pytest.mark.parametrize("first", [7, 2**62])
+def test_one_step_gets_an_x_range_a_float_can_hold(first: int) -> None:
+    """Steps 2**62 + i are one float64: ``lo - 1`` was ``lo`` (matplotlib warned
+    "identical low and high xlims" and the panel had no x range)."""
+    import warnings
+
+    from curvelog.plot._figure import _x_range
+
+    steps = [first + i for i in range(5)] if first > 2**53 else [first]
+    c = chart("loss", series("loss", steps, [1.0] * len(steps)))
+    lo, hi = _x_range([c])
+    assert lo < first < hi
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plot_bundle(bundle_of(c), dpi=30)
+
+
 def test_plot_chart_on_your_own_axes_labels_the_resumes() -> None:
     from matplotlib.figure import Figure
 

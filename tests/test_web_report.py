@@ -248,3 +248,20 @@ def test_page_code_never_parses_data_as_html_or_code(name: str) -> None:
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",
                  "new Function", "setTimeout(\"", "srcdoc"):  # fmt: skip
         assert sink not in code, (name, sink)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(("first", "logx"), [(2**62, False), (1, True), (7, False)])
+def test_a_single_step_gets_an_x_range(
+    web_page: Page, tmp_path: Path, first: int, logx: bool
+) -> None:
+    """Steps a double cannot tell apart (2**62 + i), or one step: ``lo - 1`` was ``lo``
+    (an empty x range), and under a log x axis it was 0 (log 0)."""
+    path = tmp_path / "one.log"
+    with curvelog.EventLog(path) as log:
+        for i in range(10 if first > 2**53 else 1):
+            log.append(first + i, loss=1.0 + i)
+    pg = _open(web_page, report_html([build_bundle(curvelog.read(path))], logx=logx), tmp_path)
+    lo, hi = _x_range(pg, 0)
+    assert 0 < lo < float(first) < hi if logx else lo < float(first) < hi
+    assert web_page.errors == []

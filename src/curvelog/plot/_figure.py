@@ -107,8 +107,9 @@ def _x_range(charts: Sequence[Mapping[str, Any]]) -> tuple[float, float] | None:
                 hi = max(hi, float(e.get("last_step", e["step"])))
     if lo > hi:
         return None
-    if lo == hi:
-        return lo - 1, hi + 1
+    if lo == hi:  # one step: a step each side, or more where float64 cannot tell them apart
+        pad = max(1.0, abs(lo) * 1e-12)
+        return lo - pad, hi + pad
     pad = (hi - lo) * PLOT_XPAD
     return lo - pad, hi + pad
 

@@ -208,7 +208,10 @@
       c.events.forEach(function (e) { if (!logx || e.step > 0) lo = Math.min(lo, e.step); hi = Math.max(hi, e.last); });
     });
     if (lo > hi) return null;
-    if (lo === hi) return [lo - 1, hi + 1];
+    if (lo === hi) {  // a step each side, or more where a double cannot tell them apart
+      var one = Math.max(1, Math.abs(lo) * 1e-12);
+      return logx ? [lo / 2, hi * 2] : [lo - one, hi + one];
+    }
     if (logx) return [lo, hi];
     var pad = (hi - lo) * 0.02;
     return [lo - pad, hi + pad];
