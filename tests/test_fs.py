@@ -14,16 +14,25 @@ from curvelog._fs import atomic_write_bytes, check_target
 from curvelog.errors import OutputExistsError, PathError
 
 
-def test_a_link_is_written_through_and_kept(tmp_path: Path) -> None:
+def test_a_link_is_replaced_never_written_through(tmp_path: Path) -> None:
+    """Writing through a link could land outside a registry's root or in another
+    version (the registry's confinement relies on this): the link is replaced."""
     real = tmp_path / "runs" / "v3.json"
     real.parent.mkdir()
     real.write_bytes(b"old")
     link = tmp_path / "latest.json"
     link.symlink_to(real)
+    with pytest.raises(OutputExistsError):
+        atomic_write_bytes(link, b"new", overwrite=False)
     atomic_write_bytes(link, b"new")
-    assert link.is_symlink() and os.readlink(link) == str(real)
-    assert real.read_bytes() == b"new"
-    assert sorted(p.name for p in real.parent.iterdir()) == ["v3.json"]  # no temporary left
+    assert not link.is_symlink() and link.read_bytes() == b"new"
+    assert real.read_bytes() == b"old"
+    dangling = tmp_path / "out.json"
+    dangling.symlink_to(tmp_path / "elsewhere" / "secret.json")
+    with pytest.raises(OutputExistsError):  # a name in use, even if it leads nowhere
+        atomic_write_bytes(dangling, b"x", overwrite=False)
+    atomic_write_bytes(dangling, b"x")
+    assert dangling.read_bytes() == b"x" and not (tmp_path / "elsewhere").exists()
 
 
 def test_a_fifo_is_never_replaced(tmp_path: Path) -> None:
@@ -34,9 +43,9 @@ def test_a_fifo_is_never_replaced(tmp_path: Path) -> None:
         atomic_write_bytes(fifo, b"x", overwrite=True)
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
     link = tmp_path / "to-pipe"
-    link.symlink_to(fifo)  # nor through a link (``-o /dev/stdout`` on a pipe)
+    link.symlink_to(fifo)  # nor a link to one (``-o /dev/stdout`` on a pipe)
     with pytest.raises(PathError, match="is not a regular file"):
-        check_target(link, overwrite=True)
+        atomic_write_bytes(link, b"x", overwrite=True)
     assert link.is_symlink()
 
 

@@ -57,6 +57,27 @@ def test_a_symlinked_staging_folder_is_refused_and_its_target_kept(
     assert [v.number for v in reg.versions(KEY)] == [1]
 
 
+def test_a_file_that_is_a_link_is_replaced_never_written_through(
+    tmp_path: Path, outside: Path
+) -> None:
+    """A version's model.pth linking to another version's (or to a file outside the
+    root): saving replaces the link in this version; the file it led to is untouched."""
+    reg = Registry(tmp_path / "reg")
+    v1 = reg.new_version(KEY)
+    v1.save_artifact(MODEL, b"v1 weights")
+    v2 = reg.new_version(KEY)
+    os.symlink(os.path.join("..", "v1", MODEL), v2.path / MODEL)
+    v3 = reg.new_version(KEY)
+    os.symlink(outside / "keep.txt", v3.path / MODEL)
+    before = _tree(outside)
+    v2.save_artifact(MODEL, b"v2 weights")
+    v3.save_artifact(MODEL, b"v3 weights")
+    assert (v1.path / MODEL).read_bytes() == b"v1 weights"
+    assert _tree(outside) == before
+    for v, data in ((v2, b"v2 weights"), (v3, b"v3 weights")):
+        assert not (v.path / MODEL).is_symlink() and (v.path / MODEL).read_bytes() == data
+
+
 # --------------------------------------------------------------------------- item 7
 
 

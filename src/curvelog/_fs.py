@@ -113,28 +113,32 @@ def check_target(path: str | os.PathLike[str], *, overwrite: bool) -> None:
     """Refuse, before any work, an output that cannot or must not be replaced.
 
     Its folder must exist and be a folder; an existing ``path`` must be a
-    regular file (a link is followed: `atomic_path` replaces the file it
-    leads to and keeps the link) and ``overwrite`` given. A device, FIFO or
-    folder is never replaced: ``-o /dev/full --force`` once replaced the
-    device node with a file, and ``-o /dev/stdout`` the link to fd 1.
+    regular file and ``overwrite`` given. A link is replaced itself, never
+    written through (the registry's confinement relies on it: a link in a
+    version folder must not let a write land in another version or outside
+    the root), but one that leads to a device, FIFO or folder is refused,
+    as those are: ``-o /dev/full --force`` once replaced the device node
+    with a file, and ``-o /dev/stdout`` would replace the link to fd 1.
 
     :raises PathError: the folder is missing or a file, or ``path`` is no regular file.
-    :raises OutputExistsError: ``path`` exists and ``overwrite`` is false.
+    :raises OutputExistsError: ``path`` exists (a dangling link too) and ``overwrite`` is false.
     """
     target = os.fspath(path)
-    folder = os.path.dirname(os.path.realpath(target))
+    folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):
         what = "is not a folder" if os.path.exists(folder) else "folder does not exist"
         raise PathError(folder, what)
     try:
-        mode = os.stat(target).st_mode
+        mode: int | None = os.lstat(target).st_mode
+        if stat.S_ISLNK(mode or 0):
+            mode = os.stat(target).st_mode if os.path.exists(target) else None  # dangling: None
     except FileNotFoundError:
         return
     except OSError as e:
         raise PathError(target, f"cannot write ({e.strerror or e})") from None
-    if stat.S_ISDIR(mode):
+    if mode is not None and stat.S_ISDIR(mode):
         raise PathError(target, "is a directory, not a file")
-    if not stat.S_ISREG(mode):
+    if mode is not None and not stat.S_ISREG(mode):
         raise PathError(target, "is not a regular file; refusing to replace it")
     if not overwrite:
         raise OutputExistsError(target)
@@ -153,7 +157,7 @@ def atomic_path(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iter
     :raises OutputExistsError: ``path`` exists and ``overwrite`` is false.
     """
     check_target(path, overwrite=overwrite)
-    target = Path(os.path.realpath(path))  # through a link: the link stays, its file is new
+    target = Path(path)
     folder = target.parent
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
