@@ -149,7 +149,14 @@ def test_tail_of_a_metric_not_there_says_so(log_path: Path) -> None:
     """A typo in --metrics printed nothing and exited 0, like a run that logged nothing."""
     result = CliRunner().invoke(cli, ["tail", str(log_path), "-F", "--metrics", "train/los"])
     assert result.exit_code == 2 and result.stdout == ""
-    assert result.stderr == f"Error: {log_path}: no metric 'train/los' in its last 10 rows\n"
+    assert result.stderr == (
+        f"Error: {log_path}: no metric 'train/los' (metrics: train/loss, lr, val/loss)\n"
+    )
+    # in the log but not in the last rows (an eval every 50 steps): said, no error
+    args = ["tail", str(log_path), "-F", "-n", "3", "--metrics", "val/loss"]
+    result = CliRunner().invoke(cli, args)
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert result.stderr == f"{log_path}: none of val/loss in its last 3 rows\n"
     result = CliRunner().invoke(cli, ["tail", str(log_path), "-F", "--metrics", ""])
     assert result.exit_code == 2
     assert result.stderr == "Error: --metrics: no names given (e.g. --metrics train/loss,lr)\n"
@@ -157,13 +164,20 @@ def test_tail_of_a_metric_not_there_says_so(log_path: Path) -> None:
     assert invoke("tail", str(log_path), "-F", "-n", "0", "--metrics", "x").exit_code == 0  # type: ignore[attr-defined]
 
 
-def test_tail_into_a_pipe_closed_early_ends_quietly(log_path: Path) -> None:
-    """``curvelog tail run.log | head -1`` printed "Error: Broken pipe" (exit 2)."""
+def test_tail_into_a_pipe_closed_early_ends_quietly(tmp_path: Path) -> None:
+    """``curvelog tail run.log | head -1`` printed "Error: Broken pipe" (exit 2).
+
+    The rows shown are many times a pipe's buffer (64 KiB), so the reader's
+    going away always meets a write, however the two processes are scheduled."""
     import subprocess
     import sys
 
+    path = tmp_path / "long.log"
+    with curvelog.EventLog(path) as log:
+        for i in range(20_000):
+            log.append(i, **{"train/loss": 1.0 / (i + 1), "lr": 0.1})
     cmd = [sys.executable, "-c", "from curvelog.cli import main; main()",
-           "tail", str(log_path), "-F", "-n", "200"]  # fmt: skip
+           "tail", str(path), "-F", "-n", "20000"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.read(1)

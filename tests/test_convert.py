@@ -164,6 +164,11 @@ def test_objective_gives_a_best_record(tmp_path: Path) -> None:
         # an unquoted decimal comma: "0,5" imported 0 and dropped the 5
         ([(0, "x", "1"), (1, "x", "0", "5")], "step,metric,value", "line 3: 4 fields, expected 3"),
         ([(0, "x")], "step,metric,value", "line 2: 2 fields, expected 3"),
+        (
+            [(0, "x", "1", ""), (1, "x", "2", " ", "0")],
+            "step,metric,value",
+            "line 3: 5 fields, expected 3",
+        ),  # fmt: skip
     ],
 )
 def test_bad_csv_names_the_line_and_writes_nothing(
@@ -207,9 +212,7 @@ def test_cli_import_csv(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0
     assert result.stdout == ""
-    assert (
-        result.stderr == f"{tmp_path / 'run.log'}: 3 rows, 1 metrics, 3 steps written, 1 resumes\n"
-    )
+    assert result.stderr == f"{tmp_path / 'run.log'}: 3 rows, 1 metric, 3 steps written, 1 resume\n"
     run = curvelog.read(tmp_path / "run.log")
     assert np.isnan(run.series("train/loss").values[1]) and run.resumes == 1
 

@@ -333,8 +333,8 @@ def import_csv(csv_file: str, output: str | None, best: str | None, mode: str, f
     )
     skipped = f", {r.skipped:,} empty values skipped" if r.skipped else ""
     click.echo(
-        f"{out}: {r.rows:,} rows, {len(r.metrics)} metrics, {r.appends:,} steps written, "
-        f"{r.restarts} resumes{skipped}",
+        f"{out}: {_count(r.rows, 'row')}, {_count(len(r.metrics), 'metric')}, "
+        f"{_count(r.appends, 'step')} written, {_count(r.restarts, 'resume')}{skipped}",
         err=True,
     )
 

@@ -200,9 +200,15 @@ def tail(
         pass
     if wanted is not None and not follow and lines and not seen:
         # a typo must not look like a run that logged nothing (following, a metric
-        # may still appear, and -n 0 shows no row on purpose)
-        names = ", ".join(map(repr, wanted))
-        raise UserError(f"{log}: no metric {names} in its last {lines:,} rows")
+        # may still appear, and -n 0 shows no row on purpose); a sparse metric
+        # (an eval every 500 steps) that is in the log is no error
+        from ..log import read
+
+        known = read(log, times=False).metrics
+        if not set(wanted) & set(known):
+            names = ", ".join(map(repr, wanted))
+            raise UserError(f"{log}: no metric {names} (metrics: {', '.join(known) or 'none'})")
+        click.echo(f"{log}: none of {', '.join(wanted)} in its last {lines:,} rows", err=True)
 
 
 def _export_tensorboard(log: str, output: str, wide: bool, force: bool) -> None:

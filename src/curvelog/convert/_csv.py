@@ -180,9 +180,11 @@ def _rows(path: str) -> Iterator[tuple[int, int, str, float | None]]:
                     line = reader.line_num
                     if not row:
                         continue
-                    if len(row) < width or len(row) > len(header):
+                    extra = len(row) > len(header) and any(f.strip() for f in row[len(header) :])
+                    if len(row) < width or extra:
                         # more fields than the header names: an unquoted comma in a
                         # value ("0,5" for 0.5) would otherwise import a wrong number
+                        # (empty ones, a trailing comma, are harmless)
                         want = width if len(row) < width else len(header)
                         raise PathError(path, f"line {line}: {len(row)} fields, expected {want}")
                     metric = row[i_metric].strip()

@@ -278,6 +278,7 @@ def import_tensorboard(
             raise PathError(dst, "is an event file being imported; choose another output")
         if os.path.exists(dst) and not overwrite:
             raise OutputExistsError(dst)
+    made = len(runs) > 1 and not os.path.exists(out)
     if len(runs) > 1:
         os.makedirs(out, exist_ok=True)
     done = [
@@ -287,6 +288,8 @@ def import_tensorboard(
         for run, dst in targets.items()
     ]
     if not any(r.written for r in done):
+        if made:
+            os.rmdir(out)  # made for nothing: the command leaves no trace
         raise PathError(src, f"holds no scalar points in any of its {len(runs)} runs")
     return done
 
