@@ -128,18 +128,15 @@ def check_target(path: str | os.PathLike[str], *, overwrite: bool) -> None:
     if not os.path.isdir(folder):
         what = "is not a folder" if os.path.exists(folder) else "folder does not exist"
         raise PathError(folder, what)
-    try:
-        mode: int | None = os.lstat(target).st_mode
-        if stat.S_ISLNK(mode or 0):
-            mode = os.stat(target).st_mode if os.path.exists(target) else None  # dangling: None
-    except FileNotFoundError:
+    if not os.path.lexists(target):
         return
-    except OSError as e:
-        raise PathError(target, f"cannot write ({e.strerror or e})") from None
-    if mode is not None and stat.S_ISDIR(mode):
-        raise PathError(target, "is a directory, not a file")
-    if mode is not None and not stat.S_ISREG(mode):
-        raise PathError(target, "is not a regular file; refusing to replace it")
+    if os.path.exists(target):  # what it is, or what its link leads to (a dangling link: nothing)
+        with os_errors(target, "cannot write"):
+            mode = os.stat(target).st_mode
+        if stat.S_ISDIR(mode):
+            raise PathError(target, "is a directory, not a file")
+        if not stat.S_ISREG(mode):
+            raise PathError(target, "is not a regular file; refusing to replace it")
     if not overwrite:
         raise OutputExistsError(target)
 

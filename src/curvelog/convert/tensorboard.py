@@ -192,12 +192,12 @@ def _write_run(
             source, "no readable TensorBoard record (not an event file, or damaged throughout)"
         )
     dropped = sum(r.dropped for r in reads)
+    damage = [d for r in reads for d in r.damage]
     if not cols:  # an empty log would look like an import that worked
         if not several:
             other = f" ({dropped:,} non-scalar points)" if dropped else ""
             raise PathError(source, f"holds no scalar points{other}: nothing to import")
-        return ImportedRun(source, dst, files, 0, 0, (), [d for r in reads for d in r.damage],
-                           dropped, written=False)  # fmt: skip
+        return ImportedRun(source, dst, files, 0, 0, (), damage, dropped, written=False)
     if best is not None and best not in cols:
         raise MetricNotFoundError(source, best, list(cols))
     config = {"imported_from": os.path.basename(os.path.abspath(source)), "format": "tensorboard"}
@@ -213,7 +213,7 @@ def _write_run(
         points=sum(r.points for r in reads),
         rows=rows,
         metrics=tuple(cols),
-        damage=[d for r in reads for d in r.damage],
+        damage=damage,
         dropped=dropped,
     )
 
@@ -278,13 +278,12 @@ def import_tensorboard(
             raise PathError(dst, "is an event file being imported; choose another output")
         if os.path.exists(dst) and not overwrite:
             raise OutputExistsError(dst)
-    made = len(runs) > 1 and not os.path.exists(out)
-    if len(runs) > 1:
+    several = len(runs) > 1
+    made = several and not os.path.exists(out)
+    if several:
         os.makedirs(out, exist_ok=True)
     done = [
-        _write_run(
-            run, runs[run], dst, overwrite=overwrite, best=best, mode=mode, several=len(runs) > 1
-        )  # fmt: skip
+        _write_run(run, runs[run], dst, overwrite=overwrite, best=best, mode=mode, several=several)
         for run, dst in targets.items()
     ]
     if not any(r.written for r in done):
