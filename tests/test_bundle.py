@@ -760,11 +760,18 @@ def test_the_trend_fit_a_slice_at_a_time_is_the_whole_array_fit(
     slope = float(dx @ (y - y.mean())) / float(dx @ dx)
     resid = y - y.mean() - slope * dx
     assert whole[0] == slope and whole[2] == float(y.mean())
-    assert whole[1] == np.sqrt(float(resid @ resid) / (x.size - 2) / float(dx @ dx))
+    # the residuals' sum of squares as Syy - slope * Sxy: the same figure to 1e-9
+    se = np.sqrt(float(resid @ resid) / (x.size - 2) / float(dx @ dx))
+    assert whole[1] == pytest.approx(se, rel=1e-9)
     monkeypatch.setattr(_analysis, "_SLICE", 1000)  # four slices, the last one short
     sliced = _analysis._fit(x, y)
     np.testing.assert_allclose(sliced, whole, rtol=1e-9)
     assert sliced[0] < 0 and sliced[1] < abs(sliced[0])
+    # a perfect line: Syy - slope * Sxy cancels to (about) zero, never below it
+    line = 3.0 + 1e-3 * x
+    slope, se, _ = _analysis._fit(x, line)
+    assert slope == pytest.approx(1e-3, rel=1e-12) and 0.0 <= se < 1e-12
+    assert _analysis._fit(x, np.full(x.size, 2.5))[:2] == (0.0, 0.0)
 
 
 def _analysis_case(b: dict[str, Any], case: str) -> str:

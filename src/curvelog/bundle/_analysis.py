@@ -69,28 +69,29 @@ _SLICE: Final[int] = 1 << 20
 def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """Least-squares slope, its standard error and the mean of y (finite points only).
 
-    Centred sums, a slice at a time: the same figures as one pass over whole
-    arrays (exactly, up to 1M points), in memory that does not grow with the
-    series.
+    Centred sums, a slice at a time (memory that does not grow with the
+    series): a pass for the means, a pass for Sxx, Sxy and Syy. The residual
+    sum of squares is Syy - Sxy²/Sxx, which loses digits only for a
+    near-perfect line, whose slope is significant either way (the standard
+    error is only compared with the slope).
     """
     n = len(y)
     cuts = range(0, n, _SLICE)
     xm = sum(float(x[a : a + _SLICE].astype(np.float64).sum()) for a in cuts) / n
     ym = float(y.mean())
-    sxx = sxy = 0.0
+    sxx = sxy = syy = 0.0
     for a in cuts:
-        dx = x[a : a + _SLICE].astype(np.float64) - xm
+        dx = x[a : a + _SLICE].astype(np.float64)
+        dx -= xm
+        dy = y[a : a + _SLICE] - ym
         sxx += float(dx @ dx)
-        sxy += float(dx @ (y[a : a + _SLICE] - ym))
+        sxy += float(dx @ dy)
+        syy += float(dy @ dy)
     if sxx == 0.0:
         return 0.0, math.inf, ym
     slope = sxy / sxx
     if n > 2:
-        rss = 0.0
-        for a in cuts:
-            dx = x[a : a + _SLICE].astype(np.float64) - xm
-            resid = y[a : a + _SLICE] - ym - slope * dx
-            rss += float(resid @ resid)
+        rss = max(syy - slope * sxy, 0.0)
         se = math.sqrt(rss / (n - 2) / sxx)
     else:
         se = math.inf

@@ -186,12 +186,15 @@ def build(
     label_of = {s["metric"]: s["label"] for c in plan for s in c["series"]}
     per_metric: dict[str, dict[str, Any]] = {}
     built: dict[str, SeriesData] = {}
+    charted = [sp["metric"] for c in plan for sp in c["series"]]
+    # one pass per metric for its figures, two metrics at a time (numpy's
+    # reductions release the GIL); the y scale is read off their extremes
+    with metric_pool(len(charted)) as pool:
+        stats = dict(zip(charted, pool(run.metric_stats, charted), strict=True))
     # every series of a chart is sampled for the y scale its panel will be drawn
     # with (sampling.panel_yscale, the one rule plot follows too)
-    yscales = {
-        c["id"]: panel_yscale([run.series(sp["metric"]).values for sp in c["series"]], c["scale"])
-        for c in plan
-    }
+    yscales = {c["id"]: panel_yscale([_extremes(stats[sp["metric"]]) for sp in c["series"]],
+                                     c["scale"]) for c in plan}  # fmt: skip
     tasks = [(sp["metric"], yscales[c["id"]]) for c in plan for sp in c["series"]]
     analysed = set(selected)
 
@@ -199,7 +202,7 @@ def build(
         """A metric's summary, chart line and (if selected) analysis: all its per-series work."""
         m, yscale = task
         s = run.series(m)
-        summary = _metric_summary(run.metric_stats(m))
+        summary = _metric_summary(stats[m])
         # the stats count the non-finite values: no pass for a series without one
         odd = summary["nan"] + summary["inf"] + summary["neg_inf"]
         bad = _nonfinite(s.values) if odd else np.zeros(0, dtype=np.int64)
@@ -247,6 +250,13 @@ def build(
             "curvelog": __version__,
         },
     }
+
+
+def _extremes(stats: Mapping[str, Any]) -> np.ndarray:
+    """A metric's finite minimum and maximum (`Run.metric_stats`), as the values
+    `panel_yscale` needs: none when it has no finite value."""
+    ends = [stats[k]["value"] for k in ("min", "max") if stats[k] is not None]
+    return np.asarray(ends, dtype=np.float64)
 
 
 def _best_out(run: Run, best: RunBest, source: str, selected: Sequence[str]) -> Best:
