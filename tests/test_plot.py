@@ -328,7 +328,27 @@ def test_resume_lines_closer_than_a_pixel_are_drawn_once(logx: bool) -> None:
     assert (full - nearest).max() < cell
     assert len(drawn) > (0.9 if not logx else 0.3) * MAX_RESUME_LINES  # thinned, not emptied
     sub = [t.get_text() for t in fig.findobj() if t.get_gid() == "curvelog-subtitle"]
-    assert f"{len(every):,} resumes (dashed)" in sub[0] and f"{len(every) + 1:,} sessions" in sub[0]
+    assert f"{len(every):,} resumes (shaded)" in sub[0]
+    assert f"{len(every) + 1:,} sessions" in sub[0]
+
+
+@pytest.mark.parametrize(("count", "dashed"), [(40, True), (41, False), (300, False)])
+def test_many_resume_lines_are_solid_not_dashed(count: int, dashed: bool) -> None:
+    """The dashes of many close resume lines line up into horizontal stripes that read
+    as grid lines: past DASHED_RESUMES steps they are drawn solid (and faint), and the
+    header says so; repeated steps count once, as they draw one line."""
+    from curvelog.plot._style import DASHED_RESUMES
+
+    assert DASHED_RESUMES == 40
+    every = list(range(1, 2 * count, 2))
+    b = bundle_of(chart("loss", series("loss", STEPS, loss_curve())), resumes=every + every[:3])
+    fig = plot_bundle(b, dpi=30)
+    (coll,) = [c for c in fig.axes[0].collections if c.get_gid() == "curvelog-resumes"]
+    assert (coll.get_linestyle()[0][1] is not None) is dashed
+    assert coll.get_alpha() == (0.35 if dashed else 0.14)
+    sub = [t.get_text() for t in fig.findobj() if t.get_gid() == "curvelog-subtitle"]
+    how = "dashed" if dashed else "shaded"
+    assert f"{count + 3:,} resumes at {count:,} steps ({how})" in sub[0]
 
 
 @pytest.mark.parametrize("first", [7, 2**62])
@@ -964,3 +984,33 @@ def test_compare_real_llm_runs(real_bundles: dict[str, dict[str, Any]]) -> None:
         [float(real_bundles[n]["best"]["step"]), real_bundles[n]["best"]["value"]] for n in names
     ]
     assert {ln.get_color() for ln in lines(ax, "curvelog-series")} == set(PALETTE[:3])
+
+
+@pytest.mark.parametrize(
+    ("name", "smooth", "one_line"),
+    [("short", 0.0, True), ("short", 0.9, False),
+     ("a-long-run-name-lr3e-4-bs512-warmup2000-seed7-x" * 2, 0.0, False)],
+)  # fmt: skip
+def test_the_header_never_overlaps_itself(name: str, smooth: float, one_line: bool) -> None:
+    """The run name at the left and the facts at the right shared one line whatever
+    their lengths: a long run name ran under the facts, and a long name ran off the
+    figure. Where they do not fit side by side the facts go under the name (its
+    second, empty line, so the layout makes room); neither leaves the figure."""
+    b = bundle_of(chart("loss", series("loss", STEPS, loss_curve())), resumes=list(range(1, 90)))
+    b["run"]["name"] = name
+    fig = plot_bundle(b, smooth=smooth)
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    (title,) = [t for t in fig.findobj() if t.get_gid() == "curvelog-title"]
+    (sub,) = [t for t in fig.findobj() if t.get_gid() == "curvelog-subtitle"]
+    tb, sb, fb = title.get_window_extent(r), sub.get_window_extent(r), fig.bbox
+    for box in (tb, sb):
+        assert fb.x0 <= box.x0 and box.x1 <= fb.x1 and box.y1 <= fb.y1
+    if one_line:  # side by side, on the same centre line
+        assert not tb.overlaps(sb) and abs(tb.y0 + tb.y1 - sb.y0 - sb.y1) < 4
+    else:  # under the name: in the title's empty second line, at its left
+        assert title.get_text().endswith("\n") and sb.y1 <= tb.y0 + 0.55 * tb.height
+        assert abs(sb.x0 - tb.x0) < 2
+    assert not sub.get_text().endswith("\u2026")  # the facts are not cut
+    panel_top = max(ax.get_tightbbox(r).y1 for ax in fig.axes)
+    assert sb.y0 >= panel_top - 1  # the layout made room: the facts sit above the panels

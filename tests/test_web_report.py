@@ -265,3 +265,43 @@ def test_a_single_step_gets_an_x_range(
     lo, hi = _x_range(pg, 0)
     assert 0 < lo < float(first) < hi if logx else lo < float(first) < hi
     assert web_page.errors == []
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(("count", "dashed"), [(3, True), (40, True), (300, False)])
+def test_many_resume_lines_are_solid_in_the_page(
+    web_page: Page, tmp_path: Path, count: int, dashed: bool
+) -> None:
+    """As in `plot`: past DASHED_RESUMES resume steps the lines are solid (aligned
+    dashes of many lines read as horizontal stripes). The page's canvas is watched:
+    the dash in force when each full-height vertical line of the resume colour is
+    stroked."""
+    from curvelog.plot._style import RESUME_COLOR
+    path = tmp_path / "requeued.log"
+    for s in range(count + 1):
+        with curvelog.EventLog(path) as log:  # a session per requeue, 10 steps each
+            for i in range(10):
+                log.append(s * 10 + i, loss=1.0 / (s * 10 + i + 1))
+    bundle = build_bundle(curvelog.read(path))
+    assert len(bundle["resumes"]) == count
+    web_page.page.add_init_script(
+        """(() => {
+          const P = CanvasRenderingContext2D.prototype;
+          window.clDashes = []; let dash = [], path = [];
+          const setLineDash = P.setLineDash;
+          P.setLineDash = function (d) { dash = d.slice(); return setLineDash.call(this, d); };
+          const moveTo = P.moveTo, lineTo = P.lineTo, stroke = P.stroke;
+          P.moveTo = function (x, y) { path = [[x, y]]; return moveTo.call(this, x, y); };
+          P.lineTo = function (x, y) { path.push([x, y]); return lineTo.call(this, x, y); };
+          P.stroke = function () {
+            if (path.length === 2 && path[0][0] === path[1][0] && path[1][1] - path[0][1] > 50)
+              window.clDashes.push([dash.length, this.strokeStyle]);
+            return stroke.apply(this, arguments);
+          };
+        })();"""
+    )
+    pg = _open(web_page, report_html([bundle]), tmp_path)
+    dashes = [d for d, color in pg.evaluate("() => window.clDashes") if color == RESUME_COLOR]
+    assert len(dashes) >= count  # every resume line was stroked (at least once)
+    assert set(dashes) == ({2} if dashed else {0})
+    assert web_page.errors == []

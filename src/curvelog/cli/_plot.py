@@ -114,7 +114,7 @@ def plot(sources: tuple[str, ...], output: str | None, charts: str | None, logy:
 
     One panel per chart, a line per series, the best point starred and
     noted, NaN/inf events as red marks on the step axis, resumes as dashed
-    lines. The format follows the extension; an existing picture is replaced,
+    lines (faint solid ones when there are many). The format follows the extension; an existing picture is replaced,
     never the input nor any log. The same input gives the same bytes.
     A .html output is one self-contained interactive page (zoom, pan,
     hover values, log y, smoothing) that works offline.

@@ -14,7 +14,7 @@ What a panel shows:
   that holds the best metric;
 * NaN/inf events as red markers on the x axis where they happened (a red bar
   along the axis for a run of them), labelled once per panel in the legend;
-* resumes as dashed grey vertical lines;
+* resumes as dashed grey vertical lines (solid and faint past 40 resume steps);
 * a log y axis when the chart was sampled for one (``sampled_for``), else when
   every value is positive and a series spans more than two decades (or the
   bundle asks for one): the rule of ``curvelog.sampling._views.panel_yscale``,

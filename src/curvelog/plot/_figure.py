@@ -24,6 +24,7 @@ from ._style import (
     _literal,
     _style,
     format_step,
+    resume_note,
 )
 
 _MAX_COLS: Final[int] = 3
@@ -119,11 +120,8 @@ def _subtitle(bundle: Bundle, smooth: float) -> str:
     sessions = bundle["run"]["sessions"]
     if sessions > 1:
         parts.append(f"{sessions:,} sessions")
-    entries = bundle["resumes"]
-    resumes, at = len(entries), len({r["step"] for r in entries})  # as inspect counts them
-    if resumes:
-        where = f" at {at:,} steps" if at < resumes else ""
-        parts.append(f"{resumes:,} resume{'s' if resumes > 1 else ''}{where} (dashed)")
+    if note := resume_note([r["step"] for r in bundle["resumes"]]):
+        parts.append(note)
     if smooth > 0:
         parts.append(f"EMA {smooth:g} {_smooth_basis([bundle], smooth)}")
     return "  \u00b7  ".join(parts)
@@ -139,25 +137,48 @@ def _smooth_basis(bundles: Sequence[Bundle], smooth: float) -> str:
     return "over kept points"
 
 
+#: longest header line of facts drawn (its own text: steps, sessions, resumes, EMA)
+MAX_SUBTITLE: Final = 100
+
+
 def _titles(fig: Figure, title: str, sub: str) -> None:
-    """Run name at the top left, facts in grey at the top right, on one line."""
+    """Run name at the top left, facts in grey at the top right, on one line; on
+    a line of their own under the name where both do not fit side by side (a
+    long run name, a narrow figure)."""
     t = fig.suptitle(_literal(title), fontsize=11.5, fontweight="bold", x=0.012, ha="left")
     t.set_gid("curvelog-title")
-    if sub:
-        from matplotlib.text import Annotation
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    room = (0.988 - 0.012) * fig.bbox.width
+    wide = t.get_window_extent(renderer).width
+    if wide > room:  # a long name in a narrow figure: a smaller font, down to 7 points
+        t.set_fontsize(max(7.0, 11.5 * room / wide))
+    if not sub:
+        return
+    from matplotlib.text import Annotation
 
-        # y follows the title wherever the layout engine puts it
-        note = Annotation(
-            _literal(sub),
-            xy=(0.988, 0.5),
-            xycoords=("figure fraction", t),
-            ha="right",
-            va="center",
-            fontsize=8.5,
-            color="#555555",
-        )
-        note.set_gid("curvelog-subtitle")
-        fig.add_artist(note)
+    # y follows the title wherever the layout engine puts it
+    note = Annotation(
+        _literal(sub, MAX_SUBTITLE),
+        xy=(0.988, 0.5),
+        xycoords=("figure fraction", t),
+        ha="right",
+        va="center",
+        fontsize=8.5,
+        color="#555555",
+    )
+    note.set_gid("curvelog-subtitle")
+    fig.add_artist(note)
+    gap = 12.0 * fig.dpi / 72.0  # 12 points between the name and the facts
+    widths = t.get_window_extent(renderer).width + note.get_window_extent(renderer).width
+    if widths + gap > room:
+        # an empty second line of the title holds the facts: the layout makes room for it
+        t.set_text(t.get_text() + "\n")
+        note.xy = note.xyann = (0.012, 0.0)
+        note.set_horizontalalignment("left")
+        note.set_verticalalignment("bottom")
+        wide = note.get_window_extent(renderer).width
+        if wide > room:
+            note.set_fontsize(max(6.5, 8.5 * room / wide))
 
 
 def plot_bundle(

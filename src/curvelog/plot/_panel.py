@@ -19,6 +19,7 @@ from ._style import (
     _LOG_CLAMP,
     _Y_CLAMP,
     BEST_COLOR,
+    DASHED_RESUMES,
     EVENT_COLOR,
     LINESTYLES,
     MAX_DRAWN_LABEL,
@@ -26,6 +27,7 @@ from ._style import (
     _Colors,
     _literal,
     format_step,
+    resume_alpha,
 )
 
 _SPARSE: Final[int] = 60  # a series with at most this many points gets dots
@@ -440,12 +442,13 @@ def _thin_steps(steps: list[int], log: bool) -> list[int]:
 def _draw_resumes(
     ax: Axes, resumes: Sequence[Mapping[str, Any]], color: str | None, with_label: bool
 ) -> None:
-    """Dashed vertical lines, fainter when there are many (one per pixel column at most)."""
+    """Dashed vertical lines, solid and fainter when there are many (`DASHED_RESUMES`;
+    one per pixel column at most)."""
     every = sorted({int(r["step"]) for r in resumes})
     if not every:
         return
     steps = _thin_steps(every, ax.get_xscale() == "log")
-    alpha = 0.75 if len(steps) <= 12 else (0.35 if len(steps) <= 40 else 0.22)
+    alpha = resume_alpha(len(steps))
     if color:
         alpha *= 0.7
     coll = ax.vlines(
@@ -454,7 +457,7 @@ def _draw_resumes(
         1.0,
         transform=ax.get_xaxis_transform(),
         colors=color or RESUME_COLOR,
-        linestyles=(0, (4, 3)),
+        linestyles=(0, (4, 3)) if len(every) <= DASHED_RESUMES else "solid",
         linewidths=0.9,
         alpha=alpha,
         zorder=1,

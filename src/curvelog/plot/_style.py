@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -27,6 +27,27 @@ EVENT_COLOR: Final[str] = "#d62728"
 RESUME_COLOR: Final[str] = "#555555"
 BEST_COLOR: Final[str] = "#ffc20a"
 LINESTYLES: Final[tuple[Any, ...]] = ("-", (0, (5, 2)), (0, (1, 1.5)), (0, (6, 2, 1, 2)))
+#: a panel's resume lines are dashed up to this many steps; more are drawn solid
+#: and faint: the dashes of many close lines line up into horizontal stripes that
+#: read as grid lines (a job requeued every hour for weeks)
+DASHED_RESUMES: Final[int] = 40
+
+
+def resume_alpha(lines: int) -> float:
+    """Opacity of a panel's resume lines: fainter when there are many."""
+    return 0.75 if lines <= 12 else (0.35 if lines <= DASHED_RESUMES else 0.14)
+
+
+def resume_note(steps: Sequence[int]) -> str:
+    """The header's words for a run's resumes (the steps it resumed at, one per
+    resume), as `plot` and the web page draw them; '' when there is none."""
+    if not steps:
+        return ""
+    n, at = len(steps), len(set(steps))  # as inspect counts them
+    where = f" at {at:,} steps" if at < n else ""
+    how = "dashed" if at <= DASHED_RESUMES else "shaded"
+    return f"{n:,} resume{'s' if n > 1 else ''}{where} ({how})"
+
 
 _EVENT_STYLE: Final[dict[str, tuple[str, str]]] = {
     # kind: (marker, legend label)

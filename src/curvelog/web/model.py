@@ -22,7 +22,14 @@ from ..errors import PlotError
 from ..plot._figure import _select_charts as _select
 from ..plot._panel import _SPARSE, _check_smooth
 from ..plot._panel import _auto_logy as auto_logy
-from ..plot._style import BEST_COLOR, EVENT_COLOR, PALETTE, RESUME_COLOR
+from ..plot._style import (
+    BEST_COLOR,
+    DASHED_RESUMES,
+    EVENT_COLOR,
+    PALETTE,
+    RESUME_COLOR,
+    resume_note,
+)
 
 __all__ = ["PALETTE", "auto_logy", "page_model", "run_name"]
 
@@ -40,11 +47,8 @@ def _subtitle(bundle: Mapping[str, Any]) -> str:
     sessions = run.get("sessions") if isinstance(run, Mapping) else None
     if isinstance(sessions, int) and sessions > 1:
         parts.append(f"{sessions} sessions")
-    entries = list(bundle.get("resumes") or ())
-    resumes, at = len(entries), len({r["step"] for r in entries})
-    if resumes:
-        where = f" at {at:,} steps" if at < resumes else ""
-        parts.append(f"{resumes:,} resume{'s' if resumes > 1 else ''}{where} (dashed)")
+    if note := resume_note([r["step"] for r in bundle.get("resumes") or ()]):
+        parts.append(note)
     return "  \u00b7  ".join(parts)
 
 
@@ -218,4 +222,5 @@ def page_model(
         "charts": panels,
         "options": {"logy": logy, "logx": bool(logx), "smooth": float(smooth)},
         "colors": {"event": EVENT_COLOR, "resume": RESUME_COLOR, "best": BEST_COLOR},
+        "dashed_resumes": DASHED_RESUMES,
     }

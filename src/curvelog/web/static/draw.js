@@ -168,8 +168,13 @@
     });
     ctx.globalAlpha = 1;
     var steps = chart.resumes.filter(function (r) { return runOn(r.run); });
-    var alpha = steps.length <= 12 ? 0.75 : (steps.length <= 40 ? 0.35 : 0.22);
-    ctx.setLineDash([4 * pr, 3 * pr]); ctx.lineWidth = 0.9 * pr;
+    // as plot draws them (plot/_style.py): dashed up to dashed_resumes steps, else
+    // solid and faint (the dashes of many close lines line up into stripes)
+    var distinct = new Set(steps.map(function (r) { return r.step; })).size;
+    var dashed = distinct <= view.model.dashed_resumes;
+    var alpha = steps.length <= 12 ? 0.75 : (dashed ? 0.35 : 0.14);
+    ctx.setLineDash(dashed ? [4 * pr, 3 * pr] : []);
+    ctx.lineWidth = 0.9 * pr;
     steps.forEach(function (r) {
       if (r.step < xmin || r.step > xmax) return;
       var x = Math.round(u.valToPos(r.step, "x", true)) + 0.5;
