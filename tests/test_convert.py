@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 import curvelog
+from _cli import assert_one_line_error, invoke
 from _real import real_csv
 from curvelog.cli import cli
 from curvelog.convert import csv_to_log, default_log_path
@@ -250,3 +251,32 @@ def test_import_works_on_any_rank(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     csv_to_log(src, tmp_path / "a.log")
     assert curvelog.read(tmp_path / "a.log").rows == 2
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left
+
+
+@pytest.mark.parametrize("kind", ["csv", "tensorboard"])
+def test_import_force_never_replaces_a_log_being_written(tmp_path: Path, kind: str) -> None:
+    """`import --force` renamed its new log over one an EventLog was writing: the
+    writer went on appending to the unlinked file without an error, and the whole
+    run was lost. The writer's lock is checked (and held while replacing)."""
+    src = tmp_path / "x.csv"
+    src.write_text("step,metric,value\n0,x,1\n")
+    if kind == "tensorboard":
+        with curvelog.EventLog(tmp_path / "x.log") as log:
+            log.append(0, x=1.0)
+        invoke(
+            "export", str(tmp_path / "x.log"), "--format", "tensorboard", "-o", str(tmp_path / "tb")
+        )
+        src = tmp_path / "tb"
+    live = tmp_path / "live.log"
+    with curvelog.EventLog(live) as log:
+        log.append(0, loss=0.5)
+        log.flush()
+        res = invoke("import", kind, str(src), "-o", str(live), "--force", ok=False)
+        assert_one_line_error(
+            res, f"{live}: is being written by an EventLog; refusing to replace it"
+        )
+        log.append(1, loss=0.25)
+    run = curvelog.read(live)  # the run is whole: nothing was replaced
+    assert run.series("loss").values.tolist() == [0.5, 0.25]
+    invoke("import", kind, str(src), "-o", str(live), "--force")  # closed: --force replaces
+    assert curvelog.read(live).metrics == ["x"]

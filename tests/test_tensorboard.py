@@ -560,7 +560,7 @@ def test_a_run_without_scalars_among_several_is_skipped_with_a_warning(tmp_path:
     out = tmp_path / "logs"
     res = invoke("import", "tensorboard", str(root), "-o", str(out))
     assert sorted(p.name for p in out.iterdir()) == ["good.log"]
-    assert f"Warning: {root / 'pictures'}: no scalar points; no log written" in res.stderr
+    assert f"Warning: {root / 'pictures'}: holds no scalar points; no log written" in res.stderr
     assert f"{out / 'good.log'}: 5 points, 1 metric from 1 event file" in res.stderr
     # every run empty: an error, nothing written
     bare = tmp_path / "bare"
@@ -569,8 +569,48 @@ def test_a_run_without_scalars_among_several_is_skipped_with_a_warning(tmp_path:
     (bare / "y").mkdir()
     (bare / "y" / "events.out.tfevents.0.h").write_bytes(b"")
     res = invoke("import", "tensorboard", str(bare), "-o", str(tmp_path / "none"), ok=False)
-    assert_one_line_error(res, f"{bare}: holds no scalar points in any of its 2 runs")
+    assert_one_line_error(res, f"{bare}: holds no readable scalar points in any of its 2 runs")
     assert not (tmp_path / "none").exists()
+
+
+def test_an_unreadable_run_among_several_is_skipped_not_fatal(tmp_path: Path) -> None:
+    """A folder of runs with one garbled event file stopped with exit 2 after the runs
+    before it were written (a rerun then failed on "already exists"), or left an empty
+    output folder when it came first: it is skipped with a warning, like a run without
+    scalars, and the others are imported."""
+    for order in ("abad", "zbad"):
+        root = tmp_path / order / "runs"
+        torch_run(root / "good", n=5)
+        (root / order).mkdir()
+        rng = np.random.default_rng(3)
+        (root / order / "events.out.tfevents.1.host").write_bytes(rng.bytes(1000))
+        out = tmp_path / order / "logs"
+        res = invoke("import", "tensorboard", str(root), "-o", str(out))
+        assert sorted(p.name for p in out.iterdir()) == ["good.log"]
+        assert (
+            f"Warning: {root / order}: no readable TensorBoard record (not an event file, "
+            "or damaged throughout); no log written"
+        ) in res.stderr
+        assert len(curvelog.read(out / "good.log").series("f32")) == 5
+
+
+def test_runs_whose_names_collide_each_get_their_own_log(tmp_path: Path) -> None:
+    """Nested run folders are joined with ``__``: runs ``a/b`` and ``a__b`` were both
+    ``a__b.log``, so with --force one run silently replaced the other (exit 0), and
+    without it the command failed half-way on a file it had just written."""
+    root = tmp_path / "tb"
+    torch_run(root / "a" / "b", n=5)
+    w = torch_tb.SummaryWriter(str(root / "a__b"))
+    for i in range(7):
+        w.add_scalar("acc", i / 10, i)
+    w.close()
+    for force in ((), ("--force",)):
+        out = tmp_path / f"out{len(force)}"
+        invoke("import", "tensorboard", str(root), "-o", str(out), *force)
+        logs = sorted(p.name for p in out.iterdir())
+        assert logs == ["a__b (2).log", "a__b.log"]
+        got = {n: tuple(curvelog.read(out / n).metrics) for n in logs}
+        assert sorted(got.values()) == [("acc",), ("f32", "f64", "t32")]  # a log per run
 
 
 def test_one_run_into_an_existing_folder_is_named_by_its_folder(tmp_path: Path) -> None:

@@ -277,6 +277,7 @@ def test_many_resume_lines_are_solid_in_the_page(
     the dash in force when each full-height vertical line of the resume colour is
     stroked."""
     from curvelog.plot._style import RESUME_COLOR
+
     path = tmp_path / "requeued.log"
     for s in range(count + 1):
         with curvelog.EventLog(path) as log:  # a session per requeue, 10 steps each

@@ -371,7 +371,7 @@ def import_tensorboard(source: str, output: str, best: str | None, mode: str, fo
             click.echo(f"Warning: {d.describe()}", err=True)
         dropped = f", {r.dropped:,} non-scalar points dropped" if r.dropped else ""
         if not r.written:
-            click.echo(f"Warning: {r.source}: no scalar points{dropped}; no log written", err=True)
+            click.echo(f"Warning: {r.source}: {r.skipped}; no log written", err=True)
             continue
         click.echo(
             f"{r.log}: {r.points:,} points, {_count(len(r.metrics), 'metric')} from "

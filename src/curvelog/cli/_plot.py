@@ -114,8 +114,9 @@ def plot(sources: tuple[str, ...], output: str | None, charts: str | None, logy:
 
     One panel per chart, a line per series, the best point starred and
     noted, NaN/inf events as red marks on the step axis, resumes as dashed
-    lines (faint solid ones when there are many). The format follows the extension; an existing picture is replaced,
-    never the input nor any log. The same input gives the same bytes.
+    lines (faint solid ones when there are many). The format follows the
+    extension; an existing picture is replaced, never the input nor any
+    log. The same input gives the same bytes.
     A .html output is one self-contained interactive page (zoom, pan,
     hover values, log y, smoothing) that works offline.
     Rank 0's log of a rank set (run.log beside run.rank1.log...), its folder,

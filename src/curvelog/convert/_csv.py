@@ -23,7 +23,7 @@ from typing import IO, Final, Literal
 
 from .._fs import atomic_path, same_file
 from ..errors import MetricNotFoundError, OutputExistsError, PathError
-from ..log import EventLog
+from ..log import EventLog, no_writer
 from ..log._values import _STEP_LIMIT
 
 __all__ = ["ImportReport", "csv_to_log", "default_log_path"]
@@ -271,7 +271,7 @@ def csv_to_log(
     config = {"imported_from": os.path.basename(src)}
     # Built beside the target and moved into place: a failed import leaves nothing,
     # and without ``overwrite`` a log created meanwhile is never replaced.
-    with atomic_path(dst, overwrite=overwrite) as tmp:
+    with no_writer(dst), atomic_path(dst, overwrite=overwrite) as tmp:
         with EventLog(
             tmp, best=best, mode=mode, config=config, flush_every=0, _any_rank=True
         ) as log:

@@ -142,8 +142,10 @@ class ImportedRun:
     damage: list[EventFileDamage] = field(default_factory=list)
     #: points not imported (see `EventFileRead.dropped`)
     dropped: int = 0
-    #: False for a run of several that holds no scalar point: no log was written for it
+    #: False for a run of several that holds no scalar point (or no readable
+    #: record): no log was written for it, and ``skipped`` says why
     written: bool = True
+    skipped: str = ""
 
 
 def _read_run(
@@ -182,26 +184,28 @@ def _write_run(
     mode: Literal["min", "max"],
     several: bool = False,
 ) -> ImportedRun:
-    """One run's log; ``several``: a run without scalars is skipped (`ImportedRun.written`),
-    not an error, since a folder of runs often holds one (``add_hparams``, images only)."""
-    from ..log import EventLog
+    """One run's log; ``several``: a run without scalars, or without a readable record,
+    is skipped (`ImportedRun.written`), not an error, since a folder of runs often holds
+    one (``add_hparams``, images only, a file cut off by a crash)."""
+    from ..log import EventLog, no_writer
 
     reads, steps, times, cols = _read_run(files)
-    if not any(r.records for r in reads) and any(r.damage for r in reads):
-        raise PathError(
-            source, "no readable TensorBoard record (not an event file, or damaged throughout)"
-        )
     dropped = sum(r.dropped for r in reads)
     damage = [d for r in reads for d in r.damage]
-    if not cols:  # an empty log would look like an import that worked
+    why = error = ""
+    if not any(r.records for r in reads) and damage:
+        why = error = "no readable TensorBoard record (not an event file, or damaged throughout)"
+    elif not cols:  # an empty log would look like an import that worked
+        why = "holds no scalar points" + (f" ({dropped:,} non-scalar points)" if dropped else "")
+        error = f"{why}: nothing to import"
+    if why:
         if not several:
-            other = f" ({dropped:,} non-scalar points)" if dropped else ""
-            raise PathError(source, f"holds no scalar points{other}: nothing to import")
-        return ImportedRun(source, dst, files, 0, 0, (), damage, dropped, written=False)
+            raise PathError(source, error)
+        return ImportedRun(source, dst, files, 0, 0, (), damage, dropped, False, why)
     if best is not None and best not in cols:
         raise MetricNotFoundError(source, best, list(cols))
     config = {"imported_from": os.path.basename(os.path.abspath(source)), "format": "tensorboard"}
-    with atomic_path(dst, overwrite=overwrite) as tmp:
+    with no_writer(dst), atomic_path(dst, overwrite=overwrite) as tmp:
         with EventLog(
             tmp, best=best, mode=mode, config=config, flush_every=0, _any_rank=True
         ) as log:
@@ -272,7 +276,7 @@ def import_tensorboard(
     else:
         if os.path.exists(out) and not os.path.isdir(out):
             raise PathError(out, f"{len(runs)} runs need an output folder, and this is a file")
-        targets = {run: os.path.join(out, _log_name(src, run)) for run in runs}
+        targets = _unique_targets(out, {run: _log_name(src, run) for run in runs})
     for run, dst in targets.items():
         if any(same_file(f, dst) for f in runs[run]):
             raise PathError(dst, "is an event file being imported; choose another output")
@@ -289,8 +293,24 @@ def import_tensorboard(
     if not any(r.written for r in done):
         if made:
             os.rmdir(out)  # made for nothing: the command leaves no trace
-        raise PathError(src, f"holds no scalar points in any of its {len(runs)} runs")
+        raise PathError(src, f"holds no readable scalar points in any of its {len(runs)} runs")
     return done
+
+
+def _unique_targets(out: str, names: dict[str, str]) -> dict[str, str]:
+    """Each run's log in ``out``: its name, or ``<name> (2).log`` ... where another
+    run has it (``a/b`` and ``a__b`` are both ``a__b.log``): one run's log must
+    never replace another's."""
+    taken: set[str] = set()
+    targets = {}
+    for run, name in names.items():
+        stem, k = name.removesuffix(".log"), 1
+        while name in taken:
+            k += 1
+            name = f"{stem} ({k}).log"
+        taken.add(name)
+        targets[run] = os.path.join(out, name)
+    return targets
 
 
 # --------------------------------------------------------------------------- export

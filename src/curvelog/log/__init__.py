@@ -11,6 +11,7 @@ from __future__ import annotations
 from ._follow import follow
 from ._format import FILE_MAGIC, is_log, refuse_to_replace
 from ._header import FORMAT_VERSION
+from ._open import no_writer
 from ._reader import read, read_records
 from ._run import Best, Run, Segment, Series, Session
 from ._writer import EventLog
@@ -26,6 +27,7 @@ __all__ = [
     "Session",
     "follow",
     "is_log",
+    "no_writer",
     "refuse_to_replace",
     "read",
     "read_records",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import stat
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LogFormatError, LogLockedError, PathError
@@ -109,3 +111,31 @@ def open_session(log: EventLog, config: Any, charts: Any) -> None:
         finally:
             os.close(fd)
         raise
+
+
+@contextmanager
+def no_writer(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold the writer lock of the log at ``path`` (if there is one) while a
+    command replaces it (``import ... --force``).
+
+    The atomic rename of a new log over one that an `EventLog` is writing would
+    leave the writer appending to the old, unlinked file without an error: the
+    whole run lost. So a log a writer holds is refused (`PathError`), and while
+    the lock is held here no writer can open the old file either.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:  # nothing there (or unreadable: the replace itself will say so)
+        yield
+        return
+    try:
+        if fcntl is not None and stat.S_ISREG(os.fstat(fd).st_mode):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise PathError(
+                    os.fspath(path), "is being written by an EventLog; refusing to replace it"
+                ) from None
+        yield
+    finally:
+        os.close(fd)
