@@ -849,3 +849,15 @@ def test_a_lone_surrogate_is_refused_and_a_pair_is_read(
     good = tmp_path / "p.json"
     good.write_text(text.replace(name, '"run \\ud83d\\ude00"', 1))
     assert load_bundle(good)["run"]["name"] == "run \U0001f600"
+
+
+def test_a_negative_zero_smoothing_weight_is_zero(tmp_path: Path) -> None:
+    """``--smooth -0`` passed the [0, 1) check, became the key "-0.0", and the
+    finished bundle failed its own validation after the whole compaction."""
+    from curvelog.bundle._smooth import check_weights
+
+    assert [repr(w) for w in check_weights([-0.0, 0.0, 0.9])] == ["0.0", "0.9"]
+    run = curvelog.read(make_log(tmp_path / "r.log", {"loss": np.linspace(2.0, 1.0, 50)}))
+    b = build_bundle(run, smooth=(-0.0,))
+    assert set(b["charts"][0]["series"][0]["smooth"]) == {"0.0"}
+    validate_bundle(b)

@@ -318,6 +318,26 @@ def test_several_logs_refuse_one_output(log: Path, tmp_path: Path) -> None:
     assert_one_line_error(result, "-o takes one log; with several, each bundle goes beside its log")
 
 
+@pytest.mark.parametrize("force", [(), ("--force",)])
+def test_logs_whose_bundles_collide_are_refused_before_anything(
+    log: Path, tmp_path: Path, force: tuple[str, ...]
+) -> None:
+    """``p.log`` and ``p.bin`` are both ``p.curves.json``: with --force the second
+    bundle replaced the first within the same command (exit 0, both reported); without
+    it the second failed on a file the command itself had just written."""
+    other = tmp_path / "run.bin"
+    other.write_bytes(log.read_bytes())
+    bundle = tmp_path / "run.curves.json"
+    res = invoke("compact", str(log), str(other), *force, ok=False)
+    assert_one_line_error(
+        res,
+        f"{log} and {other} would both be compacted to {bundle}; give them one at a time with -o",
+    )
+    assert not bundle.exists()  # refused before anything was written
+    res = invoke("compact", str(log), str(log), *force, ok=False)  # the same log twice
+    assert "would both be compacted to" in res.stderr and not bundle.exists()
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="a file name of any bytes is a Linux thing")
 def test_a_file_name_that_is_not_utf8_is_compacted_and_plotted(log: Path) -> None:
     """Linux allows any bytes in a name; Python keeps the others as lone surrogates,

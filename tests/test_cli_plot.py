@@ -251,6 +251,26 @@ def test_plot_refuses_a_huge_canvas(bundle_path: Path, tmp_path: Path) -> None:
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("size", "dpi", "message"),
+    [("0.001x8", "100", "a 0.001x8 inch figure at 100 dpi is 0x800 px, too small; "
+                        "use a larger size or dpi"),
+     ("0.04x3", "10", "a 0.04x3 inch figure at 10 dpi is 0x30 px, too small; "
+                      "use a larger size or dpi"),
+     ("1x1", "100", "a 1x1 inch figure is too small for its 6 panels (their labels and "
+                    "ticks do not fit); use a larger size")],
+)  # fmt: skip
+def test_plot_refuses_a_canvas_too_small(
+    bundle_path: Path, tmp_path: Path, size: str, dpi: str, message: str
+) -> None:
+    """A tiny --size ended in PIL's "cannot write empty image" traceback, after a raw
+    matplotlib warning that the layout was not applied; both are one line, exit 2."""
+    out = tmp_path / "tiny.png"
+    res = invoke("plot", str(bundle_path), "-o", str(out), "--size", size, "--dpi", dpi, ok=False)
+    assert_one_line_error(res, message)
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("args", [["--smooth", "1"], ["--smooth", "-0.5"], ["--dpi", "1"]])
 def test_plot_out_of_range_options_are_usage_errors(bundle_path: Path, args: list[str]) -> None:
     result = invoke("plot", str(bundle_path), *args, ok=False)

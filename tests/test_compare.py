@@ -166,3 +166,19 @@ def test_readme_not_comparable_is_what_the_command_prints(real_logs: dict[str, P
     args = [str(real_logs[Path(a).stem]) if a.endswith(".log") else a for a in args]
     res = invoke("compare", *args)
     assert res.stdout == shown
+
+
+def test_a_mode_against_the_runs_own_objective_ranks_on_that_mode(tmp_path: Path) -> None:
+    """Runs tracked as "min" compared with --mode max: each row's best was the
+    bundle's tracked minimum, so the verdict named the wrong run (and disagreed with
+    the "within 1%" column of the same row)."""
+    a = bundle(tmp_path / "a.log", values=[1.0, 0.5, 0.01])  # max 1 at step 0
+    b = bundle(tmp_path / "b.log", values=[0.5, 0.4, 0.302])  # max 0.5 at step 0
+    r = compare_runs([a, b], ["a", "b"], metric="val/loss", mode="max")
+    ra, rb = r["runs"]
+    assert ra["best"] == {"step": 0, "value": 1.0} and rb["best"] == {"step": 0, "value": 0.5}
+    assert r["ranking"] == ["a", "b"] and r["verdict"]["better"] == "a"
+    assert r["verdict"]["difference"] == pytest.approx(0.5)
+    same = compare_runs([a, b], ["a", "b"], metric="val/loss", mode="min")  # as tracked
+    assert same["runs"][0]["best"] == {"step": 20, "value": 0.01}
+    assert same["verdict"]["better"] == "a"

@@ -1014,3 +1014,23 @@ def test_the_header_never_overlaps_itself(name: str, smooth: float, one_line: bo
     assert not sub.get_text().endswith("\u2026")  # the facts are not cut
     panel_top = max(ax.get_tightbbox(r).y1 for ax in fig.axes)
     assert sb.y0 >= panel_top - 1  # the layout made room: the facts sit above the panels
+
+
+def test_forced_logy_keeps_a_panel_without_positive_values_linear() -> None:
+    """``--logy`` on a panel of negative rewards drew an empty panel (no line, no star)
+    and matplotlib warned on stderr; that panel stays linear, the others go log."""
+    import warnings
+
+    rewards = [-100.0 + i for i in range(len(STEPS))]
+    b = bundle_of(
+        chart("reward", series("reward", STEPS, rewards)),
+        chart("loss", series("loss", STEPS, loss_curve())),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_bundle(b, logy=True)
+        figure_bytes(fig)
+    scales = {ax.get_title(loc="left"): ax.get_yscale() for ax in fig.axes}
+    assert scales == {"reward": "linear", "loss": "log"}
+    (line,) = [ln for ln in fig.axes[0].get_lines() if ln.get_gid() == "curvelog-series:reward"]
+    assert np.isfinite(np.asarray(line.get_ydata(), dtype=float)).sum() == len(STEPS)

@@ -110,9 +110,10 @@ def _run_row(bundle: Mapping[str, Any], name: str, metric: str, mode: str) -> di
     per_metric = (analysis.get("metrics") or {}).get(metric) or {}
     best = None
     b = bundle.get("best")
-    if (
+    if (  # the run's own best, where it was tracked in the direction compared on
         isinstance(b, dict)
         and b.get("metric") == metric
+        and b.get("mode") == mode
         and isinstance(b.get("value"), (int, float))
     ):
         best = {"step": int(b["step"]), "value": b["value"]}

@@ -37,7 +37,7 @@ def check_weights(weights: Sequence[float]) -> tuple[float, ...]:
     for w in weights:
         if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0.0 <= float(w) < 1.0:
             raise SamplingError(f"smoothing weight must be in [0, 1), not {w!r} (e.g. 0.9)")
-        out[float(w)] = None
+        out[float(w) + 0.0] = None  # -0.0 is 0.0: its key would be "-0.0"
     return tuple(out)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -170,6 +171,8 @@ def compact(
         "write": not to_stdout and (output is not None or registry_root is None),
         "smooth": _parse_weights(smooth_weights),
     }
+    if opts["write"] and output is None:
+        _one_bundle_per_log(logs)
     failed = 0
     for log, outcome in _compact_all(logs, None if to_stdout else output, opts, jobs):
         if isinstance(outcome, CurvelogError):
@@ -193,6 +196,23 @@ def compact(
             _file(bundle, *target, reg_version, png, force, stats)
     if failed:
         raise UserError(f"{failed} of {len(logs)} logs could not be compacted")
+
+
+def _one_bundle_per_log(logs: Sequence[str]) -> None:
+    """Refuse logs whose bundles would have the same path (``p.log`` and ``p.bin``
+    are both ``p.curves.json``): one input's bundle would replace another's within
+    the same command, ``--force`` or not."""
+    from ..pipeline import default_bundle_path
+
+    seen: dict[str, str] = {}
+    for log in logs:
+        bundle = default_bundle_path(log)
+        first = seen.setdefault(os.path.realpath(bundle), log)
+        if first != log or logs.count(log) > 1:
+            raise UserError(
+                f"{first} and {log} would both be compacted to {bundle}; "
+                "give them one at a time with -o"
+            )
 
 
 def _compact_all(

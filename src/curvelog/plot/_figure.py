@@ -68,8 +68,14 @@ def _check_dpi(dpi: float) -> None:
 
 
 def _check_canvas(inches: tuple[float, float], dpi: float) -> None:
-    """Refuse a canvas too big to draw (before Agg fails to allocate it)."""
+    """Refuse a canvas too big to draw (before Agg fails to allocate it), or with
+    no pixel a side (PIL cannot write an empty image)."""
     w, h = (round(v * dpi) for v in inches)
+    if min(w, h) < 1:
+        raise PlotError(
+            f"a {inches[0]:g}x{inches[1]:g} inch figure at {dpi:g} dpi is {w:,}x{h:,} px, "
+            "too small; use a larger size or dpi"
+        )
     if max(w, h) > _MAX_SIDE_PX or w * h > _MAX_AREA_PX:
         raise PlotError(
             f"a {inches[0]:g}x{inches[1]:g} inch figure at {dpi:g} dpi is {w:,}x{h:,} px, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -42,8 +43,21 @@ def figure_bytes(fig: Figure, fmt: str = "png") -> bytes:
     if fmt not in FORMATS.values():
         raise PlotError(f"unsupported output format {fmt!r}; use png, svg or pdf")
     buf = io.BytesIO()
-    with _style():
-        fig.savefig(buf, format=fmt, metadata=_metadata(fmt))
+    with _style(), warnings.catch_warnings():
+        # the layout engine only warns when the panels do not fit the figure (their
+        # labels and ticks need room, in points whatever the dpi): the picture would
+        # have overlapping or cut panels, so it is an error, said in one line
+        warnings.filterwarnings("error", message="constrained_layout not applied")
+        try:
+            fig.savefig(buf, format=fmt, metadata=_metadata(fmt))
+        except UserWarning:
+            w, h = fig.get_size_inches()
+            panels = len(fig.axes)
+            raise PlotError(
+                f"a {w:g}x{h:g} inch figure is too small for its {panels} "
+                f"panel{'s' if panels > 1 else ''} (their labels and ticks do not fit); "
+                "use a larger size"
+            ) from None
     return buf.getvalue()
 
 

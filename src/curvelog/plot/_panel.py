@@ -114,6 +114,17 @@ def _raw_count(s: Mapping[str, Any], shown: int) -> int:
     return raw if isinstance(raw, int) and not isinstance(raw, bool) and raw >= shown else shown
 
 
+def _loggable(series: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether a log y axis can draw anything of ``series``: a positive finite value.
+    A forced ``logy`` on a panel of negative rewards drew an empty panel (no line, no
+    star) and let matplotlib warn; such a panel stays linear."""
+    for s in series:
+        y = _series_arrays(s)[1]
+        if np.any(np.isfinite(y) & (y > 0)):
+            return True
+    return False
+
+
 def _auto_logy(charts: Sequence[Mapping[str, Any]]) -> bool:
     """The panel's y scale: the one its charts were sampled for (``sampled_for``,
     when they all agree), else the rule `compact` applies (`panel_yscale`:
@@ -205,7 +216,7 @@ def _draw_chart(
     ax.set_xlabel(_literal(chart.get("xlabel", "step"), MAX_DRAWN_LABEL))
     ax.set_ylabel(_literal(chart.get("ylabel", ""), MAX_DRAWN_LABEL))
 
-    use_logy = _auto_logy([chart]) if logy is None else bool(logy)
+    use_logy = _auto_logy([chart]) if logy is None else bool(logy) and _loggable(series)
     if use_logy:
         ax.set_yscale("log", nonpositive="mask")
     else:  # no "1e-13+1.000000015e-1" offset label: ticks say their values
