@@ -78,6 +78,31 @@ def test_export_long_and_wide(log_path: Path, tmp_path: Path, ext: str) -> None:
     assert wide.filter(pl.col("step") == 150)["train/loss"].item() == 9.0  # latest wins
 
 
+@pytest.mark.parametrize("every", [1, 2])
+def test_export_wide_refuses_a_metric_named_step(tmp_path: Path, every: int) -> None:
+    """A metric named ``step`` (an optimizer's counter) replaced the step column of a
+    wide export (exit 0, the steps lost), or crashed polars with a duplicate column
+    where it was sparse. It is one line, exit 2; the long table keeps it."""
+    log = tmp_path / "s.log"
+    with curvelog.EventLog(log, flush_every=0) as lg:
+        for s in range(5):
+            lg.append(s * 1000, loss=1.0 / (s + 1))
+            if s % every == 0:
+                lg.append(s * 1000, step=float(s))
+    out = tmp_path / "wide.csv"
+    result = CliRunner().invoke(cli, ["export", str(log), "-o", str(out), "--wide"])
+    assert result.exit_code == 2 and not out.exists()
+    assert result.stderr == (
+        f"Error: {log}: has a metric named 'step', which a wide table cannot hold beside its "
+        "step column; use the long table (export without --wide)\n"
+    )
+    invoke("export", str(log), "-o", str(tmp_path / "long.csv"))
+    long = pl.read_csv(tmp_path / "long.csv")
+    assert long.filter(pl.col("metric") == "step")["step"].to_list() == list(
+        range(0, 5000, 1000 * every)
+    )
+
+
 def test_export_never_overwrites_without_force(log_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.csv"
     out.write_text("keep me")

@@ -280,3 +280,44 @@ def test_import_force_never_replaces_a_log_being_written(tmp_path: Path, kind: s
     assert run.series("loss").values.tolist() == [0.5, 0.25]
     invoke("import", kind, str(src), "-o", str(live), "--force")  # closed: --force replaces
     assert curvelog.read(live).metrics == ["x"]
+
+
+def test_export_then_import_keeps_wall_times_and_names(tmp_path: Path) -> None:
+    """`import csv` ignored the ``time`` column `export` writes: every row got the
+    moment of the import, so the run's dates and span were lost in a round trip."""
+    src = tmp_path / "src.log"
+    with curvelog.EventLog(src, flush_every=0) as log:
+        for s in range(5):
+            log.append(s, {"loss": 1.0 / (s + 1), "val loss": float(s)})
+    # wall times 1.25 s apart, as a slow run has them (written over the log's own; a
+    # step's values share their row's time, as in the log)
+    data = curvelog.read(src).data
+    data = data.with_columns(time=1.7e9 + 1.25 * data["step"].cast(float))
+    csv_path = tmp_path / "run.csv"
+    data.write_csv(csv_path)
+    res = invoke("import", "csv", str(csv_path), "-o", str(tmp_path / "back.log"))
+    assert res.stderr.endswith(", wall times from the CSV\n")
+    back = curvelog.read(tmp_path / "back.log")
+    assert back.data.sort("metric", "step").equals(data.sort("metric", "step"))
+    assert back.series("loss").times.tolist() == [1.7e9 + 1.25 * s for s in range(5)]
+    # without a time column: the import's time, and no claim about the CSV
+    write_csv(tmp_path / "plain.csv", [(0, "loss", 1.0)])
+    res = invoke("import", "csv", str(tmp_path / "plain.csv"), "-o", str(tmp_path / "p.log"))
+    assert "wall times" not in res.stderr
+
+
+def test_import_refuses_a_bad_time_and_names_that_differ_only_in_spaces(tmp_path: Path) -> None:
+    """Names are trimmed ("0, loss, 1.5" is a hand-written CSV), but "loss" and
+    "loss " were merged into one metric (three values lost, a resume invented)."""
+    bad = write_csv(tmp_path / "t.csv", [(0, 1.7e9, "loss", 1.0), (1, "yesterday", "loss", 2.0)],
+                    header="step,time,metric,value")  # fmt: skip
+    with pytest.raises(PathError, match="line 3: time 'yesterday' is not a number of seconds"):
+        csv_to_log(bad, tmp_path / "t.log")
+    spaced = tmp_path / "s.csv"
+    spaced.write_text("step,metric,value\n0,loss,1\n0,loss ,100\n1, loss,2\n")
+    with pytest.raises(PathError, match="line 3: metrics 'loss' and 'loss ' differ only in spaces"):
+        csv_to_log(spaced, tmp_path / "s.log")
+    assert not (tmp_path / "t.log").exists() and not (tmp_path / "s.log").exists()
+    (tmp_path / "h.csv").write_text("step, metric, value\n0, loss, 1.5\n1, loss, 1.0\n")
+    csv_to_log(tmp_path / "h.csv", tmp_path / "h.log")
+    assert curvelog.read(tmp_path / "h.log").series("loss").values.tolist() == [1.5, 1.0]

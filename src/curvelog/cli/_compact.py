@@ -339,6 +339,8 @@ def import_csv(csv_file: str, output: str | None, best: str | None, mode: str, f
     between resumes rows are replayed in step order (exports often list one
     metric after another). A step written twice keeps both writes (readers
     show the later); nan/inf are recorded as values; empty cells are skipped.
+    A time column (seconds since 1970, as curvelog export writes it) gives
+    each row its wall time; without one, rows get the time of the import.
 
     \b
     Example:
@@ -352,9 +354,10 @@ def import_csv(csv_file: str, output: str | None, best: str | None, mode: str, f
         csv_file, out, overwrite=force, best=best, mode="max" if mode == "max" else "min"
     )
     skipped = f", {r.skipped:,} empty values skipped" if r.skipped else ""
+    times = ", wall times from the CSV" if r.times else ""
     click.echo(
         f"{out}: {_count(r.rows, 'row')}, {_count(len(r.metrics), 'metric')}, "
-        f"{_count(r.appends, 'step')} written, {_count(r.restarts, 'resume')}{skipped}",
+        f"{_count(r.appends, 'step')} written, {_count(r.restarts, 'resume')}{skipped}{times}",
         err=True,
     )
 

@@ -10,6 +10,7 @@ from ._app import UserError, cli
 from ._common import (
     OutputPath,
     Seconds,
+    _count,
     _echo_json,
     _fmt_point,
     _fmt_span,
@@ -90,9 +91,9 @@ def _metrics_table(metrics: dict[str, Any]) -> list[str]:
             _fmt_point(m["last"]),
             _fmt_point(m["min"]),
             _fmt_point(m["max"]),
-            str(m["nan"]),
-            str(m["inf"]),
-            str(m["neg_inf"]),
+            f"{m['nan']:,}",
+            f"{m['inf']:,}",
+            f"{m['neg_inf']:,}",
         )  # fmt: skip
         for name, m in metrics.items()
     ]
@@ -153,7 +154,7 @@ def export(log: str, output: str, wide: bool, fmt: str | None, force: bool) -> N
     rows = run.export(output, wide=wide, force=force)
     for d in run.damage:
         click.echo(f"Warning: {log}: {d.describe()}", err=True)
-    click.echo(f"{output}: {rows:,} rows, {len(run.metrics)} metrics", err=True)
+    click.echo(f"{output}: {_count(rows, 'row')}, {_count(len(run.metrics), 'metric')}", err=True)
 
 
 @cli.command()
@@ -219,4 +220,6 @@ def _export_tensorboard(log: str, output: str, wide: bool, force: bool) -> None:
     r = export_tensorboard(log, output, overwrite=force)
     for d in r.damage:
         click.echo(f"Warning: {log}: {d}", err=True)
-    click.echo(f"{r.event_file}: {r.points:,} points, {len(r.metrics)} metrics", err=True)
+    click.echo(
+        f"{r.event_file}: {_count(r.points, 'point')}, {_count(len(r.metrics), 'metric')}", err=True
+    )

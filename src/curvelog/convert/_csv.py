@@ -1,9 +1,10 @@
 """Turn curves recorded elsewhere into curvelog logs.
 
 ``csv_to_log`` reads a long CSV (``step,metric,value``, one row per recorded
-value, in the order the values were recorded) and replays it through
-`EventLog`, so everything downstream (``read``, ``compact``, ``plot``) sees the
-run as if curvelog had recorded it: a step lower than the previous row's is a
+value, in the order the values were recorded, and an optional ``time``
+column of wall times, as ``curvelog export`` writes it) and writes it as a
+log, so everything downstream (``read``, ``compact``, ``plot``) sees the run
+as if curvelog had recorded it: a step lower than the previous row's is a
 resume from an earlier checkpoint, a step written twice keeps both writes
 (the reader shows the latest), and ``nan``/``inf`` are recorded as values.
 """
@@ -16,10 +17,13 @@ import io
 import math
 import os
 import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import IO, Final, Literal
+
+import numpy as np
 
 from .._fs import atomic_path, same_file
 from ..errors import MetricNotFoundError, OutputExistsError, PathError
@@ -94,6 +98,8 @@ class ImportReport:
     metrics: tuple[str, ...]
     #: times the step went backwards (resumes)
     restarts: int
+    #: whether the rows' wall times came from the CSV's ``time`` column (else: the import's)
+    times: bool = False
 
 
 def default_log_path(csv_path: str | os.PathLike[str]) -> str:
@@ -155,8 +161,20 @@ def _parse_value(text: str, path: str, line: int) -> float | None:
         raise PathError(path, f"line {line}: value {text!r} is not a number") from None
 
 
-def _rows(path: str) -> Iterator[tuple[int, int, str, float | None]]:
-    """(line number, step, metric, value or None) per CSV row, in file order."""
+def _parse_time(text: str, path: str, line: int) -> float:
+    t = text.strip()
+    try:
+        when = float(t)
+    except ValueError:
+        when = math.nan
+    if not math.isfinite(when):
+        raise PathError(path, f"line {line}: time {text!r} is not a number of seconds since 1970")
+    return when
+
+
+def _rows(path: str) -> Iterator[tuple[int, int, str, float | None, float | None]]:
+    """(line number, step, metric, value or None, wall time or None) per CSV row, in
+    file order; the time where the CSV has a ``time`` column."""
     try:
         with _open_text(path) as f:
             reader = csv.reader(_lines(f, path))
@@ -173,7 +191,9 @@ def _rows(path: str) -> Iterator[tuple[int, int, str, float | None]]:
                 shown = ",".join(header)[:80]
                 raise PathError(path, f"expected the columns step,metric,value, found {shown!r}")
             i_step, i_metric, i_value = (names.index(c) for c in _COLUMNS)
-            width = max(i_step, i_metric, i_value) + 1
+            i_time = names.index("time") if "time" in names else None
+            width = max(i_step, i_metric, i_value, -1 if i_time is None else i_time) + 1
+            spelled: dict[str, str] = {}  # a trimmed metric name -> as first written
             line = 1
             try:
                 for row in reader:
@@ -187,11 +207,18 @@ def _rows(path: str) -> Iterator[tuple[int, int, str, float | None]]:
                         # (empty ones, a trailing comma, are harmless)
                         want = width if len(row) < width else len(header)
                         raise PathError(path, f"line {line}: {len(row)} fields, expected {want}")
-                    metric = row[i_metric].strip()
+                    metric = row[i_metric].strip()  # "0, loss, 1.5" is a hand-written CSV
                     if not metric:
                         raise PathError(path, f"line {line}: empty metric name")
+                    if spelled.setdefault(metric, row[i_metric]) != row[i_metric]:
+                        raise PathError(
+                            path,
+                            f"line {line}: metrics {spelled[metric]!r} and {row[i_metric]!r} "
+                            "differ only in spaces around the name, which the import trims",
+                        )
                     step = _parse_step(row[i_step], path, line)
-                    yield line, step, metric, _parse_value(row[i_value], path, line)
+                    when = None if i_time is None else _parse_time(row[i_time], path, line)
+                    yield line, step, metric, _parse_value(row[i_value], path, line), when
             except PathError:
                 raise
             except (UnicodeDecodeError, csv.Error, OSError, EOFError) as e:
@@ -221,7 +248,11 @@ def csv_to_log(
     and the reader shows the later one. Values are parsed with
     ``float`` (so ``nan``, ``inf`` and ``-inf`` are recorded as such); a row
     whose value cell is empty (or ``null``, ``none``, ``na``) is skipped,
-    because "not recorded" is not NaN. The whole CSV is checked before the
+    because "not recorded" is not NaN. A ``time`` column (seconds since
+    1970, what ``curvelog export`` writes) gives each row its wall time;
+    without one every row gets the time of the import. Metric names are
+    trimmed of surrounding spaces (a hand-written ``0, loss, 1.5``); two names
+    that differ only there are refused. The whole CSV is checked before the
     log is created, so a bad CSV leaves no log behind.
 
     :param overwrite: replace an existing ``log_path``; otherwise
@@ -239,12 +270,14 @@ def csv_to_log(
     if os.path.exists(dst) and not overwrite:
         raise OutputExistsError(dst)
     # Parse everything first: a CSV that fails on line 90,000 must not leave a log.
-    parsed: list[tuple[int, int, str, float]] = []  # (segment, step, metric, value)
+    parsed: list[tuple[int, int, str, float, float | None]] = []  # segment, step, metric...
     metrics: dict[str, None] = {}
     last: dict[str, int] = {}
     rows = skipped = segment = 0
-    for _line, step, metric, value in _rows(src):
+    timed = False
+    for _line, step, metric, value, when in _rows(src):
         rows += 1
+        timed = when is not None
         if value is None:
             skipped += 1
             continue
@@ -253,19 +286,25 @@ def csv_to_log(
             segment += 1
             last.clear()
         last[metric] = step
-        parsed.append((segment, step, metric, value))
+        parsed.append((segment, step, metric, value, when))
     # Within a segment rows go in step order: exports often list one metric after
     # another (all train rows, then all eval rows), which is not a restart.
     parsed.sort(key=itemgetter(0, 1))
-    appends: list[tuple[int, dict[str, float]]] = []
-    current: dict[str, float] | None = None
-    current_step = -1
-    for _segment, step, metric, value in parsed:
-        if current is None or step != current_step or metric in current:
-            current = {}
-            current_step = step
-            appends.append((step, current))
-        current[metric] = value
+    # One row of the log per append: a step's values together, a new row where a
+    # metric repeats (a second write); its wall time is its first value's
+    now = time.time()
+    steps: list[int] = []
+    times: list[float] = []
+    cols: dict[str, tuple[list[int], list[float]]] = {m: ([], []) for m in metrics}
+    current: set[str] = set()
+    for _segment, step, metric, value, when in parsed:
+        if not steps or step != steps[-1] or metric in current:
+            current = set()
+            steps.append(step)
+            times.append(now if when is None else when)
+        current.add(metric)
+        cols[metric][0].append(len(steps) - 1)
+        cols[metric][1].append(value)
     if best is not None and best not in metrics:
         raise MetricNotFoundError(src, best, list(metrics))
     config = {"imported_from": os.path.basename(src)}
@@ -275,7 +314,9 @@ def csv_to_log(
         with EventLog(
             tmp, best=best, mode=mode, config=config, flush_every=0, _any_rank=True
         ) as log:
-            append = log.append
-            for step, values in appends:
-                append(step, values)
-    return ImportReport(rows, skipped, len(appends), tuple(metrics), segment)
+            log._replay_columns(
+                np.asarray(steps, dtype=np.int64),
+                np.asarray(times, dtype=np.float64),
+                {m: (np.asarray(r, dtype=np.int64), np.asarray(v)) for m, (r, v) in cols.items()},
+            )
+    return ImportReport(rows, skipped, len(steps), tuple(metrics), segment, timed)

@@ -269,9 +269,18 @@ class Run:
 
         Each column is scattered into the union of steps once (linear in
         steps x metrics, the size of the table itself); a NaN stays a NaN.
+
+        :raises PathError: a metric named ``step``, which would replace the step
+            column (or collide with it); `data` (the long table) holds it.
         """
         import polars as pl
 
+        if "step" in self._cols:  # legal (an optimizer's step counter), but no column for it
+            raise PathError(
+                self.path,
+                "has a metric named 'step', which a wide table cannot hold beside its step "
+                "column; use the long table (export without --wide)",
+            )
         series = [self.series(m) for m in self.metrics]
         if not series:
             return pl.DataFrame(schema={"step": pl.Int64})
