@@ -459,3 +459,116 @@ def test_cli_serve_without_the_extra(
     monkeypatch.setitem(sys.modules, missing, None)  # what an install without [serve] sees
     r = invoke("serve", str(tmp_path), ok=False)
     assert_one_line_error(r, "curvelog serve: needs the serve extra: pip install 'curvelog[serve]'")
+
+
+# --------------------------------------------------------------------------- following changes
+
+
+def _write(path: Path, steps: range, value: float, *, close: bool = True) -> Any:
+    log = curvelog.EventLog(path, best="loss", flush_every=0)
+    for s in steps:
+        log.append(s, {"loss": value})
+    log.flush()
+    if close:
+        log.close()
+    return log
+
+
+def _loss(model: dict[str, Any]) -> dict[int, float]:
+    (s,) = model["charts"][0]["series"]
+    return dict(zip(s["x"], s["y"], strict=True))
+
+
+def test_a_reload_after_a_resume_shows_the_rewritten_values(tmp_path: Path) -> None:
+    """Finding 1: the bundle built before a resume went up through old steps was kept."""
+    from curvelog.web.server import Store
+
+    _write(tmp_path / "a.log", range(400), 1.0)
+    store = Store([str(tmp_path)])
+    (src,) = store.sources().values()
+    assert set(_loss(store.model([src.id])["model"]).values()) == {1.0}
+    log = _write(tmp_path / "a.log", range(100, 130), 2.0, close=False)
+    try:
+        store.log(src).poll()
+        for s in range(130, 300):
+            log.append(s, {"loss": 2.0})
+        log.flush()
+        store.log(src).poll()
+        model = store.model([src.id])["model"]
+        got = _loss(model)
+        assert {got[s] for s in got if 100 <= s < 300} == {2.0}
+        assert {got[s] for s in got if s < 100 or s >= 300} == {1.0}
+        assert model["runs"][0]["last_step"] == 299  # the writer's step: polls go on from it
+    finally:
+        log.close()
+
+
+def test_a_replaced_log_is_read_afresh(tmp_path: Path) -> None:
+    """Finding 2: a log replaced by a bigger one was read at the old offset, or not at all."""
+    from curvelog.web.server import Store
+
+    _write(tmp_path / "a.log", range(200), 1.0)
+    store = Store([str(tmp_path)])
+    (src,) = store.sources().values()
+    first = store.model([src.id])["model"]
+    _write(tmp_path / "new.tmp", range(3000), 7.0)
+    os.replace(tmp_path / "new.tmp", tmp_path / "a.log")
+    store.log(src).poll()
+    t = store.tail(f"{src.id}:199")["runs"][src.id]
+    assert t["structure"] != first["runs"][0]["structure"]  # the page rebuilds
+    model = store.model([src.id])["model"]
+    assert set(_loss(model).values()) == {7.0} and max(_loss(model)) == 2999
+    assert model["runs"][0]["last_step"] == 2999
+
+
+@pytest.mark.browser
+def test_serve_shows_the_values_a_resume_rewrites(web_page: Page, tmp_path: Path) -> None:
+    """Finding 1: steps a resumed session wrote again kept their old values on the page."""
+    _write(tmp_path / "a.log", range(400), 1.0)
+    srv = Server([str(tmp_path)])
+    log = None
+    try:
+        pg = _open(web_page, srv)
+        log = _write(tmp_path / "a.log", range(100, 130), 2.0, close=False)
+        pg.wait_for_function(
+            "() => curvelogView.model.charts[0].resumes.map(r => r.step).join() === '100'",
+            timeout=15_000,
+        )
+        for s in range(130, 300):
+            log.append(s, {"loss": 2.0})
+        log.flush()
+        rewritten = (
+            "() => { const s = curvelogView.model.charts[0].series[0];"
+            " return s.x.every((x, i) => s.y[i] === (x >= 100 && x < 300 ? 2 : 1))"
+            " && s.x.includes(250) && s.x[s.x.length - 1] === 399; }"
+        )
+        pg.wait_for_function(rewritten, timeout=15_000)
+        web_page.screenshot("serve_resume_rewritten")
+        pg.reload()
+        pg.wait_for_selector("#cl-app[data-live-ready='1']", timeout=30_000)
+        assert pg.evaluate(rewritten)
+        assert web_page.errors == []
+    finally:
+        if log is not None:
+            log.close()
+        srv.stop()
+
+
+@pytest.mark.browser
+def test_serve_draws_a_log_replaced_by_another(web_page: Page, tmp_path: Path) -> None:
+    """Finding 2: the page kept drawing the old run, also after a reload."""
+    _write(tmp_path / "a.log", range(200), 1.0)
+    srv = Server([str(tmp_path)])
+    try:
+        pg = _open(web_page, srv)
+        _write(tmp_path / "new.tmp", range(3000), 7.0)
+        os.replace(tmp_path / "new.tmp", tmp_path / "a.log")
+        pg.wait_for_function(
+            "() => { const s = curvelogView.model.charts[0].series[0];"
+            " return s.x[s.x.length - 1] === 2999 && s.y.every(y => y === 7); }",
+            timeout=15_000,
+        )
+        assert "3,000 steps" in pg.locator(".cl-subtitle").text_content()
+        assert web_page.errors == []
+    finally:
+        srv.stop()

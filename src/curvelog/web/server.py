@@ -80,7 +80,7 @@ class Store:
         self._scanned = 0.0
         self._logs: dict[str, LiveLog] = {}
         self._polled: dict[str, float] = {}
-        self._bundles: dict[str, tuple[Any, int, Bundle]] = {}
+        self._bundles: dict[str, tuple[LiveLog, tuple[int, int, int | None], Bundle]] = {}
         self.sources()  # a bad root fails at start, not on the first request
 
     def sources(self) -> dict[str, Source]:
@@ -98,10 +98,10 @@ class Store:
             raise BadRequest(f"no run {rid!r}")
         return src
 
-    def log(self, src: Source, fresh: bool = False) -> LiveLog:
+    def log(self, src: Source) -> LiveLog:
         with self._lock:
             live = self._logs.get(src.id)
-        if live is None or fresh:
+        if live is None:
             live = LiveLog(src.path)
             with self._lock:
                 self._logs[src.id] = live
@@ -117,22 +117,30 @@ class Store:
             live.poll()
         return live
 
-    def bundle(self, src: Source) -> tuple[Bundle, LiveLog | None]:
-        """A run's chart bundle (a log compacted with ``auto``, kept until its charts change)."""
+    def bundle(self, src: Source) -> tuple[Bundle, LiveLog | None, tuple[int, int | None]]:
+        """A run's chart bundle (a log compacted with ``auto``), and for a log the
+        (structure, last step) the page drawing it follows from.
+
+        A log's bundle is kept while only appends follow it (the page's polls
+        add those); a resume that writes steps again, a new metric or session,
+        or a replaced file makes it stale, and the log is read afresh.
+        """
         from .. import build_bundle, load_bundle
 
         if src.kind == "bundle":
-            return load_bundle(src.path), None
+            return load_bundle(src.path), None, (0, None)
         live = self.polled(src)
         cached = self._bundles.get(src.id)
-        if cached is not None and cached[0] is live and cached[1] == live.structure:
-            return cached[2], live
-        if live.run is None or live.structure:  # the charts changed since the read: read again
-            live = self.log(src, fresh=True)
+        if cached is not None and cached[0] is live and cached[1] == live.read_at:
+            if live.read_at[:2] == (live.structure, live.rewrites):
+                return cached[2], live, (live.read_at[0], live.read_at[2])
+        if live.run is None or live.stale or live.read_at[:2] != (live.structure, live.rewrites):
+            live.reload()  # what was read no longer holds: read again
+        read_at = live.read_at
         bundle = build_bundle(live.run, method="auto")
         live.run = None  # the columns are all that is kept
-        self._bundles[src.id] = (live, live.structure, bundle)
-        return bundle, live
+        self._bundles[src.id] = (live, read_at, bundle)
+        return bundle, live, (read_at[0], read_at[2])
 
     # ------------------------------------------------------------------ API answers
 
@@ -155,11 +163,10 @@ class Store:
         bundles: list[Bundle] = []
         states: list[dict[str, Any]] = []
         for src in srcs:
-            b, live = self.bundle(src)
+            b, live, (structure, last_step) = self.bundle(src)
             bundles.append(b)
-            states.append({"id": src.id, "kind": src.kind,
-                           "structure": live.structure if live else 0,
-                           "last_step": b["summary"]["last_step"],
+            states.append({"id": src.id, "kind": src.kind, "structure": structure,
+                           "last_step": last_step if live else b["summary"]["last_step"],
                            "live": bool(live and live.live)})  # fmt: skip
         names = run_names(bundles, [s.path for s in srcs])
         model = page_model(bundles, names=names)

@@ -87,6 +87,24 @@
 
   /* ------------------------------------------------------------ following */
 
+  var NONE = { x: [], y: [] };
+
+  /* the points of `line` past step `after` replaced by the tail's (a resume
+   * rewrites steps the page already drew); true if anything changed */
+  function splice(line, after, add) {
+    var i = after == null ? 0 : upperBound(line.x, after);
+    if (i === line.x.length && !add.x.length) return false;
+    line.x.length = i; line.y.length = i;
+    for (var j = 0; j < add.x.length; j++) { line.x.push(add.x[j]); line.y.push(add.y[j]); }
+    return true;
+  }
+
+  function upperBound(xs, v) {
+    var lo = 0, hi = xs.length;
+    while (lo < hi) { var mid = (lo + hi) >> 1; if (xs[mid] <= v) lo = mid + 1; else hi = mid; }
+    return lo;
+  }
+
   function poll() {
     var m = state.model;
     if (!m || state.polling) return Promise.resolve();
@@ -100,19 +118,15 @@
         var t = body.runs[r.id];
         if (!t) return;
         if (t.structure !== r.structure) { rebuild = true; return; }
+        var after = r.last_step; // the tail holds every point past it: they replace the page's
         r.last_step = t.last_step;
         r.live = t.live;
         m.charts.forEach(function (c, ci) {
           c.series.forEach(function (s, si) {
-            var add = s.run === k ? t.series[s.metric] : null;
-            if (!add || !add.x.length) return;
-            var base = state.base[ci][si];
-            for (var i = 0; i < add.x.length; i++) {
-              if (base.x.length && add.x[i] <= base.x[base.x.length - 1]) continue;
-              base.x.push(add.x[i]); base.y.push(add.y[i]);
-              if (!s.x.length || add.x[i] > s.x[s.x.length - 1]) { s.x.push(add.x[i]); s.y.push(add.y[i]); }
-            }
-            grew = true;
+            if (s.run !== k) return;
+            var add = t.series[s.metric] || NONE;
+            if (splice(state.base[ci][si], after, add)) grew = true;
+            splice(s, after, add);
           });
           if (t.best) {
             c.stars.forEach(function (st) {
