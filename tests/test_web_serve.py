@@ -572,3 +572,50 @@ def test_serve_draws_a_log_replaced_by_another(web_page: Page, tmp_path: Path) -
         assert web_page.errors == []
     finally:
         srv.stop()
+
+
+def _value(s: int) -> float:
+    return {50: math.nan, 244: math.nan, 300: math.inf, 341: -math.inf}.get(s, 10 / (1 + s))
+
+
+@pytest.mark.browser
+def test_serve_marks_nan_and_inf_that_arrive_while_following(
+    web_page: Page, tmp_path: Path
+) -> None:
+    """Finding 5: a live NaN/inf was a gap without a mark, and the subtitle froze."""
+    log = curvelog.EventLog(tmp_path / "a.log", best="loss", flush_every=0)
+    srv = None
+    try:
+        for s in range(200):
+            log.append(s, {"loss": _value(s)})
+        log.flush()
+        srv = Server([str(tmp_path)])
+        pg = _open(web_page, srv)
+        assert pg.locator(".cl-ev").all_text_contents() == ["\u2716 NaN"]
+        for s in range(200, 400):
+            log.append(s, {"loss": _value(s)})
+        log.flush()
+        pg.wait_for_function(
+            "() => curvelogView.model.charts[0].events.map(e => e.kind + '@' + e.step).join()"
+            " === 'nan@50,nan@244,inf@300,-inf@341'",
+            timeout=15_000,
+        )
+        assert pg.locator(".cl-ev").all_text_contents() == [
+            "\u2716 NaN \u00d72",
+            "\u25b2 +inf",
+            "\u25bc \u2212inf",
+        ]
+        assert pg.locator(".cl-subtitle").text_content().startswith("400 steps")
+        web_page.screenshot("serve_live_nan_inf")
+        (rid,) = (r["id"] for r in _runs(srv).values())
+        tail = srv.get(f"api/tail?runs={rid}:299").json()
+        events = next(iter(tail["runs"].values()))["series"]["loss"]["events"]
+        assert events == [
+            {"kind": "inf", "step": 300, "last": 300, "count": 1},
+            {"kind": "-inf", "step": 341, "last": 341, "count": 1},
+        ]
+        assert web_page.errors == []
+    finally:
+        log.close()
+        if srv is not None:
+            srv.stop()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -74,6 +74,9 @@ class Window:
     y: FloatArray
     raw: int  # raw points in the range
     method: str  # "raw", "m4" or "auto"
+    #: the NaN/inf events of the raw points (bundle form), for tails: a reduced
+    #: window keeps every non-finite point, but could join two runs of them
+    events: list[Any] = field(default_factory=list)
 
 
 class _Column:
@@ -350,17 +353,21 @@ class LiveLog:
         The page replaces everything it holds past ``step`` with these: a resume
         writing up through steps already drawn rewrites them there too.
         """
+        from ..bundle._series import _events
+
         out = {}
         for name, col in self.columns.items():
             with self._lock:
                 i = 0 if step is None else int(np.searchsorted(col.x, step, side="right"))
                 wx, wy = col.x[i:].copy(), col.y[i:].copy()
+                bad = col.bad[np.searchsorted(col.bad, i) :] - i
             if wx.size == 0:
                 continue
+            events = _events(wx, wy, bad)[0]
             if wx.size > n:
-                idx = m4(wy, max(n // 4, 1))
+                idx = m4(wy, max(n // 4, 1), bad)
                 wx, wy = wx[idx], wy[idx]
-            out[name] = Window(wx, wy, int(wx.size), "m4")
+            out[name] = Window(wx, wy, int(wx.size), "m4", events)
         return out
 
 

@@ -67,7 +67,13 @@ def _floats(values: Any) -> list[float | None]:
 
 
 def _window_json(w: Window) -> dict[str, Any]:
-    return {"x": w.x.tolist(), "y": _floats(w.y), "raw": w.raw, "method": w.method}
+    """JSON has no NaN or inf: they go as null, and a tail's events say which they are."""
+    from .model import _events
+
+    out = {"x": w.x.tolist(), "y": _floats(w.y), "raw": w.raw, "method": w.method}
+    if w.events:
+        out["events"] = _events({"events": w.events})
+    return out
 
 
 class Store:
@@ -175,6 +181,8 @@ class Store:
         return {"model": model}
 
     def tail(self, spec: str) -> dict[str, Any]:
+        from .model import subtitle
+
         out: dict[str, Any] = {}
         for item in filter(None, spec.split(",")):
             rid, _, after = item.partition(":")
@@ -183,11 +191,14 @@ class Store:
                 continue
             live = self.polled(src)
             step = _int(after) if after not in ("", "null") else None
+            cached = self._bundles.get(rid)
+            resumes = [r["step"] for r in cached[2].get("resumes") or ()] if cached else []
             out[rid] = {
                 "structure": live.structure,
                 "last_step": live.last_step,
                 "live": live.live,
                 "best": live.best(),
+                "subtitle": subtitle(live.steps, live.sessions, resumes),
                 "series": {m: _window_json(w) for m, w in live.after(step, _TAIL_N).items()},
             }
         return {"runs": out}

@@ -99,6 +99,22 @@
     return true;
   }
 
+  /* the same for the NaN/inf marks of one series: those past `after` are the tail's
+   * (a run of them that went on past `after` was written again: cut at `after`) */
+  function spliceEvents(chart, run, metric, after, add) {
+    var mine = function (e) { return e.run === run && e.metric === metric; };
+    var key = function (evs) { return JSON.stringify(evs.filter(mine)); };
+    var before = key(chart.events);
+    chart.events = chart.events.filter(function (e) { return !mine(e) || (after != null && e.step <= after); });
+    chart.events.forEach(function (e) {
+      if (mine(e) && e.last > after) { e.count = Math.min(e.count, after - e.step + 1); e.last = after; }
+    });
+    add.forEach(function (e) {
+      chart.events.push({ kind: e.kind, step: e.step, last: e.last, count: e.count, run: run, metric: metric });
+    });
+    return key(chart.events) !== before;
+  }
+
   function upperBound(xs, v) {
     var lo = 0, hi = xs.length;
     while (lo < hi) { var mid = (lo + hi) >> 1; if (xs[mid] <= v) lo = mid + 1; else hi = mid; }
@@ -113,7 +129,7 @@
     state.polling = true;
     return api("tail", { runs: spec.join(",") }).then(function (body) {
       if (state.model !== m) return;
-      var rebuild = false, grew = false;
+      var rebuild = false, grew = false, marked = false;
       m.runs.forEach(function (r, k) {
         var t = body.runs[r.id];
         if (!t) return;
@@ -121,12 +137,14 @@
         var after = r.last_step; // the tail holds every point past it: they replace the page's
         r.last_step = t.last_step;
         r.live = t.live;
+        if (!m.compare && t.subtitle != null && t.subtitle !== m.subtitle) { m.subtitle = t.subtitle; grew = true; }
         m.charts.forEach(function (c, ci) {
           c.series.forEach(function (s, si) {
             if (s.run !== k) return;
             var add = t.series[s.metric] || NONE;
             if (splice(state.base[ci][si], after, add)) grew = true;
             splice(s, after, add);
+            if (spliceEvents(c, k, s.metric, after, add.events || [])) marked = true;
           });
           if (t.best) {
             c.stars.forEach(function (st) {
@@ -138,7 +156,8 @@
         });
       });
       if (rebuild) return loadModel();
-      if (grew && state.view) state.view.refresh();
+      if (marked && state.view) state.view.render(); // new marks, and the legend counts them
+      else if (grew && state.view) state.view.refresh();
       var following = m.runs.filter(function (r) { return r.live; });
       status(following.length ? "following " + following.map(function (r) {
         return r.name + " (step " + (r.last_step == null ? "\u2014" : r.last_step.toLocaleString("en-US")) + ")";

@@ -276,7 +276,8 @@
     var m = this.model;
     var head = el("div", "cl-head");
     head.appendChild(el("h1", "cl-title", m.title));
-    if (m.subtitle) head.appendChild(el("span", "cl-subtitle", m.subtitle + (this.smooth > 0 ? "  \u00b7  EMA " + this.smooth + " over the raw line" : "")));
+    this.subtitleEl = el("span", "cl-subtitle", this.subtitle());
+    if (m.subtitle) head.appendChild(this.subtitleEl);
     this.root.appendChild(head);
     this.root.appendChild(this.controls());
     if (m.compare) {
@@ -320,9 +321,14 @@
     if (!window.curvelogReadyAt) window.curvelogReadyAt = performance.now(); // tools/bench_report.py
   };
 
-  /* new data in the model's series (serve): redraw, keeping the zoom */
+  View.prototype.subtitle = function () {
+    return this.model.subtitle + (this.smooth > 0 ? "  \u00b7  EMA " + this.smooth + " over the raw line" : "");
+  };
+
+  /* new data in the model's series, and its steps in the subtitle (serve): redraw, keeping the zoom */
   View.prototype.refresh = function () {
     var self = this;
+    if (this.subtitleEl) this.subtitleEl.textContent = this.subtitle();
     this.panels.forEach(function (p) { p.u.setData(joinData(p.chart, self), false); });
     this.applyRange();
   };
