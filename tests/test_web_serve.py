@@ -619,3 +619,34 @@ def test_serve_marks_nan_and_inf_that_arrive_while_following(
         log.close()
         if srv is not None:
             srv.stop()
+
+
+def test_a_root_gone_or_no_longer_a_run_hides_only_itself(tmp_path: Path) -> None:
+    """Finding 3: one root removed (or a single-file root emptied) blanked every run."""
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "gone").mkdir()
+    _write(tmp_path / "runs" / "a.log", range(10), 1.0)
+    _write(tmp_path / "gone" / "x.log", range(10), 1.0)
+    _write(tmp_path / "single.log", range(10), 1.0)
+    roots = [str(tmp_path / p) for p in ("runs", "gone", "single.log")]
+    srv = Server(roots)
+    try:
+        assert sorted(_runs(srv)) == ["gone/x.log", "runs/a.log", "single.log"]
+        import shutil
+
+        shutil.rmtree(tmp_path / "gone")
+        (tmp_path / "single.log").write_bytes(b"")  # a script starting a fresh log
+        srv.app.state.store._scanned = 0.0  # the next request walks the roots again
+        r = srv.get("api/runs")
+        assert r.status_code == 200
+        assert [x["label"] for x in r.json()["runs"]] == ["runs/a.log"]
+        assert r.json()["missing"] == [
+            f"{roots[1]}: no such file or folder",
+            f"{roots[2]}: is not a folder, a curvelog log or a chart bundle (.json)",
+        ]
+        _write(tmp_path / "single.log", range(5), 2.0)  # the fresh log, written
+        srv.app.state.store._scanned = 0.0
+        assert sorted(_runs(srv)) == ["runs/a.log", "single.log"]
+        assert srv.get("api/runs").json()["missing"] == [f"{roots[1]}: no such file or folder"]
+    finally:
+        srv.stop()

@@ -87,13 +87,22 @@ class Store:
         self._logs: dict[str, LiveLog] = {}
         self._polled: dict[str, float] = {}
         self._bundles: dict[str, tuple[LiveLog, tuple[int, int, int | None], Bundle]] = {}
-        self.sources()  # a bad root fails at start, not on the first request
+        #: the roots the last rescan skipped ("PATH: why")
+        self.missing: list[str] = []
+        # a bad root fails at start, not on the first request
+        self._sources = {s.id: s for s in discover(self.roots)}
+        self._scanned = time.monotonic()
 
     def sources(self) -> dict[str, Source]:
-        """The runs under the roots, walked again if the last walk is over 2 s old."""
+        """The runs under the roots, walked again if the last walk is over 2 s old.
+
+        A root gone since the start is skipped and noted in `missing`.
+        """
         with self._lock:
             if time.monotonic() - self._scanned > _RESCAN_S:
-                self._sources = {s.id: s for s in discover(self.roots)}
+                missing: list[str] = []
+                self._sources = {s.id: s for s in discover(self.roots, missing=missing)}
+                self.missing = missing
                 self._scanned = time.monotonic()
             return self._sources
 
@@ -157,7 +166,7 @@ class Store:
                 live = self._logs.get(s.id)
             out.append({"id": s.id, "label": s.label, "kind": s.kind,
                         "live": bool(live and live.live)})  # fmt: skip
-        return {"runs": out}
+        return {"runs": out, "missing": self.missing}
 
     def model(self, ids: Sequence[str]) -> dict[str, Any]:
         from ..pipeline import run_names

@@ -8,7 +8,7 @@
 
   var P = window.CurvelogPage, el = P.el;
   var POLL_MS = 1000, ZOOM_WAIT_MS = 120;
-  var state = { runs: [], selected: [], view: null, model: null, base: null, zoomSeq: 0, polling: false };
+  var state = { runs: [], missing: [], selected: [], view: null, model: null, base: null, zoomSeq: 0, polling: false };
 
   function api(path, params) {
     var q = new URLSearchParams(params || {}).toString();
@@ -47,11 +47,13 @@
       ul.appendChild(li);
     });
     if (!state.runs.length) ul.appendChild(el("li", "cl-empty", "no logs or bundles found under the given paths"));
+    state.missing.forEach(function (m) { ul.appendChild(el("li", "cl-missing", "skipped " + m)); });
   }
 
   function loadRuns() {
     return api("runs").then(function (body) {
       state.runs = body.runs;
+      state.missing = body.missing || [];
       var known = new Set(body.runs.map(function (r) { return r.id; }));
       state.selected = state.selected.filter(function (id) { return known.has(id); });
       if (!state.selected.length && body.runs.length) state.selected = [body.runs[0].id];
