@@ -650,3 +650,31 @@ def test_a_root_gone_or_no_longer_a_run_hides_only_itself(tmp_path: Path) -> Non
         assert srv.get("api/runs").json()["missing"] == [f"{roots[1]}: no such file or folder"]
     finally:
         srv.stop()
+
+
+@pytest.mark.browser
+def test_serve_unticks_a_drawn_log_that_is_deleted(web_page: Page, tmp_path: Path) -> None:
+    """Finding 4: the deleted run stayed drawn, another was ticked, its tail polled (404)."""
+    _write(tmp_path / "a.log", range(50), 1.0)
+    _write(tmp_path / "b.log", range(100), 2.0)
+    srv = Server([str(tmp_path)])
+    try:
+        pg = _open(web_page, srv)
+        assert pg.evaluate("() => curvelogView.model.title") == "a"
+        (tmp_path / "a.log").unlink()
+        pg.wait_for_function(
+            "() => document.querySelectorAll('.cl-path').length === 1", timeout=30_000
+        )
+        pg.wait_for_function(
+            "() => document.querySelector('#cl-view .cl-panel') === null", timeout=15_000
+        )
+        assert pg.locator(".cl-path").all_text_contents() == [f"{tmp_path.name}/b.log"]
+        assert not pg.locator("input[data-run]").is_checked()  # b was never picked
+        assert f"{tmp_path.name}/a.log" in pg.locator(".cl-missing").first.text_content()
+        assert "tick a run" in pg.locator("#cl-view").text_content()
+        assert pg.locator(".cl-status").text_content() == ""  # no poll of the gone run
+        web_page.screenshot("serve_drawn_log_deleted")
+        pg.locator("input[data-run]").click()  # ticking b draws b
+        pg.wait_for_function("() => curvelogView.model.title === 'b'", timeout=15_000)
+    finally:
+        srv.stop()

@@ -35,6 +35,7 @@
       box.checked = state.selected.indexOf(r.id) >= 0;
       box.setAttribute("data-run", r.id);
       box.addEventListener("change", function () {
+        state.noteEl.textContent = "";
         if (box.checked) state.selected.push(r.id);
         else state.selected = state.selected.filter(function (x) { return x !== r.id; });
         loadModel();
@@ -50,14 +51,22 @@
     state.missing.forEach(function (m) { ul.appendChild(el("li", "cl-missing", "skipped " + m)); });
   }
 
-  function loadRuns() {
+  /* `first`: the page's first list, where the first run is ticked. Later, a
+   * ticked run that is gone (deleted, moved) is unticked, the page says so and
+   * draws what stays ticked, or nothing: never another run the user did not pick */
+  function loadRuns(first) {
     return api("runs").then(function (body) {
+      var labels = new Map(state.runs.map(function (r) { return [r.id, r.label]; }));
       state.runs = body.runs;
       state.missing = body.missing || [];
       var known = new Set(body.runs.map(function (r) { return r.id; }));
+      var gone = state.selected.filter(function (id) { return !known.has(id); });
       state.selected = state.selected.filter(function (id) { return known.has(id); });
-      if (!state.selected.length && body.runs.length) state.selected = [body.runs[0].id];
+      if (first && !state.selected.length && body.runs.length) state.selected = [body.runs[0].id];
       renderRuns();
+      if (!gone.length) return;
+      state.noteEl.textContent = "no longer found (deleted or moved): " + gone.map(function (id) { return labels.get(id) || id; }).join(", ");
+      return loadModel();
     });
   }
 
@@ -70,6 +79,7 @@
   function loadModel() {
     if (!state.selected.length) {
       state.model = null;
+      status("");
       if (state.view) { state.view.panels.forEach(function (p) { p.u.destroy(); }); state.view = null; }
       state.mainEl.textContent = "";
       state.mainEl.appendChild(el("div", "cl-empty", "tick a run to draw it; tick several to overlay them"));
@@ -166,7 +176,10 @@
       }).join(", ") : "");
       state.lastPoll = Date.now();
       document.getElementById("cl-app").setAttribute("data-polls", String((Number(document.getElementById("cl-app").getAttribute("data-polls")) || 0) + 1));
-    }).catch(function (e) { status("error: " + e.message); }).finally(function () { state.polling = false; });
+    }).catch(function (e) {
+      status("error: " + e.message);
+      return loadRuns().catch(function () {}); // a run gone since the last list: untick it, stop asking for it
+    }).finally(function () { state.polling = false; });
   }
 
   /* ------------------------------------------------------------ zoom */
@@ -229,6 +242,8 @@
     side.appendChild(el("h1", "cl-title", "curvelog serve"));
     state.statusEl = el("div", "cl-status");
     side.appendChild(state.statusEl);
+    state.noteEl = el("div", "cl-missing");
+    side.appendChild(state.noteEl);
     state.listEl = el("ul", "cl-runlist");
     side.appendChild(state.listEl);
     state.mainEl = el("div", "cl-main");
@@ -236,10 +251,10 @@
     layout.appendChild(side);
     layout.appendChild(state.mainEl);
     app.appendChild(layout);
-    loadRuns().then(loadModel).then(function () {
+    loadRuns(true).then(loadModel).then(function () {
       app.setAttribute("data-live-ready", "1");
       setInterval(poll, POLL_MS);
-      setInterval(function () { loadRuns(); }, 5000);
+      setInterval(function () { loadRuns().catch(function (e) { status("error: " + e.message); }); }, 5000);
     }).catch(function (e) { status("error: " + e.message); });
   });
 })();
