@@ -678,3 +678,42 @@ def test_serve_unticks_a_drawn_log_that_is_deleted(web_page: Page, tmp_path: Pat
         pg.wait_for_function("() => curvelogView.model.title === 'b'", timeout=15_000)
     finally:
         srv.stop()
+
+
+def test_concurrent_first_requests_read_and_build_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 7: 8 requests arriving before the first read ended read the log 8 times."""
+    from curvelog.web.server import Store
+
+    _write(tmp_path / "a.log", range(100), 1.0)
+    store = Store([str(tmp_path)])
+    (src,) = store.sources().values()
+    real_read, real_build = curvelog.read, curvelog.build_bundle
+    reads: list[str] = []
+    builds: list[int] = []
+    arrived = threading.Condition()
+
+    def read(path: Any, *a: Any, **kw: Any) -> Any:
+        with arrived:  # hold the first read open while the other requests arrive
+            reads.append(str(path))
+            arrived.notify_all()
+            arrived.wait_for(lambda: len(reads) > 1, timeout=1.0)
+        return real_read(path, *a, **kw)
+
+    def build(*a: Any, **kw: Any) -> Any:
+        builds.append(1)
+        return real_build(*a, **kw)
+
+    monkeypatch.setattr(curvelog, "read", read)
+    monkeypatch.setattr(curvelog, "build_bundle", build)
+    models: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda: models.append(store.model([src.id]))) for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(models) == 8 and all(m == models[0] for m in models)
+    assert len(reads) == 1 and len(builds) == 1

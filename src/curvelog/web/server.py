@@ -86,6 +86,7 @@ class Store:
         self._scanned = 0.0
         self._logs: dict[str, LiveLog] = {}
         self._polled: dict[str, float] = {}
+        self._run_locks: dict[str, threading.Lock] = {}
         self._bundles: dict[str, tuple[LiveLog, tuple[int, int, int | None], Bundle]] = {}
         #: the roots the last rescan skipped ("PATH: why")
         self.missing: list[str] = []
@@ -113,14 +114,25 @@ class Store:
             raise BadRequest(f"no run {rid!r}")
         return src
 
+    def _run_lock(self, rid: str) -> threading.Lock:
+        """One lock per run: its first read and its bundle are made once, however many
+        requests ask at once (the others wait for them instead of reading again)."""
+        with self._lock:
+            return self._run_locks.setdefault(rid, threading.Lock())
+
     def log(self, src: Source) -> LiveLog:
         with self._lock:
             live = self._logs.get(src.id)
-        if live is None:
-            live = LiveLog(src.path)
+        if live is not None:
+            return live
+        with self._run_lock(src.id):
             with self._lock:
-                self._logs[src.id] = live
-                self._polled[src.id] = time.monotonic()
+                live = self._logs.get(src.id)
+            if live is None:  # the first asker reads; the others found it above
+                live = LiveLog(src.path)
+                with self._lock:
+                    self._logs[src.id] = live
+                    self._polled[src.id] = time.monotonic()
         return live
 
     def polled(self, src: Source) -> LiveLog:
@@ -145,16 +157,18 @@ class Store:
         if src.kind == "bundle":
             return load_bundle(src.path), None, (0, None)
         live = self.polled(src)
-        cached = self._bundles.get(src.id)
-        if cached is not None and cached[0] is live and cached[1] == live.read_at:
-            if live.read_at[:2] == (live.structure, live.rewrites):
-                return cached[2], live, (live.read_at[0], live.read_at[2])
-        if live.run is None or live.stale or live.read_at[:2] != (live.structure, live.rewrites):
-            live.reload()  # what was read no longer holds: read again
-        read_at = live.read_at
-        bundle = build_bundle(live.run, method="auto")
-        live.run = None  # the columns are all that is kept
-        self._bundles[src.id] = (live, read_at, bundle)
+        with self._run_lock(src.id):
+            cached = self._bundles.get(src.id)
+            if cached is not None and cached[0] is live and cached[1] == live.read_at:
+                if live.read_at[:2] == (live.structure, live.rewrites):
+                    return cached[2], live, (live.read_at[0], live.read_at[2])
+            current = (live.structure, live.rewrites)
+            if live.run is None or live.stale or live.read_at[:2] != current:
+                live.reload()  # what was read no longer holds: read again
+            read_at = live.read_at
+            bundle = build_bundle(live.run, method="auto")
+            live.run = None  # the columns are all that is kept
+            self._bundles[src.id] = (live, read_at, bundle)
         return bundle, live, (read_at[0], read_at[2])
 
     # ------------------------------------------------------------------ API answers
