@@ -717,3 +717,41 @@ def test_concurrent_first_requests_read_and_build_once(
         t.join(60)
     assert len(models) == 8 and all(m == models[0] for m in models)
     assert len(reads) == 1 and len(builds) == 1
+
+
+@pytest.mark.browser
+def test_serve_keeps_a_fast_log_light(web_page: Page, tmp_path: Path) -> None:
+    """Finding 8: every poll appended up to 2,000 points per line, never re-sampled."""
+    rng = np.random.default_rng(11)
+    y = np.cumsum(rng.normal(size=81_000))
+    y[45_123] = math.nan
+    log = curvelog.EventLog(tmp_path / "fast.log", flush_every=0)
+    srv = None
+    try:
+        for s in range(1000):
+            log.append(s, {"loss": float(y[s])})
+        log.flush()
+        srv = Server([str(tmp_path)])
+        pg = _open(web_page, srv)
+        for k in range(8):  # 8 polls of 10,000 new steps each
+            last = 1000 + 10_000 * (k + 1)
+            for s in range(last - 10_000, last):
+                log.append(s, {"loss": float(y[s])})
+            log.flush()
+            pg.wait_for_function(
+                f"() => {{ const xs = curvelogView.panels[0].u.data[0];"
+                f" return xs[xs.length - 1] === {last - 1}; }}",
+                timeout=15_000,
+            )
+        held = pg.evaluate(
+            "() => { const s = curvelogView.model.charts[0].series[0]; return [s.x, s.y]; }"
+        )
+        assert len(held[0]) <= 10_000  # 1,000 + 8 x 2,000 without re-sampling
+        finite = [v for v in held[1] if v is not None]
+        assert min(finite) == y[np.isfinite(y)].min() and max(finite) == y[np.isfinite(y)].max()
+        assert held[1][held[0].index(45_123)] is None  # the NaN kept
+        assert web_page.errors == []
+    finally:
+        log.close()
+        if srv is not None:
+            srv.stop()

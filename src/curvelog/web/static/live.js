@@ -8,7 +8,11 @@
 
   var P = window.CurvelogPage, el = P.el;
   var POLL_MS = 1000, ZOOM_WAIT_MS = 120;
-  var state = { runs: [], missing: [], selected: [], view: null, model: null, base: null, zoomSeq: 0, polling: false };
+  /* a followed line past LIVE_MAX points is re-sampled (M4, extremes and NaN/inf
+   * kept) back to LIVE_N by the server: a fast log must not grow the page's arrays,
+   * and the redraw each poll costs, without bound */
+  var LIVE_MAX = 8000, LIVE_N = 2000;
+  var state = { runs: [], missing: [], selected: [], view: null, model: null, base: null, zoomSeq: 0, polling: false, thinning: false };
 
   function api(path, params) {
     var q = new URLSearchParams(params || {}).toString();
@@ -170,6 +174,7 @@
       if (rebuild) return loadModel();
       if (marked && state.view) state.view.render(); // new marks, and the legend counts them
       else if (grew && state.view) state.view.refresh();
+      if (grew) thin(m);
       var following = m.runs.filter(function (r) { return r.live; });
       status(following.length ? "following " + following.map(function (r) {
         return r.name + " (step " + (r.last_step == null ? "\u2014" : r.last_step.toLocaleString("en-US")) + ")";
@@ -180,6 +185,32 @@
       status("error: " + e.message);
       return loadRuns().catch(function () {}); // a run gone since the last list: untick it, stop asking for it
     }).finally(function () { state.polling = false; });
+  }
+
+  /* every followed line held past LIVE_MAX points, re-sampled by the server over
+   * what the page holds; points a poll added meanwhile (past the window) are kept */
+  function thin(m) {
+    if (state.thinning || !state.view) return;
+    var jobs = [];
+    m.charts.forEach(function (c, ci) {
+      c.series.forEach(function (s, si) {
+        var run = m.runs[s.run], base = state.base[ci][si];
+        if (run.kind !== "log" || base.x.length <= LIVE_MAX) return;
+        jobs.push(api("window", { run: run.id, metric: s.metric, x0: base.x[0], x1: base.x[base.x.length - 1], n: LIVE_N, method: "m4" })
+          .then(function (w) { return { ci: ci, si: si, w: w }; }, function () { return null; }));
+      });
+    });
+    if (!jobs.length) return;
+    state.thinning = true;
+    Promise.all(jobs).then(function (results) {
+      if (state.model !== m) return;
+      results.forEach(function (r) {
+        if (!r || !r.w.x.length) return;
+        var base = state.base[r.ci][r.si], i = upperBound(base.x, r.w.x[r.w.x.length - 1]);
+        state.base[r.ci][r.si] = { x: r.w.x.concat(base.x.slice(i)), y: r.w.y.concat(base.y.slice(i)) };
+      });
+      resample(state.view, state.view.zoom, ++state.zoomSeq, "m4"); // the lines drawn, from the new base
+    }).finally(function () { state.thinning = false; });
   }
 
   /* ------------------------------------------------------------ zoom */
