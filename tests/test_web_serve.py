@@ -755,3 +755,18 @@ def test_serve_keeps_a_fast_log_light(web_page: Page, tmp_path: Path) -> None:
         log.close()
         if srv is not None:
             srv.stop()
+
+
+def test_cli_serve_answers_at_any_loopback_address_it_prints(tree: Path) -> None:
+    """Finding 6: --host 127.0.0.2 printed a URL whose every request was refused."""
+    proc, out = _start(str(tree / "a"), "--host", "127.0.0.2", "--port", "0")
+    try:
+        assert out.startswith("Serving 1 run at http://127.0.0.2:")  # loopback: no warning
+        url = out.split(" at ")[1].split()[0]
+        assert httpx.get(url, timeout=30).status_code == 200
+        assert httpx.get(url + "api/runs", timeout=30).status_code == 200
+        foreign = httpx.get(url + "api/runs", headers={"Host": "evil.example"}, timeout=30)
+        assert foreign.status_code == 400  # still no DNS rebinding
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)

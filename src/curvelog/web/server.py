@@ -354,7 +354,10 @@ def serve(
         raise ServeError(
             "curvelog serve", "needs the serve extra: pip install 'curvelog[serve]'"
         ) from None
-    hosts = ["127.0.0.1", "localhost", "[::1]"]
+    shown = f"[{host}]" if ":" in host else host
+    # the printed URL names the address bound: its Host header must be accepted too
+    # (127.0.0.2 is loopback as well); Host headers are compared without the port
+    hosts = list(dict.fromkeys(["127.0.0.1", "localhost", "[::1]", shown]))
     if not _loopback(host):
         echo(f"Warning: serving on {host}: anyone who can reach this machine can read these runs "
              "(curvelog serve has no login)")  # fmt: skip
@@ -370,7 +373,6 @@ def serve(
         raise ServeError(f"{host}:{port}", f"cannot listen here ({e.strerror or e})") from None
     sock.listen(128)  # connections wait in the backlog until uvicorn's loop runs
     bound = sock.getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{bound}/"
     n = len(app.state.store.sources())
     echo(f"Serving {n} run{'' if n == 1 else 's'} at {url} (Ctrl+C to stop)")
