@@ -27,6 +27,26 @@
     return v === Math.round(v) ? String(v) : trimNum(v.toPrecision(3));
   }
 
+  /* the x ticks: as fmtStep while its digits tell ticks `incr` apart, else the
+   * exact steps ("1,499,995"), so a narrow zoom deep into a long run does not
+   * read "1.5M" at every tick */
+  function fmtSteps(splits, incr) {
+    var top = 0, whole = true;
+    splits.forEach(function (v) {
+      if (v == null || !isFinite(v)) return;
+      top = Math.max(top, Math.abs(v));
+      if (v !== Math.round(v)) whole = false;
+    });
+    if (!(incr > 0) || top === 0 || (top < 1e3 && whole)) return splits.map(fmtStep);
+    // the last digit fmtStep shows: 4 significant digits from 1k, 3 below
+    var digit = Math.pow(10, Math.floor(Math.log10(top)) - (top >= 1e3 ? 3 : 2));
+    if (incr >= digit * (1 - 1e-9)) return splits.map(fmtStep);
+    var dec = Math.max(0, Math.min(6, Math.ceil(-Math.log10(incr) - 1e-9)));
+    return splits.map(function (v) {
+      return v == null || !isFinite(v) ? "" : v.toLocaleString("en-US", { minimumFractionDigits: dec, maximumFractionDigits: dec });
+    });
+  }
+
   function trimNum(s) {
     if (s.indexOf("e") >= 0) {
       var parts = s.split("e");
@@ -227,7 +247,7 @@
   }
 
   window.CurvelogDraw = {
-    KIND_NAMES: KIND_NAMES, GLYPHS: GLYPHS, el: el, fmtStep: fmtStep, fmtValue: fmtValue, fmtTick: fmtTick,
+    KIND_NAMES: KIND_NAMES, GLYPHS: GLYPHS, el: el, fmtStep: fmtStep, fmtSteps: fmtSteps, fmtValue: fmtValue, fmtTick: fmtTick,
     fmtExactStep: fmtExactStep, ema: ema, shown: shown, nearest: nearest, drawOverlays: drawOverlays,
   };
 })();

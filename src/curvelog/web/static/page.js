@@ -140,7 +140,7 @@
         y: { distr: logy ? 3 : 1, log: 10 },
       },
       axes: [
-        { label: chart.xlabel, labelSize: 20, size: 36, values: function (u, splits) { return splits.map(fmtStep); }, grid: { stroke: "#e6e6e6" } },
+        { label: chart.xlabel, labelSize: 20, size: 36, values: function (u, splits, axisIdx, space, incr) { return D.fmtSteps(splits, incr); }, grid: { stroke: "#e6e6e6" } },
         { label: chart.ylabel, labelSize: 20, size: axisSize, values: function (u, splits) { return splits.map(fmtTick); }, grid: { stroke: "#e6e6e6" } },
       ],
       cursor: { drag: { x: true, y: false, setScale: true }, points: { size: 6 } },
