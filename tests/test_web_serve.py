@@ -298,7 +298,8 @@ def test_serve_follows_a_running_log(web_page: Page, tmp_path: Path) -> None:
             timeout=15_000,
         )
         seen = time.monotonic() - flushed
-        assert "following live (step 79)" in pg.locator(".cl-status").text_content()
+        # the name isolated (FSI..PDI): its right-to-left letters cannot reorder the text
+        assert "following \u2068live\u2069 (step 79)" in pg.locator(".cl-status").text_content()
         web_page.screenshot("serve_live")
         print(f"new points on screen {seen:.2f} s after the flush")
         # a resume (a new session going back to step 60) redraws the charts with its line
@@ -770,3 +771,45 @@ def test_cli_serve_answers_at_any_loopback_address_it_prints(tree: Path) -> None
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+@pytest.mark.browser
+def test_bidi_controls_in_names_are_shown_not_obeyed(web_page: Page, tmp_path: Path) -> None:
+    """Finding 10: a RIGHT-TO-LEFT OVERRIDE in a name reversed the UI text after it."""
+    rlo = "\u202e"
+    with curvelog.EventLog(tmp_path / f"r<b>un{rlo}.log", best="loss", flush_every=0) as log:
+        for s in range(20):
+            log.append(s, {"loss": 1.0 / (s + 1), f"{rlo}evil": float(s), f"{rlo}evil2": 1.0})
+    srv = Server([str(tmp_path)])
+    try:
+        pg = _open(web_page, srv)
+        shown = "r<b>un[U+202E].log"
+        assert pg.locator(".cl-runlist label bdi").all_text_contents() == [shown]
+        assert pg.locator(".cl-path bdi").all_text_contents() == [f"{tmp_path.name}/{shown}"]
+        assert "[U+202E]evil" in pg.locator(".cl-panel h2 bdi").all_text_contents()
+        assert rlo not in pg.locator("body").inner_text()  # nowhere obeyed
+        web_page.screenshot("serve_bidi_names")
+        assert web_page.errors == [] and web_page.dialogs == []
+    finally:
+        srv.stop()
+
+
+@pytest.mark.browser
+def test_registry_versions_are_named_by_key_and_version(
+    web_page: Page, tree: Path, tmp_path: Path
+) -> None:
+    """Finding 10: every registry version was listed as a bold "curves.json"."""
+    from curvelog.bundle import build_bundle
+
+    reg = curvelog.Registry(tmp_path / "saved_models")
+    bundle = build_bundle(curvelog.read(tree / "a" / "run.log"))
+    v1 = reg.file_bundle("product/P001_all/mlp", bundle).number
+    other = build_bundle(curvelog.read(tree / "big.log"))
+    v2 = reg.file_bundle("product/P001_all/mlp", other).number
+    srv = Server([str(tmp_path / "saved_models")])
+    try:
+        pg = _open(web_page, srv)
+        names = pg.locator(".cl-runlist label bdi").all_text_contents()
+        assert names == [f"mlp/v{v1}", f"mlp/v{v2}"]
+    finally:
+        srv.stop()

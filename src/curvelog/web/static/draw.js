@@ -18,6 +18,21 @@
     return e;
   }
 
+  /* Names (files, runs, metrics) are user data: their bidi controls are shown as
+   * "[U+202E]" rather than obeyed (a right-to-left override in a file name would
+   * reverse it, and the text after it, so it could pose as another name), and a
+   * name is isolated from the text around it: a <bdi> element, or FSI..PDI in a
+   * plain string, so its right-to-left letters cannot reorder that text. */
+  var BIDI = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+
+  function shownName(s) {
+    return String(s).replace(BIDI, function (c) { return "[U+" + c.charCodeAt(0).toString(16).toUpperCase() + "]"; });
+  }
+
+  function nameEl(cls, s) { return el("bdi", cls, shownName(s)); }
+
+  function isolated(s) { return "\u2068" + shownName(s) + "\u2069"; }
+
   function fmtStep(v) {
     if (v == null || !isFinite(v)) return "";
     var a = Math.abs(v), units = [[1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
@@ -228,7 +243,7 @@
       drawStar(ctx, sx, sy, (view.model.compare ? 8 : 9) * pr, s.color);
       panel.starPos.push({ run: s.run, x: sx / pr, y: sy / pr, step: s.x });
       if (!s.note) return;
-      var lines = String(s.note).split("\n"), fs = 11 * pr;
+      var lines = shownName(s.note).split("\n"), fs = 11 * pr;
       ctx.font = fs + "px sans-serif";
       var w = Math.max.apply(null, lines.map(function (l) { return ctx.measureText(l).width; })) + 10 * pr;
       var h = lines.length * fs * 1.25 + 8 * pr;
@@ -247,7 +262,7 @@
   }
 
   window.CurvelogDraw = {
-    KIND_NAMES: KIND_NAMES, GLYPHS: GLYPHS, el: el, fmtStep: fmtStep, fmtSteps: fmtSteps, fmtValue: fmtValue, fmtTick: fmtTick,
+    KIND_NAMES: KIND_NAMES, GLYPHS: GLYPHS, el: el, shownName: shownName, nameEl: nameEl, isolated: isolated, fmtStep: fmtStep, fmtSteps: fmtSteps, fmtValue: fmtValue, fmtTick: fmtTick,
     fmtExactStep: fmtExactStep, ema: ema, shown: shown, nearest: nearest, drawOverlays: drawOverlays,
   };
 })();

@@ -6,7 +6,7 @@
 (function () {
   "use strict";
 
-  var P = window.CurvelogPage, el = P.el;
+  var P = window.CurvelogPage, el = P.el, D = window.CurvelogDraw;
   var POLL_MS = 1000, ZOOM_WAIT_MS = 120;
   /* a followed line past LIVE_MAX points is re-sampled (M4, extremes and NaN/inf
    * kept) back to LIVE_N by the server: a fast log must not grow the page's arrays,
@@ -28,6 +28,13 @@
 
   /* ------------------------------------------------------------ the run list */
 
+  /* the name in bold in the run list: the file's name, or for a registry version
+   * (every one is a "curves.json") its key's last part and version: "mlp/v3" */
+  function shortName(label) {
+    var parts = label.split("/"), last = parts.pop();
+    return last === "curves.json" && parts.length >= 2 ? parts.slice(-2).join("/") : last;
+  }
+
   function renderRuns() {
     var ul = state.listEl;
     ul.textContent = "";
@@ -45,14 +52,19 @@
         loadModel();
       });
       lab.appendChild(box);
-      lab.appendChild(el("span", null, " " + r.label.split("/").pop() + " "));
+      lab.appendChild(document.createTextNode(" "));
+      lab.appendChild(D.nameEl(null, shortName(r.label)));
+      lab.appendChild(document.createTextNode(" "));
       if (r.live) lab.appendChild(el("span", "cl-live", "\u25CF live"));
       li.appendChild(lab);
-      li.appendChild(el("span", "cl-path", r.label + (r.kind === "bundle" ? " (bundle)" : "")));
+      var path = el("span", "cl-path");
+      path.appendChild(D.nameEl(null, r.label));
+      if (r.kind === "bundle") path.appendChild(document.createTextNode(" (bundle)"));
+      li.appendChild(path);
       ul.appendChild(li);
     });
     if (!state.runs.length) ul.appendChild(el("li", "cl-empty", "no logs or bundles found under the given paths"));
-    state.missing.forEach(function (m) { ul.appendChild(el("li", "cl-missing", "skipped " + m)); });
+    state.missing.forEach(function (m) { ul.appendChild(el("li", "cl-missing", "skipped " + D.isolated(m))); });
   }
 
   /* `first`: the page's first list, where the first run is ticked. Later, a
@@ -69,7 +81,7 @@
       if (first && !state.selected.length && body.runs.length) state.selected = [body.runs[0].id];
       renderRuns();
       if (!gone.length) return;
-      state.noteEl.textContent = "no longer found (deleted or moved): " + gone.map(function (id) { return labels.get(id) || id; }).join(", ");
+      state.noteEl.textContent = "no longer found (deleted or moved): " + gone.map(function (id) { return D.isolated(labels.get(id) || id); }).join(", ");
       return loadModel();
     });
   }
@@ -177,7 +189,7 @@
       if (grew) thin(m);
       var following = m.runs.filter(function (r) { return r.live; });
       status(following.length ? "following " + following.map(function (r) {
-        return r.name + " (step " + (r.last_step == null ? "\u2014" : r.last_step.toLocaleString("en-US")) + ")";
+        return D.isolated(r.name) + " (step " + (r.last_step == null ? "\u2014" : r.last_step.toLocaleString("en-US")) + ")";
       }).join(", ") : "");
       state.lastPoll = Date.now();
       document.getElementById("cl-app").setAttribute("data-polls", String((Number(document.getElementById("cl-app").getAttribute("data-polls")) || 0) + 1));
