@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +137,69 @@ def test_a_replaced_log_asks_for_a_fresh_read(tmp_path: Path) -> None:
     with curvelog.EventLog(path, flush_every=0) as log:
         log.append(0, {"loss": 2.0})
     assert live.poll() and live.structure == 1
+
+
+def test_a_resume_going_up_through_old_steps_counts_as_rewrites(tmp_path: Path) -> None:
+    """Only the resume's first frame goes back; its later frames land on steps held
+    before, and a bundle built before them no longer holds (finding 1)."""
+    path = tmp_path / "run.log"
+    with curvelog.EventLog(path, flush_every=0) as log:
+        for s in range(100):
+            log.append(s, {"loss": 1.0})
+    live = LiveLog(path)
+    log = curvelog.EventLog(path, flush_every=0)
+    try:
+        for s in range(20, 30):
+            log.append(s, {"loss": 2.0})
+        log.flush()
+        live.poll()
+        structure, rewrites = live.structure, live.rewrites
+        for s in range(30, 60):
+            log.append(s, {"loss": 2.0})
+        log.flush()
+        assert live.poll()
+        assert live.structure == structure  # no new chart: the tail says it
+        assert live.rewrites > rewrites  # but what was read before is stale
+        assert live.last_step == 59 and live.steps == 100
+        assert live.after(29, 100)["loss"].y.tolist() == [2.0] * 30 + [1.0] * 40
+        _same_as_reader(live, path)
+    finally:
+        log.close()
+
+
+def test_a_log_replaced_by_a_bigger_one_is_stale_not_read_at_the_old_offset(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "run.log"
+    with curvelog.EventLog(path, flush_every=0) as log:
+        for s in range(10):
+            log.append(s, {"loss": 1.0})
+    live = LiveLog(path)
+    other = tmp_path / "other.tmp"
+    with curvelog.EventLog(other, flush_every=0) as log:
+        for s in range(500):
+            log.append(s, {"loss": 100.0 + s})
+    os.replace(other, path)  # atomically: same size or bigger, another inode
+    assert live.poll() and live.stale and live.structure == 1
+    assert live.columns["loss"].n == 10  # nothing read from the middle of the new file
+    assert not live.poll()  # and nothing later either, until it is read again
+    live.reload()
+    assert not live.stale and live.structure == 1 and live.last_step == 499
+    _same_as_reader(live, path)
+
+
+def test_a_log_truncated_and_written_again_past_its_old_size_is_stale(tmp_path: Path) -> None:
+    path = tmp_path / "run.log"
+    with curvelog.EventLog(path, flush_every=0) as log:
+        for s in range(10):
+            log.append(s, {"loss": 1.0})
+    live = LiveLog(path)
+    inode = path.stat().st_ino
+    with curvelog.EventLog(tmp_path / "other.log", flush_every=0) as log:
+        for s in range(500):
+            log.append(s, {"loss": 5.0})
+    with open(path, "r+b") as f:  # the same file, rewritten in place
+        f.truncate(0)
+        f.write((tmp_path / "other.log").read_bytes())
+    assert path.stat().st_ino == inode
+    assert live.poll() and live.stale

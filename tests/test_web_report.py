@@ -306,3 +306,26 @@ def test_many_resume_lines_are_solid_in_the_page(
     assert len(dashes) >= count  # every resume line was stroked (at least once)
     assert set(dashes) == ({2} if dashed else {0})
     assert web_page.errors == []
+
+
+@pytest.mark.browser
+def test_x_ticks_tell_steps_apart_deep_into_a_long_run(web_page: Page, tmp_path: Path) -> None:
+    """Finding 9: zoomed to 40 steps around step 1.5M, every tick read "1.5M"."""
+    path = tmp_path / "long.log"
+    steps = sorted(set(range(0, 3_000_001, 1000)) | set(range(1_499_980, 1_500_041)))
+    with curvelog.EventLog(path, flush_every=0) as log:
+        for s in steps:
+            log.append(s, {"loss": 1.0 + (s % 7) / 10})
+    pg = _open(web_page, report_html([build_bundle(curvelog.read(path))]), tmp_path)
+    ticks = (
+        "() => [curvelogView.panels[0].u.axes[0]._splits, curvelogView.panels[0].u.axes[0]._values]"
+    )
+    splits, labels = pg.evaluate(ticks)
+    assert "1M" in labels and "2M" in labels  # the whole run: short labels
+    pg.evaluate("() => curvelogView.setRange(1499990, 1500030)")
+    pg.wait_for_function("() => curvelogView.panels[0].u.axes[0]._splits[0] >= 1499990")
+    splits, labels = pg.evaluate(ticks)
+    assert len(labels) > 2 and len(set(labels)) == len(labels)
+    assert [float(t.replace(",", "")) for t in labels] == splits  # "1,500,000": exact
+    web_page.screenshot("report_deep_zoom_ticks")
+    assert web_page.errors == []

@@ -298,7 +298,8 @@ def test_serve_follows_a_running_log(web_page: Page, tmp_path: Path) -> None:
             timeout=15_000,
         )
         seen = time.monotonic() - flushed
-        assert "following live (step 79)" in pg.locator(".cl-status").text_content()
+        # the name isolated (FSI..PDI): its right-to-left letters cannot reorder the text
+        assert "following \u2068live\u2069 (step 79)" in pg.locator(".cl-status").text_content()
         web_page.screenshot("serve_live")
         print(f"new points on screen {seen:.2f} s after the flush")
         # a resume (a new session going back to step 60) redraws the charts with its line
@@ -459,3 +460,356 @@ def test_cli_serve_without_the_extra(
     monkeypatch.setitem(sys.modules, missing, None)  # what an install without [serve] sees
     r = invoke("serve", str(tmp_path), ok=False)
     assert_one_line_error(r, "curvelog serve: needs the serve extra: pip install 'curvelog[serve]'")
+
+
+# --------------------------------------------------------------------------- following changes
+
+
+def _write(path: Path, steps: range, value: float, *, close: bool = True) -> Any:
+    log = curvelog.EventLog(path, best="loss", flush_every=0)
+    for s in steps:
+        log.append(s, {"loss": value})
+    log.flush()
+    if close:
+        log.close()
+    return log
+
+
+def _loss(model: dict[str, Any]) -> dict[int, float]:
+    (s,) = model["charts"][0]["series"]
+    return dict(zip(s["x"], s["y"], strict=True))
+
+
+def test_a_reload_after_a_resume_shows_the_rewritten_values(tmp_path: Path) -> None:
+    """Finding 1: the bundle built before a resume went up through old steps was kept."""
+    from curvelog.web.server import Store
+
+    _write(tmp_path / "a.log", range(400), 1.0)
+    store = Store([str(tmp_path)])
+    (src,) = store.sources().values()
+    assert set(_loss(store.model([src.id])["model"]).values()) == {1.0}
+    log = _write(tmp_path / "a.log", range(100, 130), 2.0, close=False)
+    try:
+        store.log(src).poll()
+        for s in range(130, 300):
+            log.append(s, {"loss": 2.0})
+        log.flush()
+        store.log(src).poll()
+        model = store.model([src.id])["model"]
+        got = _loss(model)
+        assert {got[s] for s in got if 100 <= s < 300} == {2.0}
+        assert {got[s] for s in got if s < 100 or s >= 300} == {1.0}
+        assert model["runs"][0]["last_step"] == 299  # the writer's step: polls go on from it
+    finally:
+        log.close()
+
+
+def test_a_replaced_log_is_read_afresh(tmp_path: Path) -> None:
+    """Finding 2: a log replaced by a bigger one was read at the old offset, or not at all."""
+    from curvelog.web.server import Store
+
+    _write(tmp_path / "a.log", range(200), 1.0)
+    store = Store([str(tmp_path)])
+    (src,) = store.sources().values()
+    first = store.model([src.id])["model"]
+    _write(tmp_path / "new.tmp", range(3000), 7.0)
+    os.replace(tmp_path / "new.tmp", tmp_path / "a.log")
+    store.log(src).poll()
+    t = store.tail(f"{src.id}:199")["runs"][src.id]
+    assert t["structure"] != first["runs"][0]["structure"]  # the page rebuilds
+    model = store.model([src.id])["model"]
+    assert set(_loss(model).values()) == {7.0} and max(_loss(model)) == 2999
+    assert model["runs"][0]["last_step"] == 2999
+
+
+@pytest.mark.browser
+def test_serve_shows_the_values_a_resume_rewrites(web_page: Page, tmp_path: Path) -> None:
+    """Finding 1: steps a resumed session wrote again kept their old values on the page."""
+    _write(tmp_path / "a.log", range(400), 1.0)
+    srv = Server([str(tmp_path)])
+    log = None
+    try:
+        pg = _open(web_page, srv)
+        log = _write(tmp_path / "a.log", range(100, 130), 2.0, close=False)
+        pg.wait_for_function(
+            "() => curvelogView.model.charts[0].resumes.map(r => r.step).join() === '100'",
+            timeout=15_000,
+        )
+        for s in range(130, 300):
+            log.append(s, {"loss": 2.0})
+        log.flush()
+        rewritten = (
+            "() => { const s = curvelogView.model.charts[0].series[0];"
+            " return s.x.every((x, i) => s.y[i] === (x >= 100 && x < 300 ? 2 : 1))"
+            " && s.x.includes(250) && s.x[s.x.length - 1] === 399; }"
+        )
+        pg.wait_for_function(rewritten, timeout=15_000)
+        web_page.screenshot("serve_resume_rewritten")
+        pg.reload()
+        pg.wait_for_selector("#cl-app[data-live-ready='1']", timeout=30_000)
+        assert pg.evaluate(rewritten)
+        assert web_page.errors == []
+    finally:
+        if log is not None:
+            log.close()
+        srv.stop()
+
+
+@pytest.mark.browser
+def test_serve_draws_a_log_replaced_by_another(web_page: Page, tmp_path: Path) -> None:
+    """Finding 2: the page kept drawing the old run, also after a reload."""
+    _write(tmp_path / "a.log", range(200), 1.0)
+    srv = Server([str(tmp_path)])
+    try:
+        pg = _open(web_page, srv)
+        _write(tmp_path / "new.tmp", range(3000), 7.0)
+        os.replace(tmp_path / "new.tmp", tmp_path / "a.log")
+        pg.wait_for_function(
+            "() => { const s = curvelogView.model.charts[0].series[0];"
+            " return s.x[s.x.length - 1] === 2999 && s.y.every(y => y === 7); }",
+            timeout=15_000,
+        )
+        assert "3,000 steps" in pg.locator(".cl-subtitle").text_content()
+        assert web_page.errors == []
+    finally:
+        srv.stop()
+
+
+def _value(s: int) -> float:
+    return {50: math.nan, 244: math.nan, 300: math.inf, 341: -math.inf}.get(s, 10 / (1 + s))
+
+
+@pytest.mark.browser
+def test_serve_marks_nan_and_inf_that_arrive_while_following(
+    web_page: Page, tmp_path: Path
+) -> None:
+    """Finding 5: a live NaN/inf was a gap without a mark, and the subtitle froze."""
+    log = curvelog.EventLog(tmp_path / "a.log", best="loss", flush_every=0)
+    srv = None
+    try:
+        for s in range(200):
+            log.append(s, {"loss": _value(s)})
+        log.flush()
+        srv = Server([str(tmp_path)])
+        pg = _open(web_page, srv)
+        assert pg.locator(".cl-ev").all_text_contents() == ["\u2716 NaN"]
+        for s in range(200, 400):
+            log.append(s, {"loss": _value(s)})
+        log.flush()
+        pg.wait_for_function(
+            "() => curvelogView.model.charts[0].events.map(e => e.kind + '@' + e.step).join()"
+            " === 'nan@50,nan@244,inf@300,-inf@341'",
+            timeout=15_000,
+        )
+        assert pg.locator(".cl-ev").all_text_contents() == [
+            "\u2716 NaN \u00d72",
+            "\u25b2 +inf",
+            "\u25bc \u2212inf",
+        ]
+        assert pg.locator(".cl-subtitle").text_content().startswith("400 steps")
+        web_page.screenshot("serve_live_nan_inf")
+        (rid,) = (r["id"] for r in _runs(srv).values())
+        tail = srv.get(f"api/tail?runs={rid}:299").json()
+        events = next(iter(tail["runs"].values()))["series"]["loss"]["events"]
+        assert events == [
+            {"kind": "inf", "step": 300, "last": 300, "count": 1},
+            {"kind": "-inf", "step": 341, "last": 341, "count": 1},
+        ]
+        assert web_page.errors == []
+    finally:
+        log.close()
+        if srv is not None:
+            srv.stop()
+
+
+def test_a_root_gone_or_no_longer_a_run_hides_only_itself(tmp_path: Path) -> None:
+    """Finding 3: one root removed (or a single-file root emptied) blanked every run."""
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "gone").mkdir()
+    _write(tmp_path / "runs" / "a.log", range(10), 1.0)
+    _write(tmp_path / "gone" / "x.log", range(10), 1.0)
+    _write(tmp_path / "single.log", range(10), 1.0)
+    roots = [str(tmp_path / p) for p in ("runs", "gone", "single.log")]
+    srv = Server(roots)
+    try:
+        assert sorted(_runs(srv)) == ["gone/x.log", "runs/a.log", "single.log"]
+        import shutil
+
+        shutil.rmtree(tmp_path / "gone")
+        (tmp_path / "single.log").write_bytes(b"")  # a script starting a fresh log
+        srv.app.state.store._scanned = 0.0  # the next request walks the roots again
+        r = srv.get("api/runs")
+        assert r.status_code == 200
+        assert [x["label"] for x in r.json()["runs"]] == ["runs/a.log"]
+        assert r.json()["missing"] == [
+            f"{roots[1]}: no such file or folder",
+            f"{roots[2]}: is not a folder, a curvelog log or a chart bundle (.json)",
+        ]
+        _write(tmp_path / "single.log", range(5), 2.0)  # the fresh log, written
+        srv.app.state.store._scanned = 0.0
+        assert sorted(_runs(srv)) == ["runs/a.log", "single.log"]
+        assert srv.get("api/runs").json()["missing"] == [f"{roots[1]}: no such file or folder"]
+    finally:
+        srv.stop()
+
+
+@pytest.mark.browser
+def test_serve_unticks_a_drawn_log_that_is_deleted(web_page: Page, tmp_path: Path) -> None:
+    """Finding 4: the deleted run stayed drawn, another was ticked, its tail polled (404)."""
+    _write(tmp_path / "a.log", range(50), 1.0)
+    _write(tmp_path / "b.log", range(100), 2.0)
+    srv = Server([str(tmp_path)])
+    try:
+        pg = _open(web_page, srv)
+        assert pg.evaluate("() => curvelogView.model.title") == "a"
+        (tmp_path / "a.log").unlink()
+        pg.wait_for_function(
+            "() => document.querySelectorAll('.cl-path').length === 1", timeout=30_000
+        )
+        pg.wait_for_function(
+            "() => document.querySelector('#cl-view .cl-panel') === null", timeout=15_000
+        )
+        assert pg.locator(".cl-path").all_text_contents() == [f"{tmp_path.name}/b.log"]
+        assert not pg.locator("input[data-run]").is_checked()  # b was never picked
+        assert f"{tmp_path.name}/a.log" in pg.locator(".cl-missing").first.text_content()
+        assert "tick a run" in pg.locator("#cl-view").text_content()
+        assert pg.locator(".cl-status").text_content() == ""  # no poll of the gone run
+        web_page.screenshot("serve_drawn_log_deleted")
+        pg.locator("input[data-run]").click()  # ticking b draws b
+        pg.wait_for_function("() => curvelogView.model.title === 'b'", timeout=15_000)
+    finally:
+        srv.stop()
+
+
+def test_concurrent_first_requests_read_and_build_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 7: 8 requests arriving before the first read ended read the log 8 times."""
+    from curvelog.web.server import Store
+
+    _write(tmp_path / "a.log", range(100), 1.0)
+    store = Store([str(tmp_path)])
+    (src,) = store.sources().values()
+    real_read, real_build = curvelog.read, curvelog.build_bundle
+    reads: list[str] = []
+    builds: list[int] = []
+    arrived = threading.Condition()
+
+    def read(path: Any, *a: Any, **kw: Any) -> Any:
+        with arrived:  # hold the first read open while the other requests arrive
+            reads.append(str(path))
+            arrived.notify_all()
+            arrived.wait_for(lambda: len(reads) > 1, timeout=1.0)
+        return real_read(path, *a, **kw)
+
+    def build(*a: Any, **kw: Any) -> Any:
+        builds.append(1)
+        return real_build(*a, **kw)
+
+    monkeypatch.setattr(curvelog, "read", read)
+    monkeypatch.setattr(curvelog, "build_bundle", build)
+    models: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda: models.append(store.model([src.id]))) for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(models) == 8 and all(m == models[0] for m in models)
+    assert len(reads) == 1 and len(builds) == 1
+
+
+@pytest.mark.browser
+def test_serve_keeps_a_fast_log_light(web_page: Page, tmp_path: Path) -> None:
+    """Finding 8: every poll appended up to 2,000 points per line, never re-sampled."""
+    rng = np.random.default_rng(11)
+    y = np.cumsum(rng.normal(size=81_000))
+    y[45_123] = math.nan
+    log = curvelog.EventLog(tmp_path / "fast.log", flush_every=0)
+    srv = None
+    try:
+        for s in range(1000):
+            log.append(s, {"loss": float(y[s])})
+        log.flush()
+        srv = Server([str(tmp_path)])
+        pg = _open(web_page, srv)
+        for k in range(8):  # 8 polls of 10,000 new steps each
+            last = 1000 + 10_000 * (k + 1)
+            for s in range(last - 10_000, last):
+                log.append(s, {"loss": float(y[s])})
+            log.flush()
+            pg.wait_for_function(
+                f"() => {{ const xs = curvelogView.panels[0].u.data[0];"
+                f" return xs[xs.length - 1] === {last - 1}; }}",
+                timeout=15_000,
+            )
+        held = pg.evaluate(
+            "() => { const s = curvelogView.model.charts[0].series[0]; return [s.x, s.y]; }"
+        )
+        assert len(held[0]) <= 10_000  # 1,000 + 8 x 2,000 without re-sampling
+        finite = [v for v in held[1] if v is not None]
+        assert min(finite) == y[np.isfinite(y)].min() and max(finite) == y[np.isfinite(y)].max()
+        assert held[1][held[0].index(45_123)] is None  # the NaN kept
+        assert web_page.errors == []
+    finally:
+        log.close()
+        if srv is not None:
+            srv.stop()
+
+
+def test_cli_serve_answers_at_any_loopback_address_it_prints(tree: Path) -> None:
+    """Finding 6: --host 127.0.0.2 printed a URL whose every request was refused."""
+    proc, out = _start(str(tree / "a"), "--host", "127.0.0.2", "--port", "0")
+    try:
+        assert out.startswith("Serving 1 run at http://127.0.0.2:")  # loopback: no warning
+        url = out.split(" at ")[1].split()[0]
+        assert httpx.get(url, timeout=30).status_code == 200
+        assert httpx.get(url + "api/runs", timeout=30).status_code == 200
+        foreign = httpx.get(url + "api/runs", headers={"Host": "evil.example"}, timeout=30)
+        assert foreign.status_code == 400  # still no DNS rebinding
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+@pytest.mark.browser
+def test_bidi_controls_in_names_are_shown_not_obeyed(web_page: Page, tmp_path: Path) -> None:
+    """Finding 10: a RIGHT-TO-LEFT OVERRIDE in a name reversed the UI text after it."""
+    rlo = "\u202e"
+    with curvelog.EventLog(tmp_path / f"r<b>un{rlo}.log", best="loss", flush_every=0) as log:
+        for s in range(20):
+            log.append(s, {"loss": 1.0 / (s + 1), f"{rlo}evil": float(s), f"{rlo}evil2": 1.0})
+    srv = Server([str(tmp_path)])
+    try:
+        pg = _open(web_page, srv)
+        shown = "r<b>un[U+202E].log"
+        assert pg.locator(".cl-runlist label bdi").all_text_contents() == [shown]
+        assert pg.locator(".cl-path bdi").all_text_contents() == [f"{tmp_path.name}/{shown}"]
+        assert "[U+202E]evil" in pg.locator(".cl-panel h2 bdi").all_text_contents()
+        assert rlo not in pg.locator("body").inner_text()  # nowhere obeyed
+        web_page.screenshot("serve_bidi_names")
+        assert web_page.errors == [] and web_page.dialogs == []
+    finally:
+        srv.stop()
+
+
+@pytest.mark.browser
+def test_registry_versions_are_named_by_key_and_version(
+    web_page: Page, tree: Path, tmp_path: Path
+) -> None:
+    """Finding 10: every registry version was listed as a bold "curves.json"."""
+    from curvelog.bundle import build_bundle
+
+    reg = curvelog.Registry(tmp_path / "saved_models")
+    bundle = build_bundle(curvelog.read(tree / "a" / "run.log"))
+    v1 = reg.file_bundle("product/P001_all/mlp", bundle).number
+    other = build_bundle(curvelog.read(tree / "big.log"))
+    v2 = reg.file_bundle("product/P001_all/mlp", other).number
+    srv = Server([str(tmp_path / "saved_models")])
+    try:
+        pg = _open(web_page, srv)
+        names = pg.locator(".cl-runlist label bdi").all_text_contents()
+        assert names == [f"mlp/v{v1}", f"mlp/v{v2}"]
+    finally:
+        srv.stop()

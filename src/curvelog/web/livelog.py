@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -74,6 +74,9 @@ class Window:
     y: FloatArray
     raw: int  # raw points in the range
     method: str  # "raw", "m4" or "auto"
+    #: the NaN/inf events of the raw points (bundle form), for tails: a reduced
+    #: window keeps every non-finite point, but could join two runs of them
+    events: list[Any] = field(default_factory=list)
 
 
 class _Column:
@@ -95,10 +98,14 @@ class _Column:
     def y(self) -> FloatArray:
         return self._y[: self.n]
 
-    def merge(self, cx: IntArray, cy: FloatArray) -> None:
-        """Add rows in write order: a later write of a step replaces the earlier one."""
+    def merge(self, cx: IntArray, cy: FloatArray) -> bool:
+        """Add rows in write order: a later write of a step replaces the earlier one.
+
+        :returns: whether steps already held were written again or filled in (a
+            resume): what was answered before no longer holds, only what follows.
+        """
         if cx.size == 0:
-            return
+            return False
         if cx.size > 1 and not bool(np.all(cx[1:] > cx[:-1])):
             order = np.argsort(cx, kind="stable")
             cx, cy = cx[order], cy[order]
@@ -115,7 +122,7 @@ class _Column:
             self._y[self.n : need] = cy
             self.bad = np.concatenate([self.bad, self.n + np.flatnonzero(~np.isfinite(cy))])
             self.n = need
-            return
+            return False
         x, y = self.x, self.y.copy()  # a resume: steps written again
         pos = np.searchsorted(x, cx)
         hit = pos < x.size
@@ -126,22 +133,40 @@ class _Column:
         self._y = np.insert(y, pos[new], cy[new])
         self.n = int(self._x.size)
         self.bad = np.flatnonzero(~np.isfinite(self._y))
+        return True
 
 
 class LiveLog:
     """One log's metrics as in-memory columns, extended by `poll`.
 
     :ivar structure: bumps when the charts must be rebuilt (a new session, a
-        resume, a new metric); tail updates cannot express those.
+        resume, a new metric, the file replaced); tail updates cannot express those.
+    :ivar rewrites: bumps when a poll wrote steps already held again (a resume
+        going up through them): the page is told by `after` (it replaces
+        everything past its last step), but a bundle built before is stale.
     :ivar last_step: the step of the last row written (the client asks for
-        points after it).
+        points after it; mid-resume it lies below the highest step held).
+    :ivar stale: the file was replaced or truncated: `reload` must read it afresh
+        (until then nothing more is read from it, at an offset that means nothing).
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        from .. import read
-
         self.path = os.fspath(path)
         self._lock = threading.Lock()
+        self.structure = 0
+        self.rewrites = 0
+        self.version = 0
+        self._read()
+
+    def reload(self) -> None:
+        """Read the whole file again (replaced, truncated or rewritten): the counters go on."""
+        with self._lock:
+            self._read()
+
+    def _read(self) -> None:
+        from .. import read
+        from ..bundle._build import _distinct_steps
+
         run = read(self.path)
         self.run: Any = run  # kept until the first page model is built, then dropped
         self.offset = run.size
@@ -153,37 +178,51 @@ class LiveLog:
         }
         segments = run.segments
         self.last_step: int | None = segments[-1].last_step if segments else None
+        self.steps, _, top = _distinct_steps(run)
+        self._top = -math.inf if top is None else top  # the highest step held
         self.sessions = len(run.sessions)
         self.resumes = len(segments) - 1 if segments else 0
         self.objective: dict[str, Any] | None = run.objective
         self.open_sessions = {s.sid for s in run.sessions if not s.closed} if run.live else set()
-        self.structure = 0
         self._small = _primed_row_frames(self.path, self.offset)
-        self.version = 0
         self._stat = self._stat_now()
-        self._polled = 0.0
+        self._head = _head(self.path, self.offset)
+        self.stale = False
+        #: (structure, rewrites, last_step) when ``run`` was read: what a bundle built
+        #: from it shows, and the step a page drawing that bundle polls after
+        self.read_at: tuple[int, int, int | None] = (self.structure, self.rewrites, self.last_step)
 
     # ------------------------------------------------------------------ reading
 
-    def _stat_now(self) -> tuple[int, int]:
+    def _stat_now(self) -> tuple[int, int, int, int]:
         try:
             st = os.stat(self.path)
         except OSError:
-            return (-1, -1)
-        return (st.st_size, st.st_mtime_ns)
+            return (-1, -1, -1, -1)
+        return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
 
     def poll(self) -> bool:
-        """Read what the writer appended since the last poll; True if anything changed."""
+        """Read what the writer appended since the last poll; True if anything changed.
+
+        A file that is now another file (another inode, shorter than what was
+        read, or other first bytes: truncated and written again) is not read at
+        the old offset: it is marked `stale` and the charts must be rebuilt.
+        """
         with self._lock:
+            if self.stale:
+                return False
             now = self._stat_now()
             if now == self._stat:
                 return False
-            self._stat = now
-            if 0 <= now[0] < self.offset:  # replaced or truncated: only a fresh read can tell
-                self.structure += 1
-                return True
+            old, self._stat = self._stat, now
+            if now[0] < 0:  # deleted: the run list drops it
+                return False
+            if now[2:] != old[2:] or now[0] < self.offset:
+                return self._replaced()
             try:
                 with open(self.path, "rb") as f:
+                    if f.read(len(self._head)) != self._head:
+                        return self._replaced()
                     f.seek(self.offset)
                     chunk = f.read()
             except OSError:
@@ -191,6 +230,11 @@ class LiveLog:
             if not chunk:
                 return False
             return self._consume(chunk)
+
+    def _replaced(self) -> bool:
+        self.stale = True
+        self.structure += 1
+        return True
 
     def _consume(self, chunk: bytes) -> bool:
         from ..log._chunk import _decode_data
@@ -231,6 +275,10 @@ class LiveLog:
                     self.resumes += int(np.count_nonzero(steps[1:] < steps[:-1]))
                     self.structure += 1
                 self.last_step = int(steps[-1])
+                above = steps[steps > self._top]  # distinct steps only grow past the top
+                if above.size:
+                    self.steps += int(np.unique(above).size)
+                    self._top = int(above.max())
                 for name, rows, values in cols:
                     xs = steps if rows is None else steps[rows]
                     entry = new.setdefault(name, ([], []))
@@ -240,7 +288,8 @@ class LiveLog:
             if name not in self.columns:
                 self.columns[name] = _Column(np.zeros(0, np.int64), np.zeros(0))
                 self.structure += 1
-            self.columns[name].merge(np.concatenate(xs_parts), np.concatenate(ys_parts))
+            if self.columns[name].merge(np.concatenate(xs_parts), np.concatenate(ys_parts)):
+                self.rewrites += 1
             changed = True
         if changed or frames:
             self.version += 1
@@ -299,19 +348,40 @@ class LiveLog:
         return Window(wx[idx], wy[idx], raw, "auto")
 
     def after(self, step: int | None, n: int) -> dict[str, Window]:
-        """Every metric's points after ``step`` (all of them if None), `m4`-reduced to ``n``."""
+        """Every metric's points after ``step`` (all of them if None), `m4`-reduced to ``n``.
+
+        The page replaces everything it holds past ``step`` with these: a resume
+        writing up through steps already drawn rewrites them there too.
+        """
+        from ..bundle._series import _events
+
         out = {}
         for name, col in self.columns.items():
             with self._lock:
                 i = 0 if step is None else int(np.searchsorted(col.x, step, side="right"))
                 wx, wy = col.x[i:].copy(), col.y[i:].copy()
+                bad = col.bad[np.searchsorted(col.bad, i) :] - i
             if wx.size == 0:
                 continue
+            events = _events(wx, wy, bad)[0]
             if wx.size > n:
-                idx = m4(wy, max(n // 4, 1))
+                idx = m4(wy, max(n // 4, 1), bad)
                 wx, wy = wx[idx], wy[idx]
-            out[name] = Window(wx, wy, int(wx.size), "m4")
+            out[name] = Window(wx, wy, int(wx.size), "m4", events)
         return out
+
+
+#: the first bytes of a log compared on each poll: a file truncated and written
+#: again (its size past the old one) starts with another session's header
+_HEAD = 4096
+
+
+def _head(path: str, offset: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(min(offset, _HEAD))
+    except OSError:
+        return b""
 
 
 #: how far before the end of what the first read covered a rows record is looked for

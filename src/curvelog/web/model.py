@@ -31,7 +31,7 @@ from ..plot._style import (
     resume_note,
 )
 
-__all__ = ["PALETTE", "auto_logy", "page_model", "run_name"]
+__all__ = ["PALETTE", "auto_logy", "page_model", "run_name", "subtitle"]
 
 #: line dashes in CSS pixels, one per series of a chart in a comparison (plot.LINESTYLES)
 DASHES: Final[tuple[tuple[float, ...], ...]] = ((), (8.0, 3.0), (2.0, 3.0), (9.0, 3.0, 2.0, 3.0))
@@ -39,17 +39,40 @@ DASHES: Final[tuple[tuple[float, ...], ...]] = ((), (8.0, 3.0), (2.0, 3.0), (9.0
 
 def _subtitle(bundle: Mapping[str, Any]) -> str:
     """The facts the PNG prints top right: steps, sessions, resumes."""
-    parts: list[str] = []
     summary = bundle.get("summary")
-    if isinstance(summary, Mapping) and isinstance(summary.get("steps"), int):
-        parts.append(f"{summary['steps']:,} steps")
+    steps = summary.get("steps") if isinstance(summary, Mapping) else None
     run = bundle.get("run")
     sessions = run.get("sessions") if isinstance(run, Mapping) else None
+    return subtitle(steps, sessions, [r["step"] for r in bundle.get("resumes") or ()])
+
+
+def subtitle(steps: object, sessions: object, resumes: Sequence[int]) -> str:
+    """The header's facts from their numbers (``serve`` updates them as a log grows)."""
+    parts: list[str] = []
+    if isinstance(steps, int):
+        parts.append(f"{steps:,} steps")
     if isinstance(sessions, int) and sessions > 1:
         parts.append(f"{sessions} sessions")
-    if note := resume_note([r["step"] for r in bundle.get("resumes") or ()]):
+    if note := resume_note(resumes):
         parts.append(note)
     return "  \u00b7  ".join(parts)
+
+
+def _events(s: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A bundle series' NaN/inf events as the page draws them (``serve``'s tails too)."""
+    out = []
+    for e in s.get("events", ()):
+        kind = str(e.get("kind", "nan"))
+        n = e.get("count", 1)
+        out.append(
+            {
+                "kind": kind if kind in ("nan", "inf", "-inf") else "nan",
+                "step": e["step"],
+                "last": e.get("last_step", e["step"]),
+                "count": n if isinstance(n, int) and n > 0 else 1,
+            }
+        )
+    return out
 
 
 def _best_point(best: Mapping[str, Any], s: Mapping[str, Any]) -> tuple[int, float] | None:
@@ -70,22 +93,6 @@ def _best_point(best: Mapping[str, Any], s: Mapping[str, Any]) -> tuple[int, flo
 
 def _note(best: Mapping[str, Any], value: float, step: int) -> str:
     return f"best {best.get('metric')} = {value:.4g}\nat step {step:,}"
-
-
-def _events(s: Mapping[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    for e in s.get("events", ()):
-        kind = str(e.get("kind", "nan"))
-        n = e.get("count", 1)
-        out.append(
-            {
-                "kind": kind if kind in ("nan", "inf", "-inf") else "nan",
-                "step": e["step"],
-                "last": e.get("last_step", e["step"]),
-                "count": n if isinstance(n, int) and n > 0 else 1,
-            }
-        )
-    return out
 
 
 def _series(

@@ -67,7 +67,13 @@ def _floats(values: Any) -> list[float | None]:
 
 
 def _window_json(w: Window) -> dict[str, Any]:
-    return {"x": w.x.tolist(), "y": _floats(w.y), "raw": w.raw, "method": w.method}
+    """JSON has no NaN or inf: they go as null, and a tail's events say which they are."""
+    from .model import _events
+
+    out = {"x": w.x.tolist(), "y": _floats(w.y), "raw": w.raw, "method": w.method}
+    if w.events:
+        out["events"] = _events({"events": w.events})
+    return out
 
 
 class Store:
@@ -80,14 +86,24 @@ class Store:
         self._scanned = 0.0
         self._logs: dict[str, LiveLog] = {}
         self._polled: dict[str, float] = {}
-        self._bundles: dict[str, tuple[Any, int, Bundle]] = {}
-        self.sources()  # a bad root fails at start, not on the first request
+        self._run_locks: dict[str, threading.Lock] = {}
+        self._bundles: dict[str, tuple[LiveLog, tuple[int, int, int | None], Bundle]] = {}
+        #: the roots the last rescan skipped ("PATH: why")
+        self.missing: list[str] = []
+        # a bad root fails at start, not on the first request
+        self._sources = {s.id: s for s in discover(self.roots)}
+        self._scanned = time.monotonic()
 
     def sources(self) -> dict[str, Source]:
-        """The runs under the roots, walked again if the last walk is over 2 s old."""
+        """The runs under the roots, walked again if the last walk is over 2 s old.
+
+        A root gone since the start is skipped and noted in `missing`.
+        """
         with self._lock:
             if time.monotonic() - self._scanned > _RESCAN_S:
-                self._sources = {s.id: s for s in discover(self.roots)}
+                missing: list[str] = []
+                self._sources = {s.id: s for s in discover(self.roots, missing=missing)}
+                self.missing = missing
                 self._scanned = time.monotonic()
             return self._sources
 
@@ -98,14 +114,25 @@ class Store:
             raise BadRequest(f"no run {rid!r}")
         return src
 
-    def log(self, src: Source, fresh: bool = False) -> LiveLog:
+    def _run_lock(self, rid: str) -> threading.Lock:
+        """One lock per run: its first read and its bundle are made once, however many
+        requests ask at once (the others wait for them instead of reading again)."""
+        with self._lock:
+            return self._run_locks.setdefault(rid, threading.Lock())
+
+    def log(self, src: Source) -> LiveLog:
         with self._lock:
             live = self._logs.get(src.id)
-        if live is None or fresh:
-            live = LiveLog(src.path)
+        if live is not None:
+            return live
+        with self._run_lock(src.id):
             with self._lock:
-                self._logs[src.id] = live
-                self._polled[src.id] = time.monotonic()
+                live = self._logs.get(src.id)
+            if live is None:  # the first asker reads; the others found it above
+                live = LiveLog(src.path)
+                with self._lock:
+                    self._logs[src.id] = live
+                    self._polled[src.id] = time.monotonic()
         return live
 
     def polled(self, src: Source) -> LiveLog:
@@ -117,22 +144,32 @@ class Store:
             live.poll()
         return live
 
-    def bundle(self, src: Source) -> tuple[Bundle, LiveLog | None]:
-        """A run's chart bundle (a log compacted with ``auto``, kept until its charts change)."""
+    def bundle(self, src: Source) -> tuple[Bundle, LiveLog | None, tuple[int, int | None]]:
+        """A run's chart bundle (a log compacted with ``auto``), and for a log the
+        (structure, last step) the page drawing it follows from.
+
+        A log's bundle is kept while only appends follow it (the page's polls
+        add those); a resume that writes steps again, a new metric or session,
+        or a replaced file makes it stale, and the log is read afresh.
+        """
         from .. import build_bundle, load_bundle
 
         if src.kind == "bundle":
-            return load_bundle(src.path), None
+            return load_bundle(src.path), None, (0, None)
         live = self.polled(src)
-        cached = self._bundles.get(src.id)
-        if cached is not None and cached[0] is live and cached[1] == live.structure:
-            return cached[2], live
-        if live.run is None or live.structure:  # the charts changed since the read: read again
-            live = self.log(src, fresh=True)
-        bundle = build_bundle(live.run, method="auto")
-        live.run = None  # the columns are all that is kept
-        self._bundles[src.id] = (live, live.structure, bundle)
-        return bundle, live
+        with self._run_lock(src.id):
+            cached = self._bundles.get(src.id)
+            if cached is not None and cached[0] is live and cached[1] == live.read_at:
+                if live.read_at[:2] == (live.structure, live.rewrites):
+                    return cached[2], live, (live.read_at[0], live.read_at[2])
+            current = (live.structure, live.rewrites)
+            if live.run is None or live.stale or live.read_at[:2] != current:
+                live.reload()  # what was read no longer holds: read again
+            read_at = live.read_at
+            bundle = build_bundle(live.run, method="auto")
+            live.run = None  # the columns are all that is kept
+            self._bundles[src.id] = (live, read_at, bundle)
+        return bundle, live, (read_at[0], read_at[2])
 
     # ------------------------------------------------------------------ API answers
 
@@ -143,7 +180,7 @@ class Store:
                 live = self._logs.get(s.id)
             out.append({"id": s.id, "label": s.label, "kind": s.kind,
                         "live": bool(live and live.live)})  # fmt: skip
-        return {"runs": out}
+        return {"runs": out, "missing": self.missing}
 
     def model(self, ids: Sequence[str]) -> dict[str, Any]:
         from ..pipeline import run_names
@@ -155,11 +192,10 @@ class Store:
         bundles: list[Bundle] = []
         states: list[dict[str, Any]] = []
         for src in srcs:
-            b, live = self.bundle(src)
+            b, live, (structure, last_step) = self.bundle(src)
             bundles.append(b)
-            states.append({"id": src.id, "kind": src.kind,
-                           "structure": live.structure if live else 0,
-                           "last_step": b["summary"]["last_step"],
+            states.append({"id": src.id, "kind": src.kind, "structure": structure,
+                           "last_step": last_step if live else b["summary"]["last_step"],
                            "live": bool(live and live.live)})  # fmt: skip
         names = run_names(bundles, [s.path for s in srcs])
         model = page_model(bundles, names=names)
@@ -168,6 +204,8 @@ class Store:
         return {"model": model}
 
     def tail(self, spec: str) -> dict[str, Any]:
+        from .model import subtitle
+
         out: dict[str, Any] = {}
         for item in filter(None, spec.split(",")):
             rid, _, after = item.partition(":")
@@ -176,11 +214,14 @@ class Store:
                 continue
             live = self.polled(src)
             step = _int(after) if after not in ("", "null") else None
+            cached = self._bundles.get(rid)
+            resumes = [r["step"] for r in cached[2].get("resumes") or ()] if cached else []
             out[rid] = {
                 "structure": live.structure,
                 "last_step": live.last_step,
                 "live": live.live,
                 "best": live.best(),
+                "subtitle": subtitle(live.steps, live.sessions, resumes),
                 "series": {m: _window_json(w) for m, w in live.after(step, _TAIL_N).items()},
             }
         return {"runs": out}
@@ -313,7 +354,10 @@ def serve(
         raise ServeError(
             "curvelog serve", "needs the serve extra: pip install 'curvelog[serve]'"
         ) from None
-    hosts = ["127.0.0.1", "localhost", "[::1]"]
+    shown = f"[{host}]" if ":" in host else host
+    # the printed URL names the address bound: its Host header must be accepted too
+    # (127.0.0.2 is loopback as well); Host headers are compared without the port
+    hosts = list(dict.fromkeys(["127.0.0.1", "localhost", "[::1]", shown]))
     if not _loopback(host):
         echo(f"Warning: serving on {host}: anyone who can reach this machine can read these runs "
              "(curvelog serve has no login)")  # fmt: skip
@@ -329,7 +373,6 @@ def serve(
         raise ServeError(f"{host}:{port}", f"cannot listen here ({e.strerror or e})") from None
     sock.listen(128)  # connections wait in the backlog until uvicorn's loop runs
     bound = sock.getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{bound}/"
     n = len(app.state.store.sources())
     echo(f"Serving {n} run{'' if n == 1 else 's'} at {url} (Ctrl+C to stop)")

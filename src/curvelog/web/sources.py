@@ -79,25 +79,37 @@ def _walk(root: str) -> Iterator[str]:
             yield os.path.join(folder, name)
 
 
-def discover(roots: Sequence[str]) -> list[Source]:
+def discover(roots: Sequence[str], *, missing: list[str] | None = None) -> list[Source]:
     """Every log and bundle under ``roots`` (files or folders; a registry root is a folder).
 
     A file given as a root is recognised by its content; in folders, files
     named ``*.log``, ``*.curves.json`` or ``curves.json`` (the registry's) are.
 
-    :raises PathError: a root that does not exist, or a file that is neither
-        a log nor a bundle (serving it would show nothing, and say nothing).
+    :param missing: given (a rescan of a running server), a root that is gone
+        or no longer a run is noted there (``"PATH: why"``) and skipped: one
+        folder cleaned up, or a log a script is starting afresh, must not hide
+        the runs of the other roots.
+    :raises PathError: without ``missing``: a root that does not exist, or a
+        file that is neither a log nor a bundle (serving it would show nothing,
+        and say nothing).
     """
-    real_roots = []
+    given_roots, real_roots = [], []
     for r in roots:
-        if not os.path.exists(r):
-            raise PathError(r, "no such file or folder")
-        real = os.path.realpath(r)
-        if not os.path.isdir(real) and _kind(real, given=True) is None:
-            raise PathError(r, "is not a folder, a curvelog log or a chart bundle (.json)")
+        try:
+            if not os.path.exists(r):
+                raise PathError(r, "no such file or folder")
+            real = os.path.realpath(r)
+            if not os.path.isdir(real) and _kind(real, given=True) is None:
+                raise PathError(r, "is not a folder, a curvelog log or a chart bundle (.json)")
+        except PathError as e:
+            if missing is None:
+                raise
+            missing.append(str(e))
+            continue
+        given_roots.append(r)
         real_roots.append(real)
     found: dict[str, Source] = {}
-    for given, root in zip(roots, real_roots, strict=True):
+    for given, root in zip(given_roots, real_roots, strict=True):
         candidates = [root] if os.path.isfile(root) else list(_walk(root))
         # a file is named by its own path rather than by a link to it
         candidates.sort(key=os.path.islink)

@@ -18,6 +18,21 @@
     return e;
   }
 
+  /* Names (files, runs, metrics) are user data: their bidi controls are shown as
+   * "[U+202E]" rather than obeyed (a right-to-left override in a file name would
+   * reverse it, and the text after it, so it could pose as another name), and a
+   * name is isolated from the text around it: a <bdi> element, or FSI..PDI in a
+   * plain string, so its right-to-left letters cannot reorder that text. */
+  var BIDI = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+
+  function shownName(s) {
+    return String(s).replace(BIDI, function (c) { return "[U+" + c.charCodeAt(0).toString(16).toUpperCase() + "]"; });
+  }
+
+  function nameEl(cls, s) { return el("bdi", cls, shownName(s)); }
+
+  function isolated(s) { return "\u2068" + shownName(s) + "\u2069"; }
+
   function fmtStep(v) {
     if (v == null || !isFinite(v)) return "";
     var a = Math.abs(v), units = [[1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
@@ -25,6 +40,26 @@
       if (a >= units[i][0]) return trimNum((v / units[i][0]).toPrecision(4)) + units[i][1];
     }
     return v === Math.round(v) ? String(v) : trimNum(v.toPrecision(3));
+  }
+
+  /* the x ticks: as fmtStep while its digits tell ticks `incr` apart, else the
+   * exact steps ("1,499,995"), so a narrow zoom deep into a long run does not
+   * read "1.5M" at every tick */
+  function fmtSteps(splits, incr) {
+    var top = 0, whole = true;
+    splits.forEach(function (v) {
+      if (v == null || !isFinite(v)) return;
+      top = Math.max(top, Math.abs(v));
+      if (v !== Math.round(v)) whole = false;
+    });
+    if (!(incr > 0) || top === 0 || (top < 1e3 && whole)) return splits.map(fmtStep);
+    // the last digit fmtStep shows: 4 significant digits from 1k, 3 below
+    var digit = Math.pow(10, Math.floor(Math.log10(top)) - (top >= 1e3 ? 3 : 2));
+    if (incr >= digit * (1 - 1e-9)) return splits.map(fmtStep);
+    var dec = Math.max(0, Math.min(6, Math.ceil(-Math.log10(incr) - 1e-9)));
+    return splits.map(function (v) {
+      return v == null || !isFinite(v) ? "" : v.toLocaleString("en-US", { minimumFractionDigits: dec, maximumFractionDigits: dec });
+    });
   }
 
   function trimNum(s) {
@@ -208,7 +243,7 @@
       drawStar(ctx, sx, sy, (view.model.compare ? 8 : 9) * pr, s.color);
       panel.starPos.push({ run: s.run, x: sx / pr, y: sy / pr, step: s.x });
       if (!s.note) return;
-      var lines = String(s.note).split("\n"), fs = 11 * pr;
+      var lines = shownName(s.note).split("\n"), fs = 11 * pr;
       ctx.font = fs + "px sans-serif";
       var w = Math.max.apply(null, lines.map(function (l) { return ctx.measureText(l).width; })) + 10 * pr;
       var h = lines.length * fs * 1.25 + 8 * pr;
@@ -227,7 +262,7 @@
   }
 
   window.CurvelogDraw = {
-    KIND_NAMES: KIND_NAMES, GLYPHS: GLYPHS, el: el, fmtStep: fmtStep, fmtValue: fmtValue, fmtTick: fmtTick,
+    KIND_NAMES: KIND_NAMES, GLYPHS: GLYPHS, el: el, shownName: shownName, nameEl: nameEl, isolated: isolated, fmtStep: fmtStep, fmtSteps: fmtSteps, fmtValue: fmtValue, fmtTick: fmtTick,
     fmtExactStep: fmtExactStep, ema: ema, shown: shown, nearest: nearest, drawOverlays: drawOverlays,
   };
 })();

@@ -6,9 +6,13 @@
 (function () {
   "use strict";
 
-  var P = window.CurvelogPage, el = P.el;
+  var P = window.CurvelogPage, el = P.el, D = window.CurvelogDraw;
   var POLL_MS = 1000, ZOOM_WAIT_MS = 120;
-  var state = { runs: [], selected: [], view: null, model: null, base: null, zoomSeq: 0, polling: false };
+  /* a followed line past LIVE_MAX points is re-sampled (M4, extremes and NaN/inf
+   * kept) back to LIVE_N by the server: a fast log must not grow the page's arrays,
+   * and the redraw each poll costs, without bound */
+  var LIVE_MAX = 8000, LIVE_N = 2000;
+  var state = { runs: [], missing: [], selected: [], view: null, model: null, base: null, zoomSeq: 0, polling: false, thinning: false };
 
   function api(path, params) {
     var q = new URLSearchParams(params || {}).toString();
@@ -24,6 +28,13 @@
 
   /* ------------------------------------------------------------ the run list */
 
+  /* the name in bold in the run list: the file's name, or for a registry version
+   * (every one is a "curves.json") its key's last part and version: "mlp/v3" */
+  function shortName(label) {
+    var parts = label.split("/"), last = parts.pop();
+    return last === "curves.json" && parts.length >= 2 ? parts.slice(-2).join("/") : last;
+  }
+
   function renderRuns() {
     var ul = state.listEl;
     ul.textContent = "";
@@ -35,27 +46,43 @@
       box.checked = state.selected.indexOf(r.id) >= 0;
       box.setAttribute("data-run", r.id);
       box.addEventListener("change", function () {
+        state.noteEl.textContent = "";
         if (box.checked) state.selected.push(r.id);
         else state.selected = state.selected.filter(function (x) { return x !== r.id; });
         loadModel();
       });
       lab.appendChild(box);
-      lab.appendChild(el("span", null, " " + r.label.split("/").pop() + " "));
+      lab.appendChild(document.createTextNode(" "));
+      lab.appendChild(D.nameEl(null, shortName(r.label)));
+      lab.appendChild(document.createTextNode(" "));
       if (r.live) lab.appendChild(el("span", "cl-live", "\u25CF live"));
       li.appendChild(lab);
-      li.appendChild(el("span", "cl-path", r.label + (r.kind === "bundle" ? " (bundle)" : "")));
+      var path = el("span", "cl-path");
+      path.appendChild(D.nameEl(null, r.label));
+      if (r.kind === "bundle") path.appendChild(document.createTextNode(" (bundle)"));
+      li.appendChild(path);
       ul.appendChild(li);
     });
     if (!state.runs.length) ul.appendChild(el("li", "cl-empty", "no logs or bundles found under the given paths"));
+    state.missing.forEach(function (m) { ul.appendChild(el("li", "cl-missing", "skipped " + D.isolated(m))); });
   }
 
-  function loadRuns() {
+  /* `first`: the page's first list, where the first run is ticked. Later, a
+   * ticked run that is gone (deleted, moved) is unticked, the page says so and
+   * draws what stays ticked, or nothing: never another run the user did not pick */
+  function loadRuns(first) {
     return api("runs").then(function (body) {
+      var labels = new Map(state.runs.map(function (r) { return [r.id, r.label]; }));
       state.runs = body.runs;
+      state.missing = body.missing || [];
       var known = new Set(body.runs.map(function (r) { return r.id; }));
+      var gone = state.selected.filter(function (id) { return !known.has(id); });
       state.selected = state.selected.filter(function (id) { return known.has(id); });
-      if (!state.selected.length && body.runs.length) state.selected = [body.runs[0].id];
+      if (first && !state.selected.length && body.runs.length) state.selected = [body.runs[0].id];
       renderRuns();
+      if (!gone.length) return;
+      state.noteEl.textContent = "no longer found (deleted or moved): " + gone.map(function (id) { return D.isolated(labels.get(id) || id); }).join(", ");
+      return loadModel();
     });
   }
 
@@ -68,6 +95,7 @@
   function loadModel() {
     if (!state.selected.length) {
       state.model = null;
+      status("");
       if (state.view) { state.view.panels.forEach(function (p) { p.u.destroy(); }); state.view = null; }
       state.mainEl.textContent = "";
       state.mainEl.appendChild(el("div", "cl-empty", "tick a run to draw it; tick several to overlay them"));
@@ -87,6 +115,40 @@
 
   /* ------------------------------------------------------------ following */
 
+  var NONE = { x: [], y: [] };
+
+  /* the points of `line` past step `after` replaced by the tail's (a resume
+   * rewrites steps the page already drew); true if anything changed */
+  function splice(line, after, add) {
+    var i = after == null ? 0 : upperBound(line.x, after);
+    if (i === line.x.length && !add.x.length) return false;
+    line.x.length = i; line.y.length = i;
+    for (var j = 0; j < add.x.length; j++) { line.x.push(add.x[j]); line.y.push(add.y[j]); }
+    return true;
+  }
+
+  /* the same for the NaN/inf marks of one series: those past `after` are the tail's
+   * (a run of them that went on past `after` was written again: cut at `after`) */
+  function spliceEvents(chart, run, metric, after, add) {
+    var mine = function (e) { return e.run === run && e.metric === metric; };
+    var key = function (evs) { return JSON.stringify(evs.filter(mine)); };
+    var before = key(chart.events);
+    chart.events = chart.events.filter(function (e) { return !mine(e) || (after != null && e.step <= after); });
+    chart.events.forEach(function (e) {
+      if (mine(e) && e.last > after) { e.count = Math.min(e.count, after - e.step + 1); e.last = after; }
+    });
+    add.forEach(function (e) {
+      chart.events.push({ kind: e.kind, step: e.step, last: e.last, count: e.count, run: run, metric: metric });
+    });
+    return key(chart.events) !== before;
+  }
+
+  function upperBound(xs, v) {
+    var lo = 0, hi = xs.length;
+    while (lo < hi) { var mid = (lo + hi) >> 1; if (xs[mid] <= v) lo = mid + 1; else hi = mid; }
+    return lo;
+  }
+
   function poll() {
     var m = state.model;
     if (!m || state.polling) return Promise.resolve();
@@ -95,24 +157,22 @@
     state.polling = true;
     return api("tail", { runs: spec.join(",") }).then(function (body) {
       if (state.model !== m) return;
-      var rebuild = false, grew = false;
+      var rebuild = false, grew = false, marked = false;
       m.runs.forEach(function (r, k) {
         var t = body.runs[r.id];
         if (!t) return;
         if (t.structure !== r.structure) { rebuild = true; return; }
+        var after = r.last_step; // the tail holds every point past it: they replace the page's
         r.last_step = t.last_step;
         r.live = t.live;
+        if (!m.compare && t.subtitle != null && t.subtitle !== m.subtitle) { m.subtitle = t.subtitle; grew = true; }
         m.charts.forEach(function (c, ci) {
           c.series.forEach(function (s, si) {
-            var add = s.run === k ? t.series[s.metric] : null;
-            if (!add || !add.x.length) return;
-            var base = state.base[ci][si];
-            for (var i = 0; i < add.x.length; i++) {
-              if (base.x.length && add.x[i] <= base.x[base.x.length - 1]) continue;
-              base.x.push(add.x[i]); base.y.push(add.y[i]);
-              if (!s.x.length || add.x[i] > s.x[s.x.length - 1]) { s.x.push(add.x[i]); s.y.push(add.y[i]); }
-            }
-            grew = true;
+            if (s.run !== k) return;
+            var add = t.series[s.metric] || NONE;
+            if (splice(state.base[ci][si], after, add)) grew = true;
+            splice(s, after, add);
+            if (spliceEvents(c, k, s.metric, after, add.events || [])) marked = true;
           });
           if (t.best) {
             c.stars.forEach(function (st) {
@@ -124,14 +184,45 @@
         });
       });
       if (rebuild) return loadModel();
-      if (grew && state.view) state.view.refresh();
+      if (marked && state.view) state.view.render(); // new marks, and the legend counts them
+      else if (grew && state.view) state.view.refresh();
+      if (grew) thin(m);
       var following = m.runs.filter(function (r) { return r.live; });
       status(following.length ? "following " + following.map(function (r) {
-        return r.name + " (step " + (r.last_step == null ? "\u2014" : r.last_step.toLocaleString("en-US")) + ")";
+        return D.isolated(r.name) + " (step " + (r.last_step == null ? "\u2014" : r.last_step.toLocaleString("en-US")) + ")";
       }).join(", ") : "");
       state.lastPoll = Date.now();
       document.getElementById("cl-app").setAttribute("data-polls", String((Number(document.getElementById("cl-app").getAttribute("data-polls")) || 0) + 1));
-    }).catch(function (e) { status("error: " + e.message); }).finally(function () { state.polling = false; });
+    }).catch(function (e) {
+      status("error: " + e.message);
+      return loadRuns().catch(function () {}); // a run gone since the last list: untick it, stop asking for it
+    }).finally(function () { state.polling = false; });
+  }
+
+  /* every followed line held past LIVE_MAX points, re-sampled by the server over
+   * what the page holds; points a poll added meanwhile (past the window) are kept */
+  function thin(m) {
+    if (state.thinning || !state.view) return;
+    var jobs = [];
+    m.charts.forEach(function (c, ci) {
+      c.series.forEach(function (s, si) {
+        var run = m.runs[s.run], base = state.base[ci][si];
+        if (run.kind !== "log" || base.x.length <= LIVE_MAX) return;
+        jobs.push(api("window", { run: run.id, metric: s.metric, x0: base.x[0], x1: base.x[base.x.length - 1], n: LIVE_N, method: "m4" })
+          .then(function (w) { return { ci: ci, si: si, w: w }; }, function () { return null; }));
+      });
+    });
+    if (!jobs.length) return;
+    state.thinning = true;
+    Promise.all(jobs).then(function (results) {
+      if (state.model !== m) return;
+      results.forEach(function (r) {
+        if (!r || !r.w.x.length) return;
+        var base = state.base[r.ci][r.si], i = upperBound(base.x, r.w.x[r.w.x.length - 1]);
+        state.base[r.ci][r.si] = { x: r.w.x.concat(base.x.slice(i)), y: r.w.y.concat(base.y.slice(i)) };
+      });
+      resample(state.view, state.view.zoom, ++state.zoomSeq, "m4"); // the lines drawn, from the new base
+    }).finally(function () { state.thinning = false; });
   }
 
   /* ------------------------------------------------------------ zoom */
@@ -194,6 +285,8 @@
     side.appendChild(el("h1", "cl-title", "curvelog serve"));
     state.statusEl = el("div", "cl-status");
     side.appendChild(state.statusEl);
+    state.noteEl = el("div", "cl-missing");
+    side.appendChild(state.noteEl);
     state.listEl = el("ul", "cl-runlist");
     side.appendChild(state.listEl);
     state.mainEl = el("div", "cl-main");
@@ -201,10 +294,10 @@
     layout.appendChild(side);
     layout.appendChild(state.mainEl);
     app.appendChild(layout);
-    loadRuns().then(loadModel).then(function () {
+    loadRuns(true).then(loadModel).then(function () {
       app.setAttribute("data-live-ready", "1");
       setInterval(poll, POLL_MS);
-      setInterval(function () { loadRuns(); }, 5000);
+      setInterval(function () { loadRuns().catch(function (e) { status("error: " + e.message); }); }, 5000);
     }).catch(function (e) { status("error: " + e.message); });
   });
 })();

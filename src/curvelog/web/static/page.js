@@ -9,7 +9,7 @@
   "use strict";
 
   var D = window.CurvelogDraw;
-  var el = D.el, fmtStep = D.fmtStep, fmtValue = D.fmtValue, fmtTick = D.fmtTick;
+  var el = D.el, nameEl = D.nameEl, shownName = D.shownName, fmtStep = D.fmtStep, fmtValue = D.fmtValue, fmtTick = D.fmtTick;
   var fmtExactStep = D.fmtExactStep, ema = D.ema, shown = D.shown, nearest = D.nearest;
   var drawOverlays = D.drawOverlays, KIND_NAMES = D.KIND_NAMES, GLYPHS = D.GLYPHS;
 
@@ -69,7 +69,9 @@
       var item = el("span");
       var sw = el("span", "cl-swatch"); sw.style.borderTopColor = s.color;
       item.appendChild(sw);
-      item.appendChild(el("span", null, " " + s.name + " "));
+      item.appendChild(document.createTextNode(" "));
+      item.appendChild(nameEl(null, s.name));
+      item.appendChild(document.createTextNode(" "));
       var v = s.y[k];
       item.appendChild(el("b", "cl-value", v == null ? eventAt(panel.chart, s, s.x[k]) : fmtValue(v)));
       item.appendChild(el("span", null, " @ step " + fmtExactStep(s.x[k])));
@@ -83,7 +85,9 @@
   function makePanel(view, chart, index) {
     var box = el("section", "cl-panel");
     box.setAttribute("data-chart", chart.id);
-    box.appendChild(el("h2", null, chart.title));
+    var h2 = el("h2");
+    h2.appendChild(nameEl(null, chart.title));
+    box.appendChild(h2);
     var holder = el("div", "cl-chart");
     box.appendChild(holder);
     var panel = { chart: chart, index: index, box: box, visible: chart.series.map(function () { return true; }) };
@@ -98,7 +102,7 @@
       sw.style.borderTopColor = s.color;
       if (s.dash.length) sw.style.borderTopStyle = "dashed";
       item.appendChild(sw);
-      item.appendChild(el("span", null, s.name));
+      item.appendChild(nameEl(null, s.name));
       item.addEventListener("click", function () {
         panel.visible[i] = !panel.visible[i];
         item.classList.toggle("cl-off", !panel.visible[i]);
@@ -140,8 +144,8 @@
         y: { distr: logy ? 3 : 1, log: 10 },
       },
       axes: [
-        { label: chart.xlabel, labelSize: 20, size: 36, values: function (u, splits) { return splits.map(fmtStep); }, grid: { stroke: "#e6e6e6" } },
-        { label: chart.ylabel, labelSize: 20, size: axisSize, values: function (u, splits) { return splits.map(fmtTick); }, grid: { stroke: "#e6e6e6" } },
+        { label: shownName(chart.xlabel), labelSize: 20, size: 36, values: function (u, splits, axisIdx, space, incr) { return D.fmtSteps(splits, incr); }, grid: { stroke: "#e6e6e6" } },
+        { label: shownName(chart.ylabel), labelSize: 20, size: axisSize, values: function (u, splits) { return splits.map(fmtTick); }, grid: { stroke: "#e6e6e6" } },
       ],
       cursor: { drag: { x: true, y: false, setScale: true }, points: { size: 6 } },
       hooks: {
@@ -275,8 +279,11 @@
     this.root.textContent = "";
     var m = this.model;
     var head = el("div", "cl-head");
-    head.appendChild(el("h1", "cl-title", m.title));
-    if (m.subtitle) head.appendChild(el("span", "cl-subtitle", m.subtitle + (this.smooth > 0 ? "  \u00b7  EMA " + this.smooth + " over the raw line" : "")));
+    var h1 = el("h1", "cl-title");
+    h1.appendChild(nameEl(null, m.title));
+    head.appendChild(h1);
+    this.subtitleEl = el("span", "cl-subtitle", this.subtitle());
+    if (m.subtitle) head.appendChild(this.subtitleEl);
     this.root.appendChild(head);
     this.root.appendChild(this.controls());
     if (m.compare) {
@@ -286,7 +293,8 @@
         item.type = "button";
         var sw = el("span", "cl-swatch"); sw.style.borderTopColor = r.color;
         item.appendChild(sw);
-        item.appendChild(el("span", null, r.name + (r.note ? "  (" + r.note + ")" : "")));
+        item.appendChild(nameEl(null, r.name));
+        if (r.note) { item.appendChild(document.createTextNode("  ")); item.appendChild(nameEl(null, "(" + r.note + ")")); }
         item.addEventListener("click", function () {
           if (self.hiddenRuns.has(k)) self.hiddenRuns.delete(k); else self.hiddenRuns.add(k);
           self.render();
@@ -320,9 +328,14 @@
     if (!window.curvelogReadyAt) window.curvelogReadyAt = performance.now(); // tools/bench_report.py
   };
 
-  /* new data in the model's series (serve): redraw, keeping the zoom */
+  View.prototype.subtitle = function () {
+    return this.model.subtitle + (this.smooth > 0 ? "  \u00b7  EMA " + this.smooth + " over the raw line" : "");
+  };
+
+  /* new data in the model's series, and its steps in the subtitle (serve): redraw, keeping the zoom */
   View.prototype.refresh = function () {
     var self = this;
+    if (this.subtitleEl) this.subtitleEl.textContent = this.subtitle();
     this.panels.forEach(function (p) { p.u.setData(joinData(p.chart, self), false); });
     this.applyRange();
   };
