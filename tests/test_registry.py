@@ -796,7 +796,7 @@ def test_16_processes_allocating_mixed_keys(reg: Registry, tmp_path: Path) -> No
 
 
 def _hold_lock(root: str, ready: object) -> None:
-    with Registry(root)._locked():
+    with Registry(root)._locked(None):
         ready.set()  # type: ignore[attr-defined]
         time.sleep(120)
 

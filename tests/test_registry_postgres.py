@@ -477,6 +477,22 @@ def test_a_database_indexing_another_registry_is_refused(
     assert not (tmp_path / "other" / KEY).exists()
 
 
+def test_filing_a_bundle_never_takes_over_another_registrys_database(
+    reg: Registry, url: str, pg: Server, schema: str, tmp_path: Path
+) -> None:
+    # compact --registry (file_bundle without version=) once adopted the database of
+    # another folder, and its allocation then deleted that registry's rows (QA #1)
+    reg.file_bundle(KEY, BUNDLE)
+    reg.file_bundle(KEY, {**BUNDLE, "run": {"run_id": "r2"}})
+    other = Registry(tmp_path / "other", index=url)
+    with pytest.raises(RegistryIndexError, match="holds the index of registry"):
+        other.file_bundle(KEY, {**BUNDLE, "run": {"run_id": "r3"}})
+    assert not (tmp_path / "other" / KEY).exists()
+    assert not (tmp_path / "other" / "index.postgresql").exists()
+    assert [r[0] for r in db_rows(pg, schema)] == [1, 2]
+    assert_consistent(pg, schema, reg.root)
+
+
 def test_rebuild_index_moves_a_sqlite_registry_into_postgresql(
     tmp_path: Path, url: str, pg: Server, schema: str
 ) -> None:

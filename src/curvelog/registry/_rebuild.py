@@ -40,7 +40,7 @@ def rebuild(reg: Registry, *, init: bool) -> RebuildReport:
             "folder); refusing to make it one (use --init, or init=True from Python)",
         )
     report = RebuildReport()
-    with reg._locked():
+    with reg._locked(None):  # every key; adopts the database (see Registry._locked)
         reg._clear_staging()
         try:
             old_json, bad_entries = reg._read_versions_leniently()

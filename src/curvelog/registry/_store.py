@@ -223,11 +223,14 @@ class Registry:
         no_link(confine(self.root, self.root / STAGING_DIR))
 
     @contextlib.contextmanager
-    def _locked(self, key: str | None = None) -> Iterator[int]:
+    def _locked(self, key: str | None) -> Iterator[int]:
         """Hold the registry lock; OS errors inside become PathError.
 
-        With a PostgreSQL index: the database transaction holding ``key``'s row
-        (None: every key), whose ``last_version`` is yielded (0 with SQLite).
+        With a PostgreSQL index: the database transaction holding ``key``'s row,
+        whose ``last_version`` is yielded (0 with SQLite). ``key=None`` locks every
+        key and is for rebuild-index only: it is also what lets a database that
+        indexes no folder yet be adopted by this one, so a write must always name
+        its key (or it could take over another registry's database).
         """
         if self._pg is not None:
             self._pg.ping()  # unreachable: the clear error before anything is made
@@ -441,7 +444,7 @@ class Registry:
             if png_bytes is not None:
                 files[PLOT] = png_bytes
             sha = log_sha256(bundle)
-            with self._locked():  # reentrant: the check and the allocation are one step
+            with self._locked(kp):  # reentrant: the check and the allocation are one step
                 same = version_of_log(self, kp, sha)
                 if same is None:
                     return self._allocate(kp, files, bundle_metadata(bundle, data))
@@ -460,7 +463,7 @@ class Registry:
 
             return allocate(self, key, files, meta_extra)
         segments = key.split("/")
-        with self._locked():
+        with self._locked(key):
             confine(self.root, self._key_dir(segments))
             staging = self.root / STAGING_DIR
             self._clear_staging()
