@@ -122,21 +122,28 @@ class Version:
             raise self._missing()
         return path
 
-    def save_artifact(self, name: str, data: bytes) -> Path:
-        """Write ``data`` to artifact ``name`` atomically (temp file, fsync, rename)."""
+    def save_artifact(self, name: str, data: bytes, *, overwrite: bool = True) -> Path:
+        """Write ``data`` to artifact ``name`` atomically (temp file, fsync, rename).
+
+        :raises OutputExistsError: ``overwrite=False`` and the file exists (see `open_artifact`).
+        """
         path = self._writable_artifact(name)
-        atomic_write_bytes(path, bytes(data))
+        atomic_write_bytes(path, bytes(data), overwrite=overwrite)
         return path
 
     @contextlib.contextmanager
-    def open_artifact(self, name: str) -> Iterator[IO[bytes]]:
+    def open_artifact(self, name: str, *, overwrite: bool = True) -> Iterator[IO[bytes]]:
         """A binary file that becomes artifact ``name`` atomically when the block ends.
 
         For writers that want a file object, e.g. ``torch.save(state, f)``. If the
-        block raises, the previous file (if any) is left untouched.
+        block raises, the previous file (if any) is left untouched. With
+        ``overwrite=False`` the file is linked into place, which fails with
+        :class:`OutputExistsError` if the name exists by then, also when another
+        process made it while this one was writing: of two writers, one wins and
+        the other is told, where a check made before writing would let both win.
         """
         path = self._writable_artifact(name)
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as f:
             yield f
 
     def metadata(self) -> dict[str, Any]:
