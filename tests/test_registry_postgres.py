@@ -406,6 +406,44 @@ def test_the_database_stopped_mid_run(
     assert_consistent(pg, schema, reg.root)
 
 
+@pytest.mark.parametrize("how", ["new_version", "file_bundle"])
+def test_a_commit_that_fails_takes_the_renamed_folder_back_out(
+    reg: Registry, url: str, pg: Server, schema: str, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server goes away between the rename into place and COMMIT. file_bundle's commit
+    # is its own transaction's, which the allocation only joins: its folder stayed (QA #3).
+    import psycopg
+
+    from curvelog.registry import _pgalloc
+
+    reg.new_version(KEY)
+
+    class DiesAfterTheRename:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(os, name)
+
+        @staticmethod
+        def rename(src: Any, dst: Any) -> None:
+            os.rename(src, dst)
+            if "/.staging/" not in str(dst):  # the rename into place
+                conn = reg._index.active()  # type: ignore[union-attr]
+                assert conn is not None
+                with psycopg.connect(url, autocommit=True) as other:
+                    other.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+
+    monkeypatch.setattr(_pgalloc, "os", DiesAfterTheRename())
+    with pytest.raises(RegistryIndexError, match="cannot use the database"):
+        if how == "new_version":
+            reg.new_version(KEY)
+        else:
+            reg.file_bundle(KEY, BUNDLE)
+    monkeypatch.undo()
+    assert folders(reg.root) == {1}
+    assert [r[0] for r in db_rows(pg, schema)] == [1]
+    assert reg.new_version(KEY).number == 3  # v2's number was taken, never reused
+    assert_consistent(pg, schema, reg.root)
+
+
 def _catch(errors: list[BaseException], fn: Any, *args: Any) -> None:
     try:
         fn(*args)

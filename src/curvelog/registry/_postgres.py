@@ -177,6 +177,8 @@ class PostgresIndex:
             yield held
             return
         conn = self._connection()
+        undo: list[Callable[[], None]] = []
+        self._local.undo = undo
         try:
             with conn.transaction():
                 ms = max(1, round(self.timeout * 1000))  # 0 would mean "wait forever"
@@ -184,10 +186,31 @@ class PostgresIndex:
                 self._local.txn = conn
                 try:
                     yield conn
+                except BaseException:
+                    _undo(undo)  # before the rollback, while its locks still hold
+                    raise
                 finally:
                     self._local.txn = None
-        except psycopg.Error as e:
-            raise self._error(e, getattr(self._local, "waiting_for", "")) from None
+        except BaseException as e:
+            _undo(undo)  # the commit failed
+            if isinstance(e, psycopg.Error):
+                raise self._error(e, getattr(self._local, "waiting_for", "")) from None
+            raise
+        finally:
+            self._local.undo = None
+
+    def on_failure(self, undo: Callable[[], None]) -> None:
+        """Call ``undo`` if the transaction this thread holds does not commit.
+
+        For what a write did on disk that only the commit makes true (a folder
+        renamed into place, the marker file): the commit is the outermost
+        transaction's, which a nested `locked` only joins, so only the transaction
+        knows whether it happened. ``undo`` runs before the rollback when the block
+        raises, after it when the commit itself fails; it must not raise.
+        """
+        pending: list[Callable[[], None]] | None = getattr(self._local, "undo", None)
+        assert pending is not None, "on_failure() outside a transaction"
+        pending.append(undo)
 
     # ------------------------------------------------------------------ schema
 
@@ -418,6 +441,12 @@ class PostgresIndex:
                 f"SELECT key, max(v) FROM ({' UNION ALL '.join(parts)}) AS t GROUP BY key"
             ).fetchall()
         return {k: int(m) for k, m in found if isinstance(k, str) and m is not None}
+
+
+def _undo(pending: list[Callable[[], None]]) -> None:
+    """Run (once) what a transaction that did not commit must take back, newest first."""
+    while pending:
+        pending.pop()()
 
 
 #: connections a forked child inherited: never closed there (that would end the parent's
