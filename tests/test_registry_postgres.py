@@ -579,6 +579,21 @@ def test_the_cli_reads_and_repairs_a_postgresql_index(
     assert result.exit_code == 0  # SQLite mode reads the folders; writing is what it refuses
 
 
+def test_list_shows_no_version_whose_folder_was_deleted(reg: Registry, url: str) -> None:
+    # QA #4: the PostgreSQL listing printed rows whose folders had been deleted by hand
+    import shutil
+
+    for _ in range(3):
+        reg.file_bundle(KEY, {**BUNDLE, "run": {"run_id": f"r{_}"}})
+    for n in (1, 3):
+        shutil.rmtree(reg.version(KEY, n).path)
+    r = ["--registry", str(reg.root), "--index", url]
+    (listed,) = json.loads(invoke("registry", "list", "--json", *r).stdout)
+    assert (listed["versions"], listed["latest"]) == ([2], 2)
+    assert listed["path"] == str(reg.root / KEY / "v2")
+    assert invoke("registry", "latest", KEY, *r).stdout.strip() == listed["path"]
+
+
 def test_compact_files_into_a_postgresql_registry_and_the_readme_queries_read_it(
     tmp_path: Path, url: str, pg: Server, schema: str
 ) -> None:

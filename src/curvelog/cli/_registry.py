@@ -32,8 +32,7 @@ def _registry_root_option(f: Any) -> Any:
 
 def _index_rows_of(reg: Any, key: str) -> list[Any]:
     """The PostgreSQL index's rows of KEY whose folders exist."""
-    rows = [r for r in reg.index_rows(key) if r.key == key]
-    return [r for r in rows if (reg.root / r.path).is_dir()]
+    return [r for r in reg.index_rows(key, existing=True) if r.key == key]
 
 
 @cli.group("registry", cls=_Group, context_settings=CONTEXT_SETTINGS)
@@ -84,7 +83,7 @@ def registry_list(
     rows: list[dict[str, Any]] = []
     if reg.index_kind == "postgresql":  # the index's view
         by_key: dict[str, list[int]] = {}
-        for row in reg.index_rows(prefix):
+        for row in reg.index_rows(prefix, existing=True):
             by_key.setdefault(row.key, []).append(row.version)
         for key, numbers in by_key.items():
             path = str(reg.root.joinpath(*key.split("/"), f"v{numbers[-1]}"))
@@ -285,7 +284,7 @@ def _list_sorted(reg: Any, prefix: str | None, metric: str, as_json: bool) -> No
     """``registry list --sort METRIC``: every version with METRIC, best first."""
     from ..registry._query import rank
 
-    ranked, missing = rank(reg.index_rows(prefix), metric)
+    ranked, missing = rank(reg.index_rows(prefix, existing=True), metric)
     if as_json:
         _echo_json(
             [

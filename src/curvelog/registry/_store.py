@@ -318,8 +318,25 @@ class Registry:
             w.sync_key(version.key, self._folder_versions(version.key), self._row_for)
             w.set_summary(version.key, version.number, summary)
 
-    def index_rows(self, prefix: KeyLike | None = None) -> list[IndexRow]:
-        """The rows of the index, ordered by key and version, optionally under a key prefix."""
+    def index_rows(
+        self, prefix: KeyLike | None = None, *, existing: bool = False
+    ) -> list[IndexRow]:
+        """The rows of the index, ordered by key and version, optionally under a key prefix.
+
+        ``existing``: only rows whose version folder exists. The folders are the
+        truth; a row outlives its folder when a version is deleted by hand (until
+        the key's next write or rebuild-index), and what lists, ranks or points
+        at versions must not offer one that is gone.
+        """
+        rows = self._all_index_rows(prefix)
+        if not existing:
+            return rows
+        have: dict[str, set[int]] = {}
+        for key in {r.key for r in rows}:
+            have[key] = set(self._folder_versions(key))
+        return [r for r in rows if r.version in have[r.key]]
+
+    def _all_index_rows(self, prefix: KeyLike | None) -> list[IndexRow]:
         self._require_root()
         if self._pg is not None:
             rows = self._pg.rows()
