@@ -43,7 +43,6 @@ import contextlib
 import logging
 import os
 import shlex
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -51,7 +50,7 @@ from typing import TYPE_CHECKING, Any, Final
 import filelock
 
 from .. import _json
-from .._fs import atomic_write_bytes, fsync_dir, os_errors
+from .._fs import atomic_write_bytes, os_errors
 from ..errors import (
     PathError,
     RegistryCorruptError,
@@ -62,9 +61,8 @@ from ..errors import (
 from . import _folders
 from ._confine import confine, no_link
 from ._folders import STAGING_DIR, VERSIONS_FILE, _version_numbers, _versions_entries
-from ._index import INDEX_FILE, IndexRow, Row, SqliteIndex, make_row
+from ._index import INDEX_FILE, IndexRow, Row, SqliteIndex
 from ._keys import (
-    MAX_VERSION,
     KeyLike,
     global_,
     key_path,
@@ -76,16 +74,13 @@ from ._keys import (
 from ._query import refile_same_log, version_of_log
 from ._version import (
     CURVES,
-    METADATA,
     PLOT,
     Version,
     bundle_metadata,
     dumps,
     encode_bundle,
     log_sha256,
-    now,
     read_png,
-    write_new_file,
 )
 
 if TYPE_CHECKING:
@@ -479,40 +474,9 @@ class Registry:
             from ._pgalloc import allocate
 
             return allocate(self, key, files, meta_extra)
-        segments = key.split("/")
-        with self._locked(key):
-            confine(self.root, self._key_dir(segments))
-            staging = self.root / STAGING_DIR
-            self._clear_staging()
-            recorded_all, folders, highest = self._numbers_in_use(key)
-            n = highest + 1
-            if n > MAX_VERSION:
-                raise RegistryCorruptError(f"{key}: no version number left after v{n - 1}")
-            v = Version(self, key, n)
-            meta: dict[str, Any] = {"key": key, "version": n, "created_at": now()}
-            meta.update(meta_extra or {})
-            meta_bytes = dumps(meta)
-            # A damaged index must stop us before the number is taken.
-            self._ensure_index()
-            # 1. the complete folder, under .staging/
-            staging.mkdir(exist_ok=True)
-            staged = staging / uuid.uuid4().hex
-            staged.mkdir()
-            for name, data in {**files, METADATA: meta_bytes}.items():
-                write_new_file(staged / name, data)  # private folder: no temp file
-            fsync_dir(staged)
-            # 2. the number is taken before the folder is visible: a crash from here
-            #    on skips it, never reuses it
-            self._write_versions({**(recorded_all or {}), key: n})
-            # 3. index row and rename in one transaction: a failed rename leaves no row
-            with self._index.writing() as w:
-                w.sync_key(key, folders, self._row_for)
-                w.insert(make_row(key, n, meta["created_at"], meta.get("summary")))
-                parent = self._make_key_dir(segments)
-                os.rename(staged, v.path)
-            fsync_dir(parent)  # the rename, durable
-        _LOGGER.debug("allocated %s v%d", key, n)
-        return v
+        from ._sqlalloc import allocate as allocate_sqlite
+
+        return allocate_sqlite(self, key, files, meta_extra)
 
     def _make_key_dir(self, segments: Sequence[str]) -> Path:
         return _folders.make_key_dir(self, segments)
