@@ -553,6 +553,23 @@ def test_rebuild_index_moves_a_sqlite_registry_into_postgresql(
         sqlite.new_version(KEY)
 
 
+@pytest.mark.parametrize("how", ["rebuild_index", "new_version"])
+def test_a_failed_first_write_or_migration_leaves_no_marker_behind(
+    tmp_path: Path, pg: Server, how: str
+) -> None:
+    # QA #6: the marker was written inside the transaction and stayed after its rollback,
+    # so the SQLite registry was locked out ("this registry's index is in PostgreSQL")
+    root = tmp_path / "saved_models"
+    Registry(root).new_version(KEY)
+    before = tree(root)
+    typo = pg.url("no_such_schema")  # nothing can be created there
+    with pytest.raises(RegistryIndexError, match="no schema has been selected"):
+        getattr(Registry(root, index=typo), how)(*([KEY] if how == "new_version" else []))
+    assert tree(root) == before
+    assert Registry(root).new_version(KEY).number == 2
+    Registry(root).rebuild_index()
+
+
 # --------------------------------------------------------------------------- command line
 
 

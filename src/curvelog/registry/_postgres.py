@@ -238,9 +238,18 @@ class PostgresIndex:
         return rid
 
     def _write_marker(self, registry_id: str) -> None:
+        """Write ``index.postgresql``, inside the transaction that makes or adopts the tables.
+
+        Written before the commit, so that a writer who sees the committed tables
+        also sees the marker; taken back out if the transaction does not commit,
+        so a failed first write or migration leaves the folder as it was (a marker
+        naming a registry no database holds would lock SQLite writers out).
+        """
         note = "this registry's index is in PostgreSQL: pass index=URL / --index URL"
         body = {"registry_id": registry_id, "index": "postgresql", "note": note}
-        atomic_write_bytes(self.root / MARKER_FILE, _json.dumps(body, indent=2))
+        path = self.root / MARKER_FILE
+        atomic_write_bytes(path, _json.dumps(body, indent=2))
+        self.on_failure(lambda: _remove(path))
 
     def _validate(self, conn: psycopg.Connection[Any], *, adopt: bool) -> bool:
         """Check the schema; False if there are no curvelog tables at all.
@@ -441,6 +450,11 @@ class PostgresIndex:
                 f"SELECT key, max(v) FROM ({' UNION ALL '.join(parts)}) AS t GROUP BY key"
             ).fetchall()
         return {k: int(m) for k, m in found if isinstance(k, str) and m is not None}
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
 
 
 def _undo(pending: list[Callable[[], None]]) -> None:
