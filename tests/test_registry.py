@@ -164,12 +164,36 @@ def test_good_keys_round_trip(key: str | tuple[str, ...]) -> None:
         ("global/stores/sum/kan", "global/{all | stores/S | products/P | custom/S/P}"),
         ("global/everything/sum/kan", "global/{all | stores/S | products/P | custom/S/P}"),
         ("global", "global/{all"),
+        ("index.postgresql", "'index.postgresql' is the name of a file the registry keeps"),
+        ("index.db/a", "'index.db' is the name of a file the registry keeps"),
+        ("versions.json", "'versions.json' is the name of a file the registry keeps"),
     ],
 )
 def test_bad_keys_are_refused_with_the_reason(key: str, reason: str) -> None:
     with pytest.raises(RegistryKeyError, match=re.escape(reason)) as info:
         parse_key(key)
     assert str(info.value).startswith(f"registry key {key!r}")
+
+
+def test_a_key_named_like_a_registry_file_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    # QA #5: key index.postgresql made a folder of that name, which every later SQLite
+    # write (and rebuild-index) took for the PostgreSQL marker
+    reg = Registry(tmp_path / "saved_models")
+    reg.new_version("exp/a")
+    before = sorted(p.name for p in reg.root.iterdir())
+    for key in ("index.postgresql", "index.db", "versions.json"):
+        with pytest.raises(RegistryKeyError, match="is the name of a file the registry keeps"):
+            reg.new_version(key)
+    assert sorted(p.name for p in reg.root.iterdir()) == before
+    assert json.loads(reg.versions_file.read_text()) == {"exp/a": 1}
+    assert key_path("exp/index.db") == "exp/index.db"  # only the root's names are taken
+    # a folder left by an older curvelog is neither a marker nor a key
+    (reg.root / "index.postgresql" / "v1").mkdir(parents=True)
+    assert reg.new_version("exp/a").number == 2
+    assert reg.keys() == ["exp/a"]
+    reg.rebuild_index()
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from .._fs import fsync_dir
 from ..errors import PathError, RegistryCorruptError, RegistryKeyError
 from ._confine import no_link
 from ._index import INDEX_FILE, Row, make_row
-from ._keys import MAX_VERSION, VERSION_NAME, check_segment, key_path
+from ._keys import MAX_VERSION, VERSION_NAME, VERSIONS_FILE, check_segment, key_path
 from ._version import METADATA, Version, iso_time
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger("curvelog.registry")
 
-VERSIONS_FILE: Final = "versions.json"
 STAGING_DIR: Final = ".staging"
 #: temporary files that only a lock holder makes in the root (atomic_write_bytes, the index)
 _ROOT_TEMP_PREFIXES: Final = (f".{VERSIONS_FILE}.", f".{INDEX_FILE}.")

@@ -73,7 +73,7 @@ def _clear_key_staging(reg: Registry, key: str) -> None:
 
 def _clear_versions_json_temps(reg: Registry) -> None:
     """Temporary files of versions.json: only made under the versions.json lock (held)."""
-    from ._folders import VERSIONS_FILE
+    from ._keys import VERSIONS_FILE
 
     prefix = f".{VERSIONS_FILE}."
     for e in os.scandir(reg.root):

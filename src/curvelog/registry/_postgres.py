@@ -420,7 +420,7 @@ class PostgresIndex:
         the folder is no PostgreSQL registry)."""
         with self._transaction() as conn:
             if not self._validate(conn, adopt=False):
-                if (self.root / MARKER_FILE).exists():
+                if (self.root / MARKER_FILE).is_file():
                     raise RegistryIndexError(
                         self.display, f"the database has no registry index; {self.repair_hint}"
                     )

@@ -60,9 +60,10 @@ from ..errors import (
 )
 from . import _folders
 from ._confine import confine, no_link
-from ._folders import STAGING_DIR, VERSIONS_FILE, _version_numbers, _versions_entries
+from ._folders import STAGING_DIR, _version_numbers, _versions_entries
 from ._index import INDEX_FILE, IndexRow, Row, SqliteIndex
 from ._keys import (
+    VERSIONS_FILE,
     KeyLike,
     global_,
     key_path,
@@ -231,7 +232,7 @@ class Registry:
             self._pg.ping()  # unreachable: the clear error before anything is made
         self._ensure_root()
         self._check_own_files()
-        if self._pg is None and (self.root / _PG_MARKER).exists():
+        if self._pg is None and (self.root / _PG_MARKER).is_file():
             raise RegistryIndexError(
                 str(self.root / INDEX_FILE),
                 f"this registry's index is in PostgreSQL ({self.root / _PG_MARKER}); "
