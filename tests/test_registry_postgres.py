@@ -476,6 +476,35 @@ def test_an_unreachable_database_is_one_clear_error_and_nothing_on_disk(
     assert result.stderr == "Error: --index needs --registry and --key\n"
 
 
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("postgresql://pg:S3cretPW@[::1/x", 'matching "]" in IPv6 host address'),
+        (
+            "postgresql://pg@127.0.0.1:1/r5?password=S3cretPW&xyz=2",
+            'invalid URI query parameter: "xyz"',
+        ),
+    ],
+)
+def test_a_malformed_url_is_one_clear_error_without_the_password(
+    tmp_path: Path, url: str, why: str
+) -> None:
+    # QA #7: the URL was parsed outside the try that maps psycopg's errors: a traceback
+    # that quoted the password, exit code 1
+    pytest.importorskip("psycopg")
+    root = tmp_path / "saved_models"
+    root.mkdir()
+    with pytest.raises(RegistryIndexError, match="not a valid connection URL") as info:
+        Registry(root, index=url).new_version(KEY)
+    assert why in str(info.value) and "S3cretPW" not in str(info.value)
+    for args in (["registry", "list"], ["registry", "latest", KEY]):
+        result = invoke(*args, "--registry", str(root), "--index", url, ok=False)
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        assert result.stderr.count("\n") == 1 and "S3cretPW" not in result.output
+        assert result.stderr.startswith("Error: postgresql://pg") and why in result.stderr
+    assert sorted(root.iterdir()) == []
+
+
 def test_a_schema_from_a_newer_curvelog_is_refused(reg: Registry, pg: Server, schema: str) -> None:
     reg.new_version(KEY)
     pg.execute("UPDATE curvelog_schema SET schema_version = 2", schema)

@@ -101,14 +101,18 @@ class PostgresIndex:
             where = f"{self.display} ({what or 'a registry lock'})"
             return RegistryLockTimeout(where, self.timeout)
         if isinstance(e, psycopg.OperationalError):
-            return RegistryIndexError(self.display, f"cannot use the database ({first_line(e)})")
+            return RegistryIndexError(self.display, f"cannot use the database ({self._why(e)})")
         if isinstance(e, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn)):
             return RegistryIndexError(
                 self.display,
-                f"the index tables are missing or have other columns ({first_line(e)}); "
+                f"the index tables are missing or have other columns ({self._why(e)}); "
                 + self.repair_hint,
             )
-        return RegistryIndexError(self.display, f"database error ({first_line(e)})")
+        return RegistryIndexError(self.display, f"database error ({self._why(e)})")
+
+    def _why(self, e: Exception) -> str:
+        """The first line of a psycopg error, which may quote the URL: never its password."""
+        return display_url(first_line(e).replace(self.url, self.display))
 
     def _connection(self) -> psycopg.Connection[Any]:
         """This thread's connection, made or checked; never one inherited through fork."""
@@ -136,7 +140,12 @@ class PostgresIndex:
                     conn.close()
                 conn = None
         if conn is None:
-            params = psycopg.conninfo.conninfo_to_dict(self.url) if "://" in self.url else {}
+            try:
+                params = psycopg.conninfo.conninfo_to_dict(self.url)
+            except psycopg.Error as e:  # its message quotes the URL, password and all
+                raise RegistryIndexError(
+                    self.display, f"not a valid connection URL ({self._why(e)})"
+                ) from None
             extra: dict[str, Any] = {"application_name": "curvelog"}
             if "connect_timeout" not in params:
                 extra["connect_timeout"] = max(2, min(30, round(self.timeout)))
