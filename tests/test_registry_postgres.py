@@ -599,6 +599,46 @@ def test_a_failed_first_write_or_migration_leaves_no_marker_behind(
     Registry(root).rebuild_index()
 
 
+def test_what_sqlite_stores_postgresql_stores_too(
+    tmp_path: Path, url: str, pg: Server, schema: str
+) -> None:
+    # QA #9: a \u0000 in a metric name (the summary) and versions past 2**31 - 1 failed
+    # with "unsupported Unicode escape sequence" / "integer out of range"
+    root = tmp_path / "saved_models"
+    Registry(root).new_version(KEY)
+    big = 2**31
+    Registry(root).version(KEY, 1).path.rename(root / KEY / f"v{big}")
+    meta = root / KEY / f"v{big}" / "metadata.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "version": big}))
+    (root / "versions.json").write_text(json.dumps({KEY: big}))
+    reg = Registry(root, index=url)
+    assert reg.rebuild_index().versions == 1  # the migration
+    nul = {**BUNDLE, "summary": {"metrics": {"val\x00loss": {"min": 0.5}}}}
+    v = reg.file_bundle(KEY, nul)
+    assert v.number == big + 1
+    assert db_rows(pg, schema) == [(n, f"{KEY}/v{n}", "product_P001_all") for n in (big, big + 1)]
+    (row,) = pg.execute(
+        f"SELECT metrics_summary, bundle FROM model_versions WHERE version = {v.number}", schema
+    )
+    assert row == (None, None)  # NULL, as for a bundle jsonb cannot hold
+    assert Registry(root, index=url).version(KEY, v.number).metadata()["summary"] == nul["summary"]
+    assert_consistent(pg, schema, root)
+
+
+def test_tables_of_an_older_curvelog_are_widened_by_rebuild_index(
+    reg: Registry, pg: Server, schema: str
+) -> None:
+    reg.new_version(KEY)
+    for table, column in (("registry_keys", "last_version"), ("model_versions", "version")):
+        pg.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE integer", schema)
+    (reg.root / "versions.json").write_text(json.dumps({KEY: 2**31 - 1}))
+    with pytest.raises(RegistryIndexError, match="older curvelog hold versions up to 2147483647"):
+        reg.new_version(KEY)
+    reg.rebuild_index()
+    assert reg.new_version(KEY).number == 2**31 + 1  # the failed one took 2**31
+    assert_consistent(pg, schema, reg.root)
+
+
 # --------------------------------------------------------------------------- command line
 
 

@@ -51,6 +51,7 @@ from ._pgschema import (
     is_postgres_url,
     iso,
     row_params,
+    widen_versions,
 )
 
 if TYPE_CHECKING:
@@ -102,6 +103,13 @@ class PostgresIndex:
             return RegistryLockTimeout(where, self.timeout)
         if isinstance(e, psycopg.OperationalError):
             return RegistryIndexError(self.display, f"cannot use the database ({self._why(e)})")
+        if isinstance(e, psycopg.errors.NumericValueOutOfRange):
+            return RegistryIndexError(
+                self.display,
+                f"a version number does not fit the index's columns ({self._why(e)}): "
+                "tables made by an older curvelog hold versions up to 2147483647 and "
+                f"rebuild-index widens them; {self.repair_hint}",
+            )
         if isinstance(e, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn)):
             return RegistryIndexError(
                 self.display,
@@ -372,6 +380,7 @@ class PostgresIndex:
                 if not self._validate(conn, adopt=True):
                     self._create(conn, lambda: [])
                 conn.execute("LOCK TABLE registry_keys, model_versions IN EXCLUSIVE MODE")
+                widen_versions(conn)
                 self._local.waiting_for = ""
                 yield 0
                 return
