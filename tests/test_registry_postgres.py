@@ -680,6 +680,22 @@ def test_list_shows_no_version_whose_folder_was_deleted(reg: Registry, url: str)
     assert invoke("registry", "latest", KEY, *r).stdout.strip() == listed["path"]
 
 
+def test_registry_add_takes_the_index_url(reg: Registry, url: str, tmp_path: Path) -> None:
+    # QA #8: its own error said "pass --index", which it did not take
+    reg.new_version(KEY)
+    model = tmp_path / "model.pth"
+    model.write_bytes(b"weights")
+    r = ["--registry", str(reg.root)]
+    refused = invoke("registry", "add", KEY, str(model), *r, ok=False)
+    assert refused.exit_code == 2 and "pass its URL" in refused.stderr
+    out = invoke("registry", "add", KEY, str(model), "--version", "1", *r, "--index", url).stdout
+    assert out == f"{reg.root / KEY / 'v1'}\n"
+    out = invoke("registry", "add", KEY, str(model), *r, "--index", url).stdout
+    assert out == f"{reg.root / KEY / 'v2'}\n"
+    assert (reg.root / KEY / "v2" / "model.pth").read_bytes() == b"weights"
+    assert [r.version for r in reg.index_rows(KEY)] == [1, 2]
+
+
 def test_compact_files_into_a_postgresql_registry_and_the_readme_queries_read_it(
     tmp_path: Path, url: str, pg: Server, schema: str
 ) -> None:

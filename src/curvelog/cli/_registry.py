@@ -322,8 +322,9 @@ def _list_sorted(reg: Any, prefix: str | None, metric: str, as_json: bool) -> No
 @click.option("--force", is_flag=True, help="Replace files of the same name in --version N.")
 @_registry_root_option
 @_lock_timeout_option
+@_index_option
 def registry_add(key: str, files: tuple[str, ...], version: str | None, force: bool, root: str,
-                 lock_timeout: float) -> None:  # fmt: skip
+                 lock_timeout: float, index: str | None) -> None:  # fmt: skip
     """File model files (model.pth, checkpoint_best.pth, ...) into a version of KEY.
 
     Without --version a new version is allocated; each file keeps its name.
@@ -339,7 +340,7 @@ def registry_add(key: str, files: tuple[str, ...], version: str | None, force: b
     from ..registry import Registry
     from ..registry._add import add_files
 
-    reg = Registry(root, lock_timeout=lock_timeout)
+    reg = Registry(root, lock_timeout=lock_timeout, index=index)
     v, written = add_files(reg, key, files, version=version, overwrite=force)
     for name, size in written:
         click.echo(f"{v.path / name}: {_human_size(size)}", err=True)
