@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 from .. import _json
 from .._fs import fsync_dir
 from ..errors import PathError, RegistryCorruptError, RegistryKeyError
-from ._confine import no_link
+from ._confine import linked_part, no_link
 from ._index import INDEX_FILE, Row, make_row
 from ._keys import MAX_VERSION, VERSION_NAME, VERSIONS_FILE, check_segment, key_path
 from ._version import METADATA, Version, iso_time
@@ -72,6 +72,8 @@ def _versions_entries(obj: Mapping[str, Any]) -> tuple[dict[str, int], list[str]
 
 def iter_keys(reg: Registry, start: tuple[str, ...] = ()) -> Iterator[str]:
     """The keys under ``start`` that have a version folder, in no order, found lazily."""
+    if linked_part(reg.root, reg._key_dir(start)):
+        return  # a prefix reached through a link is no part of the registry
     todo = [(reg._key_dir(start), start)]
     while todo:
         folder, segments = todo.pop()

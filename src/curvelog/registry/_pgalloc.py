@@ -103,6 +103,7 @@ def allocate(
     v = Version(reg, key, 0)
     try:
         with reg._locked(key) as counter:
+            reg._writable_key_dir(key)
             _clear_key_staging(reg, key)
             _recorded_all, folders, highest = reg._numbers_in_use(key)
             with index.writing() as w:

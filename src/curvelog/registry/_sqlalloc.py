@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from .._fs import fsync_dir
 from ..errors import RegistryCorruptError
-from ._confine import confine
 from ._folders import STAGING_DIR
 from ._index import make_row
 from ._keys import MAX_VERSION
@@ -38,7 +37,7 @@ def allocate(
     """`Registry._allocate` for the SQLite index."""
     segments = key.split("/")
     with reg._locked(key):
-        confine(reg.root, reg._key_dir(segments))
+        reg._writable_key_dir(key)
         staging = reg.root / STAGING_DIR
         reg._clear_staging()
         recorded_all, folders, highest = reg._numbers_in_use(key)

@@ -59,7 +59,7 @@ from ..errors import (
     VersionNotFoundError,
 )
 from . import _folders
-from ._confine import confine, no_link
+from ._confine import confine, linked_part, no_link, no_link_below
 from ._folders import STAGING_DIR, _version_numbers, _versions_entries
 from ._index import INDEX_FILE, IndexRow, Row, SqliteIndex
 from ._keys import (
@@ -72,6 +72,7 @@ from ._keys import (
     product,
     store,
 )
+from ._pgschema import MARKER_FILE
 from ._query import refile_same_log, version_of_log
 from ._version import (
     CURVES,
@@ -97,8 +98,6 @@ LOCK_FILE: Final = ".registry.lock"
 DEFAULT_LOCK_TIMEOUT: Final = 60.0
 #: The index URL when ``Registry(index=None)``: unset or ``sqlite`` is index.db (#16).
 INDEX_ENV: Final = "CURVELOG_REGISTRY_INDEX"
-#: _postgres.MARKER_FILE (not imported: _postgres is loaded only for a PostgreSQL index)
-_PG_MARKER: Final = "index.postgresql"
 
 
 class Registry:
@@ -232,10 +231,10 @@ class Registry:
             self._pg.ping()  # unreachable: the clear error before anything is made
         self._ensure_root()
         self._check_own_files()
-        if self._pg is None and (self.root / _PG_MARKER).is_file():
+        if self._pg is None and (self.root / MARKER_FILE).is_file():
             raise RegistryIndexError(
                 str(self.root / INDEX_FILE),
-                f"this registry's index is in PostgreSQL ({self.root / _PG_MARKER}); "
+                f"this registry's index is in PostgreSQL ({self.root / MARKER_FILE}); "
                 f"pass its URL (index=..., --index or ${INDEX_ENV})",
             )
         with contextlib.ExitStack() as stack:
@@ -274,17 +273,6 @@ class Registry:
                 f"{path}: {problems[0]}; {self._repair_hint()}", path=str(path)
             )
         return out
-
-    def _read_versions_leniently(self) -> tuple[dict[str, int], list[str]]:
-        """The usable entries of versions.json and what is wrong with the others
-        (for rebuild-index); unreadable as a whole -> RegistryCorruptError."""
-        path = self.versions_file
-        try:
-            obj = _json.read_object(path)
-        except ValueError as e:
-            raise RegistryCorruptError(f"{path}: {e}") from None
-        out, problems = _versions_entries(obj or {})
-        return out, [f"{path}: {p}" for p in problems]
 
     def _write_versions(self, versions: Mapping[str, int]) -> None:
         atomic_write_bytes(self.versions_file, dumps(dict(sorted(versions.items()))))
@@ -352,12 +340,19 @@ class Registry:
     # ------------------------------------------------------------------ reading
 
     def _folder_versions(self, key: str) -> list[int]:
-        """The numbers of ``key``'s version folders (what exists as a version)."""
-        return _version_numbers(self._key_dir(key.split("/")))
+        """The numbers of ``key``'s version folders (what exists as a version); none when
+        the key's folder is reached through a link (see `_confine`)."""
+        folder = self._key_dir(key.split("/"))
+        return [] if linked_part(self.root, folder) else _version_numbers(folder)
 
     def _taken_numbers(self, key: str) -> list[int]:
         """The numbers of every ``v<N>`` entry of ``key``, files too (never to be handed out)."""
         return _version_numbers(self._key_dir(key.split("/")), any_entry=True)
+
+    def _writable_key_dir(self, key: str) -> Path:
+        """``key``'s folder, refused (`PathError`) if it would lie outside the root or be
+        reached through a link: what every allocation checks first."""
+        return no_link_below(self.root, confine(self.root, self._key_dir(key.split("/"))))
 
     def keys(self, prefix: KeyLike | None = None) -> list[str]:
         """Every key that has at least one version folder, sorted; optionally under ``prefix``
@@ -371,13 +366,6 @@ class Registry:
 
     def _iter_keys(self, start: tuple[str, ...] = ()) -> Iterator[str]:
         return _folders.iter_keys(self, start)
-
-    def _looks_like_a_registry(self) -> bool:
-        """Whether the root has a registry file or a version folder under some key."""
-        markers = (VERSIONS_FILE, INDEX_FILE, LOCK_FILE, _PG_MARKER)
-        if any(os.path.lexists(self.root / name) for name in markers):
-            return True
-        return next(self._iter_keys(), None) is not None
 
     def versions(self, key: KeyLike) -> list[Version]:
         """The versions of ``key`` that exist, oldest first (empty for an unknown key)."""
@@ -394,8 +382,8 @@ class Registry:
         n = parse_version(number)
         self._require_root()
         v = Version(self, kp, n)
-        if not v.path.is_dir():
-            have = self._folder_versions(kp)
+        have = self._folder_versions(kp)
+        if n not in have:  # the same rule as listing: no link, no stray file
             if not have:
                 raise VersionNotFoundError(f"{kp}: no versions in {self.root}", key=kp)
             raise VersionNotFoundError(

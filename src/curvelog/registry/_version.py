@@ -26,7 +26,7 @@ from ..errors import (
     RegistryKeyError,
     VersionNotFoundError,
 )
-from ._confine import confine
+from ._confine import confine, no_link_below
 from ._keys import check_file_name
 
 if TYPE_CHECKING:
@@ -82,8 +82,9 @@ class Version:
         return self.registry.root.joinpath(*self.key.split("/"), self.name)
 
     def _inside(self) -> Path:
-        """The folder, checked to resolve inside the registry root (see `_confine`)."""
-        return confine(self.registry.root, self.path)
+        """The folder, checked to resolve inside the registry root and to be reached
+        through no link (see `_confine`)."""
+        return no_link_below(self.registry.root, confine(self.registry.root, self.path))
 
     def __repr__(self) -> str:
         return f"Version({self.key!r}, {self.number}, path={str(self.path)!r})"
