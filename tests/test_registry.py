@@ -967,3 +967,40 @@ def test_errors_keep_their_facts(tmp_path: Path) -> None:
     with pytest.raises(RegistryCorruptError) as corrupt:
         reg.new_version(KEY)
     assert corrupt.value.path == str(reg.root / "versions.json")
+
+
+def _write_forever(root: str, key: str, ready: int) -> None:
+    """Start writing model.pth into v1, say so, and wait to be killed mid-write."""
+    v = Registry(root).version(key, 1)
+    with v.open_artifact("model.pth") as f:
+        f.write(b"w" * 100_000)
+        f.flush()
+        os.write(ready, b"1")
+        while True:
+            signal.pause()
+
+
+def test_rebuild_index_removes_what_a_killed_write_left_in_a_version_folder(
+    tmp_path: Path,
+) -> None:
+    # QA #11: a write killed mid-way left .model.pth.*.tmp in the version folder forever
+    root = tmp_path / "saved_models"
+    reg = Registry(root)
+    v = reg.new_version(KEY)
+    r, w = os.pipe()
+    child = multiprocessing.get_context("fork").Process(
+        target=_write_forever, args=(str(root), KEY, w)
+    )
+    child.start()
+    assert os.read(r, 1) == b"1"
+    os.kill(child.pid, signal.SIGKILL)
+    child.join()
+    (left,) = [p for p in v.path.iterdir() if p.name.startswith(".model.pth.")]
+    with v.open_artifact("checkpoint_best.pth") as f:  # a write still running
+        f.write(b"c")
+        report = reg.rebuild_index()
+        (running,) = [p for p in v.path.iterdir() if p.name.startswith(".checkpoint_best")]
+    assert report.removed_temp_files == [(str(left), 100_000)]
+    assert not left.exists() and not running.exists()
+    assert sorted(p.name for p in v.path.iterdir()) == ["checkpoint_best.pth", "metadata.json"]
+    assert (v.path / "checkpoint_best.pth").read_bytes() == b"c"

@@ -232,6 +232,8 @@ def registry_rebuild_index(root: str, lock_timeout: float, init: bool, index: st
     for key, (old, new) in sorted(report.versions_json_changes.items()):
         before = "(none)" if old is None else f"v{old}"
         click.echo(f"versions.json: {key} {before} -> v{new}")
+    for path, size in report.removed_temp_files:
+        click.echo(f"removed {path} ({_human_size(size)}), left by an interrupted write")
     for problem in report.problems:
         click.echo(f"warning: {problem}", err=True)
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from .. import _json
 from .._fs import fsync_dir
 from ..errors import PathError, RegistryCorruptError, RegistryKeyError
-from ._folders import _versions_entries
+from ._folders import _versions_entries, clear_version_temps
 from ._keys import ROOT_FILES, key_path
 
 if TYPE_CHECKING:
@@ -31,6 +31,8 @@ class RebuildReport:
     versions_json_was_corrupt: bool = False
     #: folders whose metadata.json is missing or unreadable (indexed with the folder's mtime)
     problems: list[str] = field(default_factory=list)
+    #: (path, bytes) of temporary files that interrupted writes left in version folders
+    removed_temp_files: list[tuple[str, int]] = field(default_factory=list)
 
 
 def _read_versions_leniently(reg: Registry) -> tuple[dict[str, int], list[str]]:
@@ -77,6 +79,8 @@ def rebuild(reg: Registry, *, init: bool) -> RebuildReport:
                 old_index[key_path(k)] = m
         rows, problems = reg._scan_rows()
         report.problems.extend(problems)
+        for row in rows:
+            report.removed_temp_files.extend(clear_version_temps(reg.root / row[3]))
 
         reg._index.build(rows)
 

@@ -29,6 +29,11 @@ from ..errors import (
 from ._confine import confine, no_link_below
 from ._keys import check_file_name
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
 if TYPE_CHECKING:
     from ._store import Registry
 
@@ -129,7 +134,8 @@ class Version:
         :raises OutputExistsError: ``overwrite=False`` and the file exists (see `open_artifact`).
         """
         path = self._writable_artifact(name)
-        atomic_write_bytes(path, bytes(data), overwrite=overwrite)
+        with _locked_temp(path, overwrite) as f:
+            f.write(bytes(data))
         return path
 
     @contextlib.contextmanager
@@ -144,7 +150,7 @@ class Version:
         the other is told, where a check made before writing would let both win.
         """
         path = self._writable_artifact(name)
-        with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as f:
+        with _locked_temp(path, overwrite) as f:
             yield f
 
     def metadata(self) -> dict[str, Any]:
@@ -260,8 +266,48 @@ class Version:
         if not self._inside().is_dir():
             raise self._missing()
         path = self.path / PLOT
-        atomic_write_bytes(path, png_bytes)
+        with _locked_temp(path, True) as f:
+            f.write(png_bytes)
         return path
+
+
+@contextlib.contextmanager
+def _locked_temp(path: Path, overwrite: bool) -> Iterator[IO[bytes]]:
+    """`atomic_path`'s temporary file, opened and locked (``flock``) while it is written.
+
+    Writes into a version folder that hold no registry lock (model files,
+    checkpoints, the plot) go through here, so that rebuild-index can tell what a
+    killed writer left (its lock is free: the kernel released it) from a write
+    still running (`stale_temp_file`).
+    """
+    with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as f:
+        if fcntl is not None:
+            with contextlib.suppress(OSError):  # no flock there: the file is never swept
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield f
+
+
+def stale_temp_file(path: str) -> bool:
+    """Remove ``path``, a temporary file of `_locked_temp`, if its writer is gone.
+
+    True if it was removed: no process holds its lock, so none is writing it. A
+    file in use, one that cannot be locked (no ``flock`` there) or one already
+    gone is left alone (False).
+    """
+    if fcntl is None:  # pragma: no cover - Windows
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.unlink(path)  # under its lock: no writer holds it, none can take it now
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def write_new_file(path: Path, data: bytes) -> None:
