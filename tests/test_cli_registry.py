@@ -358,3 +358,22 @@ def test_every_command_has_help_with_an_example(command: str) -> None:
     assert result.exit_code == 0
     assert "Example:" in result.stdout
     assert "CURVELOG_REGISTRY" in result.stdout
+
+
+def test_list_sort_never_ranks_a_version_whose_folder_was_deleted(tmp_path: Path) -> None:
+    # QA #4: --sort ranked index rows, so a version deleted by hand came out as the best
+    import shutil
+
+    root = tmp_path / "saved_models"
+    reg = Registry(root)
+    for best in (0.1, 0.3, 0.2):
+        v = reg.new_version(KEY)
+        summary = {"analysis": {"metrics": {"val/loss": {"goal": "min", "best": {"value": best}}}}}
+        v.save_metadata({"summary": summary})
+    shutil.rmtree(reg.version(KEY, 1).path)
+    out = run("registry", "list", "--registry", root, "--sort", "val/loss").stdout
+    assert [line.split()[1] for line in out.splitlines()] == ["v3", "v2"]
+    ranked = json.loads(run("registry", "list", "-r", root, "--sort", "val/loss", "--json").stdout)
+    assert [(r["version"], Path(r["path"]).is_dir()) for r in ranked] == [(3, True), (2, True)]
+    assert [r.version for r in reg.index_rows(KEY)] == [1, 2, 3]  # the index itself, unfiltered
+    assert [r.version for r in reg.index_rows(KEY, existing=True)] == [2, 3]

@@ -164,12 +164,36 @@ def test_good_keys_round_trip(key: str | tuple[str, ...]) -> None:
         ("global/stores/sum/kan", "global/{all | stores/S | products/P | custom/S/P}"),
         ("global/everything/sum/kan", "global/{all | stores/S | products/P | custom/S/P}"),
         ("global", "global/{all"),
+        ("index.postgresql", "'index.postgresql' is the name of a file the registry keeps"),
+        ("index.db/a", "'index.db' is the name of a file the registry keeps"),
+        ("versions.json", "'versions.json' is the name of a file the registry keeps"),
     ],
 )
 def test_bad_keys_are_refused_with_the_reason(key: str, reason: str) -> None:
     with pytest.raises(RegistryKeyError, match=re.escape(reason)) as info:
         parse_key(key)
     assert str(info.value).startswith(f"registry key {key!r}")
+
+
+def test_a_key_named_like_a_registry_file_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    # QA #5: key index.postgresql made a folder of that name, which every later SQLite
+    # write (and rebuild-index) took for the PostgreSQL marker
+    reg = Registry(tmp_path / "saved_models")
+    reg.new_version("exp/a")
+    before = sorted(p.name for p in reg.root.iterdir())
+    for key in ("index.postgresql", "index.db", "versions.json"):
+        with pytest.raises(RegistryKeyError, match="is the name of a file the registry keeps"):
+            reg.new_version(key)
+    assert sorted(p.name for p in reg.root.iterdir()) == before
+    assert json.loads(reg.versions_file.read_text()) == {"exp/a": 1}
+    assert key_path("exp/index.db") == "exp/index.db"  # only the root's names are taken
+    # a folder left by an older curvelog is neither a marker nor a key
+    (reg.root / "index.postgresql" / "v1").mkdir(parents=True)
+    assert reg.new_version("exp/a").number == 2
+    assert reg.keys() == ["exp/a"]
+    reg.rebuild_index()
 
 
 @pytest.mark.parametrize(
@@ -796,7 +820,7 @@ def test_16_processes_allocating_mixed_keys(reg: Registry, tmp_path: Path) -> No
 
 
 def _hold_lock(root: str, ready: object) -> None:
-    with Registry(root)._locked():
+    with Registry(root)._locked(None):
         ready.set()  # type: ignore[attr-defined]
         time.sleep(120)
 
@@ -943,3 +967,40 @@ def test_errors_keep_their_facts(tmp_path: Path) -> None:
     with pytest.raises(RegistryCorruptError) as corrupt:
         reg.new_version(KEY)
     assert corrupt.value.path == str(reg.root / "versions.json")
+
+
+def _write_forever(root: str, key: str, ready: int) -> None:
+    """Start writing model.pth into v1, say so, and wait to be killed mid-write."""
+    v = Registry(root).version(key, 1)
+    with v.open_artifact("model.pth") as f:
+        f.write(b"w" * 100_000)
+        f.flush()
+        os.write(ready, b"1")
+        while True:
+            signal.pause()
+
+
+def test_rebuild_index_removes_what_a_killed_write_left_in_a_version_folder(
+    tmp_path: Path,
+) -> None:
+    # QA #11: a write killed mid-way left .model.pth.*.tmp in the version folder forever
+    root = tmp_path / "saved_models"
+    reg = Registry(root)
+    v = reg.new_version(KEY)
+    r, w = os.pipe()
+    child = multiprocessing.get_context("fork").Process(
+        target=_write_forever, args=(str(root), KEY, w)
+    )
+    child.start()
+    assert os.read(r, 1) == b"1"
+    os.kill(child.pid, signal.SIGKILL)
+    child.join()
+    (left,) = [p for p in v.path.iterdir() if p.name.startswith(".model.pth.")]
+    with v.open_artifact("checkpoint_best.pth") as f:  # a write still running
+        f.write(b"c")
+        report = reg.rebuild_index()
+        (running,) = [p for p in v.path.iterdir() if p.name.startswith(".checkpoint_best")]
+    assert report.removed_temp_files == [(str(left), 100_000)]
+    assert not left.exists() and not running.exists()
+    assert sorted(p.name for p in v.path.iterdir()) == ["checkpoint_best.pth", "metadata.json"]
+    assert (v.path / "checkpoint_best.pth").read_bytes() == b"c"

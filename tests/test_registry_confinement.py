@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from _cli import invoke
-from curvelog.errors import PathError, RegistryCorruptError, RegistryKeyError
-from curvelog.registry import MODEL, Registry, product
+from curvelog.errors import PathError, RegistryCorruptError, RegistryKeyError, VersionNotFoundError
+from curvelog.registry import MODEL, Registry, Version, product
 
 KEY = product("P001", "all", "mlstm")
 
@@ -101,17 +101,51 @@ def test_a_symlinked_version_folder_is_refused(tmp_path: Path, outside: Path) ->
     v2.path.rmdir()
     os.symlink(outside, v2.path)
     before = _tree(outside)
-    with pytest.raises(PathError, match="outside the registry"):
-        reg.version(KEY, 2).save_artifact(MODEL, b"weights")
-    with pytest.raises(PathError, match="outside the registry"):
-        reg.version(KEY, 2).save_metadata({"note": "x"})
-    with pytest.raises(PathError, match="outside the registry"):
+    # a link is no version folder: not found by readers, refused to a handle made before
+    with pytest.raises(VersionNotFoundError, match="no version v2"):
+        reg.version(KEY, 2)
+    with pytest.raises(VersionNotFoundError, match="no version v2"):
         reg.file_bundle(KEY, {"schema": "x"}, version=2)
     with pytest.raises(PathError, match="outside the registry"):
-        reg.version(KEY, 2).save_plot(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16)
+        v2.save_artifact(MODEL, b"weights")
+    with pytest.raises(PathError, match="outside the registry"):
+        v2.save_metadata({"note": "x"})
+    with pytest.raises(PathError, match="outside the registry"):
+        v2.save_plot(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16)
     assert _tree(outside) == before
     v1.save_artifact(MODEL, b"ok")  # the real folder still works
     assert (v1.path / MODEL).read_bytes() == b"ok"
+
+
+def test_a_key_folder_reached_through_a_link_is_no_part_of_the_registry(
+    tmp_path: Path, outside: Path
+) -> None:
+    # QA #10: readers followed a linked key folder (another key's, or one outside the
+    # root) that writers and rebuild-index's walk ignore; allocation for it was refused
+    # with a rebuild-index hint that could not repair it
+    reg = Registry(tmp_path / "reg")
+    reg.new_version("exp/a")
+    os.symlink("a", reg.root / "exp" / "b")  # exp/b is exp/a's folder
+    (outside / "a" / "v1").mkdir(parents=True)
+    os.symlink(outside, reg.root / "out")  # out/a/v1 lies outside the root
+    before = _tree(outside)
+    for key in ("exp/b", "out/a"):
+        assert reg.versions(key) == []
+        with pytest.raises(VersionNotFoundError, match="no versions"):
+            reg.latest(key)
+        with pytest.raises(VersionNotFoundError, match="no versions"):
+            reg.version(key, 1)
+        with pytest.raises(PathError, match="symbolic link") as info:
+            reg.new_version(key)
+        assert "rebuild-index" not in str(info.value)
+    assert reg.keys() == ["exp/a"]
+    assert reg.keys("out") == []
+    assert [r.key for r in reg.index_rows(existing=True)] == ["exp/a"]
+    with pytest.raises(PathError, match="is a symbolic link"):
+        Version(reg, "exp/b", 1).save_artifact(MODEL, b"weights")
+    assert _tree(outside) == before
+    assert sorted(os.listdir(reg.root / "exp" / "a")) == ["v1"]
+    assert reg.new_version("exp/a").number == 2
 
 
 def test_a_symlinked_index_is_refused(tmp_path: Path, outside: Path) -> None:

@@ -406,6 +406,44 @@ def test_the_database_stopped_mid_run(
     assert_consistent(pg, schema, reg.root)
 
 
+@pytest.mark.parametrize("how", ["new_version", "file_bundle"])
+def test_a_commit_that_fails_takes_the_renamed_folder_back_out(
+    reg: Registry, url: str, pg: Server, schema: str, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server goes away between the rename into place and COMMIT. file_bundle's commit
+    # is its own transaction's, which the allocation only joins: its folder stayed (QA #3).
+    import psycopg
+
+    from curvelog.registry import _pgalloc
+
+    reg.new_version(KEY)
+
+    class DiesAfterTheRename:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(os, name)
+
+        @staticmethod
+        def rename(src: Any, dst: Any) -> None:
+            os.rename(src, dst)
+            if "/.staging/" not in str(dst):  # the rename into place
+                conn = reg._index.active()  # type: ignore[union-attr]
+                assert conn is not None
+                with psycopg.connect(url, autocommit=True) as other:
+                    other.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+
+    monkeypatch.setattr(_pgalloc, "os", DiesAfterTheRename())
+    with pytest.raises(RegistryIndexError, match="cannot use the database"):
+        if how == "new_version":
+            reg.new_version(KEY)
+        else:
+            reg.file_bundle(KEY, BUNDLE)
+    monkeypatch.undo()
+    assert folders(reg.root) == {1}
+    assert [r[0] for r in db_rows(pg, schema)] == [1]
+    assert reg.new_version(KEY).number == 3  # v2's number was taken, never reused
+    assert_consistent(pg, schema, reg.root)
+
+
 def _catch(errors: list[BaseException], fn: Any, *args: Any) -> None:
     try:
         fn(*args)
@@ -436,6 +474,35 @@ def test_an_unreachable_database_is_one_clear_error_and_nothing_on_disk(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.log"]
     result = invoke("compact", str(log_path), "--index", bad, ok=False)
     assert result.stderr == "Error: --index needs --registry and --key\n"
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("postgresql://pg:S3cretPW@[::1/x", 'matching "]" in IPv6 host address'),
+        (
+            "postgresql://pg@127.0.0.1:1/r5?password=S3cretPW&xyz=2",
+            'invalid URI query parameter: "xyz"',
+        ),
+    ],
+)
+def test_a_malformed_url_is_one_clear_error_without_the_password(
+    tmp_path: Path, url: str, why: str
+) -> None:
+    # QA #7: the URL was parsed outside the try that maps psycopg's errors: a traceback
+    # that quoted the password, exit code 1
+    pytest.importorskip("psycopg")
+    root = tmp_path / "saved_models"
+    root.mkdir()
+    with pytest.raises(RegistryIndexError, match="not a valid connection URL") as info:
+        Registry(root, index=url).new_version(KEY)
+    assert why in str(info.value) and "S3cretPW" not in str(info.value)
+    for args in (["registry", "list"], ["registry", "latest", KEY]):
+        result = invoke(*args, "--registry", str(root), "--index", url, ok=False)
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        assert result.stderr.count("\n") == 1 and "S3cretPW" not in result.output
+        assert result.stderr.startswith("Error: postgresql://pg") and why in result.stderr
+    assert sorted(root.iterdir()) == []
 
 
 def test_a_schema_from_a_newer_curvelog_is_refused(reg: Registry, pg: Server, schema: str) -> None:
@@ -477,6 +544,22 @@ def test_a_database_indexing_another_registry_is_refused(
     assert not (tmp_path / "other" / KEY).exists()
 
 
+def test_filing_a_bundle_never_takes_over_another_registrys_database(
+    reg: Registry, url: str, pg: Server, schema: str, tmp_path: Path
+) -> None:
+    # compact --registry (file_bundle without version=) once adopted the database of
+    # another folder, and its allocation then deleted that registry's rows (QA #1)
+    reg.file_bundle(KEY, BUNDLE)
+    reg.file_bundle(KEY, {**BUNDLE, "run": {"run_id": "r2"}})
+    other = Registry(tmp_path / "other", index=url)
+    with pytest.raises(RegistryIndexError, match="holds the index of registry"):
+        other.file_bundle(KEY, {**BUNDLE, "run": {"run_id": "r3"}})
+    assert not (tmp_path / "other" / KEY).exists()
+    assert not (tmp_path / "other" / "index.postgresql").exists()
+    assert [r[0] for r in db_rows(pg, schema)] == [1, 2]
+    assert_consistent(pg, schema, reg.root)
+
+
 def test_rebuild_index_moves_a_sqlite_registry_into_postgresql(
     tmp_path: Path, url: str, pg: Server, schema: str
 ) -> None:
@@ -497,6 +580,63 @@ def test_rebuild_index_moves_a_sqlite_registry_into_postgresql(
     assert reg.new_version(KEY).number == 4
     with pytest.raises(RegistryIndexError, match="index is in PostgreSQL"):
         sqlite.new_version(KEY)
+
+
+@pytest.mark.parametrize("how", ["rebuild_index", "new_version"])
+def test_a_failed_first_write_or_migration_leaves_no_marker_behind(
+    tmp_path: Path, pg: Server, how: str
+) -> None:
+    # QA #6: the marker was written inside the transaction and stayed after its rollback,
+    # so the SQLite registry was locked out ("this registry's index is in PostgreSQL")
+    root = tmp_path / "saved_models"
+    Registry(root).new_version(KEY)
+    before = tree(root)
+    typo = pg.url("no_such_schema")  # nothing can be created there
+    with pytest.raises(RegistryIndexError, match="no schema has been selected"):
+        getattr(Registry(root, index=typo), how)(*([KEY] if how == "new_version" else []))
+    assert tree(root) == before
+    assert Registry(root).new_version(KEY).number == 2
+    Registry(root).rebuild_index()
+
+
+def test_what_sqlite_stores_postgresql_stores_too(
+    tmp_path: Path, url: str, pg: Server, schema: str
+) -> None:
+    # QA #9: a \u0000 in a metric name (the summary) and versions past 2**31 - 1 failed
+    # with "unsupported Unicode escape sequence" / "integer out of range"
+    root = tmp_path / "saved_models"
+    Registry(root).new_version(KEY)
+    big = 2**31
+    Registry(root).version(KEY, 1).path.rename(root / KEY / f"v{big}")
+    meta = root / KEY / f"v{big}" / "metadata.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "version": big}))
+    (root / "versions.json").write_text(json.dumps({KEY: big}))
+    reg = Registry(root, index=url)
+    assert reg.rebuild_index().versions == 1  # the migration
+    nul = {**BUNDLE, "summary": {"metrics": {"val\x00loss": {"min": 0.5}}}}
+    v = reg.file_bundle(KEY, nul)
+    assert v.number == big + 1
+    assert db_rows(pg, schema) == [(n, f"{KEY}/v{n}", "product_P001_all") for n in (big, big + 1)]
+    (row,) = pg.execute(
+        f"SELECT metrics_summary, bundle FROM model_versions WHERE version = {v.number}", schema
+    )
+    assert row == (None, None)  # NULL, as for a bundle jsonb cannot hold
+    assert Registry(root, index=url).version(KEY, v.number).metadata()["summary"] == nul["summary"]
+    assert_consistent(pg, schema, root)
+
+
+def test_tables_of_an_older_curvelog_are_widened_by_rebuild_index(
+    reg: Registry, pg: Server, schema: str
+) -> None:
+    reg.new_version(KEY)
+    for table, column in (("registry_keys", "last_version"), ("model_versions", "version")):
+        pg.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE integer", schema)
+    (reg.root / "versions.json").write_text(json.dumps({KEY: 2**31 - 1}))
+    with pytest.raises(RegistryIndexError, match="older curvelog hold versions up to 2147483647"):
+        reg.new_version(KEY)
+    reg.rebuild_index()
+    assert reg.new_version(KEY).number == 2**31 + 1  # the failed one took 2**31
+    assert_consistent(pg, schema, reg.root)
 
 
 # --------------------------------------------------------------------------- command line
@@ -523,6 +663,37 @@ def test_the_cli_reads_and_repairs_a_postgresql_index(
     assert "v2" in invoke("registry", "list", "--registry", str(root)).stdout
     result = invoke("registry", "list", "--registry", str(root), "--index", "sqlite", ok=False)
     assert result.exit_code == 0  # SQLite mode reads the folders; writing is what it refuses
+
+
+def test_list_shows_no_version_whose_folder_was_deleted(reg: Registry, url: str) -> None:
+    # QA #4: the PostgreSQL listing printed rows whose folders had been deleted by hand
+    import shutil
+
+    for _ in range(3):
+        reg.file_bundle(KEY, {**BUNDLE, "run": {"run_id": f"r{_}"}})
+    for n in (1, 3):
+        shutil.rmtree(reg.version(KEY, n).path)
+    r = ["--registry", str(reg.root), "--index", url]
+    (listed,) = json.loads(invoke("registry", "list", "--json", *r).stdout)
+    assert (listed["versions"], listed["latest"]) == ([2], 2)
+    assert listed["path"] == str(reg.root / KEY / "v2")
+    assert invoke("registry", "latest", KEY, *r).stdout.strip() == listed["path"]
+
+
+def test_registry_add_takes_the_index_url(reg: Registry, url: str, tmp_path: Path) -> None:
+    # QA #8: its own error said "pass --index", which it did not take
+    reg.new_version(KEY)
+    model = tmp_path / "model.pth"
+    model.write_bytes(b"weights")
+    r = ["--registry", str(reg.root)]
+    refused = invoke("registry", "add", KEY, str(model), *r, ok=False)
+    assert refused.exit_code == 2 and "pass its URL" in refused.stderr
+    out = invoke("registry", "add", KEY, str(model), "--version", "1", *r, "--index", url).stdout
+    assert out == f"{reg.root / KEY / 'v1'}\n"
+    out = invoke("registry", "add", KEY, str(model), *r, "--index", url).stdout
+    assert out == f"{reg.root / KEY / 'v2'}\n"
+    assert (reg.root / KEY / "v2" / "model.pth").read_bytes() == b"weights"
+    assert [r.version for r in reg.index_rows(KEY)] == [1, 2]
 
 
 def test_compact_files_into_a_postgresql_registry_and_the_readme_queries_read_it(

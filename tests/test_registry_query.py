@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -141,3 +142,35 @@ def test_registry_add_files_model_files(tmp_path: Path) -> None:
     assert [v.number for v in Registry(root).versions(KEY)] == [1]  # refusals allocate nothing
     run("registry", "add", KEY, model, "-r", root)
     assert [v.number for v in Registry(root).versions(KEY)] == [1, 2]
+
+
+def test_two_adds_of_one_name_into_one_version_racing_one_wins_one_is_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # QA #2: the name was checked once before the (long) copy and the copy then renamed
+    # over whatever was there, so both runs were told "filed" and one model was lost
+    import shutil
+
+    from curvelog.errors import OutputExistsError
+    from curvelog.registry import _add
+
+    reg = Registry(tmp_path / "saved_models")
+    v = reg.new_version(KEY)
+    a, b = tmp_path / "a" / "model.pth", tmp_path / "b" / "model.pth"
+    for path, byte in ((a, b"a"), (b, b"b")):
+        path.parent.mkdir()
+        path.write_bytes(byte * 5000)
+    copy = shutil.copyfileobj
+    raced: list[str] = []
+
+    def other_run_files_first(fin: Any, fout: Any, size: int) -> None:
+        if not raced:  # the other run checks, copies and files its model while this one copies
+            raced.append(fin.name)
+            _add.add_files(reg, KEY, [b], version=1)
+        copy(fin, fout, size)
+
+    monkeypatch.setattr(_add.shutil, "copyfileobj", other_run_files_first)
+    with pytest.raises(OutputExistsError, match="model.pth"):
+        _add.add_files(reg, KEY, [a], version=1)
+    assert raced == [str(a)] and (v.path / "model.pth").read_bytes() == b"b" * 5000
+    assert sorted(p.name for p in v.path.iterdir()) == ["metadata.json", "model.pth"]

@@ -32,8 +32,7 @@ def _registry_root_option(f: Any) -> Any:
 
 def _index_rows_of(reg: Any, key: str) -> list[Any]:
     """The PostgreSQL index's rows of KEY whose folders exist."""
-    rows = [r for r in reg.index_rows(key) if r.key == key]
-    return [r for r in rows if (reg.root / r.path).is_dir()]
+    return [r for r in reg.index_rows(key, existing=True) if r.key == key]
 
 
 @cli.group("registry", cls=_Group, context_settings=CONTEXT_SETTINGS)
@@ -84,7 +83,7 @@ def registry_list(
     rows: list[dict[str, Any]] = []
     if reg.index_kind == "postgresql":  # the index's view
         by_key: dict[str, list[int]] = {}
-        for row in reg.index_rows(prefix):
+        for row in reg.index_rows(prefix, existing=True):
             by_key.setdefault(row.key, []).append(row.version)
         for key, numbers in by_key.items():
             path = str(reg.root.joinpath(*key.split("/"), f"v{numbers[-1]}"))
@@ -233,6 +232,8 @@ def registry_rebuild_index(root: str, lock_timeout: float, init: bool, index: st
     for key, (old, new) in sorted(report.versions_json_changes.items()):
         before = "(none)" if old is None else f"v{old}"
         click.echo(f"versions.json: {key} {before} -> v{new}")
+    for path, size in report.removed_temp_files:
+        click.echo(f"removed {path} ({_human_size(size)}), left by an interrupted write")
     for problem in report.problems:
         click.echo(f"warning: {problem}", err=True)
 
@@ -285,7 +286,7 @@ def _list_sorted(reg: Any, prefix: str | None, metric: str, as_json: bool) -> No
     """``registry list --sort METRIC``: every version with METRIC, best first."""
     from ..registry._query import rank
 
-    ranked, missing = rank(reg.index_rows(prefix), metric)
+    ranked, missing = rank(reg.index_rows(prefix, existing=True), metric)
     if as_json:
         _echo_json(
             [
@@ -323,8 +324,9 @@ def _list_sorted(reg: Any, prefix: str | None, metric: str, as_json: bool) -> No
 @click.option("--force", is_flag=True, help="Replace files of the same name in --version N.")
 @_registry_root_option
 @_lock_timeout_option
+@_index_option
 def registry_add(key: str, files: tuple[str, ...], version: str | None, force: bool, root: str,
-                 lock_timeout: float) -> None:  # fmt: skip
+                 lock_timeout: float, index: str | None) -> None:  # fmt: skip
     """File model files (model.pth, checkpoint_best.pth, ...) into a version of KEY.
 
     Without --version a new version is allocated; each file keeps its name.
@@ -340,7 +342,7 @@ def registry_add(key: str, files: tuple[str, ...], version: str | None, force: b
     from ..registry import Registry
     from ..registry._add import add_files
 
-    reg = Registry(root, lock_timeout=lock_timeout)
+    reg = Registry(root, lock_timeout=lock_timeout, index=index)
     v, written = add_files(reg, key, files, version=version, overwrite=force)
     for name, size in written:
         click.echo(f"{v.path / name}: {_human_size(size)}", err=True)

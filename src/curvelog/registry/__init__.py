@@ -9,9 +9,10 @@ JSON-ready mappings and imports nothing of the bundle or plot code.
 
 from __future__ import annotations
 
-from ._folders import STAGING_DIR, VERSIONS_FILE
+from ._folders import STAGING_DIR
 from ._index import INDEX_FILE, IndexRow
 from ._keys import (
+    VERSIONS_FILE,
     KeyLike,
     checkpoint_epoch,
     global_,

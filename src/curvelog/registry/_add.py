@@ -3,6 +3,8 @@
 Every name is checked before a version is allocated, so a bad argument never
 leaves an empty version behind; each file is copied atomically (temp file,
 fsync, rename), streamed, so a model of many GB is never held in memory.
+Without ``overwrite`` the copy is linked into place, never renamed over a name:
+two runs adding the same name to one version at once cannot both succeed.
 """
 
 from __future__ import annotations
@@ -55,14 +57,18 @@ def add_files(
         names[name] = src
     if version is not None:
         v = reg.version(kp, version)
-        for name in names:
-            if v.artifact(name).exists() and not overwrite:
+        for name in names:  # fail before copying anything; the copy's link decides races
+            if os.path.lexists(v.artifact(name)) and not overwrite:
                 raise OutputExistsError(str(v.artifact(name)))
     else:
         v = reg.new_version(kp)
     written = []
     for name, src in names.items():
-        with os_errors(src), open(src, "rb") as fin, v.open_artifact(name) as fout:
+        with (
+            os_errors(src),
+            open(src, "rb") as fin,
+            v.open_artifact(name, overwrite=overwrite) as fout,
+        ):
             shutil.copyfileobj(fin, fout, 4 * 2**20)
         written.append((name, os.path.getsize(v.artifact(name))))
     return v, written

@@ -17,17 +17,16 @@ from typing import TYPE_CHECKING, Any, Final
 from .. import _json
 from .._fs import fsync_dir
 from ..errors import PathError, RegistryCorruptError, RegistryKeyError
-from ._confine import no_link
+from ._confine import linked_part, no_link
 from ._index import INDEX_FILE, Row, make_row
-from ._keys import MAX_VERSION, VERSION_NAME, check_segment, key_path
-from ._version import METADATA, Version, iso_time
+from ._keys import MAX_VERSION, VERSION_NAME, VERSIONS_FILE, check_segment, key_path
+from ._version import METADATA, Version, iso_time, stale_temp_file
 
 if TYPE_CHECKING:
     from ._store import Registry
 
 _LOGGER = logging.getLogger("curvelog.registry")
 
-VERSIONS_FILE: Final = "versions.json"
 STAGING_DIR: Final = ".staging"
 #: temporary files that only a lock holder makes in the root (atomic_write_bytes, the index)
 _ROOT_TEMP_PREFIXES: Final = (f".{VERSIONS_FILE}.", f".{INDEX_FILE}.")
@@ -73,6 +72,8 @@ def _versions_entries(obj: Mapping[str, Any]) -> tuple[dict[str, int], list[str]
 
 def iter_keys(reg: Registry, start: tuple[str, ...] = ()) -> Iterator[str]:
     """The keys under ``start`` that have a version folder, in no order, found lazily."""
+    if linked_part(reg.root, reg._key_dir(start)):
+        return  # a prefix reached through a link is no part of the registry
     todo = [(reg._key_dir(start), start)]
     while todo:
         folder, segments = todo.pop()
@@ -137,6 +138,30 @@ def clear_staging(reg: Registry) -> None:
             _LOGGER.info("removing %s, left by an interrupted write", e.path)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(e.path)
+
+
+def clear_version_temps(folder: Path) -> list[tuple[str, int]]:
+    """Remove what writes killed mid-way left in a version folder: (path, bytes) of each.
+
+    Model files are written there without the registry lock (a long copy, a
+    training run's checkpoint), so a temporary file is only removed when no
+    process holds its lock, i.e. its writer is gone (`_version.stale_temp_file`).
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    for e in entries:
+        if e.name.startswith(".") and e.name.endswith(".tmp") and e.is_file(follow_symlinks=False):
+            try:
+                size = e.stat(follow_symlinks=False).st_size
+            except OSError:
+                continue
+            if stale_temp_file(e.path):
+                _LOGGER.info("removed %s, left by an interrupted write", e.path)
+                removed.append((e.path, size))
+    return removed
 
 
 def stale_versions(

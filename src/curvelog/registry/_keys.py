@@ -3,8 +3,10 @@
 A key such as ``product/P001_all/mlstm`` becomes folders under the registry
 root, so every segment is checked here before anything touches the disk:
 no separators, no ``..``, no hidden names, nothing that looks like a version
-folder (``v3``). The presets (`product`, `store`, `global_`) are the user's
-training modes (seeds/registry-rules.md) with their shape enforced.
+folder (``v3``), no first segment named like one of the registry's own files
+(``versions.json``, ``index.db``, ``index.postgresql``). The presets
+(`product`, `store`, `global_`) are the user's training modes
+(seeds/registry-rules.md) with their shape enforced.
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ from collections.abc import Sequence
 from typing import Final
 
 from ..errors import RegistryKeyError
+from ._index import INDEX_FILE
+from ._pgschema import MARKER_FILE
 
 __all__ = [
     "KeyLike",
     "MAX_VERSION",
+    "ROOT_FILES",
+    "VERSIONS_FILE",
     "VERSION_NAME",
     "check_file_name",
     "check_segment",
@@ -41,6 +47,13 @@ MAX_VERSION: Final = 2**63 - 1
 _GLOBAL_SCOPES: Final = {"all": 0, "stores": 1, "products": 1, "custom": 2}
 
 KeyLike = str | Sequence[str]
+
+#: the highest version handed out per key, in the registry root
+VERSIONS_FILE: Final = "versions.json"
+#: the registry's own files in its root: a key cannot start with one of these names, or its
+#: folder would take the file's place (a folder index.postgresql told SQLite writers that
+#: the index is in PostgreSQL; index.db or versions.json made allocation fail at mkdir)
+ROOT_FILES: Final = frozenset({VERSIONS_FILE, INDEX_FILE, MARKER_FILE})
 
 
 def check_segment(segment: object, key_text: str) -> str:
@@ -115,6 +128,12 @@ def parse_key(key: KeyLike, *, partial: bool = False) -> tuple[str, ...]:
     if not parts or parts == [""]:
         raise RegistryKeyError("registry key '': a key needs at least one segment")
     segments = tuple(check_segment(p, text) for p in parts)
+    if segments[0] in ROOT_FILES:
+        raise RegistryKeyError(
+            f"registry key {text!r}: {segments[0]!r} is the name of a file the registry keeps "
+            "in its root; a key cannot start with it",
+            key=text,
+        )
     if not partial:
         _check_preset_shape(segments, text)
     return segments

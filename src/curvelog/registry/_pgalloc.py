@@ -20,9 +20,12 @@ database transaction that holds the key's row of ``registry_keys``
 
 A killed allocator's transaction is rolled back by the server, which also
 releases its locks; ``versions.json`` or a renamed folder may keep its number,
-which is then skipped, never reused. If the commit itself fails (the database
-went away), the folder is renamed back out of sight and removed: the caller
-gets the error and no version it was never told about.
+which is then skipped, never reused. If the transaction does not commit (the
+database went away), also when it is a caller's that this allocation joined
+(`Registry.file_bundle` checks for the same log and allocates under one
+transaction), the folder is renamed back out of sight and removed
+(`PostgresIndex.on_failure`): the caller gets the error and no version it was
+never told about.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._fs import fsync_dir
@@ -69,13 +73,21 @@ def _clear_key_staging(reg: Registry, key: str) -> None:
 
 def _clear_versions_json_temps(reg: Registry) -> None:
     """Temporary files of versions.json: only made under the versions.json lock (held)."""
-    from ._folders import VERSIONS_FILE
+    from ._keys import VERSIONS_FILE
 
     prefix = f".{VERSIONS_FILE}."
     for e in os.scandir(reg.root):
         if e.name.startswith(prefix) and e.name.endswith(".tmp"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(e.path)
+
+
+def _take_back(v: Version, staged: Path) -> None:
+    """An allocation whose transaction did not commit: its folder renamed back and removed."""
+    with contextlib.suppress(OSError):
+        os.rename(v.path, staged)
+        _LOGGER.info("allocation of %s v%d not committed; removing it", v.key, v.number)
+        shutil.rmtree(staged, ignore_errors=True)
 
 
 def allocate(
@@ -88,10 +100,10 @@ def allocate(
     assert isinstance(index, PostgresIndex)
     segments = key.split("/")
     staged = reg.root / STAGING_DIR / f"{key_tag(key)}.{uuid.uuid4().hex}"
-    renamed = False
     v = Version(reg, key, 0)
     try:
         with reg._locked(key) as counter:
+            reg._writable_key_dir(key)
             _clear_key_staging(reg, key)
             _recorded_all, folders, highest = reg._numbers_in_use(key)
             with index.writing() as w:
@@ -119,15 +131,11 @@ def allocate(
                 w.set_counter(key, n)
                 parent = reg._make_key_dir(segments)
                 os.rename(staged, v.path)
-                renamed = True
+                # The commit may be a caller's (file_bundle holds the key's transaction
+                # around this one): if that one fails, the folder goes back out of sight.
+                index.on_failure(lambda: _take_back(v, staged))
     except BaseException:
-        if renamed:  # the commit failed: take the folder back out of sight
-            with contextlib.suppress(OSError):
-                os.rename(v.path, staged)
-                _LOGGER.info("allocation of %s v%d not committed; removing it", key, v.number)
-                shutil.rmtree(staged, ignore_errors=True)
-        else:
-            shutil.rmtree(staged, ignore_errors=True)
+        shutil.rmtree(staged, ignore_errors=True)
         raise
     fsync_dir(parent)
     _LOGGER.debug("allocated %s v%d (PostgreSQL)", key, v.number)

@@ -1,7 +1,7 @@
 """The PostgreSQL index's tables: their definitions, one row's values, the row statements.
 
 Split from `_postgres` (connections, schema checks, locks) so each stays short.
-``version`` is an integer (the seed's ``v2`` is ``'v' || version``) so that
+``version`` is a bigint (the seed's ``v2`` is ``'v' || version``) so that
 ``max(version)`` and ordering work; ``created_at`` is a ``timestamptz``;
 ``metrics_summary`` and ``bundle`` are ``jsonb``.
 """
@@ -28,6 +28,8 @@ __all__ = [
     "bundle_text",
     "display_url",
     "is_postgres_url",
+    "jsonb_text",
+    "widen_versions",
     "first_line",
     "iso",
     "model_identifier",
@@ -47,19 +49,22 @@ DDL: Final = (
         created_at timestamptz NOT NULL DEFAULT now())""",
     """CREATE TABLE IF NOT EXISTS registry_keys (
         key text PRIMARY KEY,
-        last_version integer NOT NULL CHECK (last_version >= 0))""",
+        last_version bigint NOT NULL CHECK (last_version >= 0))""",
     """CREATE TABLE IF NOT EXISTS model_versions (
         id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         key text NOT NULL,
         model_identifier text NOT NULL,
         model_type text NOT NULL,
-        version integer NOT NULL CHECK (version > 0),
+        version bigint NOT NULL CHECK (version > 0),
         model_path text NOT NULL,
         created_at timestamptz NOT NULL,
         metrics_summary jsonb,
         bundle jsonb,
         UNIQUE (key, version))""",
 )
+#: the version columns, bigint like MAX_VERSION (SQLite's INTEGER); tables made by curvelog
+#: before had integer ones, which rebuild-index widens (`widen_versions`)
+VERSION_COLUMNS: Final = (("registry_keys", "last_version"), ("model_versions", "version"))
 INSERT: Final = (
     "INSERT INTO model_versions (key, model_identifier, model_type, version, model_path, "
     "created_at, metrics_summary, bundle) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb)"
@@ -84,14 +89,34 @@ def iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def jsonb_text(data: bytes | str | None) -> str | None:
+    """JSON text for a jsonb column; NULL when absent or not storable: jsonb refuses
+    \\u0000, which a metric name or a string in the bundle may hold (SQLite stores it)."""
+    if data is None:
+        return None
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return None if "\\u0000" in data else data
+
+
 def bundle_text(data: bytes | None) -> str | None:
-    """curves.json as jsonb text; NULL when absent or not storable (jsonb refuses \\u0000)."""
-    if data is None or b"\\u0000" in data:
-        return None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    """curves.json as jsonb text (see `jsonb_text`)."""
+    return jsonb_text(data)
+
+
+def widen_versions(conn: psycopg.Connection[Any]) -> None:
+    """Make integer version columns (tables of an older curvelog) bigint (rebuild-index)."""
+    for table, column in VERSION_COLUMNS:
+        found = conn.execute(
+            "SELECT data_type FROM information_schema.columns WHERE table_schema = "
+            "current_schema() AND table_name = %s AND column_name = %s",
+            (table, column),
+        ).fetchone()
+        if found is not None and found[0] == "integer":
+            conn.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE bigint")
 
 
 def model_identifier(key: str) -> str:
@@ -102,6 +127,7 @@ def model_identifier(key: str) -> str:
 
 def row_params(row: Row, bundle: str | None) -> tuple[Any, ...]:
     key, model_type, number, path, created_at, summary = row
+    summary = jsonb_text(summary)
     return (key, model_identifier(key), model_type, number, path, created_at, summary, bundle)
 
 
@@ -151,5 +177,5 @@ class Writer:
         self._conn.execute(
             "UPDATE model_versions SET metrics_summary = %s::jsonb, bundle = %s::jsonb "
             "WHERE key = %s AND version = %s",
-            (summary_json(summary), self._read_bundle(f"{key}/v{number}"), key, number),
+            (jsonb_text(summary_json(summary)), self._read_bundle(f"{key}/v{number}"), key, number),
         )

@@ -51,6 +51,7 @@ from ._pgschema import (
     is_postgres_url,
     iso,
     row_params,
+    widen_versions,
 )
 
 if TYPE_CHECKING:
@@ -101,14 +102,25 @@ class PostgresIndex:
             where = f"{self.display} ({what or 'a registry lock'})"
             return RegistryLockTimeout(where, self.timeout)
         if isinstance(e, psycopg.OperationalError):
-            return RegistryIndexError(self.display, f"cannot use the database ({first_line(e)})")
+            return RegistryIndexError(self.display, f"cannot use the database ({self._why(e)})")
+        if isinstance(e, psycopg.errors.NumericValueOutOfRange):
+            return RegistryIndexError(
+                self.display,
+                f"a version number does not fit the index's columns ({self._why(e)}): "
+                "tables made by an older curvelog hold versions up to 2147483647 and "
+                f"rebuild-index widens them; {self.repair_hint}",
+            )
         if isinstance(e, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn)):
             return RegistryIndexError(
                 self.display,
-                f"the index tables are missing or have other columns ({first_line(e)}); "
+                f"the index tables are missing or have other columns ({self._why(e)}); "
                 + self.repair_hint,
             )
-        return RegistryIndexError(self.display, f"database error ({first_line(e)})")
+        return RegistryIndexError(self.display, f"database error ({self._why(e)})")
+
+    def _why(self, e: Exception) -> str:
+        """The first line of a psycopg error, which may quote the URL: never its password."""
+        return display_url(first_line(e).replace(self.url, self.display))
 
     def _connection(self) -> psycopg.Connection[Any]:
         """This thread's connection, made or checked; never one inherited through fork."""
@@ -136,7 +148,12 @@ class PostgresIndex:
                     conn.close()
                 conn = None
         if conn is None:
-            params = psycopg.conninfo.conninfo_to_dict(self.url) if "://" in self.url else {}
+            try:
+                params = psycopg.conninfo.conninfo_to_dict(self.url)
+            except psycopg.Error as e:  # its message quotes the URL, password and all
+                raise RegistryIndexError(
+                    self.display, f"not a valid connection URL ({self._why(e)})"
+                ) from None
             extra: dict[str, Any] = {"application_name": "curvelog"}
             if "connect_timeout" not in params:
                 extra["connect_timeout"] = max(2, min(30, round(self.timeout)))
@@ -177,6 +194,8 @@ class PostgresIndex:
             yield held
             return
         conn = self._connection()
+        undo: list[Callable[[], None]] = []
+        self._local.undo = undo
         try:
             with conn.transaction():
                 ms = max(1, round(self.timeout * 1000))  # 0 would mean "wait forever"
@@ -184,10 +203,31 @@ class PostgresIndex:
                 self._local.txn = conn
                 try:
                     yield conn
+                except BaseException:
+                    _undo(undo)  # before the rollback, while its locks still hold
+                    raise
                 finally:
                     self._local.txn = None
-        except psycopg.Error as e:
-            raise self._error(e, getattr(self._local, "waiting_for", "")) from None
+        except BaseException as e:
+            _undo(undo)  # the commit failed
+            if isinstance(e, psycopg.Error):
+                raise self._error(e, getattr(self._local, "waiting_for", "")) from None
+            raise
+        finally:
+            self._local.undo = None
+
+    def on_failure(self, undo: Callable[[], None]) -> None:
+        """Call ``undo`` if the transaction this thread holds does not commit.
+
+        For what a write did on disk that only the commit makes true (a folder
+        renamed into place, the marker file): the commit is the outermost
+        transaction's, which a nested `locked` only joins, so only the transaction
+        knows whether it happened. ``undo`` runs before the rollback when the block
+        raises, after it when the commit itself fails; it must not raise.
+        """
+        pending: list[Callable[[], None]] | None = getattr(self._local, "undo", None)
+        assert pending is not None, "on_failure() outside a transaction"
+        pending.append(undo)
 
     # ------------------------------------------------------------------ schema
 
@@ -215,9 +255,18 @@ class PostgresIndex:
         return rid
 
     def _write_marker(self, registry_id: str) -> None:
+        """Write ``index.postgresql``, inside the transaction that makes or adopts the tables.
+
+        Written before the commit, so that a writer who sees the committed tables
+        also sees the marker; taken back out if the transaction does not commit,
+        so a failed first write or migration leaves the folder as it was (a marker
+        naming a registry no database holds would lock SQLite writers out).
+        """
         note = "this registry's index is in PostgreSQL: pass index=URL / --index URL"
         body = {"registry_id": registry_id, "index": "postgresql", "note": note}
-        atomic_write_bytes(self.root / MARKER_FILE, _json.dumps(body, indent=2))
+        path = self.root / MARKER_FILE
+        atomic_write_bytes(path, _json.dumps(body, indent=2))
+        self.on_failure(lambda: _remove(path))
 
     def _validate(self, conn: psycopg.Connection[Any], *, adopt: bool) -> bool:
         """Check the schema; False if there are no curvelog tables at all.
@@ -331,6 +380,7 @@ class PostgresIndex:
                 if not self._validate(conn, adopt=True):
                     self._create(conn, lambda: [])
                 conn.execute("LOCK TABLE registry_keys, model_versions IN EXCLUSIVE MODE")
+                widen_versions(conn)
                 self._local.waiting_for = ""
                 yield 0
                 return
@@ -388,7 +438,7 @@ class PostgresIndex:
         the folder is no PostgreSQL registry)."""
         with self._transaction() as conn:
             if not self._validate(conn, adopt=False):
-                if (self.root / MARKER_FILE).exists():
+                if (self.root / MARKER_FILE).is_file():
                     raise RegistryIndexError(
                         self.display, f"the database has no registry index; {self.repair_hint}"
                     )
@@ -418,6 +468,17 @@ class PostgresIndex:
                 f"SELECT key, max(v) FROM ({' UNION ALL '.join(parts)}) AS t GROUP BY key"
             ).fetchall()
         return {k: int(m) for k, m in found if isinstance(k, str) and m is not None}
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def _undo(pending: list[Callable[[], None]]) -> None:
+    """Run (once) what a transaction that did not commit must take back, newest first."""
+    while pending:
+        pending.pop()()
 
 
 #: connections a forked child inherited: never closed there (that would end the parent's

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .. import _json
 from .._fs import fsync_dir
 from ..errors import PathError, RegistryCorruptError, RegistryKeyError
-from ._keys import key_path
+from ._folders import _versions_entries, clear_version_temps
+from ._keys import ROOT_FILES, key_path
 
 if TYPE_CHECKING:
     from ._store import Registry
@@ -28,22 +31,44 @@ class RebuildReport:
     versions_json_was_corrupt: bool = False
     #: folders whose metadata.json is missing or unreadable (indexed with the folder's mtime)
     problems: list[str] = field(default_factory=list)
+    #: (path, bytes) of temporary files that interrupted writes left in version folders
+    removed_temp_files: list[tuple[str, int]] = field(default_factory=list)
+
+
+def _read_versions_leniently(reg: Registry) -> tuple[dict[str, int], list[str]]:
+    """The usable entries of versions.json and what is wrong with the others;
+    unreadable as a whole -> RegistryCorruptError (rebuilt from the folders then)."""
+    path = reg.versions_file
+    try:
+        obj = _json.read_object(path)
+    except ValueError as e:
+        raise RegistryCorruptError(f"{path}: {e}") from None
+    out, problems = _versions_entries(obj or {})
+    return out, [f"{path}: {p}" for p in problems]
+
+
+def _looks_like_a_registry(reg: Registry) -> bool:
+    """Whether the root has a registry file or a version folder under some key."""
+    markers = [reg.root / name for name in ROOT_FILES] + [reg.lock_file]
+    if any(os.path.lexists(path) for path in markers):
+        return True
+    return next(reg._iter_keys(), None) is not None
 
 
 def rebuild(reg: Registry, *, init: bool) -> RebuildReport:
     """`Registry.rebuild_index`."""
     reg._require_root()
-    if not init and not reg._looks_like_a_registry():
+    if not init and not _looks_like_a_registry(reg):
         raise PathError(
             str(reg.root),
             "not a registry (no versions.json, index.db, .registry.lock or version "
             "folder); refusing to make it one (use --init, or init=True from Python)",
         )
     report = RebuildReport()
-    with reg._locked():
+    with reg._locked(None):  # every key; adopts the database (see Registry._locked)
         reg._clear_staging()
         try:
-            old_json, bad_entries = reg._read_versions_leniently()
+            old_json, bad_entries = _read_versions_leniently(reg)
         except RegistryCorruptError:
             old_json, bad_entries = {}, []
             report.versions_json_was_corrupt = True
@@ -54,6 +79,8 @@ def rebuild(reg: Registry, *, init: bool) -> RebuildReport:
                 old_index[key_path(k)] = m
         rows, problems = reg._scan_rows()
         report.problems.extend(problems)
+        for row in rows:
+            report.removed_temp_files.extend(clear_version_temps(reg.root / row[3]))
 
         reg._index.build(rows)
 

@@ -43,7 +43,6 @@ import contextlib
 import logging
 import os
 import shlex
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -51,7 +50,7 @@ from typing import TYPE_CHECKING, Any, Final
 import filelock
 
 from .. import _json
-from .._fs import atomic_write_bytes, fsync_dir, os_errors
+from .._fs import atomic_write_bytes, os_errors
 from ..errors import (
     PathError,
     RegistryCorruptError,
@@ -60,11 +59,11 @@ from ..errors import (
     VersionNotFoundError,
 )
 from . import _folders
-from ._confine import confine, no_link
-from ._folders import STAGING_DIR, VERSIONS_FILE, _version_numbers, _versions_entries
-from ._index import INDEX_FILE, IndexRow, Row, SqliteIndex, make_row
+from ._confine import confine, linked_part, no_link, no_link_below
+from ._folders import STAGING_DIR, _version_numbers, _versions_entries
+from ._index import INDEX_FILE, IndexRow, Row, SqliteIndex
 from ._keys import (
-    MAX_VERSION,
+    VERSIONS_FILE,
     KeyLike,
     global_,
     key_path,
@@ -73,19 +72,17 @@ from ._keys import (
     product,
     store,
 )
+from ._pgschema import MARKER_FILE
 from ._query import refile_same_log, version_of_log
 from ._version import (
     CURVES,
-    METADATA,
     PLOT,
     Version,
     bundle_metadata,
     dumps,
     encode_bundle,
     log_sha256,
-    now,
     read_png,
-    write_new_file,
 )
 
 if TYPE_CHECKING:
@@ -101,8 +98,6 @@ LOCK_FILE: Final = ".registry.lock"
 DEFAULT_LOCK_TIMEOUT: Final = 60.0
 #: The index URL when ``Registry(index=None)``: unset or ``sqlite`` is index.db (#16).
 INDEX_ENV: Final = "CURVELOG_REGISTRY_INDEX"
-#: _postgres.MARKER_FILE (not imported: _postgres is loaded only for a PostgreSQL index)
-_PG_MARKER: Final = "index.postgresql"
 
 
 class Registry:
@@ -223,20 +218,23 @@ class Registry:
         no_link(confine(self.root, self.root / STAGING_DIR))
 
     @contextlib.contextmanager
-    def _locked(self, key: str | None = None) -> Iterator[int]:
+    def _locked(self, key: str | None) -> Iterator[int]:
         """Hold the registry lock; OS errors inside become PathError.
 
-        With a PostgreSQL index: the database transaction holding ``key``'s row
-        (None: every key), whose ``last_version`` is yielded (0 with SQLite).
+        With a PostgreSQL index: the database transaction holding ``key``'s row,
+        whose ``last_version`` is yielded (0 with SQLite). ``key=None`` locks every
+        key and is for rebuild-index only: it is also what lets a database that
+        indexes no folder yet be adopted by this one, so a write must always name
+        its key (or it could take over another registry's database).
         """
         if self._pg is not None:
             self._pg.ping()  # unreachable: the clear error before anything is made
         self._ensure_root()
         self._check_own_files()
-        if self._pg is None and (self.root / _PG_MARKER).exists():
+        if self._pg is None and (self.root / MARKER_FILE).is_file():
             raise RegistryIndexError(
                 str(self.root / INDEX_FILE),
-                f"this registry's index is in PostgreSQL ({self.root / _PG_MARKER}); "
+                f"this registry's index is in PostgreSQL ({self.root / MARKER_FILE}); "
                 f"pass its URL (index=..., --index or ${INDEX_ENV})",
             )
         with contextlib.ExitStack() as stack:
@@ -276,17 +274,6 @@ class Registry:
             )
         return out
 
-    def _read_versions_leniently(self) -> tuple[dict[str, int], list[str]]:
-        """The usable entries of versions.json and what is wrong with the others
-        (for rebuild-index); unreadable as a whole -> RegistryCorruptError."""
-        path = self.versions_file
-        try:
-            obj = _json.read_object(path)
-        except ValueError as e:
-            raise RegistryCorruptError(f"{path}: {e}") from None
-        out, problems = _versions_entries(obj or {})
-        return out, [f"{path}: {p}" for p in problems]
-
     def _write_versions(self, versions: Mapping[str, int]) -> None:
         atomic_write_bytes(self.versions_file, dumps(dict(sorted(versions.items()))))
 
@@ -315,8 +302,25 @@ class Registry:
             w.sync_key(version.key, self._folder_versions(version.key), self._row_for)
             w.set_summary(version.key, version.number, summary)
 
-    def index_rows(self, prefix: KeyLike | None = None) -> list[IndexRow]:
-        """The rows of the index, ordered by key and version, optionally under a key prefix."""
+    def index_rows(
+        self, prefix: KeyLike | None = None, *, existing: bool = False
+    ) -> list[IndexRow]:
+        """The rows of the index, ordered by key and version, optionally under a key prefix.
+
+        ``existing``: only rows whose version folder exists. The folders are the
+        truth; a row outlives its folder when a version is deleted by hand (until
+        the key's next write or rebuild-index), and what lists, ranks or points
+        at versions must not offer one that is gone.
+        """
+        rows = self._all_index_rows(prefix)
+        if not existing:
+            return rows
+        have: dict[str, set[int]] = {}
+        for key in {r.key for r in rows}:
+            have[key] = set(self._folder_versions(key))
+        return [r for r in rows if r.version in have[r.key]]
+
+    def _all_index_rows(self, prefix: KeyLike | None) -> list[IndexRow]:
         self._require_root()
         if self._pg is not None:
             rows = self._pg.rows()
@@ -336,12 +340,19 @@ class Registry:
     # ------------------------------------------------------------------ reading
 
     def _folder_versions(self, key: str) -> list[int]:
-        """The numbers of ``key``'s version folders (what exists as a version)."""
-        return _version_numbers(self._key_dir(key.split("/")))
+        """The numbers of ``key``'s version folders (what exists as a version); none when
+        the key's folder is reached through a link (see `_confine`)."""
+        folder = self._key_dir(key.split("/"))
+        return [] if linked_part(self.root, folder) else _version_numbers(folder)
 
     def _taken_numbers(self, key: str) -> list[int]:
         """The numbers of every ``v<N>`` entry of ``key``, files too (never to be handed out)."""
         return _version_numbers(self._key_dir(key.split("/")), any_entry=True)
+
+    def _writable_key_dir(self, key: str) -> Path:
+        """``key``'s folder, refused (`PathError`) if it would lie outside the root or be
+        reached through a link: what every allocation checks first."""
+        return no_link_below(self.root, confine(self.root, self._key_dir(key.split("/"))))
 
     def keys(self, prefix: KeyLike | None = None) -> list[str]:
         """Every key that has at least one version folder, sorted; optionally under ``prefix``
@@ -355,13 +366,6 @@ class Registry:
 
     def _iter_keys(self, start: tuple[str, ...] = ()) -> Iterator[str]:
         return _folders.iter_keys(self, start)
-
-    def _looks_like_a_registry(self) -> bool:
-        """Whether the root has a registry file or a version folder under some key."""
-        markers = (VERSIONS_FILE, INDEX_FILE, LOCK_FILE, _PG_MARKER)
-        if any(os.path.lexists(self.root / name) for name in markers):
-            return True
-        return next(self._iter_keys(), None) is not None
 
     def versions(self, key: KeyLike) -> list[Version]:
         """The versions of ``key`` that exist, oldest first (empty for an unknown key)."""
@@ -378,8 +382,8 @@ class Registry:
         n = parse_version(number)
         self._require_root()
         v = Version(self, kp, n)
-        if not v.path.is_dir():
-            have = self._folder_versions(kp)
+        have = self._folder_versions(kp)
+        if n not in have:  # the same rule as listing: no link, no stray file
             if not have:
                 raise VersionNotFoundError(f"{kp}: no versions in {self.root}", key=kp)
             raise VersionNotFoundError(
@@ -441,7 +445,7 @@ class Registry:
             if png_bytes is not None:
                 files[PLOT] = png_bytes
             sha = log_sha256(bundle)
-            with self._locked():  # reentrant: the check and the allocation are one step
+            with self._locked(kp):  # reentrant: the check and the allocation are one step
                 same = version_of_log(self, kp, sha)
                 if same is None:
                     return self._allocate(kp, files, bundle_metadata(bundle, data))
@@ -459,40 +463,9 @@ class Registry:
             from ._pgalloc import allocate
 
             return allocate(self, key, files, meta_extra)
-        segments = key.split("/")
-        with self._locked():
-            confine(self.root, self._key_dir(segments))
-            staging = self.root / STAGING_DIR
-            self._clear_staging()
-            recorded_all, folders, highest = self._numbers_in_use(key)
-            n = highest + 1
-            if n > MAX_VERSION:
-                raise RegistryCorruptError(f"{key}: no version number left after v{n - 1}")
-            v = Version(self, key, n)
-            meta: dict[str, Any] = {"key": key, "version": n, "created_at": now()}
-            meta.update(meta_extra or {})
-            meta_bytes = dumps(meta)
-            # A damaged index must stop us before the number is taken.
-            self._ensure_index()
-            # 1. the complete folder, under .staging/
-            staging.mkdir(exist_ok=True)
-            staged = staging / uuid.uuid4().hex
-            staged.mkdir()
-            for name, data in {**files, METADATA: meta_bytes}.items():
-                write_new_file(staged / name, data)  # private folder: no temp file
-            fsync_dir(staged)
-            # 2. the number is taken before the folder is visible: a crash from here
-            #    on skips it, never reuses it
-            self._write_versions({**(recorded_all or {}), key: n})
-            # 3. index row and rename in one transaction: a failed rename leaves no row
-            with self._index.writing() as w:
-                w.sync_key(key, folders, self._row_for)
-                w.insert(make_row(key, n, meta["created_at"], meta.get("summary")))
-                parent = self._make_key_dir(segments)
-                os.rename(staged, v.path)
-            fsync_dir(parent)  # the rename, durable
-        _LOGGER.debug("allocated %s v%d", key, n)
-        return v
+        from ._sqlalloc import allocate as allocate_sqlite
+
+        return allocate_sqlite(self, key, files, meta_extra)
 
     def _make_key_dir(self, segments: Sequence[str]) -> Path:
         return _folders.make_key_dir(self, segments)

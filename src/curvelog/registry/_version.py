@@ -26,8 +26,13 @@ from ..errors import (
     RegistryKeyError,
     VersionNotFoundError,
 )
-from ._confine import confine
+from ._confine import confine, no_link_below
 from ._keys import check_file_name
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from ._store import Registry
@@ -82,8 +87,9 @@ class Version:
         return self.registry.root.joinpath(*self.key.split("/"), self.name)
 
     def _inside(self) -> Path:
-        """The folder, checked to resolve inside the registry root (see `_confine`)."""
-        return confine(self.registry.root, self.path)
+        """The folder, checked to resolve inside the registry root and to be reached
+        through no link (see `_confine`)."""
+        return no_link_below(self.registry.root, confine(self.registry.root, self.path))
 
     def __repr__(self) -> str:
         return f"Version({self.key!r}, {self.number}, path={str(self.path)!r})"
@@ -122,21 +128,29 @@ class Version:
             raise self._missing()
         return path
 
-    def save_artifact(self, name: str, data: bytes) -> Path:
-        """Write ``data`` to artifact ``name`` atomically (temp file, fsync, rename)."""
+    def save_artifact(self, name: str, data: bytes, *, overwrite: bool = True) -> Path:
+        """Write ``data`` to artifact ``name`` atomically (temp file, fsync, rename).
+
+        :raises OutputExistsError: ``overwrite=False`` and the file exists (see `open_artifact`).
+        """
         path = self._writable_artifact(name)
-        atomic_write_bytes(path, bytes(data))
+        with _locked_temp(path, overwrite) as f:
+            f.write(bytes(data))
         return path
 
     @contextlib.contextmanager
-    def open_artifact(self, name: str) -> Iterator[IO[bytes]]:
+    def open_artifact(self, name: str, *, overwrite: bool = True) -> Iterator[IO[bytes]]:
         """A binary file that becomes artifact ``name`` atomically when the block ends.
 
         For writers that want a file object, e.g. ``torch.save(state, f)``. If the
-        block raises, the previous file (if any) is left untouched.
+        block raises, the previous file (if any) is left untouched. With
+        ``overwrite=False`` the file is linked into place, which fails with
+        :class:`OutputExistsError` if the name exists by then, also when another
+        process made it while this one was writing: of two writers, one wins and
+        the other is told, where a check made before writing would let both win.
         """
         path = self._writable_artifact(name)
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        with _locked_temp(path, overwrite) as f:
             yield f
 
     def metadata(self) -> dict[str, Any]:
@@ -252,8 +266,48 @@ class Version:
         if not self._inside().is_dir():
             raise self._missing()
         path = self.path / PLOT
-        atomic_write_bytes(path, png_bytes)
+        with _locked_temp(path, True) as f:
+            f.write(png_bytes)
         return path
+
+
+@contextlib.contextmanager
+def _locked_temp(path: Path, overwrite: bool) -> Iterator[IO[bytes]]:
+    """`atomic_path`'s temporary file, opened and locked (``flock``) while it is written.
+
+    Writes into a version folder that hold no registry lock (model files,
+    checkpoints, the plot) go through here, so that rebuild-index can tell what a
+    killed writer left (its lock is free: the kernel released it) from a write
+    still running (`stale_temp_file`).
+    """
+    with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as f:
+        if fcntl is not None:
+            with contextlib.suppress(OSError):  # no flock there: the file is never swept
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield f
+
+
+def stale_temp_file(path: str) -> bool:
+    """Remove ``path``, a temporary file of `_locked_temp`, if its writer is gone.
+
+    True if it was removed: no process holds its lock, so none is writing it. A
+    file in use, one that cannot be locked (no ``flock`` there) or one already
+    gone is left alone (False).
+    """
+    if fcntl is None:  # pragma: no cover - Windows
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.unlink(path)  # under its lock: no writer holds it, none can take it now
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def write_new_file(path: Path, data: bytes) -> None:
