@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from decimal import Decimal
 from fractions import Fraction
@@ -16,6 +17,7 @@ from click.testing import CliRunner
 import curvelog
 from curvelog import EventLog
 from curvelog.cli import cli
+from curvelog.errors import MetricNameError
 from test_log import FakeTensor
 
 NUMBERS: list[tuple[str, Any, float]] = [
@@ -126,6 +128,29 @@ def test_values_that_are_no_mapping_and_bad_names(tmp_path: Path) -> None:
     with EventLog(tmp_path / "y.log", strict=True) as log:
         with pytest.raises(TypeError, match="values must be a mapping"):
             log.append(0, 0.5)  # type: ignore[arg-type]
+
+
+def test_a_name_that_is_not_utf8_is_skipped_and_the_rows_around_it_written(
+    tmp_path: Path,
+) -> None:
+    """A lone surrogate (os.fsdecode of a non-UTF-8 file name) used to fail every flush."""
+    bad = os.fsdecode(b"val/\xff")  # a str, 'val/\udcff', that UTF-8 cannot encode
+    rows = 20_000  # past two chunks that append flushes itself
+    path = tmp_path / "x.log"
+    with EventLog(path, flush_every=0) as log:
+        with pytest.warns(RuntimeWarning, match=r"metric name 'val/\\udcff'.*not valid UTF-8"):
+            log.append(0, {bad: 0.5, "loss": 0.25})
+        for step in range(1, rows):
+            log.append(step, loss=1.0 / step)
+    run = curvelog.read(path)
+    assert run.damage == []
+    assert run.series("loss").steps.tolist() == list(range(rows))
+    assert run.metrics == ["loss"]
+    assert run.skipped == {"values": {repr(bad): 1}, "rows": 0}
+    with EventLog(tmp_path / "y.log", strict=True) as log:
+        with pytest.raises(MetricNameError, match="not valid UTF-8") as raised:
+            log.append(0, {bad: 0.5})
+        assert isinstance(raised.value, curvelog.MetricTypeError)
 
 
 def test_a_string_at_step_5000_of_10000_does_not_end_the_run(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ inherits the builtin a caller would naturally catch (a bad metric value is a
 
     CurvelogError
     ├── MetricTypeError(TypeError)        a value EventLog cannot record
+    │   └── MetricNameError               a metric name EventLog cannot record
     ├── MetricNotFoundError(KeyError)     a metric the log does not hold
     ├── StepError(ValueError)             a step that is not a non-negative int
     ├── ChartsError(ValueError)           chart metadata EventLog cannot store
@@ -45,6 +46,7 @@ __all__ = [
     "LogCorruptError",
     "LogFormatError",
     "LogLockedError",
+    "MetricNameError",
     "MetricNotFoundError",
     "MetricTypeError",
     "OutputExistsError",
@@ -97,6 +99,26 @@ class MetricTypeError(CurvelogError, TypeError):
         super().__init__(
             f"metric {metric!r}: cannot record a value of type {value_type}{extra}; "
             "expected an int, a float, a numpy scalar, or a 0-d numpy array or torch tensor",
+            metric,
+            value_type,
+            detail,
+        )
+
+
+class MetricNameError(MetricTypeError):
+    """A metric name that is not a non-empty string encodable as UTF-8 (the log stores UTF-8).
+
+    A `MetricTypeError`, so ``except MetricTypeError`` still catches it, but its
+    message says that the *name* is wrong, not the value.
+    """
+
+    def __init__(self, metric: str, value_type: str, detail: str) -> None:
+        self.metric = metric
+        self.value_type = value_type
+        CurvelogError.__init__(
+            self,
+            f"metric name {metric}: cannot record a name of type {value_type} ({detail}); "
+            "metric names must be non-empty strings that encode as UTF-8",
             metric,
             value_type,
             detail,

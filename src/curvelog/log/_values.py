@@ -24,6 +24,7 @@ from typing import Any, Final
 import numpy as np
 
 from ..errors import (
+    MetricNameError,
     MetricTypeError,
     StepError,
 )
@@ -88,6 +89,24 @@ def _check_step(step: object) -> int:
     raise StepError(step)
 
 
+def _name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a metric name, or None when it can.
+
+    A lone surrogate (``os.fsdecode`` of a non-UTF-8 file name, a
+    ``surrogateescape``-decoded line, a truncated emoji) is a ``str`` that
+    does not encode as UTF-8, which the log's names are.
+    """
+    if type(name) is not str:
+        return "not a string"
+    if not name:
+        return "empty"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return f"not valid UTF-8: {e.reason} at index {e.start}"
+    return None
+
+
 class _Policy:
     """What ``append`` does with data it cannot record: raise (strict) or warn, skip, count.
 
@@ -128,19 +147,26 @@ class _Policy:
         self._warn("values", f"values of type {_type_name(values)} are not a mapping", 4)
 
     def names(self, metrics: dict[Any, Any], known: set[str]) -> dict[Any, Any]:
-        """``metrics`` without the names that are not non-empty strings; new names learnt."""
+        """``metrics`` without the names the log cannot store; new names learnt.
+
+        Only names not yet known come here (``append``'s fast path asks
+        ``known.issuperset``), so every check costs once per new name. A name
+        must encode as UTF-8 (msgpack writes it so at flush time): one that
+        does not would make every flush of the session fail, and every row
+        with it, so it is refused here, before its row is buffered. A refused
+        name is counted under its ``repr`` (ASCII, so the end record can hold it).
+        """
         bad = []
         for name in metrics:
-            if type(name) is not str or not name:
-                error = MetricTypeError(
-                    repr(name), type(name).__name__, "metric names must be non-empty strings"
-                )
-                if self.strict:
-                    raise error
-                self._skip_value(repr(name), error)
-                bad.append(name)
-            else:
+            problem = _name_problem(name)
+            if problem is None:
                 known.add(name)
+                continue
+            error = MetricNameError(repr(name), type(name).__name__, problem)
+            if self.strict:
+                raise error
+            self._skip_value(repr(name), error)
+            bad.append(name)
         return {k: v for k, v in metrics.items() if k not in bad} if bad else metrics
 
     def step(self, step: object) -> int | None:
