@@ -93,6 +93,7 @@ def _forget_after_fork() -> None:
         log._fd = -1
         log._lock = threading.Lock()
         log.append = log._raise_closed  # type: ignore[method-assign]
+        log._seal(True)  # a saved ``log.append`` raises too
         if fd >= 0:
             try:
                 os.close(fd)
