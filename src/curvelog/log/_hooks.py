@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import threading
-import weakref
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,13 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger("curvelog")
 
 
-_OPEN_LOGS: weakref.WeakSet[EventLog] = weakref.WeakSet()
+#: every open log, held strongly until its close: a log the program no longer
+#: references (a helper returned, a notebook cell re-ran) is still closed, with
+#: its buffered rows, at exit or on SIGTERM. A weak set lost it to the cycle
+#: collector (the append closure refers back to the log) with its rows, its best
+#: and end records, and kept its flock until exit all the same. With a flush
+#: thread (``flush_every > 0``) the thread already held it; now every log does.
+_OPEN_LOGS: set[EventLog] = set()
 _HOOKS_INSTALLED = False
 _PREVIOUS_SIGTERM: Any = None
 
