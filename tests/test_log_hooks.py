@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
@@ -39,3 +40,40 @@ def test_a_log_no_longer_referenced_is_still_closed_at_exit(tmp_path: Path) -> N
     assert run.sessions[0].closed and run.sessions[0].end is not None
     assert run.sessions[0].end["reason"] == "exit"
     assert run.best is not None and run.best.step == 999
+
+
+def test_sigterm_closes_a_log_opened_by_a_worker_thread(tmp_path: Path) -> None:
+    """The training loop runs in a thread (a launcher's, a GUI's); SIGTERM (what SLURM,
+    Kubernetes and systemd send) must still flush and close the log."""
+    code = """
+        import sys, threading
+        from curvelog import EventLog
+        def train():
+            log = EventLog(sys.argv[1], best="loss", flush_every=30)  # no timer flush
+            for step in range(10**9):
+                try:
+                    log.append(step, loss=1.0 / (step + 1))
+                except Exception:  # closed by the handler: the loop is over
+                    return
+                if step == 1000:
+                    print("ready", flush=True)
+        t = threading.Thread(target=train)
+        t.start()
+        t.join()
+    """
+    path = tmp_path / "run.log"
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == -signal.SIGTERM, err
+    run = curvelog.read(path)
+    session = run.sessions[0]
+    assert session.closed and session.end is not None and session.end["reason"] == "SIGTERM"
+    assert run.rows == session.end["rows"] > 1000 and run.damage == []
+    assert len(run.best_records) == 1

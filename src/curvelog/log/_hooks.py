@@ -108,18 +108,39 @@ def _forget_after_fork() -> None:
 
 
 def _install_hooks() -> None:
-    """atexit and SIGTERM flush every open log; installed once, on first use."""
-    global _HOOKS_INSTALLED, _PREVIOUS_SIGTERM
-    if _HOOKS_INSTALLED:
-        return
-    _HOOKS_INSTALLED = True
-    atexit.register(_close_all, "exit")
-    if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_forget_after_fork)
+    """atexit and fork hooks, once, on first use; the SIGTERM handler, see `install_sigterm`.
+
+    Only the main thread may set a signal handler, so `_HOOKS_INSTALLED`
+    covers atexit and fork alone: a first log opened by a worker thread must
+    not stop a later one on the main thread from installing the handler.
+    """
+    global _HOOKS_INSTALLED
+    if not _HOOKS_INSTALLED:
+        _HOOKS_INSTALLED = True
+        atexit.register(_close_all, "exit")
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_forget_after_fork)
+    install_sigterm()
+
+
+def install_sigterm() -> None:
+    """Close every open log on SIGTERM; a no-op outside the main thread.
+
+    Run when ``curvelog.log`` is imported (nearly always on the main thread),
+    so that logs a worker thread opens (a launcher's or a GUI's training
+    thread) are covered too, and again by every log opened on the main
+    thread: a handler the program installed since is then chained (our
+    handler flushes, then calls it, see `_on_sigterm`). An ignored SIGTERM
+    stays ignored. With no log open our handler does what the default does.
+    """
+    global _PREVIOUS_SIGTERM
     if threading.current_thread() is not threading.main_thread():
         return
     previous = signal.getsignal(signal.SIGTERM)
-    if previous in (signal.SIG_IGN, None):
+    if previous is _on_sigterm or previous in (signal.SIG_IGN, None):
+        return
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # pragma: no cover - a subinterpreter: signals are not ours to set
         return
     _PREVIOUS_SIGTERM = previous
-    signal.signal(signal.SIGTERM, _on_sigterm)
