@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import types
 import warnings
 from decimal import Decimal
 from fractions import Fraction
@@ -17,7 +18,7 @@ from click.testing import CliRunner
 import curvelog
 from curvelog import EventLog
 from curvelog.cli import cli
-from curvelog.errors import MetricNameError
+from curvelog.errors import ConfigError, MetricNameError
 from test_log import FakeTensor
 
 NUMBERS: list[tuple[str, Any, float]] = [
@@ -202,3 +203,36 @@ def test_clean_log_inspect_says_none(tmp_path: Path) -> None:
         log.append(0, x=1.0)
     text = CliRunner().invoke(cli, ["inspect", str(path)], catch_exceptions=False).output
     assert "  skipped   none\n" in text
+
+
+# --------------------------------------------------------------------------- configs
+
+
+def test_a_simple_namespace_config_is_a_mapping_and_the_header_survives(tmp_path: Path) -> None:
+    """An object stored as a string made the reader drop the session record: no header."""
+    path = tmp_path / "x.log"
+    cfg = types.SimpleNamespace(lr=3e-4, batch_size=64)
+    with EventLog(path, best="loss", config=cfg, name="myrun") as log:
+        log.append(0, loss=1.0)
+    run = curvelog.read(path)
+    assert run.damage == [] and len(run.sessions) == 1
+    assert run.config == {"lr": 3e-4, "batch_size": 64}
+    assert run.objective == {"metric": "loss", "mode": "min"} and run.name == "myrun"
+
+
+@pytest.mark.parametrize("config", ["lr=3e-4", [("lr", 3e-4)], object()])
+def test_a_config_that_is_no_mapping_is_refused_before_the_file_is_touched(
+    tmp_path: Path, config: Any
+) -> None:
+    path = tmp_path / "x.log"
+    with EventLog(path, config={"a": 1}) as log:
+        log.append(0, x=1.0)
+    size = path.stat().st_size
+    with pytest.raises(ConfigError, match=r"x\.log: config must be a mapping, dataclass"):
+        EventLog(path, config=config)  # a resume: its session record would be dropped
+    assert path.stat().st_size == size
+    with pytest.raises(ConfigError, match="config must be a mapping"):
+        EventLog(tmp_path / "new.log", config=config)
+    assert not (tmp_path / "new.log").exists()
+    run = curvelog.read(path)
+    assert run.damage == [] and run.config == {"a": 1}

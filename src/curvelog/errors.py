@@ -10,6 +10,7 @@ inherits the builtin a caller would naturally catch (a bad metric value is a
     ├── MetricNotFoundError(KeyError)     a metric the log does not hold
     ├── StepError(ValueError)             a step that is not a non-negative int
     ├── ChartsError(ValueError)           chart metadata EventLog cannot store
+    ├── ConfigError(TypeError)            a config EventLog cannot store as a mapping
     ├── LogClosedError(ValueError)        append/flush after close
     ├── LogLockedError(OSError)           a second writer for the same log
     ├── LogFormatError(ValueError)        not a curvelog log, or unreadable header
@@ -41,6 +42,7 @@ __all__ = [
     "BundleError",
     "BundleVersionError",
     "ChartsError",
+    "ConfigError",
     "CurvelogError",
     "LogClosedError",
     "LogCorruptError",
@@ -155,6 +157,20 @@ class ChartsError(CurvelogError, ValueError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(f"charts: {reason}", reason)
+
+
+class ConfigError(CurvelogError, TypeError):
+    """A ``config`` that is not a mapping, dataclass or namespace (a config is a mapping)."""
+
+    def __init__(self, where: str, value_type: str) -> None:
+        self.where = where
+        self.value_type = value_type
+        super().__init__(
+            f"{where}: config must be a mapping, dataclass or namespace, not {value_type} "
+            "(pass a dict, or vars(obj))",
+            where,
+            value_type,
+        )
 
 
 class LogClosedError(CurvelogError, ValueError):

@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 
-def open_session(log: EventLog, config: Any, charts: Any) -> None:
+def open_session(log: EventLog, config: dict[str, Any], charts: Any) -> None:
     """Open, lock and start a session: one sequence, kept whole so its order is visible.
 
     The order matters for crash safety: take the flock before reading

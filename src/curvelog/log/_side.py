@@ -19,7 +19,7 @@ from ..errors import LogClosedError, StepError
 from . import _format
 from ._chunk import _chunk_best, _encode_columns
 from ._rowblock import Block, encode_small
-from ._values import _check_names, _plain
+from ._values import _check_names, _plain_config
 
 if TYPE_CHECKING:
     from ._writer import EventLog
@@ -31,9 +31,7 @@ _REPLAY_ROWS = 2_048 * 32
 def write_config(log: EventLog, config: Any, *, merge: bool) -> None:
     if log._closed:
         raise LogClosedError(log.path)
-    plain = _plain(config) if config is not None else {}
-    if not isinstance(plain, dict):
-        raise TypeError(f"config must be a mapping, dataclass or namespace, not {plain!r}")
+    plain = _plain_config(config, log.path)
     record = {"type": "config", "sid": log.sid, "time": time.time(),
               "merge": merge, "config": plain}  # fmt: skip
     with log._writing():

@@ -19,11 +19,13 @@ from __future__ import annotations
 import operator
 import warnings
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any, Final
 
 import numpy as np
 
 from ..errors import (
+    ConfigError,
     MetricNameError,
     MetricTypeError,
     StepError,
@@ -221,6 +223,23 @@ def _check_names(metrics: Mapping[Any, Any], known: set[str]) -> None:
     _STRICT.names(dict(metrics), known)
 
 
+def _plain_config(config: Any, where: str) -> dict[str, Any]:
+    """``config`` as the mapping a session or config record stores; `ConfigError` otherwise.
+
+    The one rule for ``EventLog(config=)``, ``set_config`` and
+    ``update_config``: a reader drops a session record whose config is not a
+    mapping, and with it the run's header (objective, name, run id), so the
+    writer never writes one; an object `_plain` can only turn into a string
+    or a list is refused before the file is touched.
+    """
+    if config is None:
+        return {}
+    plain = _plain(config)
+    if not isinstance(plain, dict):
+        raise ConfigError(where, _type_name(config))
+    return plain
+
+
 def _plain(value: Any) -> Any:
     """A msgpack-safe copy of user metadata (config, chart metadata)."""
     if value is None or isinstance(value, (bool, int, float, str, bytes)):
@@ -237,6 +256,6 @@ def _plain(value: Any) -> Any:
         return _plain(value.tolist())
     if hasattr(value, "__dataclass_fields__"):
         return {k: _plain(getattr(value, k)) for k in value.__dataclass_fields__}
-    if hasattr(value, "_get_kwargs"):  # argparse.Namespace
+    if hasattr(value, "_get_kwargs") or isinstance(value, SimpleNamespace):  # argparse's too
         return {k: _plain(v) for k, v in vars(value).items()}
     return str(value)

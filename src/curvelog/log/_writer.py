@@ -42,7 +42,7 @@ except ImportError:  # pragma: no cover - Windows
 from ._ranks import current_rank, rank_path
 from ._records import chart_problem
 from ._system import Sampler, system_interval
-from ._values import _STEP_LIMIT, _check_step, _plain, _Policy
+from ._values import _STEP_LIMIT, _check_step, _plain, _plain_config, _Policy
 
 #: rows per columnar chunk that `append` flushes itself: big enough that a reader
 #: pays its per-chunk work (decoding, checks, one copy per column) rarely (read
@@ -69,8 +69,9 @@ class EventLog:
         session) if not.
     :param best: metric whose optimum is tracked and written once at close.
     :param mode: ``"min"`` or ``"max"`` for ``best``. Ties keep the earliest step.
-    :param config: hyper-parameters to store in the header (any mapping,
-        dataclass or argparse namespace; unknown objects are stored as strings).
+    :param config: hyper-parameters to store in the header: a mapping, dataclass,
+        argparse or ``types.SimpleNamespace`` (values of other types inside it are
+        stored as strings); anything else raises `ConfigError` before the file is touched.
     :param charts: chart metadata, ``{chart_id: {"title", "xlabel", "ylabel",
         "metrics": [...], "scale"}}``; overrides the default grouping by the
         last name component.
@@ -138,6 +139,7 @@ class EventLog:
                 raise ChartsError(problem)
         if name is not None and (type(name) is not str or not name):
             raise TypeError(f"name must be a non-empty string, not {name!r}")
+        config = _plain_config(config, self.path)
         self.name = name
         self.best_metric = best
         self.mode = mode
@@ -188,7 +190,7 @@ class EventLog:
     def _noop(self, *args: Any, **kwargs: Any) -> None:
         return None
 
-    def _open(self, config: Any, charts: Any) -> None:
+    def _open(self, config: dict[str, Any], charts: Any) -> None:
         _open_session(self, config, charts)
 
     # ------------------------------------------------------------------ hot path
