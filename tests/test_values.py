@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import types
@@ -236,3 +237,34 @@ def test_a_config_that_is_no_mapping_is_refused_before_the_file_is_touched(
     assert not (tmp_path / "new.log").exists()
     run = curvelog.read(path)
     assert run.damage == [] and run.config == {"a": 1}
+
+
+def test_names_that_are_str_subclasses_are_recorded_as_their_plain_string(
+    tmp_path: Path,
+) -> None:
+    """StrEnum members and numpy.str_ (names from np.array) are strings: nothing skipped."""
+
+    class M(enum.StrEnum):
+        LOSS = "train/loss"
+
+    names = np.array(["val/loss", "val/acc"])  # numpy.str_ elements
+    path = tmp_path / "x.log"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no value skipped, so no warning either
+        with EventLog(path, best=M.LOSS) as log:
+            for step in range(20):
+                log.append(step, {M.LOSS: 1.0 / (step + 1)})
+                log.append(step, dict(zip(names, [2.0 / (step + 1), step / 100], strict=True)))
+    run = curvelog.read(path)
+    assert sorted(run.metrics) == ["train/loss", "val/acc", "val/loss"]
+    assert run.skipped == {"values": {}, "rows": 0}
+    assert run.series("val/acc").steps.tolist() == list(range(20))
+    assert run.objective == {"metric": "train/loss", "mode": "min"}
+    assert run.best is not None and run.best.step == 19
+    assert all(type(r["metric"]) is str for r in run.best_records)
+
+
+def test_a_name_of_the_wrong_type_is_reported_as_a_name(tmp_path: Path) -> None:
+    with EventLog(tmp_path / "x.log") as log:
+        with pytest.warns(RuntimeWarning, match="metric name 3: cannot record a name of type int"):
+            log.append(0, {3: 1.0, "x": 1.0})

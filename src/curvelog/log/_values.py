@@ -20,7 +20,7 @@ import operator
 import warnings
 from collections.abc import Mapping
 from types import SimpleNamespace
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 
@@ -91,6 +91,11 @@ def _check_step(step: object) -> int:
     raise StepError(step)
 
 
+def _plain_name(name: object) -> object:
+    """A ``str`` subclass's plain string (a StrEnum's value); anything else as it is."""
+    return str.__str__(name) if isinstance(name, str) and type(name) is not str else name
+
+
 def _name_problem(name: object) -> str | None:
     """Why ``name`` cannot be a metric name, or None when it can.
 
@@ -157,19 +162,29 @@ class _Policy:
         does not would make every flush of the session fail, and every row
         with it, so it is refused here, before its row is buffered. A refused
         name is counted under its ``repr`` (ASCII, so the end record can hold it).
+
+        A name that is a ``str`` subclass (an ``enum.StrEnum`` member, a
+        ``numpy.str_``) is recorded as its plain string (``str.__str__``, a
+        StrEnum's value); once that is known, the fast path takes the subclass
+        as it is (equal strings hash alike, and msgpack writes it as a string).
         """
         bad = []
+        plain = False
         for name in metrics:
-            problem = _name_problem(name)
+            key = _plain_name(name)
+            problem = _name_problem(key)
             if problem is None:
-                known.add(name)
+                known.add(cast(str, key))  # a str: _name_problem says so
+                plain = plain or key is not name
                 continue
             error = MetricNameError(repr(name), type(name).__name__, problem)
             if self.strict:
                 raise error
             self._skip_value(repr(name), error)
             bad.append(name)
-        return {k: v for k, v in metrics.items() if k not in bad} if bad else metrics
+        if not (bad or plain):
+            return metrics
+        return {_plain_name(k): v for k, v in metrics.items() if k not in bad}
 
     def step(self, step: object) -> int | None:
         """The step as an int, or None (row skipped) when it is not a valid integer."""

@@ -131,7 +131,9 @@ class EventLog:
             raise ValueError(f"durability must be 'flush' or 'fsync', not {durability!r}")
         if not flush_every >= 0:
             raise ValueError(f"flush_every must be >= 0 seconds, not {flush_every!r}")
-        if best is not None and type(best) is not str:
+        if isinstance(best, str):  # a StrEnum member or numpy.str_: its plain string
+            best = str.__str__(best)
+        elif best is not None:
             raise TypeError(f"best must be a metric name (str), not {type(best).__name__}")
         if charts is not None:
             problem = chart_problem(_plain(charts))
