@@ -268,3 +268,16 @@ def test_a_name_of_the_wrong_type_is_reported_as_a_name(tmp_path: Path) -> None:
     with EventLog(tmp_path / "x.log") as log:
         with pytest.warns(RuntimeWarning, match="metric name 3: cannot record a name of type int"):
             log.append(0, {3: 1.0, "x": 1.0})
+
+
+@pytest.mark.parametrize("config", [[("b", 2)], "c=3"])
+def test_update_config_refuses_what_set_config_refuses(tmp_path: Path, config: Any) -> None:
+    """It used to record an empty merge and return: the hyper-parameters silently missing."""
+    path = tmp_path / "x.log"
+    with EventLog(path, config={"a": 1}) as log:
+        with pytest.raises(ConfigError, match="config must be a mapping"):
+            log.update_config(config)
+        with pytest.raises(ConfigError, match="config must be a mapping"):
+            log.set_config(config)
+        log.update_config(types.SimpleNamespace(d=4), e=5)
+    assert curvelog.read(path).config == {"a": 1, "d": 4, "e": 5}

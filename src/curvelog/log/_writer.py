@@ -290,9 +290,10 @@ class EventLog:
 
         For loggers that learn the hyper-parameters after they are created
         (Lightning's ``log_hyperparams``): ``log.update_config(args)`` or
-        ``log.update_config(lr=3e-4)``.
+        ``log.update_config(lr=3e-4)``. Accepts what ``config=`` accepts
+        (`ConfigError` otherwise, as `set_config`).
         """
-        merged = dict(_plain(config)) if isinstance(_plain(config), dict) else {}
+        merged = _plain_config(config, self.path)
         merged.update(_plain(values))
         self._write_config(merged, merge=True)
 
