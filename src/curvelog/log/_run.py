@@ -414,8 +414,12 @@ class Run:
 
         The latest ``mark_best`` wins. Otherwise each session's tracked best
         that the data still confirms (a later session may have re-run and
-        overwritten that step) competes, by the objective's mode. None when
-        the writer recorded nothing usable: see `recompute_best`.
+        overwritten that step) competes, by the objective's mode. The winner
+        must also be as good as every deduplicated value: a session's record
+        covers only the rows that session wrote, so once a re-run has
+        overwritten one session's best, the steps only that session wrote
+        (better, perhaps) are covered by no surviving record. None when the
+        writer recorded nothing usable: see `recompute_best`.
         """
         marked = [b for b in self.best_records if b.get("source") == "marked"]
         if marked:
@@ -434,7 +438,12 @@ class Run:
         if not valid:
             return None
         sign = -1.0 if valid[-1].mode == "max" else 1.0
-        return min(valid, key=lambda b: (sign * (b.value or 0.0), b.step))
+        best = min(valid, key=lambda b: (sign * (b.value or 0.0), b.step))
+        data = self.recompute_best()
+        if data is not None and data.value is not None and best.value is not None:
+            if sign * data.value < sign * best.value:  # rows no surviving record covers
+                return None
+        return best
 
     def recompute_best(self) -> Best | None:
         """The objective's optimum over the deduplicated data (earliest step on ties)."""
