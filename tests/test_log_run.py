@@ -39,3 +39,17 @@ def test_a_surviving_record_that_is_the_optimum_is_kept(tmp_path: Path) -> None:
             log.append(step, {"val/loss": v})
     run = curvelog.read(path)
     assert run.best == Best(3, "val/loss", "min", 1.2, "tracked")
+
+
+def test_only_records_of_the_runs_objective_compete(tmp_path: Path) -> None:
+    """A resume changed the objective (val/loss min -> val/acc max): a loss is no accuracy."""
+    path = tmp_path / "x.log"
+    with EventLog(path, best="val/loss", mode="min") as log:
+        for step in range(10):
+            log.append(step, {"val/loss": 2.0 - step * 0.1, "val/acc": 0.5 + step * 0.01})
+    with EventLog(path, best="val/acc", mode="max") as log:
+        for step in range(10, 20):
+            log.append(step, {"val/loss": 1.5 - step * 0.01, "val/acc": 0.5 + step * 0.02})
+    run = curvelog.read(path)
+    assert run.objective == {"metric": "val/acc", "mode": "max"}
+    assert run.best == Best(19, "val/acc", "max", 0.5 + 19 * 0.02, "tracked")
