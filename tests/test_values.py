@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 import json
 import os
+import sys
+import threading
 import types
 import warnings
 from decimal import Decimal
@@ -281,3 +283,31 @@ def test_update_config_refuses_what_set_config_refuses(tmp_path: Path, config: A
             log.set_config(config)
         log.update_config(types.SimpleNamespace(d=4), e=5)
     assert curvelog.read(path).config == {"a": 1, "d": 4, "e": 5}
+
+
+def test_skips_from_several_threads_are_all_counted(tmp_path: Path) -> None:
+    """A count is a read-modify-write: unlocked, two threads interleaving lose one."""
+    path = tmp_path / "x.log"
+    threads, n = 4, 20_000
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as CPython allows
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with EventLog(path) as log:
+
+                def work() -> None:
+                    for i in range(n):
+                        log.append(i, bad=None, ok=1.0)
+                        log.append(-1, ok=1.0)  # a row skipped whole
+
+                workers = [threading.Thread(target=work) for _ in range(threads)]
+                for w in workers:
+                    w.start()
+                for w in workers:
+                    w.join()
+    finally:
+        sys.setswitchinterval(old)
+    run = curvelog.read(path)
+    assert run.skipped == {"values": {"bad": threads * n}, "rows": threads * n}
+    assert run.rows == threads * n

@@ -17,6 +17,7 @@ mistake never ends a training run. A step that is not an integer in
 from __future__ import annotations
 
 import operator
+import threading
 import warnings
 from collections.abc import Mapping
 from types import SimpleNamespace
@@ -121,10 +122,13 @@ class _Policy:
     `Run.skipped` and ``curvelog inspect`` add them up over the sessions.
     """
 
-    __slots__ = ("rows", "strict", "values", "warned")
+    __slots__ = ("_count", "rows", "strict", "values", "warned")
 
     def __init__(self, strict: bool) -> None:
         self.strict = strict
+        #: ``append`` is called from several threads: a count is a read-modify-write,
+        #: which two threads interleave (losing one); only this slow path pays for it
+        self._count = threading.Lock()
         #: metric -> values skipped; a name that is not a string is counted under its repr
         self.values: dict[str, int] = {}
         #: rows skipped whole: a step that is not a valid integer, or values that are no mapping
@@ -143,14 +147,16 @@ class _Policy:
             )
 
     def _skip_value(self, name: str, error: Exception, depth: int = 5) -> None:
-        self.values[name] = self.values.get(name, 0) + 1
+        with self._count:
+            self.values[name] = self.values.get(name, 0) + 1
         self._warn(f"value:{name}", str(error).split("; expected")[0], depth)
 
     def bad_values(self, values: object) -> None:
         """``values`` could not be merged into the row's metrics: not a mapping."""
         if self.strict:
             raise TypeError(f"values must be a mapping of metric names, not {_type_name(values)}")
-        self.rows += 1
+        with self._count:
+            self.rows += 1
         self._warn("values", f"values of type {_type_name(values)} are not a mapping", 4)
 
     def names(self, metrics: dict[Any, Any], known: set[str]) -> dict[Any, Any]:
@@ -193,7 +199,8 @@ class _Policy:
         except StepError as error:
             if self.strict:
                 raise
-            self.rows += 1
+            with self._count:
+                self.rows += 1
             self._warn("step", str(error), 4)
             return None
 
@@ -224,9 +231,10 @@ class _Policy:
 
     def record(self) -> dict[str, Any]:
         """The end record's ``skipped`` field; empty when nothing was skipped."""
-        if not self.values and not self.rows:
-            return {}
-        return {"skipped": {"values": dict(self.values), "rows": self.rows}}
+        with self._count:
+            if not self.values and not self.rows:
+                return {}
+            return {"skipped": {"values": dict(self.values), "rows": self.rows}}
 
 
 #: the strict policy, for names that do not come through ``append`` (importers, samples)
