@@ -371,3 +371,14 @@ def test_every_append_that_returned_before_close_is_in_the_log(tmp_path: Path) -
         accepted, error = result[0]
         assert error is None
         assert curvelog.read(path).rows == accepted
+
+
+# --------------------------------------------------------------------------- QA finding 11
+
+
+@pytest.mark.parametrize("every", [float("inf"), 1e10, float("nan"), -1.0])
+def test_a_flush_interval_the_thread_cannot_wait_is_refused(tmp_path: Path, every: float) -> None:
+    """inf used to be accepted, and the flush thread then died of an OverflowError."""
+    with pytest.raises(ValueError, match=r"flush_every must be >= 0 seconds .* at most \d+"):
+        EventLog(tmp_path / "x.log", flush_every=every)
+    assert not (tmp_path / "x.log").exists()

@@ -77,6 +77,8 @@ class EventLog:
         last name component.
     :param flush_every: seconds between background flushes; ``0`` disables
         the background thread (flush on chunk size, ``flush()`` and close only).
+        At most ``threading.TIMEOUT_MAX`` (the longest a thread can wait); more, or
+        ``inf``, raises ``ValueError``: use ``0`` for no timer flush.
     :param durability: ``"flush"`` hands data to the OS (survives ``kill -9``);
         ``"fsync"`` also forces it to disk each flush (survives power loss).
     :param all_ranks: every rank writes, each its own log beside rank 0's: rank
@@ -129,8 +131,11 @@ class EventLog:
             raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
         if durability not in _DURABILITY:
             raise ValueError(f"durability must be 'flush' or 'fsync', not {durability!r}")
-        if not flush_every >= 0:
-            raise ValueError(f"flush_every must be >= 0 seconds, not {flush_every!r}")
+        if not 0 <= flush_every <= threading.TIMEOUT_MAX:  # the longest Event.wait can wait
+            raise ValueError(
+                "flush_every must be >= 0 seconds (0: no background flush) and at most "
+                f"{threading.TIMEOUT_MAX:.0f}, not {flush_every!r}"
+            )
         if isinstance(best, str):  # a StrEnum member or numpy.str_: its plain string
             best = str.__str__(best)
         elif best is not None:
