@@ -77,3 +77,28 @@ def test_sigterm_closes_a_log_opened_by_a_worker_thread(tmp_path: Path) -> None:
     assert session.closed and session.end is not None and session.end["reason"] == "SIGTERM"
     assert run.rows == session.end["rows"] > 1000 and run.damage == []
     assert len(run.best_records) == 1
+
+
+def test_a_saved_append_raises_in_a_forked_child(tmp_path: Path) -> None:
+    code = """
+        import os, sys, curvelog
+        log = curvelog.EventLog(sys.argv[1], flush_every=0)
+        append = log.append  # saved before the fork, as a hot loop does
+        append(0, x=1.0)
+        log._retry_at = 10**9  # as after a write that failed in the parent
+        pid = os.fork()
+        if pid == 0:
+            try:
+                append(1, x=2.0)
+            except curvelog.LogClosedError:
+                os._exit(0)
+            os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        log.close()
+        print(os.waitstatus_to_exitcode(status))
+    """
+    path = tmp_path / "x.log"
+    done = _child(code, str(path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0"]
+    assert curvelog.read(path).series("x").steps.tolist() == [0]

@@ -98,7 +98,8 @@ def _forget_after_fork() -> None:
         log._fd = -1
         log._lock = threading.Lock()
         log.append = log._raise_closed  # type: ignore[method-assign]
-        log._seal(True)  # a saved ``log.append`` raises too
+        log._seal(True)  # a saved ``log.append`` raises too,
+        log._retry_at = 0  # also after a failed write in the parent
         if fd >= 0:
             try:
                 os.close(fd)
