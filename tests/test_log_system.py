@@ -9,6 +9,7 @@ the driver files against a copy of their text in a temporary folder.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -45,11 +46,14 @@ def _sampled_run(path: Path, steps: int = 200, pause: float = 0.002) -> curvelog
 
 
 def _profile_calls(log: EventLog, n: int) -> list[str]:
-    """Every call (Python and C) that ``n`` appends make on this thread."""
+    """Every call (Python and C) that ``n`` appends make on this thread, made from or
+    into curvelog's code: a weakref callback that some other object's death runs in
+    the middle (``WeakSet._remove`` of threading's registry) is no work of append's."""
     seen: list[str] = []
+    ours = os.path.dirname(curvelog.__file__)
 
     def prof(frame: Any, event: str, arg: Any) -> None:
-        if event in ("call", "c_call"):
+        if event in ("call", "c_call") and frame.f_code.co_filename.startswith(ours):
             seen.append(getattr(arg, "__qualname__", None) or frame.f_code.co_qualname)
 
     append = log.append

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -292,3 +293,92 @@ def test_a_forked_child_does_not_keep_the_lock(tmp_path: Path) -> None:
     done = _child(code, str(path))
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "True"]
+
+
+# --------------------------------------------------------------------------- QA finding 2
+
+
+def test_an_append_that_races_close_is_recorded_or_raises(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Close runs in another thread while an append is between its checks and its extend:
+    the final flush cannot have that row, so the append must raise, not drop it."""
+    path = tmp_path / "x.log"
+    real_time = time.time
+    armed = []
+
+    def now() -> float:
+        if armed and threading.current_thread() is threading.main_thread():
+            armed.clear()
+            closer = threading.Thread(target=log.close)
+            closer.start()
+            closer.join()  # the log is closed before this append's row is buffered
+        return real_time()
+
+    monkeypatch.setattr(time, "time", now)  # the append closure reads the clock through it
+    log = EventLog(path, flush_every=0)
+    log.append(0, x=1.0)
+    armed.append(True)
+    with pytest.raises(curvelog.LogClosedError):
+        log.append(1, x=2.0)
+    assert log.closed
+    run = curvelog.read(path)
+    assert run.series("x").steps.tolist() == [0] and _end_rows(path) == [1]
+
+
+def test_a_saved_append_raises_after_close(tmp_path: Path) -> None:
+    path = tmp_path / "x.log"
+    log = EventLog(path, flush_every=0)
+    append = log.append  # the hot-loop micro-optimisation
+    append(0, x=1.0)
+    log.close()
+    for step in (1, 2):
+        with pytest.raises(curvelog.LogClosedError):
+            append(step, x=2.0)
+    assert curvelog.read(path).series("x").steps.tolist() == [0]
+
+
+def _append_until_closed(log: EventLog, started: threading.Event, after: int) -> tuple[int, Any]:
+    """Append as fast as possible until the log refuses: (appends that returned, error)."""
+    i = 0
+    while True:
+        try:
+            log.append(i, x=float(i))
+        except curvelog.LogClosedError:
+            return i, None
+        except BaseException as e:  # EBADF from a flush after close, say
+            return i, e
+        i += 1
+        if i == after:
+            started.set()
+
+
+def test_every_append_that_returned_before_close_is_in_the_log(tmp_path: Path) -> None:
+    """A thread appends as fast as it can while the main thread closes the log."""
+    for trial in range(5):
+        path = tmp_path / f"x{trial}.log"
+        log = EventLog(path, flush_every=0.001)
+        started = threading.Event()
+        result: list[tuple[int, Any]] = []
+        after = 20_000 + 1_000 * trial  # past two chunks, each trial elsewhere
+        worker = threading.Thread(
+            target=lambda: result.append(_append_until_closed(log, started, after))  # noqa: B023 (joined below)
+        )
+        worker.start()
+        started.wait()
+        log.close()
+        worker.join()
+        accepted, error = result[0]
+        assert error is None
+        assert curvelog.read(path).rows == accepted
+
+
+# --------------------------------------------------------------------------- QA finding 11
+
+
+@pytest.mark.parametrize("every", [float("inf"), 1e10, float("nan"), -1.0])
+def test_a_flush_interval_the_thread_cannot_wait_is_refused(tmp_path: Path, every: float) -> None:
+    """inf used to be accepted, and the flush thread then died of an OverflowError."""
+    with pytest.raises(ValueError, match=r"flush_every must be >= 0 seconds .* at most \d+"):
+        EventLog(tmp_path / "x.log", flush_every=every)
+    assert not (tmp_path / "x.log").exists()

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import enum
 import json
+import os
+import sys
+import threading
+import types
 import warnings
 from decimal import Decimal
 from fractions import Fraction
@@ -16,6 +21,7 @@ from click.testing import CliRunner
 import curvelog
 from curvelog import EventLog
 from curvelog.cli import cli
+from curvelog.errors import ConfigError, MetricNameError
 from test_log import FakeTensor
 
 NUMBERS: list[tuple[str, Any, float]] = [
@@ -128,6 +134,29 @@ def test_values_that_are_no_mapping_and_bad_names(tmp_path: Path) -> None:
             log.append(0, 0.5)  # type: ignore[arg-type]
 
 
+def test_a_name_that_is_not_utf8_is_skipped_and_the_rows_around_it_written(
+    tmp_path: Path,
+) -> None:
+    """A lone surrogate (os.fsdecode of a non-UTF-8 file name) used to fail every flush."""
+    bad = os.fsdecode(b"val/\xff")  # a str, 'val/\udcff', that UTF-8 cannot encode
+    rows = 20_000  # past two chunks that append flushes itself
+    path = tmp_path / "x.log"
+    with EventLog(path, flush_every=0) as log:
+        with pytest.warns(RuntimeWarning, match=r"metric name 'val/\\udcff'.*not valid UTF-8"):
+            log.append(0, {bad: 0.5, "loss": 0.25})
+        for step in range(1, rows):
+            log.append(step, loss=1.0 / step)
+    run = curvelog.read(path)
+    assert run.damage == []
+    assert run.series("loss").steps.tolist() == list(range(rows))
+    assert run.metrics == ["loss"]
+    assert run.skipped == {"values": {repr(bad): 1}, "rows": 0}
+    with EventLog(tmp_path / "y.log", strict=True) as log:
+        with pytest.raises(MetricNameError, match="not valid UTF-8") as raised:
+            log.append(0, {bad: 0.5})
+        assert isinstance(raised.value, curvelog.MetricTypeError)
+
+
 def test_a_string_at_step_5000_of_10000_does_not_end_the_run(tmp_path: Path) -> None:
     """The issue's training loop: a string logged by mistake from step 5,000 on."""
     path = tmp_path / "run.log"
@@ -177,3 +206,108 @@ def test_clean_log_inspect_says_none(tmp_path: Path) -> None:
         log.append(0, x=1.0)
     text = CliRunner().invoke(cli, ["inspect", str(path)], catch_exceptions=False).output
     assert "  skipped   none\n" in text
+
+
+# --------------------------------------------------------------------------- configs
+
+
+def test_a_simple_namespace_config_is_a_mapping_and_the_header_survives(tmp_path: Path) -> None:
+    """An object stored as a string made the reader drop the session record: no header."""
+    path = tmp_path / "x.log"
+    cfg = types.SimpleNamespace(lr=3e-4, batch_size=64)
+    with EventLog(path, best="loss", config=cfg, name="myrun") as log:
+        log.append(0, loss=1.0)
+    run = curvelog.read(path)
+    assert run.damage == [] and len(run.sessions) == 1
+    assert run.config == {"lr": 3e-4, "batch_size": 64}
+    assert run.objective == {"metric": "loss", "mode": "min"} and run.name == "myrun"
+
+
+@pytest.mark.parametrize("config", ["lr=3e-4", [("lr", 3e-4)], object()])
+def test_a_config_that_is_no_mapping_is_refused_before_the_file_is_touched(
+    tmp_path: Path, config: Any
+) -> None:
+    path = tmp_path / "x.log"
+    with EventLog(path, config={"a": 1}) as log:
+        log.append(0, x=1.0)
+    size = path.stat().st_size
+    with pytest.raises(ConfigError, match=r"x\.log: config must be a mapping, dataclass"):
+        EventLog(path, config=config)  # a resume: its session record would be dropped
+    assert path.stat().st_size == size
+    with pytest.raises(ConfigError, match="config must be a mapping"):
+        EventLog(tmp_path / "new.log", config=config)
+    assert not (tmp_path / "new.log").exists()
+    run = curvelog.read(path)
+    assert run.damage == [] and run.config == {"a": 1}
+
+
+def test_names_that_are_str_subclasses_are_recorded_as_their_plain_string(
+    tmp_path: Path,
+) -> None:
+    """StrEnum members and numpy.str_ (names from np.array) are strings: nothing skipped."""
+
+    class M(enum.StrEnum):
+        LOSS = "train/loss"
+
+    names = np.array(["val/loss", "val/acc"])  # numpy.str_ elements
+    path = tmp_path / "x.log"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no value skipped, so no warning either
+        with EventLog(path, best=M.LOSS) as log:
+            for step in range(20):
+                log.append(step, {M.LOSS: 1.0 / (step + 1)})
+                log.append(step, dict(zip(names, [2.0 / (step + 1), step / 100], strict=True)))
+    run = curvelog.read(path)
+    assert sorted(run.metrics) == ["train/loss", "val/acc", "val/loss"]
+    assert run.skipped == {"values": {}, "rows": 0}
+    assert run.series("val/acc").steps.tolist() == list(range(20))
+    assert run.objective == {"metric": "train/loss", "mode": "min"}
+    assert run.best is not None and run.best.step == 19
+    assert all(type(r["metric"]) is str for r in run.best_records)
+
+
+def test_a_name_of_the_wrong_type_is_reported_as_a_name(tmp_path: Path) -> None:
+    with EventLog(tmp_path / "x.log") as log:
+        with pytest.warns(RuntimeWarning, match="metric name 3: cannot record a name of type int"):
+            log.append(0, {3: 1.0, "x": 1.0})
+
+
+@pytest.mark.parametrize("config", [[("b", 2)], "c=3"])
+def test_update_config_refuses_what_set_config_refuses(tmp_path: Path, config: Any) -> None:
+    """It used to record an empty merge and return: the hyper-parameters silently missing."""
+    path = tmp_path / "x.log"
+    with EventLog(path, config={"a": 1}) as log:
+        with pytest.raises(ConfigError, match="config must be a mapping"):
+            log.update_config(config)
+        with pytest.raises(ConfigError, match="config must be a mapping"):
+            log.set_config(config)
+        log.update_config(types.SimpleNamespace(d=4), e=5)
+    assert curvelog.read(path).config == {"a": 1, "d": 4, "e": 5}
+
+
+def test_skips_from_several_threads_are_all_counted(tmp_path: Path) -> None:
+    """A count is a read-modify-write: unlocked, two threads interleaving lose one."""
+    path = tmp_path / "x.log"
+    threads, n = 4, 20_000
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as CPython allows
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with EventLog(path) as log:
+
+                def work() -> None:
+                    for i in range(n):
+                        log.append(i, bad=None, ok=1.0)
+                        log.append(-1, ok=1.0)  # a row skipped whole
+
+                workers = [threading.Thread(target=work) for _ in range(threads)]
+                for w in workers:
+                    w.start()
+                for w in workers:
+                    w.join()
+    finally:
+        sys.setswitchinterval(old)
+    run = curvelog.read(path)
+    assert run.skipped == {"values": {"bad": threads * n}, "rows": threads * n}
+    assert run.rows == threads * n

@@ -6,9 +6,11 @@ inherits the builtin a caller would naturally catch (a bad metric value is a
 
     CurvelogError
     ├── MetricTypeError(TypeError)        a value EventLog cannot record
+    │   └── MetricNameError               a metric name EventLog cannot record
     ├── MetricNotFoundError(KeyError)     a metric the log does not hold
     ├── StepError(ValueError)             a step that is not a non-negative int
     ├── ChartsError(ValueError)           chart metadata EventLog cannot store
+    ├── ConfigError(TypeError)            a config EventLog cannot store as a mapping
     ├── LogClosedError(ValueError)        append/flush after close
     ├── LogLockedError(OSError)           a second writer for the same log
     ├── LogFormatError(ValueError)        not a curvelog log, or unreadable header
@@ -40,11 +42,13 @@ __all__ = [
     "BundleError",
     "BundleVersionError",
     "ChartsError",
+    "ConfigError",
     "CurvelogError",
     "LogClosedError",
     "LogCorruptError",
     "LogFormatError",
     "LogLockedError",
+    "MetricNameError",
     "MetricNotFoundError",
     "MetricTypeError",
     "OutputExistsError",
@@ -103,6 +107,26 @@ class MetricTypeError(CurvelogError, TypeError):
         )
 
 
+class MetricNameError(MetricTypeError):
+    """A metric name that is not a non-empty string encodable as UTF-8 (the log stores UTF-8).
+
+    A `MetricTypeError`, so ``except MetricTypeError`` still catches it, but its
+    message says that the *name* is wrong, not the value.
+    """
+
+    def __init__(self, metric: str, value_type: str, detail: str) -> None:
+        self.metric = metric
+        self.value_type = value_type
+        CurvelogError.__init__(
+            self,
+            f"metric name {metric}: cannot record a name of type {value_type} ({detail}); "
+            "metric names must be non-empty strings that encode as UTF-8",
+            metric,
+            value_type,
+            detail,
+        )
+
+
 class MetricNotFoundError(CurvelogError, KeyError):
     """A metric name (or pattern) that matches nothing in the log."""
 
@@ -133,6 +157,20 @@ class ChartsError(CurvelogError, ValueError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(f"charts: {reason}", reason)
+
+
+class ConfigError(CurvelogError, TypeError):
+    """A ``config`` that is not a mapping, dataclass or namespace (a config is a mapping)."""
+
+    def __init__(self, where: str, value_type: str) -> None:
+        self.where = where
+        self.value_type = value_type
+        super().__init__(
+            f"{where}: config must be a mapping, dataclass or namespace, not {value_type} "
+            "(pass a dict, or vars(obj))",
+            where,
+            value_type,
+        )
 
 
 class LogClosedError(CurvelogError, ValueError):

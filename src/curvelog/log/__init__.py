@@ -11,10 +11,14 @@ from __future__ import annotations
 from ._follow import follow
 from ._format import FILE_MAGIC, is_log, refuse_to_replace
 from ._header import FORMAT_VERSION
+from ._hooks import install_sigterm
 from ._open import no_writer
 from ._reader import read, read_records
 from ._run import Best, Run, Segment, Series, Session
 from ._writer import EventLog
+
+# at import, on the main thread: a log opened later by a worker thread could not set it
+install_sigterm()
 
 __all__ = [
     "FILE_MAGIC",

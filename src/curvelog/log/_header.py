@@ -68,7 +68,7 @@ def _session_record(
     run_id: str,
     *,
     resumed: bool,
-    config: Any,
+    config: dict[str, Any],
     charts: Any,
     objective: dict[str, str] | None,
     name: str | None = None,
@@ -89,7 +89,7 @@ def _session_record(
         "git": _git_info(cwd),
         "argv": list(sys.argv),
         "cwd": cwd,
-        "config": _plain(config) if config is not None else {},
+        "config": config,  # already plain: `_values._plain_config`, checked at open
         "charts": _plain(charts) if charts is not None else {},
         "objective": objective,
     }

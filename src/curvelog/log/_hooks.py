@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import threading
-import weakref
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,13 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger("curvelog")
 
 
-_OPEN_LOGS: weakref.WeakSet[EventLog] = weakref.WeakSet()
+#: every open log, held strongly until its close: a log the program no longer
+#: references (a helper returned, a notebook cell re-ran) is still closed, with
+#: its buffered rows, at exit or on SIGTERM. A weak set lost it to the cycle
+#: collector (the append closure refers back to the log) with its rows, its best
+#: and end records, and kept its flock until exit all the same. With a flush
+#: thread (``flush_every > 0``) the thread already held it; now every log does.
+_OPEN_LOGS: set[EventLog] = set()
 _HOOKS_INSTALLED = False
 _PREVIOUS_SIGTERM: Any = None
 
@@ -93,6 +98,8 @@ def _forget_after_fork() -> None:
         log._fd = -1
         log._lock = threading.Lock()
         log.append = log._raise_closed  # type: ignore[method-assign]
+        log._seal(True)  # a saved ``log.append`` raises too,
+        log._retry_at = 0  # also after a failed write in the parent
         if fd >= 0:
             try:
                 os.close(fd)
@@ -102,18 +109,39 @@ def _forget_after_fork() -> None:
 
 
 def _install_hooks() -> None:
-    """atexit and SIGTERM flush every open log; installed once, on first use."""
-    global _HOOKS_INSTALLED, _PREVIOUS_SIGTERM
-    if _HOOKS_INSTALLED:
-        return
-    _HOOKS_INSTALLED = True
-    atexit.register(_close_all, "exit")
-    if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_forget_after_fork)
+    """atexit and fork hooks, once, on first use; the SIGTERM handler, see `install_sigterm`.
+
+    Only the main thread may set a signal handler, so `_HOOKS_INSTALLED`
+    covers atexit and fork alone: a first log opened by a worker thread must
+    not stop a later one on the main thread from installing the handler.
+    """
+    global _HOOKS_INSTALLED
+    if not _HOOKS_INSTALLED:
+        _HOOKS_INSTALLED = True
+        atexit.register(_close_all, "exit")
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_forget_after_fork)
+    install_sigterm()
+
+
+def install_sigterm() -> None:
+    """Close every open log on SIGTERM; a no-op outside the main thread.
+
+    Run when ``curvelog.log`` is imported (nearly always on the main thread),
+    so that logs a worker thread opens (a launcher's or a GUI's training
+    thread) are covered too, and again by every log opened on the main
+    thread: a handler the program installed since is then chained (our
+    handler flushes, then calls it, see `_on_sigterm`). An ignored SIGTERM
+    stays ignored. With no log open our handler does what the default does.
+    """
+    global _PREVIOUS_SIGTERM
     if threading.current_thread() is not threading.main_thread():
         return
     previous = signal.getsignal(signal.SIGTERM)
-    if previous in (signal.SIG_IGN, None):
+    if previous is _on_sigterm or previous in (signal.SIG_IGN, None):
+        return
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # pragma: no cover - a subinterpreter: signals are not ours to set
         return
     _PREVIOUS_SIGTERM = previous
-    signal.signal(signal.SIGTERM, _on_sigterm)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import LogFormatError, LogLockedError, PathError
 from . import _format
@@ -24,7 +25,41 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 
-def open_session(log: EventLog, config: Any, charts: Any) -> None:
+#: seconds between two tries while only readers hold the file's lock
+_READER_PAUSE: Final[float] = 0.001
+#: seconds after which a lock only ever held shared is taken for another writer's
+_READERS_MAX: Final[float] = 10.0
+
+
+def _lock(fd: int, path: str) -> None:
+    """Take the writer's exclusive flock, or raise `LogLockedError` if a writer has it.
+
+    A reader (`_reader._writer_active`) takes a shared lock for a moment to
+    ask whether a writer is live, which makes a non-blocking exclusive lock
+    fail too. A shared lock of our own tells the two apart: it fails only
+    while another writer holds the exclusive lock; when it succeeds, only
+    readers were in the way, so we try again (a reader holds it for
+    microseconds). Trying again converts our shared lock, which flock does
+    by dropping it first: of two writers opening at once, one gets the lock
+    and the other then finds it held exclusively and is refused.
+    """
+    deadline = time.monotonic() + _READERS_MAX
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LogLockedError(path) from None
+        if time.monotonic() > deadline:  # a "reader" that never lets go: say it is locked
+            raise LogLockedError(path)
+        time.sleep(_READER_PAUSE)
+
+
+def open_session(log: EventLog, config: dict[str, Any], charts: Any) -> None:
     """Open, lock and start a session: one sequence, kept whole so its order is visible.
 
     The order matters for crash safety: take the flock before reading
@@ -58,10 +93,7 @@ def open_session(log: EventLog, config: Any, charts: Any) -> None:
     size = -1  # known once the lock is held: only then may a failed open cut the file
     try:
         if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise LogLockedError(log.path) from None
+            _lock(fd, log.path)
         size = os.fstat(fd).st_size
         head = os.pread(fd, len(FILE_MAGIC) + _format.HEADER_SIZE, 0) if size else b""
         if 0 < size < len(FILE_MAGIC) and FILE_MAGIC.startswith(head):

@@ -422,9 +422,14 @@ class Run:
         """The best step the writer recorded, if it still holds after deduplication.
 
         The latest ``mark_best`` wins. Otherwise each session's tracked best
-        that the data still confirms (a later session may have re-run and
-        overwritten that step) competes, by the objective's mode. None when
-        the writer recorded nothing usable: see `recompute_best`.
+        of the run's objective (the latest session's metric and mode) that the
+        data still confirms (a later session may have re-run and overwritten
+        that step) competes, by the objective's mode. The winner
+        must also be as good as every deduplicated value: a session's record
+        covers only the rows that session wrote, so once a re-run has
+        overwritten one session's best, the steps only that session wrote
+        (better, perhaps) are covered by no surviving record. None when the
+        writer recorded nothing usable: see `recompute_best`.
         """
         marked = [b for b in self.best_records if b.get("source") == "marked"]
         if marked:
@@ -432,18 +437,31 @@ class Run:
             metric = b.get("metric") or None
             value = self.value_at(metric, int(b["step"])) if metric else None
             return Best(int(b["step"]), metric, str(b.get("mode") or "min"), value, "marked")
+        obj = self.objective
+        if obj is None:
+            return None
+        # only records of the run's objective compete: another metric (or mode) of
+        # an earlier session measures something else, and its values do not compare
+        metric, mode = obj["metric"], str(obj.get("mode", "min"))
         valid: list[Best] = []
         for b in self.best_records:
-            metric, step = b.get("metric"), b.get("step")
-            if not isinstance(metric, str) or not isinstance(step, int):
+            step = b.get("step")
+            if b.get("metric") != metric or b.get("mode", "min") != mode:
+                continue
+            if not isinstance(step, int):
                 continue
             value = self.value_at(metric, step)
             if value is not None and value == b.get("value"):
-                valid.append(Best(step, metric, str(b.get("mode", "min")), value, "tracked"))
+                valid.append(Best(step, metric, mode, value, "tracked"))
         if not valid:
             return None
-        sign = -1.0 if valid[-1].mode == "max" else 1.0
-        return min(valid, key=lambda b: (sign * (b.value or 0.0), b.step))
+        sign = -1.0 if mode == "max" else 1.0
+        best = min(valid, key=lambda b: (sign * (b.value or 0.0), b.step))
+        data = self.recompute_best()
+        if data is not None and data.value is not None and best.value is not None:
+            if sign * data.value < sign * best.value:  # rows no surviving record covers
+                return None
+        return best
 
     def recompute_best(self) -> Best | None:
         """The objective's optimum over the deduplicated data (earliest step on ties)."""

@@ -19,7 +19,7 @@ from ..errors import LogClosedError, StepError
 from . import _format
 from ._chunk import _chunk_best, _encode_columns
 from ._rowblock import Block, encode_small
-from ._values import _check_names, _plain
+from ._values import _check_names, _plain_config
 
 if TYPE_CHECKING:
     from ._writer import EventLog
@@ -31,12 +31,12 @@ _REPLAY_ROWS = 2_048 * 32
 def write_config(log: EventLog, config: Any, *, merge: bool) -> None:
     if log._closed:
         raise LogClosedError(log.path)
-    plain = _plain(config) if config is not None else {}
-    if not isinstance(plain, dict):
-        raise TypeError(f"config must be a mapping, dataclass or namespace, not {plain!r}")
+    plain = _plain_config(config, log.path)
     record = {"type": "config", "sid": log.sid, "time": time.time(),
               "merge": merge, "config": plain}  # fmt: skip
     with log._writing():
+        if log._closed:  # closed by another thread meanwhile
+            raise LogClosedError(log.path)
         m = log._mark  # one store of the mark, as every write: no rows, no chunk number
         size = log._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
         log._mark = m._replace(size=size, block=None)  # row frames must follow their block
@@ -77,6 +77,8 @@ def replay_columns(
         prepared[name] = (r, v)
     per = _REPLAY_ROWS
     with log._writing():
+        if log._closed:  # closed by another thread meanwhile
+            raise LogClosedError(log.path)
         log._flush_locked(None)  # rows appended before go first
         for a in range(0, n, per):
             b = min(a + per, n)
@@ -151,3 +153,33 @@ def _write_framed(
     if log._fsync:
         os.fsync(log._fd)
     return size, best_key, best_step
+
+
+def _best_record(log: EventLog) -> dict[str, Any] | None:
+    """The session's best record: the last ``mark_best``, else the tracked optimum."""
+    if log._marked is not None:
+        return {"type": "best", "sid": log.sid, "source": "marked", "step": log._marked,
+                "metric": log.best_metric, "mode": log.mode, "value": None,
+                "time": time.time()}  # fmt: skip
+    m = log._mark
+    if log.best_metric is None or m.best_step is None:
+        return None
+    return {"type": "best", "sid": log.sid, "source": "tracked", "step": m.best_step,
+            "metric": log.best_metric, "mode": log.mode,
+            "value": m.best_key * log._best_sign, "time": time.time()}  # fmt: skip
+
+
+def write_end_locked(log: EventLog, reason: str) -> None:
+    """The best record (if any) and the end record, in one write, after the final
+    flush; caller (``close``) holds the lock. One store of the mark, which says ended."""
+    m = log._mark
+    tail = b""
+    best = _best_record(log)
+    if best is not None:
+        tail += _format.encode_frame(_format.pack(best))
+    end = {"type": "end", "sid": log.sid, "time": time.time(),
+           "reason": reason, "rows": m.rows}  # fmt: skip
+    end.update(log._policy.record())  # "skipped", when anything was
+    tail += _format.encode_frame(_format.pack(end))
+    size = log._append_bytes(tail, m.size)
+    log._mark = m._replace(size=size, ended=True)

@@ -17,13 +17,17 @@ mistake never ends a training run. A step that is not an integer in
 from __future__ import annotations
 
 import operator
+import threading
 import warnings
 from collections.abc import Mapping
-from typing import Any, Final
+from types import SimpleNamespace
+from typing import Any, Final, cast
 
 import numpy as np
 
 from ..errors import (
+    ConfigError,
+    MetricNameError,
     MetricTypeError,
     StepError,
 )
@@ -88,6 +92,29 @@ def _check_step(step: object) -> int:
     raise StepError(step)
 
 
+def _plain_name(name: object) -> object:
+    """A ``str`` subclass's plain string (a StrEnum's value); anything else as it is."""
+    return str.__str__(name) if isinstance(name, str) and type(name) is not str else name
+
+
+def _name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a metric name, or None when it can.
+
+    A lone surrogate (``os.fsdecode`` of a non-UTF-8 file name, a
+    ``surrogateescape``-decoded line, a truncated emoji) is a ``str`` that
+    does not encode as UTF-8, which the log's names are.
+    """
+    if type(name) is not str:
+        return "not a string"
+    if not name:
+        return "empty"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return f"not valid UTF-8: {e.reason} at index {e.start}"
+    return None
+
+
 class _Policy:
     """What ``append`` does with data it cannot record: raise (strict) or warn, skip, count.
 
@@ -95,10 +122,13 @@ class _Policy:
     `Run.skipped` and ``curvelog inspect`` add them up over the sessions.
     """
 
-    __slots__ = ("rows", "strict", "values", "warned")
+    __slots__ = ("_count", "rows", "strict", "values", "warned")
 
     def __init__(self, strict: bool) -> None:
         self.strict = strict
+        #: ``append`` is called from several threads: a count is a read-modify-write,
+        #: which two threads interleave (losing one); only this slow path pays for it
+        self._count = threading.Lock()
         #: metric -> values skipped; a name that is not a string is counted under its repr
         self.values: dict[str, int] = {}
         #: rows skipped whole: a step that is not a valid integer, or values that are no mapping
@@ -117,31 +147,50 @@ class _Policy:
             )
 
     def _skip_value(self, name: str, error: Exception, depth: int = 5) -> None:
-        self.values[name] = self.values.get(name, 0) + 1
+        with self._count:
+            self.values[name] = self.values.get(name, 0) + 1
         self._warn(f"value:{name}", str(error).split("; expected")[0], depth)
 
     def bad_values(self, values: object) -> None:
         """``values`` could not be merged into the row's metrics: not a mapping."""
         if self.strict:
             raise TypeError(f"values must be a mapping of metric names, not {_type_name(values)}")
-        self.rows += 1
+        with self._count:
+            self.rows += 1
         self._warn("values", f"values of type {_type_name(values)} are not a mapping", 4)
 
     def names(self, metrics: dict[Any, Any], known: set[str]) -> dict[Any, Any]:
-        """``metrics`` without the names that are not non-empty strings; new names learnt."""
+        """``metrics`` without the names the log cannot store; new names learnt.
+
+        Only names not yet known come here (``append``'s fast path asks
+        ``known.issuperset``), so every check costs once per new name. A name
+        must encode as UTF-8 (msgpack writes it so at flush time): one that
+        does not would make every flush of the session fail, and every row
+        with it, so it is refused here, before its row is buffered. A refused
+        name is counted under its ``repr`` (ASCII, so the end record can hold it).
+
+        A name that is a ``str`` subclass (an ``enum.StrEnum`` member, a
+        ``numpy.str_``) is recorded as its plain string (``str.__str__``, a
+        StrEnum's value); once that is known, the fast path takes the subclass
+        as it is (equal strings hash alike, and msgpack writes it as a string).
+        """
         bad = []
+        plain = False
         for name in metrics:
-            if type(name) is not str or not name:
-                error = MetricTypeError(
-                    repr(name), type(name).__name__, "metric names must be non-empty strings"
-                )
-                if self.strict:
-                    raise error
-                self._skip_value(repr(name), error)
-                bad.append(name)
-            else:
-                known.add(name)
-        return {k: v for k, v in metrics.items() if k not in bad} if bad else metrics
+            key = _plain_name(name)
+            problem = _name_problem(key)
+            if problem is None:
+                known.add(cast(str, key))  # a str: _name_problem says so
+                plain = plain or key is not name
+                continue
+            error = MetricNameError(repr(name), type(name).__name__, problem)
+            if self.strict:
+                raise error
+            self._skip_value(repr(name), error)
+            bad.append(name)
+        if not (bad or plain):
+            return metrics
+        return {_plain_name(k): v for k, v in metrics.items() if k not in bad}
 
     def step(self, step: object) -> int | None:
         """The step as an int, or None (row skipped) when it is not a valid integer."""
@@ -150,7 +199,8 @@ class _Policy:
         except StepError as error:
             if self.strict:
                 raise
-            self.rows += 1
+            with self._count:
+                self.rows += 1
             self._warn("step", str(error), 4)
             return None
 
@@ -181,9 +231,10 @@ class _Policy:
 
     def record(self) -> dict[str, Any]:
         """The end record's ``skipped`` field; empty when nothing was skipped."""
-        if not self.values and not self.rows:
-            return {}
-        return {"skipped": {"values": dict(self.values), "rows": self.rows}}
+        with self._count:
+            if not self.values and not self.rows:
+                return {}
+            return {"skipped": {"values": dict(self.values), "rows": self.rows}}
 
 
 #: the strict policy, for names that do not come through ``append`` (importers, samples)
@@ -193,6 +244,23 @@ _STRICT: Final = _Policy(True)
 def _check_names(metrics: Mapping[Any, Any], known: set[str]) -> None:
     """Raise `MetricTypeError` for a name that is not a non-empty string; learn the others."""
     _STRICT.names(dict(metrics), known)
+
+
+def _plain_config(config: Any, where: str) -> dict[str, Any]:
+    """``config`` as the mapping a session or config record stores; `ConfigError` otherwise.
+
+    The one rule for ``EventLog(config=)``, ``set_config`` and
+    ``update_config``: a reader drops a session record whose config is not a
+    mapping, and with it the run's header (objective, name, run id), so the
+    writer never writes one; an object `_plain` can only turn into a string
+    or a list is refused before the file is touched.
+    """
+    if config is None:
+        return {}
+    plain = _plain(config)
+    if not isinstance(plain, dict):
+        raise ConfigError(where, _type_name(config))
+    return plain
 
 
 def _plain(value: Any) -> Any:
@@ -211,6 +279,6 @@ def _plain(value: Any) -> Any:
         return _plain(value.tolist())
     if hasattr(value, "__dataclass_fields__"):
         return {k: _plain(getattr(value, k)) for k in value.__dataclass_fields__}
-    if hasattr(value, "_get_kwargs"):  # argparse.Namespace
+    if hasattr(value, "_get_kwargs") or isinstance(value, SimpleNamespace):  # argparse's too
         return {k: _plain(v) for k, v in vars(value).items()}
     return str(value)

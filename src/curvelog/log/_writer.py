@@ -12,11 +12,12 @@ raw 8 bytes of each number.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Final, Literal, NamedTuple
+from typing import Any, Final, Literal
 
 import numpy as np
 
@@ -24,13 +25,14 @@ from ..errors import (
     ChartsError,
     LogClosedError,
 )
-from . import _format, _side
+from . import _side
 from ._chunk import _encode_rows
 from ._deferred import INT_BOUND, Admission, admit, to_column
 from ._device import Transfers
 from ._hooks import _LOGGER, _OPEN_LOGS, _deliver_pending_signal, _install_hooks, _MainThreadWrites
+from ._mark import _Mark
 from ._open import open_session as _open_session
-from ._rowblock import SMALL, Block
+from ._rowblock import SMALL
 
 try:
     import fcntl
@@ -40,7 +42,7 @@ except ImportError:  # pragma: no cover - Windows
 from ._ranks import current_rank, rank_path
 from ._records import chart_problem
 from ._system import Sampler, system_interval
-from ._values import _STEP_LIMIT, _check_step, _plain, _Policy
+from ._values import _STEP_LIMIT, _check_step, _plain, _plain_config, _Policy
 
 #: rows per columnar chunk that `append` flushes itself: big enough that a reader
 #: pays its per-chunk work (decoding, checks, one copy per column) rarely (read
@@ -52,33 +54,6 @@ _MODES: Final[tuple[str, ...]] = ("min", "max")
 _DURABILITY: Final[tuple[str, ...]] = ("flush", "fsync")
 #: seconds the background flush waits for a device copy before leaving its rows for the next
 _DEVICE_WAIT: Final[float] = 0.05
-
-
-class _Mark(NamedTuple):
-    """What is on disk, replaced in one store after each successful write.
-
-    One attribute store is the only step an interrupt (a Ctrl-C runs between
-    two bytecodes) or another thread cannot split, so everything a write
-    changes lives here: whatever interrupts a flush, the mark still describes
-    the file up to its last complete frame, and the next write first cuts off
-    any bytes after ``size`` (a frame that failed or was interrupted half way)
-    and then writes the rows again. The written rows leave the buffer lazily:
-    ``trim`` rows, the last of which holds the dict ``last`` (every append
-    makes its own dict, so the identity test tells whether they still lead it).
-    """
-
-    size: int
-    rows: int
-    seq: int
-    trim: int
-    last: object
-    best_key: float
-    best_step: int | None
-    ended: bool
-    #: the step of the last row written (-1: none yet this session); see `_write_sample`
-    step: int = -1
-    #: the open row block small flushes continue (`_rowblock`); None after any other record
-    block: Block | None = None
 
 
 class EventLog:
@@ -94,13 +69,16 @@ class EventLog:
         session) if not.
     :param best: metric whose optimum is tracked and written once at close.
     :param mode: ``"min"`` or ``"max"`` for ``best``. Ties keep the earliest step.
-    :param config: hyper-parameters to store in the header (any mapping,
-        dataclass or argparse namespace; unknown objects are stored as strings).
+    :param config: hyper-parameters to store in the header: a mapping, dataclass,
+        argparse or ``types.SimpleNamespace`` (values of other types inside it are
+        stored as strings); anything else raises `ConfigError` before the file is touched.
     :param charts: chart metadata, ``{chart_id: {"title", "xlabel", "ylabel",
         "metrics": [...], "scale"}}``; overrides the default grouping by the
         last name component.
     :param flush_every: seconds between background flushes; ``0`` disables
         the background thread (flush on chunk size, ``flush()`` and close only).
+        At most ``threading.TIMEOUT_MAX`` (the longest a thread can wait); more, or
+        ``inf``, raises ``ValueError``: use ``0`` for no timer flush.
     :param durability: ``"flush"`` hands data to the OS (survives ``kill -9``);
         ``"fsync"`` also forces it to disk each flush (survives power loss).
     :param all_ranks: every rank writes, each its own log beside rank 0's: rank
@@ -119,6 +97,8 @@ class EventLog:
     #: this session's id and the run's (kept across resumes); set by `_open.open_session`
     sid: str
     run_id: str
+    #: closes (True) or reopens the append closure's threshold; set by `_make_append`
+    _seal: Callable[[bool], None]
 
     def __init__(
         self,
@@ -151,9 +131,14 @@ class EventLog:
             raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
         if durability not in _DURABILITY:
             raise ValueError(f"durability must be 'flush' or 'fsync', not {durability!r}")
-        if not flush_every >= 0:
-            raise ValueError(f"flush_every must be >= 0 seconds, not {flush_every!r}")
-        if best is not None and type(best) is not str:
+        if not 0 <= flush_every <= threading.TIMEOUT_MAX:  # the longest Event.wait can wait
+            raise ValueError(
+                "flush_every must be >= 0 seconds (0: no background flush) and at most "
+                f"{threading.TIMEOUT_MAX:.0f}, not {flush_every!r}"
+            )
+        if isinstance(best, str):  # a StrEnum member or numpy.str_: its plain string
+            best = str.__str__(best)
+        elif best is not None:
             raise TypeError(f"best must be a metric name (str), not {type(best).__name__}")
         if charts is not None:
             problem = chart_problem(_plain(charts))
@@ -161,6 +146,7 @@ class EventLog:
                 raise ChartsError(problem)
         if name is not None and (type(name) is not str or not name):
             raise TypeError(f"name must be a non-empty string, not {name!r}")
+        config = _plain_config(config, self.path)
         self.name = name
         self.best_metric = best
         self.mode = mode
@@ -211,7 +197,7 @@ class EventLog:
     def _noop(self, *args: Any, **kwargs: Any) -> None:
         return None
 
-    def _open(self, config: Any, charts: Any) -> None:
+    def _open(self, config: dict[str, Any], charts: Any) -> None:
         _open_session(self, config, charts)
 
     # ------------------------------------------------------------------ hot path
@@ -236,6 +222,13 @@ class EventLog:
         split, so the list always holds whole rows and ``append`` is safe from
         several threads. Nothing per row is a GC-tracked object besides the
         metrics dict. The best step is found per chunk when it is written, not here.
+
+        Closing seals the closure (`_seal`: the chunk threshold becomes 0), so
+        that every append from then on, also one that was already past its
+        ``extend`` or made through a saved ``log.append``, goes through
+        `_auto_flush`, which raises `LogClosedError` for a row the final flush
+        did not write. An append that returns normally is therefore recorded,
+        and the open path pays nothing for it.
         """
         buf = self._buf
         extend = buf.extend
@@ -247,6 +240,12 @@ class EventLog:
         adm = self._adm
         numbers, tensors, dtypes, bound = adm.numbers, adm.tensors, adm.dtypes, INT_BOUND
         policy = self._policy  # values it cannot record: _values._Policy
+
+        def seal(sealed: bool) -> None:
+            nonlocal chunk
+            chunk = 0 if sealed else _CHUNK_ROWS * 3
+
+        self._seal = seal
 
         def append(step: int, values: Mapping[str, Any] | None = None, /, **metrics: Any) -> None:
             if values is not None:
@@ -278,7 +277,7 @@ class EventLog:
                     break
             extend((step, now(), metrics))
             if len(buf) >= chunk:
-                flush()
+                flush(metrics)
 
         append.__doc__ = EventLog.append.__doc__
         return append
@@ -296,9 +295,10 @@ class EventLog:
 
         For loggers that learn the hyper-parameters after they are created
         (Lightning's ``log_hyperparams``): ``log.update_config(args)`` or
-        ``log.update_config(lr=3e-4)``.
+        ``log.update_config(lr=3e-4)``. Accepts what ``config=`` accepts
+        (`ConfigError` otherwise, as `set_config`).
         """
-        merged = dict(_plain(config)) if isinstance(_plain(config), dict) else {}
+        merged = _plain_config(config, self.path)
         merged.update(_plain(values))
         self._write_config(merged, merge=True)
 
@@ -384,15 +384,17 @@ class EventLog:
             if wait is not None or self._xfer.flight is None:
                 return  # (wait=None: the rows behind the copy just launched go next)
 
-    def _auto_flush(self) -> None:
-        """The flush `append` runs every 8,192 rows; after a failed write it waits
+    def _auto_flush(self, row: object) -> None:
+        """The flush `append` runs every 8,192 rows (and, once the log is closing,
+        after every row, see `_make_append`); after a failed write it waits
         for another 8,192 rows before trying again (the rows stay buffered)."""
         if len(self._buf) < self._retry_at:
             return
         try:
-            if self._closed:
-                raise LogClosedError(self.path)
             with self._writing():
+                if self._closed:
+                    self._refuse_late(row)
+                    return
                 self._flush_locked(0.0)  # never waits for a device copy in the loop
         except OSError:
             self._retry_at = len(self._buf) + 3 * _CHUNK_ROWS
@@ -400,6 +402,15 @@ class EventLog:
         self._error = None
         # rows wait for their device copy: try again after a chunk more, not at every append
         self._retry_at = len(self._buf) + 3 * _CHUNK_ROWS if self._xfer.flight is not None else 0
+
+    def _refuse_late(self, row: object) -> None:
+        """``row`` reached the buffer of a closed log: `LogClosedError`, unless the
+        final flush wrote it (its append raced ``close``). Caller holds the lock."""
+        buf = self._buf
+        for i in range(2, len(buf), 3):
+            if buf[i] is row:
+                del buf[i - 2 : i + 1]
+                raise LogClosedError(self.path)
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -422,9 +433,9 @@ class EventLog:
         If the write fails (a full disk: ``OSError``), or a Ctrl-C interrupts
         it, the rows stay buffered and the next ``flush`` or ``close`` writes them.
         """
-        if self._closed:
-            raise LogClosedError(self.path)
         with self._writing():
+            if self._closed:  # under the lock: a close in another thread has released the fd
+                raise LogClosedError(self.path)
             self._flush_locked(None)
         self._error = None
 
@@ -457,18 +468,6 @@ class EventLog:
 
     # ------------------------------------------------------------------ closing
 
-    def _best_record(self) -> dict[str, Any] | None:
-        if self._marked is not None:
-            return {"type": "best", "sid": self.sid, "source": "marked", "step": self._marked,
-                    "metric": self.best_metric, "mode": self.mode, "value": None,
-                    "time": time.time()}  # fmt: skip
-        m = self._mark
-        if self.best_metric is None or m.best_step is None:
-            return None
-        return {"type": "best", "sid": self.sid, "source": "tracked", "step": m.best_step,
-                "metric": self.best_metric, "mode": self.mode,
-                "value": m.best_key * self._best_sign, "time": time.time()}  # fmt: skip
-
     def _close(self, reason: str) -> None:
         """Flush, write the best and end records once, fsync, release the file.
 
@@ -483,23 +482,17 @@ class EventLog:
             if self._closed:
                 return
             self._stop.set()
+            self._seal(True)  # appends from here on check whether the final flush has them
+            self._retry_at = 0
             try:
                 self._flush_locked(None)
-                m = self._mark
-                if not m.ended:
-                    tail = b""
-                    best = self._best_record()
-                    if best is not None:
-                        tail += _format.encode_frame(_format.pack(best))
-                    end = {"type": "end", "sid": self.sid, "time": time.time(),
-                           "reason": reason, "rows": m.rows}  # fmt: skip
-                    end.update(self._policy.record())  # "skipped", when anything was
-                    tail += _format.encode_frame(_format.pack(end))
-                    size = self._append_bytes(tail, m.size)
-                    self._mark = m._replace(size=size, ended=True)
+                if not self._mark.ended:
+                    _side.write_end_locked(self, reason)
                 os.fsync(self._fd)
-            except OSError:
-                if self._mark.ended:
+            except BaseException:
+                if not self._mark.ended:  # still open: the rows appended meanwhile wait
+                    self._seal(False)
+                elif isinstance(sys.exc_info()[1], OSError):
                     self._release()
                 raise
             self._release()

@@ -1,0 +1,104 @@
+"""The process-wide safety nets of log/_hooks.py: exit and SIGTERM close every open log."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import curvelog
+
+
+def _child(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_log_no_longer_referenced_is_still_closed_at_exit(tmp_path: Path) -> None:
+    """flush_every=0 (no thread holds the log) and the program drops it without close."""
+    code = """
+        import gc, sys
+        from curvelog import EventLog
+        def train():
+            log = EventLog(sys.argv[1], best="loss", flush_every=0)
+            for step in range(1000):
+                log.append(step, loss=1.0 / (step + 1))
+        train()
+        gc.collect()  # what ordinary allocations do sooner or later
+    """
+    path = tmp_path / "run.log"
+    done = _child(code, str(path))
+    assert done.returncode == 0, done.stderr
+    run = curvelog.read(path)
+    assert run.rows == 1000 and run.damage == []
+    assert run.sessions[0].closed and run.sessions[0].end is not None
+    assert run.sessions[0].end["reason"] == "exit"
+    assert run.best is not None and run.best.step == 999
+
+
+def test_sigterm_closes_a_log_opened_by_a_worker_thread(tmp_path: Path) -> None:
+    """The training loop runs in a thread (a launcher's, a GUI's); SIGTERM (what SLURM,
+    Kubernetes and systemd send) must still flush and close the log."""
+    code = """
+        import sys, threading
+        from curvelog import EventLog
+        def train():
+            log = EventLog(sys.argv[1], best="loss", flush_every=30)  # no timer flush
+            for step in range(10**9):
+                try:
+                    log.append(step, loss=1.0 / (step + 1))
+                except Exception:  # closed by the handler: the loop is over
+                    return
+                if step == 1000:
+                    print("ready", flush=True)
+        t = threading.Thread(target=train)
+        t.start()
+        t.join()
+    """
+    path = tmp_path / "run.log"
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == -signal.SIGTERM, err
+    run = curvelog.read(path)
+    session = run.sessions[0]
+    assert session.closed and session.end is not None and session.end["reason"] == "SIGTERM"
+    assert run.rows == session.end["rows"] > 1000 and run.damage == []
+    assert len(run.best_records) == 1
+
+
+def test_a_saved_append_raises_in_a_forked_child(tmp_path: Path) -> None:
+    code = """
+        import os, sys, curvelog
+        log = curvelog.EventLog(sys.argv[1], flush_every=0)
+        append = log.append  # saved before the fork, as a hot loop does
+        append(0, x=1.0)
+        log._retry_at = 10**9  # as after a write that failed in the parent
+        pid = os.fork()
+        if pid == 0:
+            try:
+                append(1, x=2.0)
+            except curvelog.LogClosedError:
+                os._exit(0)
+            os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        log.close()
+        print(os.waitstatus_to_exitcode(status))
+    """
+    path = tmp_path / "x.log"
+    done = _child(code, str(path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0"]
+    assert curvelog.read(path).series("x").steps.tolist() == [0]
