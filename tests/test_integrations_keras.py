@@ -128,3 +128,24 @@ def test_async_batch_callbacks_lose_nothing(tmp_path: Path) -> None:
     run = curvelog.read(tmp_path / "run.log")
     assert run.series("train/loss").steps.tolist() == list(range(2 * BATCHES))
     assert run.series("train/mae").steps.tolist() == list(range(2 * BATCHES))
+
+
+def test_resume_with_initial_epoch_continues_the_steps(tmp_path: Path) -> None:
+    # The job is pre-empted after 2 epochs; a new job loads the model and resumes
+    # with initial_epoch=2. Its steps continue at 2 * BATCHES: nothing is overwritten.
+    data, val = _data(BATCHES * BATCH, 1), _data(8, 2)
+    model = _model()
+    first = model.fit(*data, batch_size=BATCH, epochs=2, verbose=0, validation_data=val,
+                      shuffle=False,
+                      callbacks=[CurvelogCallback(tmp_path / "run.log")])  # fmt: skip
+    second = model.fit(*data, batch_size=BATCH, epochs=4, initial_epoch=2, verbose=0,
+                       validation_data=val, shuffle=False,
+                       callbacks=[CurvelogCallback(tmp_path / "run.log")])  # fmt: skip
+    run = curvelog.read(tmp_path / "run.log")
+    assert len(run.sessions) == 2
+    assert run.series("train/loss").steps.tolist() == list(range(4 * BATCHES))
+    val_loss = run.series("val/loss")
+    assert val_loss.steps.tolist() == [(e + 1) * BATCHES - 1 for e in range(4)]
+    np.testing.assert_allclose(
+        val_loss.values, first.history["val_loss"] + second.history["val_loss"], rtol=1e-6
+    )

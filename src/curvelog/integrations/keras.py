@@ -80,6 +80,7 @@ class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ig
         self._step = 0
         self._epoch = 0
         self._in_batch = False
+        self._first_epoch = False
         self._batch = self._k = 0
         self._main = threading.main_thread()
         #: (epoch, batch) -> the step its loss was recorded at; written by the training thread
@@ -110,6 +111,7 @@ class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ig
             config["optimizer"] = optimizer.get_config()
         self.run.add_config(config)
         _ = self.run.log
+        self._first_epoch = True
         original = self.model.compute_loss
 
         def compute_loss(*args: Any, **kwargs: Any) -> Any:
@@ -127,6 +129,14 @@ class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ig
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch = epoch
+        if self._first_epoch:
+            self._first_epoch = False
+            # fit(initial_epoch=N) resumes at epoch N: its first batch is step
+            # N * steps-per-epoch, as in an uninterrupted fit, not step 0 (which
+            # would overwrite the earlier session's epochs).
+            steps = (self.params or {}).get("steps")
+            if epoch > 0 and steps:
+                self._step = max(self._step, epoch * int(steps))
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self._batch, self._k = batch, 0
