@@ -69,6 +69,7 @@ class CurvelogCallback(TrainerCallback):  # type: ignore[misc,unused-ignore]
         self._scaled = False
         self._hook: Any = None
         self._saw_loss = False
+        self._training = False
 
     @property
     def filed(self) -> Version | None:
@@ -92,6 +93,7 @@ class CurvelogCallback(TrainerCallback):  # type: ignore[misc,unused-ignore]
             config["model"] = model_config.to_dict()
         self.run.add_config(config)
         _ = self.run.log  # open now: the header holds the config even if nothing follows
+        self._training = True
         if model is not None and hasattr(model, "register_forward_hook"):
             self._hook = model.register_forward_hook(self._keep_loss, with_kwargs=True)
 
@@ -151,12 +153,27 @@ class CurvelogCallback(TrainerCallback):  # type: ignore[misc,unused-ignore]
     ) -> None:
         if not metrics:
             return
-        values = {_eval_name(k): v for k, v in metrics.items() if k != "epoch" and _is_number(v)}
+        prefix = next((k[: -len("_runtime")] for k in metrics if k.endswith("_runtime")), "eval")
+        values = {
+            _eval_name(k, prefix): v for k, v in metrics.items() if k != "epoch" and _is_number(v)
+        }
+        if self._training:
+            self.run.append(state.global_step, values)
+            return
+        # trainer.evaluate() outside train(): after training (global_step > 0) it
+        # would land on the step of the last in-training evaluation and replace
+        # it (with load_best_model_at_end it measures the reloaded best model),
+        # so it goes under final/. Its session is closed at once (and refiled
+        # into the same registry version): nothing else would close it.
+        if state.global_step > 0:
+            values = {f"final/{k}": v for k, v in values.items()}
         self.run.append(state.global_step, values)
+        self.run.finish()
 
     def on_train_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
+        self._training = False
         if self._hook is not None:
             self._hook.remove()
             self._hook = None
@@ -168,9 +185,16 @@ class CurvelogCallback(TrainerCallback):  # type: ignore[misc,unused-ignore]
         self.run.finish()
 
 
-def _eval_name(name: str) -> str:
-    """``eval_loss`` -> ``eval/loss``: the chart groups metrics by their last component."""
-    return "eval/" + name[len("eval_") :] if name.startswith("eval_") else f"eval/{name}"
+def _eval_name(name: str, prefix: str = "eval") -> str:
+    """``eval_loss`` -> ``eval/loss``; ``test_loss`` -> ``test/loss`` (``metric_key_prefix``).
+
+    The chart groups metrics by their last component.
+    """
+    if name.startswith("eval_"):
+        return "eval/" + name[len("eval_") :]
+    if prefix != "eval" and name.startswith(prefix + "_"):
+        return f"{prefix}/{name[len(prefix) + 1 :]}"
+    return f"eval/{name}"
 
 
 def _is_number(value: Any) -> bool:
