@@ -155,3 +155,42 @@ def test_evaluate_after_train_keeps_the_curve_and_closes_the_log(tmp_path: Path)
         eval_dataset=_data(8, 2), callbacks=[CurvelogCallback(log)],
     ).train()  # fmt: skip
     assert len(curvelog.read(log).sessions) == 4  # train, evaluate, evaluate, train
+
+
+class _Boom(transformers.TrainerCallback):  # type: ignore[misc]
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step == 2:
+            raise RuntimeError("boom")
+
+
+def test_a_train_that_raised_is_cleaned_up_by_the_next(tmp_path: Path) -> None:
+    transformers.set_seed(0)
+    config = transformers.GPT2Config(vocab_size=32, n_positions=16, n_embd=8, n_layer=1,
+                                     n_head=2, bos_token_id=0, eos_token_id=0)  # fmt: skip
+    model = transformers.GPT2LMHeadModel(config)
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"), max_steps=4, per_device_train_batch_size=BATCH,
+        save_strategy="no", report_to="none", use_cpu=True, seed=0, disable_tqdm=True,
+    )  # fmt: skip
+    log = tmp_path / "run.log"
+    stale = CurvelogCallback(log)
+    with pytest.raises(RuntimeError, match="boom"):
+        transformers.Trainer(model=model, args=args, train_dataset=_data(16, 1),
+                             callbacks=[stale, _Boom()]).train()  # fmt: skip
+    assert stale.run.opened and len(model._forward_hooks) == 1  # no on_train_end
+    # Re-running the cell: a new callback on the same path and model works.
+    cb = CurvelogCallback(log)
+    transformers.Trainer(model=model, args=args, train_dataset=_data(16, 1),
+                         callbacks=[cb]).train()  # fmt: skip
+    assert not stale.run.opened and not cb.run.opened
+    assert len(model._forward_hooks) == 0 and stale._losses == []
+    run = curvelog.read(log)
+    assert len(run.sessions) == 2 and run.sessions[0].end is not None
+    assert run.series("train/loss").steps.tolist() == [1, 2, 3, 4]
+    # close() ends a train that raised by hand, without filing it.
+    cb = CurvelogCallback(log, registry=tmp_path / "reg", key="tiny/hf")
+    with pytest.raises(RuntimeError, match="boom"):
+        transformers.Trainer(model=model, args=args, train_dataset=_data(16, 1),
+                             callbacks=[cb, _Boom()]).train()  # fmt: skip
+    cb.close()
+    assert not cb.run.opened and len(model._forward_hooks) == 0 and cb.filed is None

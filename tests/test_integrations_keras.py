@@ -149,3 +149,40 @@ def test_resume_with_initial_epoch_continues_the_steps(tmp_path: Path) -> None:
     np.testing.assert_allclose(
         val_loss.values, first.history["val_loss"] + second.history["val_loss"], rtol=1e-6
     )
+
+
+class _Boom(keras.callbacks.Callback):  # type: ignore[misc]
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if batch == 2:
+            raise RuntimeError("boom")
+
+
+def test_a_fit_that_raised_is_cleaned_up_by_the_next(tmp_path: Path) -> None:
+    model, data = _model(), _data(BATCHES * BATCH, 1)
+    stale = CurvelogCallback(tmp_path / "run.log")
+    with pytest.raises(RuntimeError, match="boom"):
+        model.fit(*data, batch_size=BATCH, epochs=2, verbose=0, callbacks=[stale, _Boom()])
+    assert stale.run.opened and "compute_loss" in vars(model)  # Keras called no on_train_end
+    # Re-running the cell: a new callback on the same path and model works.
+    cb = CurvelogCallback(tmp_path / "run.log")
+    model.fit(*data, batch_size=BATCH, epochs=1, verbose=0, callbacks=[cb])
+    assert not stale.run.opened and not cb.run.opened
+    assert "compute_loss" not in vars(model)
+    run = curvelog.read(tmp_path / "run.log")
+    assert len(run.sessions) == 2 and run.sessions[0].end is not None
+    assert run.sessions[1].rows > 0
+    # The stale wrapper is gone: a fit without curvelog appends nothing more.
+    size = (tmp_path / "run.log").stat().st_size
+    model.fit(*data, batch_size=BATCH, epochs=1, verbose=0)
+    assert (tmp_path / "run.log").stat().st_size == size
+
+
+def test_close_ends_a_fit_that_raised(tmp_path: Path) -> None:
+    model, data = _model(), _data(BATCHES * BATCH, 1)
+    cb = CurvelogCallback(tmp_path / "run.log", registry=tmp_path / "reg", key="tiny/k")
+    with pytest.raises(RuntimeError, match="boom"):
+        model.fit(*data, batch_size=BATCH, epochs=2, verbose=0, callbacks=[cb, _Boom()])
+    cb.close()
+    assert not cb.run.opened and "compute_loss" not in vars(model)
+    assert cb.filed is None  # a failed fit is not filed
+    assert curvelog.read(tmp_path / "run.log").series("train/loss").steps.tolist() == [0, 1, 2]

@@ -22,12 +22,13 @@ Trainer's best step (``state.best_global_step``, chosen by
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
-from ._common import LazyLog
+from ._common import LazyLog, Training
 
 if TYPE_CHECKING:
     from transformers import TrainerControl, TrainerState, TrainingArguments
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
     from ..registry import Version
 
 __all__ = ["CurvelogCallback"]
+
+_TRAINING = Training()
+#: model -> the callback whose forward hook is on it
+_HOOKED: weakref.WeakKeyDictionary[Any, CurvelogCallback] = weakref.WeakKeyDictionary()
 
 #: the Trainer's end-of-training summary (averages over the run, not curves)
 _SUMMARY = frozenset(
@@ -82,6 +87,15 @@ class CurvelogCallback(TrainerCallback):  # type: ignore[misc,unused-ignore]
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
         model = kwargs.get("model")
+        # A train() that raised (exception, Ctrl-C) called no on_train_end: its
+        # callback still holds the log open and its forward hook on the model.
+        stale = _HOOKED.get(model) if model is not None else None
+        if stale is not None and stale is not self:
+            stale.close()
+        stale = _TRAINING.start(self.run.path, self)
+        if stale is not None:
+            stale.close()
+        self._unhook()  # this callback's own earlier train() raised
         if args.metric_for_best_model and not self.run.opened:
             name = args.metric_for_best_model
             self.run.best = _eval_name(name if name.startswith("eval_") else f"eval_{name}")
@@ -96,6 +110,7 @@ class CurvelogCallback(TrainerCallback):  # type: ignore[misc,unused-ignore]
         self._training = True
         if model is not None and hasattr(model, "register_forward_hook"):
             self._hook = model.register_forward_hook(self._keep_loss, with_kwargs=True)
+            _HOOKED[model] = self
 
     def _keep_loss(self, module: Any, args: Any, kwargs: Any, output: Any) -> None:
         """Forward hook: keep the loss of a training forward pass (a detached tensor)."""
@@ -174,15 +189,39 @@ class CurvelogCallback(TrainerCallback):  # type: ignore[misc,unused-ignore]
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
         self._training = False
-        if self._hook is not None:
-            self._hook.remove()
-            self._hook = None
+        self._unhook()
+        _TRAINING.end(self.run.path, self)
         if not self.run.opened:
             return
         best = getattr(state, "best_global_step", None)
         if best is not None:
             self.run.log.mark_best(int(best))
         self.run.finish()
+
+    def close(self) -> None:
+        """End the session of a `train` that raised (an exception, Ctrl-C): not filed.
+
+        The Trainer calls no callback then, so the log stays open (locked) and
+        the model keeps this callback's forward hook. This removes the hook and
+        closes the log. The next `CurvelogCallback` training the same model, or
+        writing the same path in the same thread, does this by itself. Nothing
+        happens after a `train` that ended normally.
+        """
+        self._training = False
+        self._unhook()
+        _TRAINING.end(self.run.path, self)
+        if self.run.opened:
+            self.run.abandon()
+
+    def _unhook(self) -> None:
+        self._losses = []
+        if self._hook is None:
+            return
+        self._hook.remove()
+        self._hook = None
+        for model, owner in list(_HOOKED.items()):
+            if owner is self:
+                del _HOOKED[model]
 
 
 def _eval_name(name: str, prefix: str = "eval") -> str:

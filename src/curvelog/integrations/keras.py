@@ -29,12 +29,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import keras
 
-from ._common import LazyLog
+from ._common import LazyLog, Training
 
 if TYPE_CHECKING:
     from ..registry import Version
 
 __all__ = ["CurvelogCallback"]
+
+_TRAINING = Training()
 
 
 class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ignore]
@@ -105,6 +107,16 @@ class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ig
                 f"not {keras.backend.backend()!r}"
             )
         self._main = threading.current_thread()
+        # A fit that raised (exception, Ctrl-C) called no on_train_end: its
+        # callback still holds the log open and the model its compute_loss wrapper.
+        stale = getattr(vars(self.model).get("compute_loss"), "_curvelog_owner", None)
+        if stale is not None and stale is not self:
+            stale.close()
+        stale = _TRAINING.start(self.run.path, self)
+        if stale is not None:
+            stale.close()
+        if self._wrapped is not None:  # this callback's own earlier fit raised
+            self._unwrap()
         config: dict[str, Any] = {"params": dict(self.params or {})}
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None and hasattr(optimizer, "get_config"):
@@ -124,6 +136,7 @@ class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ig
                 self._k += 1
             return loss
 
+        compute_loss._curvelog_owner = self  # type: ignore[attr-defined]
         self._wrapped = original
         self.model.compute_loss = compute_loss
 
@@ -158,15 +171,42 @@ class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ig
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self._in_batch = False
-        if self._wrapped is not None:
-            del self.model.compute_loss  # the instance attribute goes; the method shows again
-            self._wrapped = None
+        self._unwrap()
         self._drain()
+        _TRAINING.end(self.run.path, self)
         if not self.run.opened:
             return
         if self._best_step is not None:
             self.run.log.mark_best(self._best_step)
         self.run.finish()
+
+    def close(self) -> None:
+        """End the session of a `fit` that raised (an exception, Ctrl-C): not filed.
+
+        Keras calls no callback then, so the log stays open (locked) and the
+        model keeps the ``compute_loss`` wrapper. This restores the model's
+        ``compute_loss``, marks the best epoch seen so far and closes the log.
+        The next `CurvelogCallback` fit on the same model, or on the same path
+        in the same thread, does this by itself. Nothing happens after a
+        `fit` that ended normally.
+        """
+        self._in_batch = False
+        self._unwrap()
+        self._drain()
+        _TRAINING.end(self.run.path, self)
+        if not self.run.opened:
+            return
+        if self._best_step is not None:
+            self.run.log.mark_best(self._best_step)
+        self.run.abandon()
+
+    def _unwrap(self) -> None:
+        if self._wrapped is None:
+            return
+        self._wrapped = None
+        mine = vars(self.model).get("compute_loss")
+        if getattr(mine, "_curvelog_owner", None) is self:
+            del self.model.compute_loss  # the instance attribute goes; the method shows again
 
     def _drain(self) -> None:
         while self._arrived:
