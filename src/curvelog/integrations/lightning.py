@@ -67,10 +67,10 @@ class CurvelogLogger(Logger):  # type: ignore[misc,unused-ignore]
         self.run = LazyLog(
             path, best=best, mode=mode or "min", registry=registry, key=key, **log_kwargs
         )
-        #: checkpoint path -> the step its monitored value was logged at
-        self._ckpt_steps: dict[str, int] = {}
+        #: the step of the best checkpoint saved by this session's fit (None: none yet)
+        self._best_step: int | None = None
         self._last_step: dict[str, int] = {}
-        self._best_path: str | None = None
+        self._seen_paths: set[str] = set()
         #: names CurvelogCallback recorded at ``_batch_step`` (not written twice)
         self._batch_step = -1
         self._batch_names: frozenset[str] = frozenset()
@@ -108,30 +108,39 @@ class CurvelogLogger(Logger):  # type: ignore[misc,unused-ignore]
         """Nothing: Lightning calls this after every log call, and the log flushes itself."""
 
     def after_save_checkpoint(self, checkpoint_callback: ModelCheckpoint) -> None:
-        """Remember the step behind each new best checkpoint; marked once in `finalize`."""
+        """Remember the step behind a new best checkpoint; marked once in `finalize`.
+
+        A new best is a top-k save whose file is the new ``best_model_path``:
+        not a ``last.ckpt`` save (which, after a resume, still shows the best
+        restored from the checkpoint), and also a new best written over the
+        same file (``filename="best"``).
+        """
         path = checkpoint_callback.best_model_path
         monitor = checkpoint_callback.monitor
-        if not path or monitor is None or path in self._ckpt_steps:
+        if not path or monitor is None:
             return
+        saved = getattr(checkpoint_callback, "_last_checkpoint_saved", None)
+        if saved is None:  # an older Lightning: a best path not seen before is a new best
+            if path in self._seen_paths:
+                return
+        elif saved != path:
+            return
+        self._seen_paths.add(path)
         step = self._last_step.get(monitor)
         if step is not None:
-            # A best path seen for the first time is the checkpoint just saved, and
             # ModelCheckpoint saves right after the monitored value was logged.
-            self._ckpt_steps[path] = step
-        self._best_path = path
+            self._best_step = step
 
     def finalize(self, status: str) -> None:
         """Mark the best checkpoint's step once, close the log, file it on success."""
         if not self.run.opened:
             return
-        best = self._ckpt_steps.get(self._best_path) if self._best_path else None
-        if best is not None:
-            self.run.log.mark_best(best)
+        if self._best_step is not None:
+            self.run.log.mark_best(self._best_step)
         if status != "success":
             self.run.registry = self.run.key = None  # a failed run is not filed
         self.run.finish()
-        self._ckpt_steps.clear()
-        self._best_path = None
+        self._best_step = None
 
     # ------------------------------------------------------------ extras
 
