@@ -220,3 +220,33 @@ def test_a_resume_with_save_last_keeps_the_earlier_best(tmp_path: Path) -> None:
     assert len(run.sessions) == 2
     assert run.best is not None and run.best.step == 2 * BATCHES - 1
     assert run.best.value == pytest.approx(0.3)
+
+
+class TrainEpochLoss(Tiny):
+    """Logs its loss only as a training-epoch mean, the checkpoint's monitor."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        x, y = batch
+        loss = torch.nn.functional.mse_loss(self.net(x), y)
+        self.log("train_loss", loss, on_step=False, on_epoch=True)
+        return loss
+
+
+@pytest.mark.filterwarnings("ignore:You defined a `validation_step` but have no")
+def test_a_training_epoch_monitor_marks_the_checkpoints_epoch(tmp_path: Path) -> None:
+    ckpt = L.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="train_loss")
+    trainer = L.Trainer(
+        max_epochs=4, logger=CurvelogLogger(tmp_path / "run.log"),
+        callbacks=[CurvelogCallback(), ckpt], enable_progress_bar=False,
+        enable_model_summary=False, accelerator="cpu", default_root_dir=tmp_path,
+        log_every_n_steps=4,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    trainer.fit(TrainEpochLoss(), _loader(BATCHES, 1))
+    run = curvelog.read(tmp_path / "run.log")
+    series = run.series("train_loss")
+    assert series.steps.tolist() == [(e + 1) * BATCHES - 1 for e in range(4)]
+    # The loss falls every epoch: the checkpoint kept is the last epoch's.
+    assert Path(ckpt.best_model_path).name == f"epoch=3-step={4 * BATCHES}.ckpt"
+    assert run.best is not None and run.best.step == 4 * BATCHES - 1
+    assert run.best.value == pytest.approx(float(ckpt.best_model_score))
