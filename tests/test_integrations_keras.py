@@ -186,3 +186,24 @@ def test_close_ends_a_fit_that_raised(tmp_path: Path) -> None:
     assert not cb.run.opened and "compute_loss" not in vars(model)
     assert cb.filed is None  # a failed fit is not filed
     assert curvelog.read(tmp_path / "run.log").series("train/loss").steps.tolist() == [0, 1, 2]
+
+
+def test_auto_mode_maximises_what_model_checkpoint_maximises(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(128, 4)).astype("float32")
+    y = (x[:, :1] + 0.5 * rng.normal(size=(128, 1)) > 0).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    metrics = [keras.metrics.AUC(name="auc"), keras.metrics.Precision(name="prec")]
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="binary_crossentropy",
+                  metrics=metrics)  # fmt: skip
+    ckpt = keras.callbacks.ModelCheckpoint(str(tmp_path / "best.keras"), monitor="val_auc",
+                                           save_best_only=True)  # fmt: skip
+    history = model.fit(x, y, batch_size=32, epochs=4, validation_data=(x[:64], y[:64]),
+                        callbacks=[CurvelogCallback(tmp_path / "run.log", monitor="val_auc"),
+                                   ckpt], verbose=0, shuffle=False)  # fmt: skip
+    best = curvelog.read(tmp_path / "run.log").best
+    assert best is not None and best.metric == "val/auc" and best.mode == "max"
+    assert best.value == pytest.approx(float(ckpt.best))
+    epoch = int(np.argmax(history.history["val_auc"]))
+    assert best.step == (epoch + 1) * 4 - 1

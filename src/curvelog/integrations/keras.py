@@ -48,7 +48,11 @@ class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ig
         for ``val_loss``. The first epoch that improves on all earlier ones
         strictly is marked once at the end, the same rule ModelCheckpoint's
         ``save_best_only`` follows.
-    :param mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like names).
+    :param mode: ``"min"``, ``"max"`` or ``"auto"``: decided as ModelCheckpoint's
+        ``mode="auto"`` does, from the direction of the model's metric of that
+        name (max for AUC, precision, recall, F1, accuracy...; min for the loss);
+        for a name that is not one of the model's metrics, max for accuracy-like
+        names and min otherwise.
     :param registry: with ``key``: at the end of training, compact the log and
         file bundle + PNG as a new version of ``key`` in this registry.
     :param log_kwargs: passed on to `curvelog.EventLog`.
@@ -67,11 +71,11 @@ class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ig
         **log_kwargs: Any,
     ) -> None:
         super().__init__()
-        if mode == "auto":
-            mode = (
-                "max" if monitor and ("acc" in monitor or monitor.startswith("fmeasure")) else "min"
-            )
         self.monitor = monitor
+        #: "auto" is resolved in on_train_begin, once the model's metrics are known
+        self._auto = mode == "auto"
+        if mode == "auto":
+            mode = _guess_mode(monitor)
         self.run = LazyLog(
             path, best=_name(monitor) if monitor else None, mode=mode, registry=registry, key=key,
             **log_kwargs,
@@ -117,6 +121,10 @@ class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ig
             stale.close()
         if self._wrapped is not None:  # this callback's own earlier fit raised
             self._unwrap()
+        if self._auto and self.monitor and not self.run.opened:
+            mode = _monitor_mode(self.model, self.monitor)
+            self.run.mode = mode
+            self._sign = 1.0 if mode == "min" else -1.0
         config: dict[str, Any] = {"params": dict(self.params or {})}
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None and hasattr(optimizer, "get_config"):
@@ -229,3 +237,29 @@ class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ig
 def _name(keras_name: str) -> str:
     """``val_loss`` -> ``val/loss`` (the chart groups metrics by their last component)."""
     return "val/" + keras_name[len("val_") :] if keras_name.startswith("val_") else keras_name
+
+
+def _guess_mode(monitor: str | None) -> Literal["min", "max"]:
+    """Keras 2's rule by name, for a monitor that is none of the model's metrics."""
+    return "max" if monitor and ("acc" in monitor or monitor.startswith("fmeasure")) else "min"
+
+
+def _monitor_mode(model: Any, monitor: str) -> Literal["min", "max"]:
+    """``mode="auto"`` as Keras 3's ModelCheckpoint decides it (``_set_monitor_op``).
+
+    ``loss`` is minimised; a compiled metric of that name is maximised when its
+    ``_direction`` is ``"up"`` (AUC, Precision, Recall, F1Score, R2Score, IoU,
+    accuracies) and minimised otherwise.
+    """
+    name = monitor.removeprefix("val_")
+    mode: Literal["min", "max"] | None = "min" if name == "loss" else None
+    from keras.src.trainers import compile_utils  # where ModelCheckpoint looks too
+
+    containers = (compile_utils.CompileMetrics, compile_utils.MetricsList)
+    for container in getattr(model, "metrics", None) or []:
+        if not isinstance(container, containers):
+            continue
+        for metric in container.metrics:
+            if metric.name == name and hasattr(metric, "_direction"):
+                mode = "max" if metric._direction == "up" else "min"
+    return mode if mode is not None else _guess_mode(monitor)
