@@ -207,3 +207,32 @@ def test_auto_mode_maximises_what_model_checkpoint_maximises(tmp_path: Path) -> 
     assert best.value == pytest.approx(float(ckpt.best))
     epoch = int(np.argmax(history.history["val_auc"]))
     assert best.step == (epoch + 1) * 4 - 1
+
+
+class _LateLogs(CurvelogCallback):
+    """Batch 0's logs reach the callback only once batch 2 began on the training thread."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batch_2 = threading.Event()
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        super().on_train_batch_begin(batch, logs)
+        if batch == 2:
+            self.batch_2.set()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if batch == 0 and threading.current_thread() is not threading.main_thread():
+            self.batch_2.wait(60)  # a worker thread: the training thread goes on meanwhile
+        super().on_train_batch_end(batch, logs)
+
+
+def test_late_batch_logs_are_no_resume(tmp_path: Path) -> None:
+    cb = _LateLogs(tmp_path / "run.log")
+    _model().fit(*_data(BATCHES * BATCH, 1), batch_size=BATCH, epochs=2, verbose=0,
+                 callbacks=[cb], shuffle=False)  # fmt: skip
+    assert cb.batch_2.is_set()
+    run = curvelog.read(tmp_path / "run.log")
+    assert run.resumes == 0 and len(run.segments) == 1
+    assert run.series("train/loss").steps.tolist() == list(range(2 * BATCHES))
+    assert run.series("train/mae").steps.tolist() == list(range(2 * BATCHES))

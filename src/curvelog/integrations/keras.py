@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["CurvelogCallback"]
 
 _TRAINING = Training()
+#: rows held for late batch logs before they are written without them
+_MAX_WAITING = 1024
 
 
 class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ignore]
@@ -89,8 +91,14 @@ class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ig
         self._first_epoch = False
         self._batch = self._k = 0
         self._main = threading.main_thread()
-        #: (epoch, batch) -> the step its loss was recorded at; written by the training thread
-        self._steps: dict[tuple[int, int], int] = {}
+        #: (epoch, batch) -> its step and the steps of the execution (one train step
+        #: call: several batches with steps_per_execution > 1) it ran in; training thread
+        self._steps: dict[tuple[int, int], tuple[int, list[int]]] = {}
+        #: step -> its row, held until the batch logs of its execution arrived, so
+        #: rows are written in step order (a step going back would be a resume)
+        self._rows: dict[int, dict[str, Any]] = {}
+        self._waiting: set[int] = set()
+        self._exec: list[int] = []
         #: (epoch, batch, logs) queued by on_train_batch_end on Keras's worker threads
         self._arrived: deque[tuple[int, int, dict[str, Any]]] = deque()
         self._wrapped: Any = None
@@ -137,9 +145,11 @@ class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ig
         def compute_loss(*args: Any, **kwargs: Any) -> Any:
             loss = original(*args, **kwargs)
             if self._in_batch and kwargs.get("training", True):
-                self.run.append(self._step, {"train/loss": loss.detach()})
+                self._rows[self._step] = {"train/loss": loss.detach()}
+                self._waiting.add(self._step)
                 # steps_per_execution > 1 runs batches begin..end in one call
-                self._steps[(self._epoch, self._batch + self._k)] = self._step
+                self._exec.append(self._step)
+                self._steps[(self._epoch, self._batch + self._k)] = (self._step, self._exec)
                 self._step += 1
                 self._k += 1
             return loss
@@ -161,12 +171,13 @@ class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ig
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self._batch, self._k = batch, 0
+        self._exec = []
         self._in_batch = True
         self._drain()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._in_batch = False
-        self._drain()  # Keras waited for every batch callback before calling this
+        self._drain(everything=True)  # Keras waited for every batch callback before this
         if not logs:
             return
         step = max(self._step - 1, 0)
@@ -180,7 +191,7 @@ class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ig
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self._in_batch = False
         self._unwrap()
-        self._drain()
+        self._drain(everything=True)
         _TRAINING.end(self.run.path, self)
         if not self.run.opened:
             return
@@ -200,7 +211,7 @@ class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ig
         """
         self._in_batch = False
         self._unwrap()
-        self._drain()
+        self._drain(everything=True)
         _TRAINING.end(self.run.path, self)
         if not self.run.opened:
             return
@@ -216,20 +227,41 @@ class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ig
         if getattr(mine, "_curvelog_owner", None) is self:
             del self.model.compute_loss  # the instance attribute goes; the method shows again
 
-    def _drain(self) -> None:
+    def _drain(self, everything: bool = False) -> None:
+        """Merge the batch logs that arrived into their rows; write the rows ready, in order.
+
+        Keras's worker threads hand batch logs over late and out of order: a
+        row waits until its execution's logs came (``everything``: at the end
+        of an epoch, when Keras waited for them all), or until too many wait.
+        """
         while self._arrived:
             epoch, batch, logs = self._arrived.popleft()
-            step = self._steps.pop((epoch, batch), None)
-            if step is not None:
-                self.run.append(step, {f"train/{k}": v for k, v in logs.items() if k != "loss"})
+            found = self._steps.pop((epoch, batch), None)
+            if found is None:
+                continue
+            step, steps = found
+            values = {f"train/{k}": v for k, v in logs.items() if k != "loss"}
+            if step in self._rows:
+                self._rows[step].update(values)
+            elif values:  # written already (too many were waiting): late, but kept
+                self.run.append(step, values)
+            self._waiting.difference_update(steps)
+        while self._rows:
+            step = next(iter(self._rows))
+            if step in self._waiting and not everything and len(self._rows) <= _MAX_WAITING:
+                break
+            self.run.append(step, self._rows.pop(step))
+            self._waiting.discard(step)
+        if everything:
+            self._steps.clear()
 
     # ------------------------------------------------------------ any thread
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self._in_batch = False if threading.current_thread() is self._main else self._in_batch
-        if logs:
-            # Only a deque append here: EventLog is written from the training thread.
-            self._arrived.append((self._epoch, batch, dict(logs)))
+        # Only a deque append here: EventLog is written from the training thread.
+        # Queued even when empty: it says the batch's row need not wait any more.
+        self._arrived.append((self._epoch, batch, dict(logs or {})))
         if threading.current_thread() is self._main:
             self._drain()
 
