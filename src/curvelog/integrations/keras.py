@@ -285,8 +285,10 @@ def _monitor_mode(model: Any, monitor: str) -> Literal["min", "max"]:
     """
     name = monitor.removeprefix("val_")
     mode: Literal["min", "max"] | None = "min" if name == "loss" else None
-    from keras.src.trainers import compile_utils  # where ModelCheckpoint looks too
-
+    try:
+        from keras.src.trainers import compile_utils  # where ModelCheckpoint looks too
+    except ImportError:  # a Keras that moved it: the rule by name
+        return mode if mode is not None else _guess_mode(monitor)
     containers = (compile_utils.CompileMetrics, compile_utils.MetricsList)
     for container in getattr(model, "metrics", None) or []:
         if not isinstance(container, containers):
