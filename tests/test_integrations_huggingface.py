@@ -108,3 +108,89 @@ def test_bundle_and_png_are_filed(trained: dict[str, Any]) -> None:
     bundle = curvelog.load_bundle(version.path / "curves.json")
     assert "train/loss" in {s["metric"] for c in bundle["charts"] for s in c["series"]}
     assert bundle["best"]["step"] == trained["state"].best_global_step
+
+
+def test_evaluate_after_train_keeps_the_curve_and_closes_the_log(tmp_path: Path) -> None:
+    # The standard pattern: load_best_model_at_end, then trainer.evaluate() (the
+    # reloaded best model) and a test-set evaluation. greater_is_better=True makes
+    # the first evaluation the best, so the reloaded model is not the last one.
+    transformers.set_seed(0)
+    config = transformers.GPT2Config(vocab_size=32, n_positions=16, n_embd=8, n_layer=1,
+                                     n_head=2, bos_token_id=0, eos_token_id=0)  # fmt: skip
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"), max_steps=6, per_device_train_batch_size=BATCH,
+        per_device_eval_batch_size=BATCH, learning_rate=5e-2, eval_strategy="steps",
+        eval_steps=2, save_strategy="steps", save_steps=2, load_best_model_at_end=True,
+        metric_for_best_model="eval_loss", greater_is_better=True, logging_steps=1,
+        report_to="none", use_cpu=True, seed=0, disable_tqdm=True,
+    )  # fmt: skip
+    log = tmp_path / "run.log"
+    cb = CurvelogCallback(log, registry=tmp_path / "reg", key="tiny/hf")
+    trainer = transformers.Trainer(
+        model=transformers.GPT2LMHeadModel(config), args=args, train_dataset=_data(24, 1),
+        eval_dataset=_data(8, 2), callbacks=[cb],
+    )  # fmt: skip
+    trainer.train()
+    in_training = [(h["step"], h["eval_loss"]) for h in trainer.state.log_history
+                   if "eval_loss" in h]  # fmt: skip
+    final = trainer.evaluate()["eval_loss"]
+    test = trainer.evaluate(_data(8, 3), metric_key_prefix="test")["test_loss"]
+    assert not cb.run.opened  # closed again: the lock is released
+    run = curvelog.read(log)
+    series = run.series("eval/loss")
+    assert series.steps.tolist() == [s for s, _ in in_training] == [2, 4, 6]
+    np.testing.assert_allclose(series.values, [v for _, v in in_training])
+    assert trainer.state.best_global_step == 2 and final != pytest.approx(in_training[-1][1])
+    assert run.series("final/eval/loss").values.tolist() == pytest.approx([final])
+    assert run.series("final/test/loss").values.tolist() == pytest.approx([test])
+    assert run.best is not None and run.best.step == trainer.state.best_global_step
+    version = cb.filed
+    assert version is not None and version.number == 1  # refiled, not a new version
+    bundle = curvelog.load_bundle(version.path / "curves.json")
+    names = {s["metric"] for c in bundle["charts"] for s in c["series"]}
+    assert {"final/eval/loss", "final/test/loss"} <= names
+    # The next experiment in the same process appends to the same log.
+    transformers.Trainer(
+        model=transformers.GPT2LMHeadModel(config), args=args, train_dataset=_data(24, 1),
+        eval_dataset=_data(8, 2), callbacks=[CurvelogCallback(log)],
+    ).train()  # fmt: skip
+    assert len(curvelog.read(log).sessions) == 4  # train, evaluate, evaluate, train
+
+
+class _Boom(transformers.TrainerCallback):  # type: ignore[misc]
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step == 2:
+            raise RuntimeError("boom")
+
+
+def test_a_train_that_raised_is_cleaned_up_by_the_next(tmp_path: Path) -> None:
+    transformers.set_seed(0)
+    config = transformers.GPT2Config(vocab_size=32, n_positions=16, n_embd=8, n_layer=1,
+                                     n_head=2, bos_token_id=0, eos_token_id=0)  # fmt: skip
+    model = transformers.GPT2LMHeadModel(config)
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"), max_steps=4, per_device_train_batch_size=BATCH,
+        save_strategy="no", report_to="none", use_cpu=True, seed=0, disable_tqdm=True,
+    )  # fmt: skip
+    log = tmp_path / "run.log"
+    stale = CurvelogCallback(log)
+    with pytest.raises(RuntimeError, match="boom"):
+        transformers.Trainer(model=model, args=args, train_dataset=_data(16, 1),
+                             callbacks=[stale, _Boom()]).train()  # fmt: skip
+    assert stale.run.opened and len(model._forward_hooks) == 1  # no on_train_end
+    # Re-running the cell: a new callback on the same path and model works.
+    cb = CurvelogCallback(log)
+    transformers.Trainer(model=model, args=args, train_dataset=_data(16, 1),
+                         callbacks=[cb]).train()  # fmt: skip
+    assert not stale.run.opened and not cb.run.opened
+    assert len(model._forward_hooks) == 0 and stale._losses == []
+    run = curvelog.read(log)
+    assert len(run.sessions) == 2 and run.sessions[0].end is not None
+    assert run.series("train/loss").steps.tolist() == [1, 2, 3, 4]
+    # close() ends a train that raised by hand, without filing it.
+    cb = CurvelogCallback(log, registry=tmp_path / "reg", key="tiny/hf")
+    with pytest.raises(RuntimeError, match="boom"):
+        transformers.Trainer(model=model, args=args, train_dataset=_data(16, 1),
+                             callbacks=[cb, _Boom()]).train()  # fmt: skip
+    cb.close()
+    assert not cb.run.opened and len(model._forward_hooks) == 0 and cb.filed is None

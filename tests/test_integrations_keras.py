@@ -128,3 +128,111 @@ def test_async_batch_callbacks_lose_nothing(tmp_path: Path) -> None:
     run = curvelog.read(tmp_path / "run.log")
     assert run.series("train/loss").steps.tolist() == list(range(2 * BATCHES))
     assert run.series("train/mae").steps.tolist() == list(range(2 * BATCHES))
+
+
+def test_resume_with_initial_epoch_continues_the_steps(tmp_path: Path) -> None:
+    # The job is pre-empted after 2 epochs; a new job loads the model and resumes
+    # with initial_epoch=2. Its steps continue at 2 * BATCHES: nothing is overwritten.
+    data, val = _data(BATCHES * BATCH, 1), _data(8, 2)
+    model = _model()
+    first = model.fit(*data, batch_size=BATCH, epochs=2, verbose=0, validation_data=val,
+                      shuffle=False,
+                      callbacks=[CurvelogCallback(tmp_path / "run.log")])  # fmt: skip
+    second = model.fit(*data, batch_size=BATCH, epochs=4, initial_epoch=2, verbose=0,
+                       validation_data=val, shuffle=False,
+                       callbacks=[CurvelogCallback(tmp_path / "run.log")])  # fmt: skip
+    run = curvelog.read(tmp_path / "run.log")
+    assert len(run.sessions) == 2
+    assert run.series("train/loss").steps.tolist() == list(range(4 * BATCHES))
+    val_loss = run.series("val/loss")
+    assert val_loss.steps.tolist() == [(e + 1) * BATCHES - 1 for e in range(4)]
+    np.testing.assert_allclose(
+        val_loss.values, first.history["val_loss"] + second.history["val_loss"], rtol=1e-6
+    )
+
+
+class _Boom(keras.callbacks.Callback):  # type: ignore[misc]
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if batch == 2:
+            raise RuntimeError("boom")
+
+
+def test_a_fit_that_raised_is_cleaned_up_by_the_next(tmp_path: Path) -> None:
+    model, data = _model(), _data(BATCHES * BATCH, 1)
+    stale = CurvelogCallback(tmp_path / "run.log")
+    with pytest.raises(RuntimeError, match="boom"):
+        model.fit(*data, batch_size=BATCH, epochs=2, verbose=0, callbacks=[stale, _Boom()])
+    assert stale.run.opened and "compute_loss" in vars(model)  # Keras called no on_train_end
+    # Re-running the cell: a new callback on the same path and model works.
+    cb = CurvelogCallback(tmp_path / "run.log")
+    model.fit(*data, batch_size=BATCH, epochs=1, verbose=0, callbacks=[cb])
+    assert not stale.run.opened and not cb.run.opened
+    assert "compute_loss" not in vars(model)
+    run = curvelog.read(tmp_path / "run.log")
+    assert len(run.sessions) == 2 and run.sessions[0].end is not None
+    assert run.sessions[1].rows > 0
+    # The stale wrapper is gone: a fit without curvelog appends nothing more.
+    size = (tmp_path / "run.log").stat().st_size
+    model.fit(*data, batch_size=BATCH, epochs=1, verbose=0)
+    assert (tmp_path / "run.log").stat().st_size == size
+
+
+def test_close_ends_a_fit_that_raised(tmp_path: Path) -> None:
+    model, data = _model(), _data(BATCHES * BATCH, 1)
+    cb = CurvelogCallback(tmp_path / "run.log", registry=tmp_path / "reg", key="tiny/k")
+    with pytest.raises(RuntimeError, match="boom"):
+        model.fit(*data, batch_size=BATCH, epochs=2, verbose=0, callbacks=[cb, _Boom()])
+    cb.close()
+    assert not cb.run.opened and "compute_loss" not in vars(model)
+    assert cb.filed is None  # a failed fit is not filed
+    assert curvelog.read(tmp_path / "run.log").series("train/loss").steps.tolist() == [0, 1, 2]
+
+
+def test_auto_mode_maximises_what_model_checkpoint_maximises(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(128, 4)).astype("float32")
+    y = (x[:, :1] + 0.5 * rng.normal(size=(128, 1)) > 0).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    metrics = [keras.metrics.AUC(name="auc"), keras.metrics.Precision(name="prec")]
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="binary_crossentropy",
+                  metrics=metrics)  # fmt: skip
+    ckpt = keras.callbacks.ModelCheckpoint(str(tmp_path / "best.keras"), monitor="val_auc",
+                                           save_best_only=True)  # fmt: skip
+    history = model.fit(x, y, batch_size=32, epochs=4, validation_data=(x[:64], y[:64]),
+                        callbacks=[CurvelogCallback(tmp_path / "run.log", monitor="val_auc"),
+                                   ckpt], verbose=0, shuffle=False)  # fmt: skip
+    best = curvelog.read(tmp_path / "run.log").best
+    assert best is not None and best.metric == "val/auc" and best.mode == "max"
+    assert best.value == pytest.approx(float(ckpt.best))
+    epoch = int(np.argmax(history.history["val_auc"]))
+    assert best.step == (epoch + 1) * 4 - 1
+
+
+class _LateLogs(CurvelogCallback):
+    """Batch 0's logs reach the callback only once batch 2 began on the training thread."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batch_2 = threading.Event()
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        super().on_train_batch_begin(batch, logs)
+        if batch == 2:
+            self.batch_2.set()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if batch == 0 and threading.current_thread() is not threading.main_thread():
+            self.batch_2.wait(60)  # a worker thread: the training thread goes on meanwhile
+        super().on_train_batch_end(batch, logs)
+
+
+def test_late_batch_logs_are_no_resume(tmp_path: Path) -> None:
+    cb = _LateLogs(tmp_path / "run.log")
+    _model().fit(*_data(BATCHES * BATCH, 1), batch_size=BATCH, epochs=2, verbose=0,
+                 callbacks=[cb], shuffle=False)  # fmt: skip
+    assert cb.batch_2.is_set()
+    run = curvelog.read(tmp_path / "run.log")
+    assert run.resumes == 0 and len(run.segments) == 1
+    assert run.series("train/loss").steps.tolist() == list(range(2 * BATCHES))
+    assert run.series("train/mae").steps.tolist() == list(range(2 * BATCHES))

@@ -173,3 +173,80 @@ def test_gradient_accumulation_writes_one_mean_loss_per_optimizer_step(tmp_path:
     assert loss.steps.tolist() == [0, 1, 2, 3]
     pairs = np.array(model.losses).reshape(4, 2).mean(axis=1)
     np.testing.assert_allclose(loss.values, pairs, rtol=1e-6)
+
+
+class Scripted(Tiny):
+    """val_loss follows a script, one value per epoch."""
+
+    def __init__(self, vals: list[float]) -> None:
+        super().__init__()
+        self.vals = vals
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self.log("val_loss", torch.tensor(self.vals[self.current_epoch]))
+
+
+def _scripted_fit(tmp: Path, vals: list[float], epochs: int, ckpt_path: str | None = None,
+                  **ckpt_kwargs: Any) -> Any:  # fmt: skip
+    ckpt = L.callbacks.ModelCheckpoint(dirpath=tmp / "ckpt", monitor="val_loss", **ckpt_kwargs)
+    trainer = L.Trainer(
+        max_epochs=epochs, logger=CurvelogLogger(tmp / "run.log"),
+        callbacks=[CurvelogCallback(), ckpt], enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0, accelerator="cpu",
+        default_root_dir=tmp, log_every_n_steps=4,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    trainer.fit(Scripted(vals), _loader(BATCHES, 1), _loader(VAL_BATCHES, 2), ckpt_path=ckpt_path)
+    return ckpt
+
+
+def test_a_new_best_saved_over_the_same_file_moves_the_best(tmp_path: Path) -> None:
+    vals = [0.9, 0.5, 0.7, 0.3, 0.6]  # the best is epoch 3
+    ckpt = _scripted_fit(tmp_path, vals, 5, filename="best")
+    assert Path(ckpt.best_model_path).name == "best.ckpt"
+    best = curvelog.read(tmp_path / "run.log").best
+    assert best is not None and best.step == 4 * BATCHES - 1
+    assert best.value == pytest.approx(float(ckpt.best_model_score))
+
+
+@pytest.mark.filterwarnings("ignore:Checkpoint directory .* exists and is not empty")
+def test_a_resume_with_save_last_keeps_the_earlier_best(tmp_path: Path) -> None:
+    vals = [0.9, 0.3, 0.5, 0.6]  # the best is epoch 1; the resumed epochs are worse
+    _scripted_fit(tmp_path, vals, 2, save_last=True, filename="{epoch}")
+    ckpt = _scripted_fit(tmp_path, vals, 4, str(tmp_path / "ckpt" / "last.ckpt"),
+                         save_last=True, filename="{epoch}")  # fmt: skip
+    assert Path(ckpt.best_model_path).name == "epoch=1.ckpt"
+    run = curvelog.read(tmp_path / "run.log")
+    assert len(run.sessions) == 2
+    assert run.best is not None and run.best.step == 2 * BATCHES - 1
+    assert run.best.value == pytest.approx(0.3)
+
+
+class TrainEpochLoss(Tiny):
+    """Logs its loss only as a training-epoch mean, the checkpoint's monitor."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        x, y = batch
+        loss = torch.nn.functional.mse_loss(self.net(x), y)
+        self.log("train_loss", loss, on_step=False, on_epoch=True)
+        return loss
+
+
+@pytest.mark.filterwarnings("ignore:You defined a `validation_step` but have no")
+def test_a_training_epoch_monitor_marks_the_checkpoints_epoch(tmp_path: Path) -> None:
+    ckpt = L.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="train_loss")
+    trainer = L.Trainer(
+        max_epochs=4, logger=CurvelogLogger(tmp_path / "run.log"),
+        callbacks=[CurvelogCallback(), ckpt], enable_progress_bar=False,
+        enable_model_summary=False, accelerator="cpu", default_root_dir=tmp_path,
+        log_every_n_steps=4,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    trainer.fit(TrainEpochLoss(), _loader(BATCHES, 1))
+    run = curvelog.read(tmp_path / "run.log")
+    series = run.series("train_loss")
+    assert series.steps.tolist() == [(e + 1) * BATCHES - 1 for e in range(4)]
+    # The loss falls every epoch: the checkpoint kept is the last epoch's.
+    assert Path(ckpt.best_model_path).name == f"epoch=3-step={4 * BATCHES}.ckpt"
+    assert run.best is not None and run.best.step == 4 * BATCHES - 1
+    assert run.best.value == pytest.approx(float(ckpt.best_model_score))

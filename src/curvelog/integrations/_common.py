@@ -10,6 +10,7 @@ of training, with the configuration known by then.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -18,7 +19,7 @@ from ..log import EventLog
 if TYPE_CHECKING:
     from ..registry import Version
 
-__all__ = ["LazyLog", "file_run", "flatten"]
+__all__ = ["LazyLog", "Training", "file_run", "flatten"]
 
 
 def file_run(
@@ -51,6 +52,38 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[full] = value
     return out
+
+
+class Training:
+    """Which callback's training holds each log path, to clean up after one that raised.
+
+    Keras and the Hugging Face Trainer call no callback when training raises
+    (an exception, Ctrl-C in a notebook): the callback that opened the log
+    never closes it. A callback that starts training on the same path in the
+    *same thread* knows that training is over, and takes the log over; one in
+    another thread may still be running and is left alone (its lock holds).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_path: dict[str, tuple[Any, threading.Thread]] = {}
+
+    def start(self, path: str, owner: Any) -> Any:
+        """Register ``owner`` as training on ``path``; return a stale owner to abandon, if any."""
+        key = os.path.realpath(path)
+        me = threading.current_thread()
+        with self._lock:
+            old = self._by_path.get(key)
+            if old is not None and old[0] is not owner and old[1] is not me:
+                return None  # maybe still training: opening the log raises LogLockedError
+            self._by_path[key] = (owner, me)
+        return None if old is None or old[0] is owner else old[0]
+
+    def end(self, path: str, owner: Any) -> None:
+        key = os.path.realpath(path)
+        with self._lock:
+            if self._by_path.get(key, (None,))[0] is owner:
+                del self._by_path[key]
 
 
 class LazyLog:
@@ -120,6 +153,11 @@ class LazyLog:
     def append(self, step: int, values: Mapping[str, Any]) -> None:
         if values:
             self.log.append(step, values)
+
+    def abandon(self) -> None:
+        """Close the log of a training that did not end normally: not filed."""
+        self.registry = self.key = None
+        self.finish()
 
     def finish(self) -> Version | None:
         """Close the log (flush, best record) and file it when ``registry``/``key`` were given.

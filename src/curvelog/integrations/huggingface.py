@@ -22,12 +22,13 @@ Trainer's best step (``state.best_global_step``, chosen by
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
-from ._common import LazyLog
+from ._common import LazyLog, Training
 
 if TYPE_CHECKING:
     from transformers import TrainerControl, TrainerState, TrainingArguments
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
     from ..registry import Version
 
 __all__ = ["CurvelogCallback"]
+
+_TRAINING = Training()
+#: model -> the callback whose forward hook is on it
+_HOOKED: weakref.WeakKeyDictionary[Any, CurvelogCallback] = weakref.WeakKeyDictionary()
 
 #: the Trainer's end-of-training summary (averages over the run, not curves)
 _SUMMARY = frozenset(
@@ -69,6 +74,7 @@ class CurvelogCallback(TrainerCallback):  # type: ignore[misc,unused-ignore]
         self._scaled = False
         self._hook: Any = None
         self._saw_loss = False
+        self._training = False
 
     @property
     def filed(self) -> Version | None:
@@ -81,6 +87,15 @@ class CurvelogCallback(TrainerCallback):  # type: ignore[misc,unused-ignore]
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
         model = kwargs.get("model")
+        # A train() that raised (exception, Ctrl-C) called no on_train_end: its
+        # callback still holds the log open and its forward hook on the model.
+        stale = _HOOKED.get(model) if model is not None else None
+        if stale is not None and stale is not self:
+            stale.close()
+        stale = _TRAINING.start(self.run.path, self)
+        if stale is not None:
+            stale.close()
+        self._unhook()  # this callback's own earlier train() raised
         if args.metric_for_best_model and not self.run.opened:
             name = args.metric_for_best_model
             self.run.best = _eval_name(name if name.startswith("eval_") else f"eval_{name}")
@@ -92,8 +107,10 @@ class CurvelogCallback(TrainerCallback):  # type: ignore[misc,unused-ignore]
             config["model"] = model_config.to_dict()
         self.run.add_config(config)
         _ = self.run.log  # open now: the header holds the config even if nothing follows
+        self._training = True
         if model is not None and hasattr(model, "register_forward_hook"):
             self._hook = model.register_forward_hook(self._keep_loss, with_kwargs=True)
+            _HOOKED[model] = self
 
     def _keep_loss(self, module: Any, args: Any, kwargs: Any, output: Any) -> None:
         """Forward hook: keep the loss of a training forward pass (a detached tensor)."""
@@ -151,15 +168,29 @@ class CurvelogCallback(TrainerCallback):  # type: ignore[misc,unused-ignore]
     ) -> None:
         if not metrics:
             return
-        values = {_eval_name(k): v for k, v in metrics.items() if k != "epoch" and _is_number(v)}
+        prefix = next((k[: -len("_runtime")] for k in metrics if k.endswith("_runtime")), "eval")
+        values = {
+            _eval_name(k, prefix): v for k, v in metrics.items() if k != "epoch" and _is_number(v)
+        }
+        if self._training:
+            self.run.append(state.global_step, values)
+            return
+        # trainer.evaluate() outside train(): after training (global_step > 0) it
+        # would land on the step of the last in-training evaluation and replace
+        # it (with load_best_model_at_end it measures the reloaded best model),
+        # so it goes under final/. Its session is closed at once (and refiled
+        # into the same registry version): nothing else would close it.
+        if state.global_step > 0:
+            values = {f"final/{k}": v for k, v in values.items()}
         self.run.append(state.global_step, values)
+        self.run.finish()
 
     def on_train_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
-        if self._hook is not None:
-            self._hook.remove()
-            self._hook = None
+        self._training = False
+        self._unhook()
+        _TRAINING.end(self.run.path, self)
         if not self.run.opened:
             return
         best = getattr(state, "best_global_step", None)
@@ -167,10 +198,42 @@ class CurvelogCallback(TrainerCallback):  # type: ignore[misc,unused-ignore]
             self.run.log.mark_best(int(best))
         self.run.finish()
 
+    def close(self) -> None:
+        """End the session of a `train` that raised (an exception, Ctrl-C): not filed.
 
-def _eval_name(name: str) -> str:
-    """``eval_loss`` -> ``eval/loss``: the chart groups metrics by their last component."""
-    return "eval/" + name[len("eval_") :] if name.startswith("eval_") else f"eval/{name}"
+        The Trainer calls no callback then, so the log stays open (locked) and
+        the model keeps this callback's forward hook. This removes the hook and
+        closes the log. The next `CurvelogCallback` training the same model, or
+        writing the same path in the same thread, does this by itself. Nothing
+        happens after a `train` that ended normally.
+        """
+        self._training = False
+        self._unhook()
+        _TRAINING.end(self.run.path, self)
+        if self.run.opened:
+            self.run.abandon()
+
+    def _unhook(self) -> None:
+        self._losses = []
+        if self._hook is None:
+            return
+        self._hook.remove()
+        self._hook = None
+        for model, owner in list(_HOOKED.items()):
+            if owner is self:
+                del _HOOKED[model]
+
+
+def _eval_name(name: str, prefix: str = "eval") -> str:
+    """``eval_loss`` -> ``eval/loss``; ``test_loss`` -> ``test/loss`` (``metric_key_prefix``).
+
+    The chart groups metrics by their last component.
+    """
+    if name.startswith("eval_"):
+        return "eval/" + name[len("eval_") :]
+    if prefix != "eval" and name.startswith(prefix + "_"):
+        return f"{prefix}/{name[len(prefix) + 1 :]}"
+    return f"eval/{name}"
 
 
 def _is_number(value: Any) -> bool:

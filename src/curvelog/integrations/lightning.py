@@ -19,6 +19,7 @@ logs (validation and epoch values) and marks the best checkpoint once.
 from __future__ import annotations
 
 import os
+import weakref
 from argparse import Namespace
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -67,10 +68,12 @@ class CurvelogLogger(Logger):  # type: ignore[misc,unused-ignore]
         self.run = LazyLog(
             path, best=best, mode=mode or "min", registry=registry, key=key, **log_kwargs
         )
-        #: checkpoint path -> the step its monitored value was logged at
-        self._ckpt_steps: dict[str, int] = {}
+        #: the step of the best checkpoint saved by this session's fit (None: none yet)
+        self._best_step: int | None = None
         self._last_step: dict[str, int] = {}
-        self._best_path: str | None = None
+        self._seen_paths: set[str] = set()
+        #: the trainer, set by CurvelogCallback.setup (a weak reference)
+        self._trainer: weakref.ref[pl.Trainer] | None = None
         #: names CurvelogCallback recorded at ``_batch_step`` (not written twice)
         self._batch_step = -1
         self._batch_names: frozenset[str] = frozenset()
@@ -108,30 +111,59 @@ class CurvelogLogger(Logger):  # type: ignore[misc,unused-ignore]
         """Nothing: Lightning calls this after every log call, and the log flushes itself."""
 
     def after_save_checkpoint(self, checkpoint_callback: ModelCheckpoint) -> None:
-        """Remember the step behind each new best checkpoint; marked once in `finalize`."""
+        """Remember the step behind a new best checkpoint; marked once in `finalize`.
+
+        A new best is a top-k save whose file is the new ``best_model_path``:
+        not a ``last.ckpt`` save (which, after a resume, still shows the best
+        restored from the checkpoint), and also a new best written over the
+        same file (``filename="best"``).
+        """
         path = checkpoint_callback.best_model_path
         monitor = checkpoint_callback.monitor
-        if not path or monitor is None or path in self._ckpt_steps:
+        if not path or monitor is None:
             return
-        step = self._last_step.get(monitor)
-        if step is not None:
-            # A best path seen for the first time is the checkpoint just saved, and
+        saved = getattr(checkpoint_callback, "_last_checkpoint_saved", None)
+        if saved is None:  # an older Lightning: a best path not seen before is a new best
+            if path in self._seen_paths:
+                return
+        elif saved != path:
+            return
+        self._seen_paths.add(path)
+        step = self._pending_epoch_step(monitor)
+        if step is None:
             # ModelCheckpoint saves right after the monitored value was logged.
-            self._ckpt_steps[path] = step
-        self._best_path = path
+            step = self._last_step.get(monitor)
+        if step is not None:
+            self._best_step = step
+
+    def _pending_epoch_step(self, monitor: str) -> int | None:
+        """The step of a training-epoch value not logged yet, if ``monitor`` is one.
+
+        ModelCheckpoint saves in ``on_train_epoch_end``, *before* Lightning logs
+        the epoch's ``self.log(on_epoch=True)`` values from ``training_step``
+        (at ``_batches_that_stepped - 1``): the step last seen for the monitor
+        is then the previous epoch's.
+        """
+        trainer = self._trainer() if self._trainer is not None else None
+        if trainer is None or not trainer.training:
+            return None
+        module = trainer.lightning_module
+        if getattr(module, "_current_fx_name", None) != "on_train_epoch_end":
+            return None
+        if monitor not in _epoch_names(trainer):
+            return None
+        return int(trainer.fit_loop.epoch_loop._batches_that_stepped) - 1
 
     def finalize(self, status: str) -> None:
         """Mark the best checkpoint's step once, close the log, file it on success."""
         if not self.run.opened:
             return
-        best = self._ckpt_steps.get(self._best_path) if self._best_path else None
-        if best is not None:
-            self.run.log.mark_best(best)
+        if self._best_step is not None:
+            self.run.log.mark_best(self._best_step)
         if status != "success":
             self.run.registry = self.run.key = None  # a failed run is not filed
         self.run.finish()
-        self._ckpt_steps.clear()
-        self._best_path = None
+        self._best_step = None
 
     # ------------------------------------------------------------ extras
 
@@ -182,6 +214,7 @@ class CurvelogCallback(Callback):  # type: ignore[misc,unused-ignore]
                 "Trainer(logger=CurvelogLogger(path), callbacks=[CurvelogCallback()])"
             )
         self._logger = found[0]
+        self._logger._trainer = weakref.ref(trainer)
         self._logger._adopt_checkpoint(trainer)
 
     def on_train_batch_end(
@@ -234,4 +267,17 @@ def _step_values(trainer: pl.Trainer) -> dict[str, Any]:
             continue
         _, forked = results._forked_name(metric, True)
         out[forked] = value.detach()
+    return out
+
+
+def _epoch_names(trainer: pl.Trainer) -> set[str]:
+    """The names the running loop's ``self.log(on_epoch=True, logger=True)`` values log as."""
+    results = getattr(trainer, "_results", None)
+    if results is None:
+        return set()
+    out: set[str] = set()
+    for _, metric in results.valid_items():
+        meta = metric.meta
+        if meta.on_epoch and meta.logger:
+            out.add(results._forked_name(metric, False)[1])
     return out
