@@ -9,15 +9,7 @@ import textwrap
 from pathlib import Path
 
 import curvelog
-
-
-def _child(code: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from _child import run_child
 
 
 def test_a_log_no_longer_referenced_is_still_closed_at_exit(tmp_path: Path) -> None:
@@ -33,7 +25,7 @@ def test_a_log_no_longer_referenced_is_still_closed_at_exit(tmp_path: Path) -> N
         gc.collect()  # what ordinary allocations do sooner or later
     """
     path = tmp_path / "run.log"
-    done = _child(code, str(path))
+    done = run_child(code, str(path))
     assert done.returncode == 0, done.stderr
     run = curvelog.read(path)
     assert run.rows == 1000 and run.damage == []
@@ -79,7 +71,7 @@ def test_sigterm_closes_a_log_opened_by_a_worker_thread(tmp_path: Path) -> None:
     assert len(run.best_records) == 1
 
 
-def test_a_saved_append_raises_in_a_forked_child(tmp_path: Path) -> None:
+def test_a_saved_append_raises_in_a_forkedrun_child(tmp_path: Path) -> None:
     code = """
         import os, sys, curvelog
         log = curvelog.EventLog(sys.argv[1], flush_every=0)
@@ -98,7 +90,7 @@ def test_a_saved_append_raises_in_a_forked_child(tmp_path: Path) -> None:
         print(os.waitstatus_to_exitcode(status))
     """
     path = tmp_path / "x.log"
-    done = _child(code, str(path))
+    done = run_child(code, str(path))
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0"]
     assert curvelog.read(path).series("x").steps.tolist() == [0]

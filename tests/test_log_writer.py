@@ -10,9 +10,7 @@ from __future__ import annotations
 import functools
 import linecache
 import os
-import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -23,17 +21,9 @@ import numpy as np
 import pytest
 
 import curvelog
+from _child import run_child
 from curvelog import EventLog
 from curvelog.log import _writer, read_records
-
-
-def _child(code: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def _end_rows(path: Path) -> list[int]:
@@ -71,7 +61,7 @@ def test_a_write_refused_for_file_size_is_written_by_the_retry(tmp_path: Path) -
     rows = _writer._CHUNK_ROWS + 952  # one full chunk flushed by append, then more
     code = code.replace("ROWS", str(rows))
     path = tmp_path / "x.log"
-    done = _child(code, str(path))
+    done = run_child(code, str(path))
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) == 3  # the failures really happened
     run = curvelog.read(path)
@@ -100,7 +90,7 @@ def test_a_failed_close_can_be_retried(tmp_path: Path) -> None:
         print(log.closed)
     """
     path = tmp_path / "x.log"
-    done = _child(code, str(path))
+    done = run_child(code, str(path))
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["failed", "False", "True"]
     run = curvelog.read(path)
@@ -220,7 +210,7 @@ def test_an_interrupted_close_is_finished_at_exit(tmp_path: Path) -> None:
             print("interrupted", log.closed)
     """
     path = tmp_path / "x.log"
-    done = _child(code, str(path))
+    done = run_child(code, str(path))
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["interrupted", "False"]
     run = curvelog.read(path)
@@ -290,7 +280,7 @@ def test_a_forked_child_does_not_keep_the_lock(tmp_path: Path) -> None:
         print(live, reopened)
     """
     path = tmp_path / "x.log"
-    done = _child(code, str(path))
+    done = run_child(code, str(path))
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "True"]
 

@@ -189,15 +189,7 @@ class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ig
                 self._best_key, self._best_step = key, step
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        self._in_batch = False
-        self._unwrap()
-        self._drain(everything=True)
-        _TRAINING.end(self.run.path, self)
-        if not self.run.opened:
-            return
-        if self._best_step is not None:
-            self.run.log.mark_best(self._best_step)
-        self.run.finish()
+        self._end(filed=True)
 
     def close(self) -> None:
         """End the session of a `fit` that raised (an exception, Ctrl-C): not filed.
@@ -209,6 +201,11 @@ class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ig
         in the same thread, does this by itself. Nothing happens after a
         `fit` that ended normally.
         """
+        self._end(filed=False)
+
+    def _end(self, *, filed: bool) -> None:
+        """Unwrap the model, write what is pending, mark the best epoch and close
+        the session: filed (a fit that ended) or not (one that raised)."""
         self._in_batch = False
         self._unwrap()
         self._drain(everything=True)
@@ -217,7 +214,10 @@ class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ig
             return
         if self._best_step is not None:
             self.run.log.mark_best(self._best_step)
-        self.run.abandon()
+        if filed:
+            self.run.finish()
+        else:
+            self.run.abandon()
 
     def _unwrap(self) -> None:
         if self._wrapped is None:
