@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import curvelog
-from _child import run_child
+from _subproc import run_child
 
 
 def test_a_log_no_longer_referenced_is_still_closed_at_exit(tmp_path: Path) -> None:

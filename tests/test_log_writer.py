@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import curvelog
-from _child import run_child
+from _subproc import run_child
 from curvelog import EventLog
 from curvelog.log import _writer, read_records
 
