@@ -727,3 +727,27 @@ def test_compact_files_into_a_postgresql_registry_and_the_readme_queries_read_it
     assert best == [(KEY, 1, pytest.approx(1.2 / 50))]
     shown = invoke("registry", "show", KEY, "--registry", str(root), "--index", url).stdout
     assert "index:      row 1" in shown
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [("postgresql://pg:S3c/retPW@127.0.0.1:1/r5", "postgresql://pg:***@127.0.0.1:1/r5"),
+     ("postgresql://pg:p@ssPW@h:5432/db?sslmode=require",
+      "postgresql://pg:***@h:5432/db?sslmode=require"),
+     ("postgresql://h/db?password=S3cretPW&user=u", "postgresql://h/db?password=***&user=u"),
+     ("host=h password=S3cretPW user=u", "host=h password=*** user=u"),
+     ("postgresql://pg@h/db", "postgresql://pg@h/db")],
+)  # fmt: skip
+def test_a_password_is_hidden_whatever_it_holds(tmp_path: Path, url: str, shown: str) -> None:
+    """A password typed raw with a ``/`` or ``@`` in it (it should be percent-encoded)
+    was shown in messages: the user part was taken to end at the first ``/``."""
+    from curvelog.registry._pgschema import display_url
+
+    assert display_url(url) == shown
+    if url.startswith("postgresql://pg:S3c/"):
+        pytest.importorskip("psycopg")
+        root = tmp_path / "saved_models"
+        root.mkdir()
+        with pytest.raises(RegistryIndexError) as info:
+            Registry(root, index=url).new_version(KEY)
+        assert "retPW" not in str(info.value) and str(info.value).startswith(shown)

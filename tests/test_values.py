@@ -311,3 +311,20 @@ def test_skips_from_several_threads_are_all_counted(tmp_path: Path) -> None:
     run = curvelog.read(path)
     assert run.skipped == {"values": {"bad": threads * n}, "rows": threads * n}
     assert run.rows == threads * n
+
+
+def test_config_text_that_is_not_utf8_is_recorded_with_replacement_characters(
+    tmp_path: Path,
+) -> None:
+    """A config string holding a lone surrogate (``os.fsdecode`` of a file name that is
+    not UTF-8, a cut emoji) made ``EventLog()``/``set_config`` raise a bare
+    ``UnicodeEncodeError`` from msgpack; it is recorded with U+FFFD in its place."""
+    path = tmp_path / "r.log"
+    odd = os.fsdecode(b"data/\xff.bin")
+    with EventLog(path, config={"file": odd, os.fsdecode(b"k\xfe"): 1, "emoji": "\ud83d"}) as log:
+        log.append(0, loss=1.0)
+        log.update_config({"more": [odd]})
+    assert curvelog.read(path).config == {
+        "file": "data/\ufffd.bin", "k\ufffd": 1, "emoji": "\ufffd\ufffd\ufffd",
+        "more": ["data/\ufffd.bin"],
+    }  # fmt: skip

@@ -76,8 +76,18 @@ def is_postgres_url(index: str) -> bool:
 
 
 def display_url(url: str) -> str:
-    """``url`` without its password, for messages."""
-    url = re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
+    """``url`` without its password, for messages.
+
+    The user part ends at the last ``@`` before the query, not at the first
+    ``/``: a password typed raw (``pg:S3c/ret@host``, where it should be
+    percent-encoded) is hidden whole too."""
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        where, q, query = rest.partition("?")
+        user, at, host = where.rpartition("@")
+        if at and ":" in user:
+            where = user.split(":", 1)[0] + ":***@" + host
+        url = scheme + sep + where + q + query
     return re.sub(r"(password=)[^&\s]*", r"\1***", url)
 
 
