@@ -19,8 +19,8 @@ import numpy as np
 from .. import _json
 from ..errors import (
     MetricNotFoundError,
-    PathError,
 )
+from . import _tables
 from ._format import Damage
 
 if TYPE_CHECKING:
@@ -236,73 +236,18 @@ class Run:
 
     @cached_property
     def data(self) -> pl.DataFrame:
-        """Long table: ``step`` Int64, ``time`` Float64, ``metric`` Enum, ``value`` Float64.
-
-        Built from one concatenation of every metric's arrays (the metric
-        column gathered from the Enum's codes), so the cost is linear in the
-        number of points whatever the number of metrics: 20,000 metrics of
-        a few points each take as long as one metric of the same total.
-        """
-        import polars as pl
-
-        names = self.metrics
-        enum = pl.Enum(names)
-        if not names:
-            return pl.DataFrame(
-                schema={"step": pl.Int64, "time": pl.Float64, "metric": enum, "value": pl.Float64}
-            )
-        series = [self.series(m) for m in names]
-        lengths = np.fromiter((len(s) for s in series), dtype=np.int64, count=len(series))
-        codes = np.repeat(np.arange(len(names), dtype=np.uint32), lengths)
-        metric = pl.Series("metric", names, dtype=enum).gather(codes)
-        return pl.DataFrame(
-            {
-                "step": np.concatenate([s.steps for s in series]).astype(np.int64, copy=False),
-                "time": np.concatenate([s.times for s in series]),
-                "metric": metric,
-                "value": np.concatenate([s.values for s in series]),
-            }
-        )
+        """Long table: ``step`` Int64, ``time`` Float64, ``metric`` Enum, ``value``
+        Float64, one row per point (`_tables.long_table`)."""
+        return _tables.long_table(self)
 
     def wide(self) -> pl.DataFrame:
-        """One row per step, one column per metric; null where a metric is absent.
-
-        Each column is scattered into the union of steps once (linear in
-        steps x metrics, the size of the table itself); a NaN stays a NaN.
+        """One row per step, one column per metric; null where a metric is absent
+        (`_tables.wide_table`).
 
         :raises PathError: a metric named ``step``, which would replace the step
             column (or collide with it); `data` (the long table) holds it.
         """
-        import polars as pl
-
-        if "step" in self._cols:  # legal (an optimizer's step counter), but no column for it
-            raise PathError(
-                self.path,
-                "has a metric named 'step', which a wide table cannot hold beside its step "
-                "column; use the long table (export without --wide)",
-            )
-        series = [self.series(m) for m in self.metrics]
-        if not series:
-            return pl.DataFrame(schema={"step": pl.Int64})
-        base = series[0].steps
-        if all(s.steps is base for s in series):
-            # Every metric in every row (the common case): one frame straight from
-            # the arrays, which polars takes without a copy; steps already ascend.
-            frame = pl.DataFrame({"step": base, **{s.metric: s.values for s in series}})
-            return frame.with_columns(pl.col("step").set_sorted())
-        steps = np.unique(np.concatenate([s.steps for s in series]))
-        columns = [pl.Series("step", steps.astype(np.int64, copy=False))]
-        for s in series:
-            if len(s.steps) == len(steps):  # a value at every step (steps are unique, sorted)
-                columns.append(pl.Series(s.metric, s.values))
-                continue
-            col = np.zeros(len(steps))
-            present = np.zeros(len(steps), dtype=bool)
-            where = np.searchsorted(steps, s.steps)
-            col[where] = s.values
-            present[where] = True
-            columns.append(pl.Series(s.metric, col).scatter(np.flatnonzero(~present), None))
-        return pl.DataFrame(columns)
+        return _tables.wide_table(self)
 
     # -------------------------------------------------------------- summary
 
@@ -381,34 +326,10 @@ class Run:
     def export(
         self, out: str | os.PathLike[str], *, wide: bool = False, force: bool = False
     ) -> int:
-        """Write the data as CSV or Parquet (by extension), atomically.
-
-        An existing file is never replaced without ``force``, and a curvelog
-        log never (`PathError`), whatever its name.
-
-        Returns the number of rows written.
-        """
-        from .._fs import atomic_path, same_file
-        from ._format import refuse_to_replace
-
-        out = os.fspath(out)
-        ext = os.path.splitext(out)[1].lower()
-        if ext not in (".csv", ".parquet"):
-            raise PathError(out, "unknown export format; use a .csv or .parquet file name")
-        if same_file(out, self.path):
-            raise PathError(out, "is the log being exported; choose another output")
-        refuse_to_replace(out, "an export")
-        frame = self.wide() if wide else self.data
-        with atomic_path(out, overwrite=force) as tmp:
-            try:
-                if ext == ".csv":
-                    frame.write_csv(tmp)
-                else:
-                    frame.write_parquet(tmp)
-            except Exception as e:  # polars raises its own error types for I/O
-                raise PathError(out, f"cannot write ({e})") from None
-            refuse_to_replace(out, "an export")  # one may have appeared meanwhile
-        return frame.height
+        """Write the data as CSV or Parquet (by extension), atomically; the rows
+        written. An existing file is never replaced without ``force``, and a
+        curvelog log never (`PathError`), whatever its name (`_tables.export`)."""
+        return _tables.export(self, out, wide=wide, force=force)
 
     def _describe(self, d: Damage) -> str:
         if self.live and d.kind == "torn" and d.end == self.size:
