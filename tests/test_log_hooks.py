@@ -36,10 +36,13 @@ def test_a_log_no_longer_referenced_is_still_closed_at_exit(tmp_path: Path) -> N
 
 def test_sigterm_closes_a_log_opened_by_a_worker_thread(tmp_path: Path) -> None:
     """The training loop runs in a thread (a launcher's, a GUI's); SIGTERM (what SLURM,
-    Kubernetes and systemd send) must still flush and close the log."""
+    Kubernetes and systemd send) must still flush and close the log. Only the main
+    thread may set a handler: the program calls ``install_sigterm()`` there."""
     code = """
         import sys, threading
         from curvelog import EventLog
+        from curvelog.log import install_sigterm
+        install_sigterm()
         def train():
             log = EventLog(sys.argv[1], best="loss", flush_every=30)  # no timer flush
             for step in range(10**9):
@@ -94,3 +97,41 @@ def test_a_saved_append_raises_in_a_forkedrun_child(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0"]
     assert curvelog.read(path).series("x").steps.tolist() == [0]
+
+
+def test_importing_curvelog_leaves_sigterm_alone() -> None:
+    """The handler was installed at import: a program that only imports curvelog died
+    on SIGTERM only once its main thread ran Python again (seconds later inside a C
+    call, never if blocked there). It is installed by the first log opened instead."""
+    code = """
+        import signal
+        import curvelog
+        print(signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)
+    """
+    done = run_child(code)
+    assert done.stdout == "True\n", done.stderr
+
+
+def test_a_handler_chained_to_ours_is_not_chained_back(tmp_path: Path) -> None:
+    """A program's handler that calls the one it found (ours), installed after the
+    first log opened, was wrapped again by ours at the next log's open: the two called
+    each other until a RecursionError (exit 1). Ours is installed once."""
+    code = """
+        import os, signal, sys
+        from curvelog import EventLog
+        first = EventLog(sys.argv[1] + "/a.log")
+        found = signal.getsignal(signal.SIGTERM)
+        def mine(signum, frame):  # a framework's: note it, then the previous handler
+            print("mine", flush=True)
+            found(signum, frame)
+        signal.signal(signal.SIGTERM, mine)
+        with EventLog(sys.argv[1] + "/b.log") as log:
+            log.append(0, loss=1.0)
+            os.kill(os.getpid(), signal.SIGTERM)
+    """
+    done = run_child(code, str(tmp_path))
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    assert done.stdout == "mine\n" and "RecursionError" not in done.stderr
+    for name in ("a.log", "b.log"):
+        session = curvelog.read(tmp_path / name).sessions[0]
+        assert session.closed and session.end is not None and session.end["reason"] == "SIGTERM"

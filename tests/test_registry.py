@@ -1004,3 +1004,44 @@ def test_rebuild_index_removes_what_a_killed_write_left_in_a_version_folder(
     assert not left.exists() and not running.exists()
     assert sorted(p.name for p in v.path.iterdir()) == ["checkpoint_best.pth", "metadata.json"]
     assert (v.path / "checkpoint_best.pth").read_bytes() == b"c"
+
+
+def test_rebuild_index_leaves_a_write_alone_until_it_is_renamed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The temp file's lock was dropped when its writer closed it, before the fsync and
+    the rename: a rebuild-index in between took it for a killed write and removed it,
+    and the copy failed with "No such file or directory" after writing the whole model."""
+    import threading
+
+    import curvelog._fs as fs
+
+    reg = Registry(tmp_path / "saved_models")
+    v = reg.new_version(KEY)
+    syncing, done = threading.Event(), threading.Event()
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:  # the copy's disk takes its time: rebuild-index runs
+        if threading.current_thread() is not threading.main_thread() and not done.is_set():
+            syncing.set()
+            assert done.wait(10)
+        real_fsync(fd)
+
+    monkeypatch.setattr(fs.os, "fsync", slow_fsync)
+    errors: list[BaseException] = []
+
+    def copy() -> None:
+        try:
+            with v.open_artifact("model.pth") as f:
+                f.write(b"w" * 1000)
+        except BaseException as e:  # the copy's failure, reported below
+            errors.append(e)
+
+    t = threading.Thread(target=copy)
+    t.start()
+    assert syncing.wait(10), errors
+    report = reg.rebuild_index()
+    done.set()
+    t.join()
+    assert errors == [] and report.removed_temp_files == []
+    assert (v.path / "model.pth").read_bytes() == b"w" * 1000

@@ -328,3 +328,22 @@ def test_config_text_that_is_not_utf8_is_recorded_with_replacement_characters(
         "file": "data/\ufffd.bin", "k\ufffd": 1, "emoji": "\ufffd\ufffd\ufffd",
         "more": ["data/\ufffd.bin"],
     }  # fmt: skip
+
+
+def test_the_skip_counts_can_be_read_by_the_thread_that_is_counting() -> None:
+    """A SIGTERM landing while the main thread counted a skipped value closes the logs
+    from that same thread, which reads the counts: with a plain lock it waited for
+    itself for ever (the job ended only by SIGKILL, its end record lost)."""
+    from curvelog.log._values import _Policy
+
+    policy = _Policy(strict=False)
+    got: list[dict[str, object]] = []
+
+    def counting_then_interrupted() -> None:
+        with policy._count:  # the skip path, mid-count
+            got.append(policy.record())  # the handler's close, on the same thread
+
+    t = threading.Thread(target=counting_then_interrupted, daemon=True)
+    t.start()
+    t.join(10)
+    assert not t.is_alive() and got == [{}]

@@ -17,9 +17,6 @@ from ._reader import read, read_records
 from ._run import Best, Run, Segment, Series, Session
 from ._writer import EventLog
 
-# at import, on the main thread: a log opened later by a worker thread could not set it
-install_sigterm()
-
 __all__ = [
     "FILE_MAGIC",
     "FORMAT_VERSION",
@@ -30,6 +27,7 @@ __all__ = [
     "Series",
     "Session",
     "follow",
+    "install_sigterm",
     "is_log",
     "no_writer",
     "refuse_to_replace",

@@ -124,24 +124,31 @@ def _install_hooks() -> None:
     install_sigterm()
 
 
-def install_sigterm() -> None:
-    """Close every open log on SIGTERM; a no-op outside the main thread.
+_SIGTERM_INSTALLED = False
 
-    Run when ``curvelog.log`` is imported (nearly always on the main thread),
-    so that logs a worker thread opens (a launcher's or a GUI's training
-    thread) are covered too, and again by every log opened on the main
-    thread: a handler the program installed since is then chained (our
-    handler flushes, then calls it, see `_on_sigterm`). An ignored SIGTERM
-    stays ignored. With no log open our handler does what the default does.
+
+def install_sigterm() -> None:
+    """Close every open log on SIGTERM: installed once, by the first log opened on
+    the main thread (only it may set a handler), or by calling this there.
+
+    Once, never again: a handler the program installs later usually chains to
+    the one it found (ours), and installing ours over it again would chain
+    the two in a circle (a ``RecursionError`` on SIGTERM). Not at import
+    either: a Python handler runs only between two bytecodes, so a program
+    that merely imports curvelog would die late (or never, blocked in C) on
+    SIGTERM. A program whose logs are all opened by worker threads calls
+    ``curvelog.log.install_sigterm()`` once from its main thread. An ignored
+    SIGTERM stays ignored; with no log open the handler does what the
+    default does.
     """
-    global _PREVIOUS_SIGTERM
-    if threading.current_thread() is not threading.main_thread():
+    global _PREVIOUS_SIGTERM, _SIGTERM_INSTALLED
+    if _SIGTERM_INSTALLED or threading.current_thread() is not threading.main_thread():
         return
     previous = signal.getsignal(signal.SIGTERM)
-    if previous is _on_sigterm or previous in (signal.SIG_IGN, None):
+    if previous in (signal.SIG_IGN, None):
         return
     try:
         signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # pragma: no cover - a subinterpreter: signals are not ours to set
         return
-    _PREVIOUS_SIGTERM = previous
+    _PREVIOUS_SIGTERM, _SIGTERM_INSTALLED = previous, True

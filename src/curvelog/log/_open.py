@@ -163,8 +163,8 @@ def no_writer(path: str | os.PathLike[str]) -> Iterator[None]:
     try:
         if fcntl is not None and stat.S_ISREG(os.fstat(fd).st_mode):
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+                _lock(fd, os.fspath(path))  # readers asking "is it live?" are waited for
+            except LogLockedError:
                 raise PathError(
                     os.fspath(path), "is being written by an EventLog; refusing to replace it"
                 ) from None

@@ -127,8 +127,10 @@ class _Policy:
     def __init__(self, strict: bool) -> None:
         self.strict = strict
         #: ``append`` is called from several threads: a count is a read-modify-write,
-        #: which two threads interleave (losing one); only this slow path pays for it
-        self._count = threading.Lock()
+        #: which two threads interleave (losing one); only this slow path pays for it.
+        #: Re-entrant: a SIGTERM that lands while the main thread holds it closes the
+        #: logs from that same thread, which reads the counts (a plain lock hung)
+        self._count = threading.RLock()
         #: metric -> values skipped; a name that is not a string is counted under its repr
         self.values: dict[str, int] = {}
         #: rows skipped whole: a step that is not a valid integer, or values that are no mapping

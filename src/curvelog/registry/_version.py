@@ -280,11 +280,20 @@ def _locked_temp(path: Path, overwrite: bool) -> Iterator[IO[bytes]]:
     killed writer left (its lock is free: the kernel released it) from a write
     still running (`stale_temp_file`).
     """
-    with atomic_path(path, overwrite=overwrite) as tmp, open(tmp, "wb") as f:
-        if fcntl is not None:
-            with contextlib.suppress(OSError):  # no flock there: the file is never swept
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        yield f
+    lock = -1  # a descriptor of its own: the lock outlives the write, to the rename
+    try:
+        with atomic_path(path, overwrite=overwrite) as tmp:
+            lock = os.open(tmp, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            if fcntl is not None:
+                with contextlib.suppress(OSError):  # no flock there: never swept
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with open(tmp, "wb") as f:
+                yield f
+            # closing ``f`` here used to drop the lock before atomic_path's fsync
+            # and rename: a rebuild-index meanwhile took the file for a dead write
+    finally:
+        if lock >= 0:
+            os.close(lock)
 
 
 def stale_temp_file(path: str) -> bool:
