@@ -53,3 +53,40 @@ def test_only_records_of_the_runs_objective_compete(tmp_path: Path) -> None:
     run = curvelog.read(path)
     assert run.objective == {"metric": "val/acc", "mode": "max"}
     assert run.best == Best(19, "val/acc", "max", 0.5 + 19 * 0.02, "tracked")
+
+
+def test_a_mark_stands_only_for_the_objective_and_the_values_it_marked(tmp_path: Path) -> None:
+    """Every integration marks its best (``mark_best``), and a mark skipped the rules the
+    tracked records follow: after a resume that changed the objective the run's best
+    was still the old metric's, and after a resume that re-ran the marked step with
+    a worse value the best was that worse step (0.59, while 0.0196 survives)."""
+    a = tmp_path / "a.log"
+    with EventLog(a, best="val/loss", mode="min") as log:  # session 1: loss, marked
+        for s in range(0, 100, 10):
+            log.append(s, {"val/loss": 1 / (s + 1), "val/acc": 0.5 + s / 400})
+        log.mark_best(90)
+    assert curvelog.read(a).best == Best(90, "val/loss", "min", 1 / 91, "marked")
+    with EventLog(a, best="val/acc", mode="max") as log:  # resumed, another objective
+        for s in range(100, 200, 10):
+            log.append(s, {"val/loss": 0.5, "val/acc": 0.9 + s / 1e4})
+    run = curvelog.read(a)
+    assert run.best is not None and (run.best.metric, run.best.step) == ("val/acc", 190)
+    b = tmp_path / "b.log"
+    with EventLog(b, best="val/loss") as log:
+        for s in range(0, 100, 10):
+            log.append(s, {"val/loss": 1 / (s + 1)})
+        log.mark_best(90)
+    with EventLog(b, best="val/loss") as log:  # resumed at 60, diverges, marks nothing
+        for s in range(60, 100, 10):
+            log.append(s, {"val/loss": 0.5 + s / 1000})
+    run = curvelog.read(b)
+    assert run.best is None  # so inspect and the bundle recompute it from the data
+    assert run.recompute_best() == Best(50, "val/loss", "min", 1 / 51, "recomputed")
+    c = tmp_path / "c.log"  # a mark a resume did not touch still stands, optimum or not
+    with EventLog(c, best="val/loss") as log:
+        for s in range(0, 100, 10):
+            log.append(s, {"val/loss": 1 / (s + 1)})
+        log.mark_best(40)
+    with EventLog(c, best="val/loss") as log:
+        log.append(100, {"val/loss": 0.001})
+    assert curvelog.read(c).best == Best(40, "val/loss", "min", 1 / 41, "marked")

@@ -352,13 +352,10 @@ class Run:
         (better, perhaps) are covered by no surviving record. None when the
         writer recorded nothing usable: see `recompute_best`.
         """
-        marked = [b for b in self.best_records if b.get("source") == "marked"]
-        if marked:
-            b = marked[-1]
-            metric = b.get("metric") or None
-            value = self.value_at(metric, int(b["step"])) if metric else None
-            return Best(int(b["step"]), metric, str(b.get("mode") or "min"), value, "marked")
         obj = self.objective
+        marked = [b for b in self.best_records if b.get("source") == "marked"]
+        if marked and (mark := self._standing_mark(marked[-1], obj)) is not None:
+            return mark
         if obj is None:
             return None
         # only records of the run's objective compete: another metric (or mode) of
@@ -383,6 +380,37 @@ class Run:
             if sign * data.value < sign * best.value:  # rows no surviving record covers
                 return None
         return best
+
+    def _standing_mark(self, b: dict[str, Any], obj: dict[str, str] | None) -> Best | None:
+        """The latest ``mark_best`` as the run's best, if it still stands: it was made
+        for the run's objective (a resume that changed the metric or the mode makes
+        it a best of something else), and the value at its step is still the one its
+        session wrote (a resume that re-ran that step replaced what was marked). A
+        mark is the program's word, so it need not be the data's optimum."""
+        metric = b.get("metric") or None
+        mode = str(b.get("mode") or "min")
+        step = int(b["step"])
+        if obj is not None and (metric != obj["metric"] or mode != obj.get("mode", "min")):
+            return None
+        if metric is not None and not self._written_by(metric, step, b.get("sid")):
+            return None
+        value = self.value_at(metric, step) if metric else None
+        return Best(step, metric, mode, value, "marked")
+
+    def _written_by(self, metric: str, step: int, sid: object) -> bool:
+        """Whether the surviving value of ``metric`` at ``step`` (the latest write) was
+        written by session ``sid``; True where it cannot tell (no value there)."""
+        if metric not in self._cols or not isinstance(sid, str):
+            return True
+        rows, _ = self._cols[metric]
+        steps = self._steps if rows is None else self._steps[rows]
+        hits = np.flatnonzero(steps == step)
+        if not hits.size:
+            return True
+        row = int(hits[-1]) if rows is None else int(rows[hits[-1]])
+        starts = [g.first_row for g in self.segments]
+        segment = self.segments[int(np.searchsorted(starts, row, side="right")) - 1]
+        return self.sessions[segment.session].sid == sid
 
     def recompute_best(self) -> Best | None:
         """The objective's optimum over the deduplicated data (earliest step on ties)."""
