@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -339,8 +340,9 @@ def import_csv(csv_file: str, output: str | None, best: str | None, mode: str, f
     between resumes rows are replayed in step order (exports often list one
     metric after another). A step written twice keeps both writes (readers
     show the later); nan/inf are recorded as values; empty cells are skipped.
-    A time column (seconds since 1970, as curvelog export writes it) gives
-    each row its wall time; without one, rows get the time of the import.
+    A time column (seconds since 1970, as curvelog export writes it, or ISO
+    8601 dates) gives each row its wall time; without one, rows get the time
+    of the import. Metric names are trimmed of surrounding spaces.
 
     \b
     Example:
@@ -348,11 +350,16 @@ def import_csv(csv_file: str, output: str | None, best: str | None, mode: str, f
         curvelog import csv history.csv.gz --best val_acc --mode max
     """
     from ..convert import csv_to_log, default_log_path
+    from ..convert._csv import CsvWarning
 
     out = output or default_log_path(csv_file)
-    r = csv_to_log(
-        csv_file, out, overwrite=force, best=best, mode="max" if mode == "max" else "min"
-    )
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always", CsvWarning)
+        r = csv_to_log(
+            csv_file, out, overwrite=force, best=best, mode="max" if mode == "max" else "min"
+        )
+    for w in said:
+        click.echo(f"Warning: {w.message}", err=True)
     skipped = f", {r.skipped:,} empty values skipped" if r.skipped else ""
     times = ", wall times from the CSV" if r.times else ""
     click.echo(

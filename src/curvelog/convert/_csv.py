@@ -18,8 +18,10 @@ import math
 import os
 import stat
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import IO, Final, Literal
 
@@ -30,7 +32,7 @@ from ..errors import MetricNotFoundError, OutputExistsError, PathError
 from ..log import EventLog, no_writer
 from ..log._values import _STEP_LIMIT
 
-__all__ = ["ImportReport", "csv_to_log", "default_log_path"]
+__all__ = ["CsvWarning", "ImportReport", "csv_to_log", "default_log_path"]
 
 _COLUMNS: Final[tuple[str, str, str]] = ("step", "metric", "value")
 #: cells that mean "nothing recorded here": the row is skipped (absent, not NaN)
@@ -82,6 +84,11 @@ def _lines(f: IO[str], path: str) -> Iterator[str]:
                 path, f"a line longer than {MAX_LINE:,} characters; not a CSV of curves"
             )
         yield line
+
+
+class CsvWarning(UserWarning):
+    """Something `csv_to_log` imported other than as written (the CLI prints it as a
+    ``Warning:`` line): names that differ only in the spaces it trims."""
 
 
 @dataclass(frozen=True)
@@ -162,13 +169,22 @@ def _parse_value(text: str, path: str, line: int) -> float | None:
 
 
 def _parse_time(text: str, path: str, line: int) -> float:
+    """Seconds since 1970 (what ``curvelog export`` writes), or an ISO 8601 date
+    (W&B and MLflow exports; one without a zone is UTC)."""
     t = text.strip()
     try:
         when = float(t)
     except ValueError:
-        when = math.nan
+        try:
+            date = datetime.fromisoformat(t)
+        except ValueError:
+            when = math.nan
+        else:
+            when = (date if date.tzinfo else date.replace(tzinfo=UTC)).timestamp()
     if not math.isfinite(when):
-        raise PathError(path, f"line {line}: time {text!r} is not a number of seconds since 1970")
+        raise PathError(
+            path, f"line {line}: time {text!r} is neither seconds since 1970 nor an ISO 8601 date"
+        )
     return when
 
 
@@ -194,6 +210,7 @@ def _rows(path: str) -> Iterator[tuple[int, int, str, float | None, float | None
             i_time = names.index("time") if "time" in names else None
             width = max(i_step, i_metric, i_value, -1 if i_time is None else i_time) + 1
             spelled: dict[str, str] = {}  # a trimmed metric name -> as first written
+            merged: list[tuple[str, str]] = []
             line = 1
             try:
                 for row in reader:
@@ -210,11 +227,15 @@ def _rows(path: str) -> Iterator[tuple[int, int, str, float | None, float | None
                     metric = row[i_metric].strip()  # "0, loss, 1.5" is a hand-written CSV
                     if not metric:
                         raise PathError(path, f"line {line}: empty metric name")
-                    if spelled.setdefault(metric, row[i_metric]) != row[i_metric]:
-                        raise PathError(
-                            path,
-                            f"line {line}: metrics {spelled[metric]!r} and {row[i_metric]!r} "
-                            "differ only in spaces around the name, which the import trims",
+                    first = spelled.setdefault(metric, row[i_metric])
+                    if first != row[i_metric] and (first, row[i_metric]) not in merged:
+                        merged.append((first, row[i_metric]))
+                        warnings.warn(
+                            f"{path}: line {line}: metric names {first!r} and "
+                            f"{row[i_metric]!r} differ only in spaces around them; "
+                            f"imported as one metric, {metric!r}",
+                            CsvWarning,
+                            stacklevel=2,
                         )
                     step = _parse_step(row[i_step], path, line)
                     when = None if i_time is None else _parse_time(row[i_time], path, line)
@@ -249,10 +270,12 @@ def csv_to_log(
     ``float`` (so ``nan``, ``inf`` and ``-inf`` are recorded as such); a row
     whose value cell is empty (or ``null``, ``none``, ``na``) is skipped,
     because "not recorded" is not NaN. A ``time`` column (seconds since
-    1970, what ``curvelog export`` writes) gives each row its wall time;
+    1970, what ``curvelog export`` writes, or ISO 8601 dates, UTC where they
+    name no zone) gives each row its wall time;
     without one every row gets the time of the import. Metric names are
     trimmed of surrounding spaces (a hand-written ``0, loss, 1.5``); two names
-    that differ only there are refused. The whole CSV is checked before the
+    that differ only there become one metric, with a `CsvWarning`. The whole
+    CSV is checked before the
     log is created, so a bad CSV leaves no log behind.
 
     :param overwrite: replace an existing ``log_path``; otherwise
