@@ -23,7 +23,8 @@ CASES = [
     (e.ChartsError("chart 'loss': scale must be 'linear' or 'log'"), ValueError,
      "charts: chart 'loss': scale", {"reason": "chart 'loss': scale must be 'linear' or 'log'"}),
     (e.ConfigError("a.log", "str"), TypeError,
-     "a.log: config must be a mapping, dataclass or namespace, not str",
+     "a.log: config must be a mapping (or a dataclass, namespace, named tuple, attrs or "
+     "pydantic object), not str (pass a dict)",
      {"where": "a.log", "value_type": "str"}),
     (e.LogClosedError("a.log"), ValueError, "a.log: the log is closed", {"path": "a.log"}),
     (e.LogLockedError("a.log"), OSError, "a.log: another writer already has this log open",

@@ -231,7 +231,7 @@ def test_a_config_that_is_no_mapping_is_refused_before_the_file_is_touched(
     with EventLog(path, config={"a": 1}) as log:
         log.append(0, x=1.0)
     size = path.stat().st_size
-    with pytest.raises(ConfigError, match=r"x\.log: config must be a mapping, dataclass"):
+    with pytest.raises(ConfigError, match=r"x\.log: config must be a mapping \(or a dataclass"):
         EventLog(path, config=config)  # a resume: its session record would be dropped
     assert path.stat().st_size == size
     with pytest.raises(ConfigError, match="config must be a mapping"):
@@ -347,3 +347,40 @@ def test_the_skip_counts_can_be_read_by_the_thread_that_is_counting() -> None:
     t.start()
     t.join(10)
     assert not t.is_alive() and got == [{}]
+
+
+def test_configs_of_the_usual_kinds_are_recorded_as_mappings(tmp_path: Path) -> None:
+    """A NamedTuple was refused with a hint (``vars(obj)``) that fails for it, attrs and
+    pydantic models were refused, and an enum or a deque inside became a repr string."""
+    import collections
+    from typing import NamedTuple
+
+    attrs = pytest.importorskip("attrs")
+    pydantic = pytest.importorskip("pydantic")
+
+    class Opt(enum.Enum):
+        ADAM = "adam"
+
+    class Hp(NamedTuple):
+        lr: float
+        opt: Opt
+
+    @attrs.define
+    class Data:
+        batch: int
+        crops: collections.deque[int]
+
+    class Model(pydantic.BaseModel):
+        width: int
+        dropout: float
+
+    cases = [
+        (Hp(3e-4, Opt.ADAM), {"lr": 3e-4, "opt": "adam"}),
+        (Data(32, collections.deque([1, 2])), {"batch": 32, "crops": [1, 2]}),
+        (Model(width=64, dropout=0.1), {"width": 64, "dropout": 0.1}),
+    ]
+    for i, (config, want) in enumerate(cases):
+        path = tmp_path / f"{i}.log"
+        with EventLog(path, config=config) as log:
+            log.append(0, x=1.0)
+        assert curvelog.read(path).config == want

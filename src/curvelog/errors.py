@@ -160,14 +160,14 @@ class ChartsError(CurvelogError, ValueError):
 
 
 class ConfigError(CurvelogError, TypeError):
-    """A ``config`` that is not a mapping, dataclass or namespace (a config is a mapping)."""
+    """A ``config`` that does not turn into a mapping (a config is one)."""
 
     def __init__(self, where: str, value_type: str) -> None:
         self.where = where
         self.value_type = value_type
         super().__init__(
-            f"{where}: config must be a mapping, dataclass or namespace, not {value_type} "
-            "(pass a dict, or vars(obj))",
+            f"{where}: config must be a mapping (or a dataclass, namespace, named tuple, "
+            f"attrs or pydantic object), not {value_type} (pass a dict)",
             where,
             value_type,
         )

@@ -16,9 +16,11 @@ mistake never ends a training run. A step that is not an integer in
 
 from __future__ import annotations
 
+import enum
 import operator
 import threading
 import warnings
+from collections import deque
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any, Final, cast
@@ -289,14 +291,22 @@ def _plain(value: Any) -> Any:
         return value
     if isinstance(value, Mapping):
         return {_utf8(str(k)): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):  # a NamedTuple: its fields
+        return _plain(value._asdict())
+    if isinstance(value, (list, tuple, set, frozenset, deque)):
         return [_plain(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return _plain(value.value)
     if isinstance(value, np.generic):
         return _plain(value.item())
     if isinstance(value, np.ndarray) and value.size <= 1024:
         return _plain(value.tolist())
     if hasattr(value, "__dataclass_fields__"):
         return {k: _plain(getattr(value, k)) for k in value.__dataclass_fields__}
+    if hasattr(value, "__attrs_attrs__"):  # an attrs class
+        return {a.name: _plain(getattr(value, a.name)) for a in value.__attrs_attrs__}
+    if callable(getattr(value, "model_dump", None)):  # a pydantic (v2) model
+        return _plain(value.model_dump())
     if hasattr(value, "_get_kwargs") or isinstance(value, SimpleNamespace):  # argparse's too
         return {k: _plain(v) for k, v in vars(value).items()}
     return _utf8(str(value))
