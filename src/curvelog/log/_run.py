@@ -399,7 +399,8 @@ class Run:
 
     def _written_by(self, metric: str, step: int, sid: object) -> bool:
         """Whether the surviving value of ``metric`` at ``step`` (the latest write) was
-        written by session ``sid``; True where it cannot tell (no value there)."""
+        written by session ``sid``; True where it cannot tell (no value there, or
+        its session's record lost to damage)."""
         if metric not in self._cols or not isinstance(sid, str):
             return True
         rows, _ = self._cols[metric]
@@ -410,7 +411,8 @@ class Run:
         row = int(hits[-1]) if rows is None else int(rows[hits[-1]])
         starts = [g.first_row for g in self.segments]
         segment = self.segments[int(np.searchsorted(starts, row, side="right")) - 1]
-        return self.sessions[segment.session].sid == sid
+        sids = {x.index: x.sid for x in self.sessions}  # a damaged log may have lost some
+        return sids.get(segment.session, sid) == sid
 
     def recompute_best(self) -> Best | None:
         """The objective's optimum over the deduplicated data (earliest step on ties)."""
