@@ -27,7 +27,7 @@ import pytest
 from _cli import invoke
 from _pgserver import Server, make_server
 from curvelog import EventLog
-from curvelog.errors import RegistryIndexError, RegistryLockTimeout
+from curvelog.errors import RegistryCorruptError, RegistryIndexError, RegistryLockTimeout
 from curvelog.registry import Registry
 
 KEY = "product/P001_all/mlstm"
@@ -560,6 +560,33 @@ def test_filing_a_bundle_never_takes_over_another_registrys_database(
     assert_consistent(pg, schema, reg.root)
 
 
+def test_rebuild_index_adopts_its_own_index_never_another_registrys(
+    reg: Registry, url: str, pg: Server, schema: str, tmp_path: Path
+) -> None:
+    """The refusal above said "rebuild-index makes the database index this folder", and
+    it did: it wiped the other registry's rows, took its id (so both folders passed the
+    check and then deleted each other's rows) and copied its counters. rebuild-index
+    adopts a database only where every version it lists is a folder here: this
+    registry's own index whose index.postgresql was lost."""
+    reg.file_bundle(KEY, BUNDLE)
+    reg.file_bundle("store/S001_all/kan", BUNDLE)
+    Registry(tmp_path / "other").new_version("mlp/x")  # an ordinary SQLite registry
+    counters = (tmp_path / "other" / "versions.json").read_bytes()
+    other = Registry(tmp_path / "other", index=url)
+    with pytest.raises(RegistryIndexError) as info:
+        other.rebuild_index()
+    assert "2 of the versions it lists (such as" in str(info.value)
+    assert "rebuild-index" not in str(info.value)
+    assert not (other.root / "index.postgresql").exists()
+    assert (other.root / "versions.json").read_bytes() == counters
+    assert [r[0] for r in db_rows(pg, schema)] == [1]  # the first registry's rows stay
+    assert_consistent(pg, schema, reg.root)
+    (reg.root / "index.postgresql").unlink()  # its own marker lost: the repair still works
+    assert Registry(reg.root, index=url).rebuild_index().versions == 2
+    assert (reg.root / "index.postgresql").exists()
+    assert_consistent(pg, schema, reg.root)
+
+
 def test_rebuild_index_moves_a_sqlite_registry_into_postgresql(
     tmp_path: Path, url: str, pg: Server, schema: str
 ) -> None:
@@ -637,6 +664,22 @@ def test_tables_of_an_older_curvelog_are_widened_by_rebuild_index(
     reg.rebuild_index()
     assert reg.new_version(KEY).number == 2**31 + 1  # the failed one took 2**31
     assert_consistent(pg, schema, reg.root)
+
+
+def test_the_last_version_number_is_the_last_one_as_with_sqlite(reg: Registry) -> None:
+    """Past v(2**63 - 1) the PostgreSQL allocation wrote 2**63 into versions.json (no
+    limit check), which then stopped every key's writes, and blamed old integer columns;
+    it stops as SQLite does, before anything is written."""
+    from curvelog.registry._keys import MAX_VERSION
+
+    reg.new_version(KEY)
+    (reg.root / "versions.json").write_text(json.dumps({KEY: MAX_VERSION - 1}))
+    assert reg.new_version(KEY).number == MAX_VERSION
+    before = (reg.root / "versions.json").read_bytes()
+    with pytest.raises(RegistryCorruptError, match=f"no version number left after v{MAX_VERSION}"):
+        reg.new_version(KEY)
+    assert (reg.root / "versions.json").read_bytes() == before  # still valid
+    assert reg.new_version("other/key").number == 1  # the other keys are not blocked
 
 
 # --------------------------------------------------------------------------- command line

@@ -174,3 +174,34 @@ def test_two_adds_of_one_name_into_one_version_racing_one_wins_one_is_told(
         _add.add_files(reg, KEY, [a], version=1)
     assert raced == [str(a)] and (v.path / "model.pth").read_bytes() == b"b" * 5000
     assert sorted(p.name for p in v.path.iterdir()) == ["metadata.json", "model.pth"]
+
+
+def test_an_add_that_loses_a_race_for_one_name_files_none_of_its_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two adds of x.pth and y.pth racing: each lost one name, so both failed, yet the
+    version kept x from one run and y from the other. An add is all or nothing."""
+    import shutil
+
+    from curvelog.errors import OutputExistsError
+    from curvelog.registry import _add
+
+    reg = Registry(tmp_path / "saved_models")
+    v = reg.new_version(KEY)
+    ours = [tmp_path / "a" / "x.pth", tmp_path / "a" / "y.pth"]
+    theirs = tmp_path / "b" / "y.pth"
+    for path in (*ours, theirs):
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(path.parent.name.encode() * 100)
+    copy = shutil.copyfileobj
+
+    def the_other_run_files_y_meanwhile(fin: Any, fout: Any, size: int) -> None:
+        if fin.name == str(ours[1]):  # our x is filed; y is being copied
+            _add.add_files(reg, KEY, [theirs], version=1)
+        copy(fin, fout, size)
+
+    monkeypatch.setattr(_add.shutil, "copyfileobj", the_other_run_files_y_meanwhile)
+    with pytest.raises(OutputExistsError, match="y.pth"):
+        _add.add_files(reg, KEY, ours, version=1)
+    assert sorted(p.name for p in v.path.iterdir()) == ["metadata.json", "y.pth"]
+    assert (v.path / "y.pth").read_bytes() == b"b" * 100  # theirs, whole; none of ours

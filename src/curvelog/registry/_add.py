@@ -9,6 +9,7 @@ two runs adding the same name to one version at once cannot both succeed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Sequence
@@ -62,13 +63,21 @@ def add_files(
                 raise OutputExistsError(str(v.artifact(name)))
     else:
         v = reg.new_version(kp)
-    written = []
-    for name, src in names.items():
-        with (
-            os_errors(src),
-            open(src, "rb") as fin,
-            v.open_artifact(name, overwrite=overwrite) as fout,
-        ):
-            shutil.copyfileobj(fin, fout, 4 * 2**20)
-        written.append((name, os.path.getsize(v.artifact(name))))
+    written: list[tuple[str, int]] = []
+    try:
+        for name, src in names.items():
+            with (
+                os_errors(src),
+                open(src, "rb") as fin,
+                v.open_artifact(name, overwrite=overwrite) as fout,
+            ):
+                shutil.copyfileobj(fin, fout, 4 * 2**20)
+            written.append((name, os.path.getsize(v.artifact(name))))
+    except OutputExistsError:
+        # all or nothing: a name another add took meanwhile would leave this version
+        # a mix of two runs' files; what this call linked (new names: no --force) goes
+        for name, _ in written:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(v.artifact(name))
+        raise
     return v, written

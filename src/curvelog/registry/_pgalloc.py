@@ -41,7 +41,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._fs import fsync_dir
+from ..errors import RegistryCorruptError
 from ._index import make_row
+from ._keys import MAX_VERSION
 from ._pgschema import bundle_text
 from ._postgres import PostgresIndex
 from ._version import CURVES, METADATA, Version, dumps, now, write_new_file
@@ -109,6 +111,8 @@ def allocate(
             with index.writing() as w:
                 indexed = w.versions(key)
                 n = max(counter, indexed[-1] if indexed else 0, highest) + 1
+                if n > MAX_VERSION:  # before versions.json or anything else holds it
+                    raise RegistryCorruptError(f"{key}: no version number left after v{n - 1}")
                 v = Version(reg, key, n)
                 meta: dict[str, Any] = {"key": key, "version": n, "created_at": now()}
                 meta.update(meta_extra or {})

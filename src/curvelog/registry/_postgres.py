@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -299,24 +299,36 @@ class PostgresIndex:
                 self.display, f"table {', '.join(missing)} is missing; {self.repair_hint}"
             )
         marker = self._read_marker()
-        if marker is None and adopt:
+        strays = [] if marker is not None or not adopt else self._strays(conn, tables)
+        if marker is None and adopt and not strays:
+            # this registry's own index, whose marker was lost: every version it
+            # lists is a folder here (another registry's would be wiped and taken over)
             self._write_marker(registry_id)
         elif marker != registry_id:
             why = (
-                f"this folder has no {MARKER_FILE}"
+                f"{len(strays)} of the versions it lists (such as {strays[0]}) are not in this "
+                "folder"
+                if strays
+                else f"this folder has no {MARKER_FILE}"
                 if marker is None
                 else f"{self.root / MARKER_FILE} names registry {marker}"
             )
             raise RegistryIndexError(
                 self.display,
                 f"the database holds the index of registry {registry_id} but {why}; "
-                "give each registry its own database or schema (rebuild-index makes the "
-                "database index this folder)",
+                "give each registry its own database or schema",
             )
         if missing:
             for ddl in DDL:
                 conn.execute(ddl)
         return True
+
+    def _strays(self, conn: psycopg.Connection[Any], tables: Mapping[str, bool]) -> list[str]:
+        """The versions the database lists that are no folder of this registry."""
+        if not tables.get("model_versions"):
+            return []
+        rows = conn.execute("SELECT key, version FROM model_versions").fetchall()
+        return [f"{k}/v{n}" for k, n in rows if not (self.root / k / f"v{n}").is_dir()]
 
     def _create(self, conn: psycopg.Connection[Any], scan: Callable[[], Sequence[Row]]) -> None:
         """Make the tables and fill them from the folders (the first writer does)."""
