@@ -758,6 +758,51 @@ def test_serve_keeps_a_fast_log_light(web_page: Page, tmp_path: Path) -> None:
             srv.stop()
 
 
+@pytest.mark.browser
+def test_serve_keeps_a_diverged_log_light_and_its_nan_run_one_event(
+    web_page: Page, tmp_path: Path
+) -> None:
+    """regress2 finding 4: a run NaN from step 3,000 on was never re-sampled (every NaN
+    kept: the page held every step) and its NaN run was cut into one event per poll."""
+    log = curvelog.EventLog(tmp_path / "nan.log", flush_every=0)
+    srv = None
+    try:
+        for s in range(1000):
+            log.append(s, {"loss": 10 / (1 + s)})
+        log.flush()
+        srv = Server([str(tmp_path)])
+        pg = _open(web_page, srv)
+        for k in range(8):  # 8 polls of 10,000 new steps each, NaN from 3,000
+            last = 1000 + 10_000 * (k + 1)
+            for s in range(last - 10_000, last):
+                log.append(s, {"loss": 10 / (1 + s) if s < 3000 else math.nan})
+            log.flush()
+            pg.wait_for_function(
+                f"() => {{ const xs = curvelogView.panels[0].u.data[0];"
+                f" return xs[xs.length - 1] === {last - 1}; }}",
+                timeout=15_000,
+            )
+        # re-sampled back under 8,000 once the poll's re-sampling lands
+        pg.wait_for_function(
+            "() => curvelogView.model.charts[0].series[0].x.length <= 8000", timeout=15_000
+        )
+        held = pg.evaluate(
+            "() => { const s = curvelogView.model.charts[0].series[0]; return [s.x, s.y]; }"
+        )
+        at = dict(zip(held[0], held[1], strict=True))
+        assert at[2999] == 10 / 3000 and at[3000] is None and at[80_999] is None
+        events = pg.evaluate(
+            "() => curvelogView.model.charts[0].events.map(e => [e.kind, e.step, e.last, e.count])"
+        )
+        assert events == [["nan", 3000, 80_999, 78_000]]  # one event, as a reload shows
+        assert pg.locator(".cl-ev").all_text_contents() == ["\u2716 NaN \u00d778,000"]
+        assert web_page.errors == []
+    finally:
+        log.close()
+        if srv is not None:
+            srv.stop()
+
+
 def test_cli_serve_answers_at_any_loopback_address_it_prints(tree: Path) -> None:
     """Finding 6: --host 127.0.0.2 printed a URL whose every request was refused."""
     proc, out = _start(str(tree / "a"), "--host", "127.0.0.2", "--port", "0")

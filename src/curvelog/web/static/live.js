@@ -128,8 +128,11 @@
   }
 
   /* the same for the NaN/inf marks of one series: those past `after` are the tail's
-   * (a run of them that went on past `after` was written again: cut at `after`) */
-  function spliceEvents(chart, run, metric, after, add) {
+   * (a run of them that went on past `after` was written again: cut at `after`).
+   * `prev` is the step of the line's last point up to `after`, `first` the tail's
+   * first: a run that ends at `prev` and goes on from `first` (a diverged run
+   * followed live) stays one event, as a reloaded page shows it */
+  function spliceEvents(chart, run, metric, after, add, prev, first) {
     var mine = function (e) { return e.run === run && e.metric === metric; };
     var key = function (evs) { return JSON.stringify(evs.filter(mine)); };
     var before = key(chart.events);
@@ -137,7 +140,11 @@
     chart.events.forEach(function (e) {
       if (mine(e) && e.last > after) { e.count = Math.min(e.count, after - e.step + 1); e.last = after; }
     });
-    add.forEach(function (e) {
+    add.forEach(function (e, i) {
+      var on = i === 0 && prev != null && e.step === first && chart.events.filter(function (o) {
+        return mine(o) && o.kind === e.kind && o.last === prev;
+      })[0];
+      if (on) { on.last = e.last; on.count += e.count; return; }
       chart.events.push({ kind: e.kind, step: e.step, last: e.last, count: e.count, run: run, metric: metric });
     });
     return key(chart.events) !== before;
@@ -169,10 +176,11 @@
         m.charts.forEach(function (c, ci) {
           c.series.forEach(function (s, si) {
             if (s.run !== k) return;
-            var add = t.series[s.metric] || NONE;
-            if (splice(state.base[ci][si], after, add)) grew = true;
+            var add = t.series[s.metric] || NONE, base = state.base[ci][si];
+            var p = after == null ? 0 : upperBound(base.x, after), prev = p ? base.x[p - 1] : null;
+            if (splice(base, after, add)) grew = true;
             splice(s, after, add);
-            if (spliceEvents(c, k, s.metric, after, add.events || [])) marked = true;
+            if (spliceEvents(c, k, s.metric, after, add.events || [], prev, add.x[0])) marked = true;
           });
           if (t.best) {
             c.stars.forEach(function (st) {
@@ -219,6 +227,7 @@
       results.forEach(function (r) {
         if (!r || !r.w.x.length) return;
         var base = state.base[r.ci][r.si], i = upperBound(base.x, r.w.x[r.w.x.length - 1]);
+        if (r.w.x.length >= i) return; // not smaller than what it would replace
         state.base[r.ci][r.si] = { x: r.w.x.concat(base.x.slice(i)), y: r.w.y.concat(base.y.slice(i)) };
       });
       resample(state.view, state.view.zoom, ++state.zoomSeq, "m4"); // the lines drawn, from the new base
