@@ -681,6 +681,34 @@ def test_serve_unticks_a_drawn_log_that_is_deleted(web_page: Page, tmp_path: Pat
         srv.stop()
 
 
+@pytest.mark.browser
+def test_serve_drops_the_gone_note_when_the_run_comes_back(web_page: Page, tmp_path: Path) -> None:
+    """regress2 finding 6: a root moved away and back kept "no longer found" until a click."""
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    _write(tmp_path / "a" / "one.log", range(50), 1.0)
+    _write(tmp_path / "b" / "two.log", range(50), 2.0)
+    srv = Server([str(tmp_path / "a"), str(tmp_path / "b")])
+    note = "() => document.querySelector('div.cl-missing').textContent"
+    try:
+        pg = _open(web_page, srv)
+        pg.locator("input[data-run]:not(:checked)").click()  # both ticked
+        pg.wait_for_function("() => curvelogView.model.runs.length === 2", timeout=15_000)
+        (tmp_path / "b").rename(tmp_path / "b_away")
+        srv.app.state.store._scanned = 0.0
+        pg.wait_for_function(f"() => ({note})().includes('two.log')", timeout=30_000)
+        assert pg.evaluate(note) == "no longer found (deleted or moved): \u2068b/two.log\u2069"
+        (tmp_path / "b_away").rename(tmp_path / "b")
+        srv.app.state.store._scanned = 0.0
+        pg.wait_for_function("() => document.querySelectorAll('input[data-run]').length === 2")
+        pg.wait_for_function(f"() => ({note})() === ''", timeout=30_000)
+        assert pg.locator("li.cl-missing").count() == 0  # "skipped" went too
+        # a poll may ask for the gone run's tail before the list drops it: a 404
+        assert [e for e in web_page.errors if "status of 404" not in e] == []
+    finally:
+        srv.stop()
+
+
 def test_concurrent_first_requests_read_and_build_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,7 +12,7 @@
    * kept) back to LIVE_N by the server: a fast log must not grow the page's arrays,
    * and the redraw each poll costs, without bound */
   var LIVE_MAX = 8000, LIVE_N = 2000;
-  var state = { runs: [], missing: [], selected: [], view: null, model: null, base: null, zoomSeq: 0, polling: false, thinning: false };
+  var state = { runs: [], missing: [], gone: [], selected: [], view: null, model: null, base: null, zoomSeq: 0, polling: false, thinning: false };
 
   function api(path, params) {
     var q = new URLSearchParams(params || {}).toString();
@@ -46,6 +46,7 @@
       box.checked = state.selected.indexOf(r.id) >= 0;
       box.setAttribute("data-run", r.id);
       box.addEventListener("change", function () {
+        state.gone = [];
         state.noteEl.textContent = "";
         if (box.checked) state.selected.push(r.id);
         else state.selected = state.selected.filter(function (x) { return x !== r.id; });
@@ -80,8 +81,12 @@
       state.selected = state.selected.filter(function (id) { return known.has(id); });
       if (first && !state.selected.length && body.runs.length) state.selected = [body.runs[0].id];
       renderRuns();
+      // the note names the runs unticked as gone until they are listed again
+      var listed = new Set(body.runs.map(function (r) { return r.label; }));
+      state.gone = state.gone.concat(gone.map(function (id) { return { id: id, label: labels.get(id) || id }; }))
+        .filter(function (g) { return !known.has(g.id) && !listed.has(g.label); });
+      state.noteEl.textContent = state.gone.length ? "no longer found (deleted or moved): " + state.gone.map(function (g) { return D.isolated(g.label); }).join(", ") : "";
       if (!gone.length) return;
-      state.noteEl.textContent = "no longer found (deleted or moved): " + gone.map(function (id) { return D.isolated(labels.get(id) || id); }).join(", ");
       return loadModel();
     });
   }
