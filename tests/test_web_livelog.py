@@ -108,7 +108,12 @@ def test_m4_against_a_loop(n: int, columns: int) -> None:
     rng = np.random.default_rng(n * 31 + columns)
     y = rng.normal(size=n)
     y[rng.integers(0, n, size=max(n // 50, 1))] = math.nan
+    a = int(rng.integers(0, n))  # a diverged stretch: NaN, then +inf, then -inf runs
+    y[a : a + n // 5] = math.nan
+    y[a + n // 5 : a + n // 4] = math.inf
+    y[a + n // 4 : a + n // 3] = -math.inf
     got = m4(y, columns).tolist()
+    assert got == m4(y, columns, np.flatnonzero(~np.isfinite(y))).tolist()
     if n <= 4 * columns:
         assert got == list(range(n))
         return
@@ -123,8 +128,31 @@ def test_m4_against_a_loop(n: int, columns: int) -> None:
             want |= {a + int(ok[np.argmin(chunk[ok])]), a + int(ok[np.argmax(chunk[ok])])}
         else:
             want.add(a)
-    want |= set(range(full, n)) | set(np.flatnonzero(~np.isfinite(y)).tolist())
+    want |= set(range(full, n))
+    kind = [
+        "ok" if math.isfinite(v) else "nan" if math.isnan(v) else "inf" if v > 0 else "-inf"
+        for v in y.tolist()
+    ]
+    for i in np.flatnonzero(~np.isfinite(y)).tolist():  # a run of one kind: its two ends
+        inner = 0 < i < n - 1 and kind[i - 1] == kind[i] == kind[i + 1]
+        if not inner:
+            want.add(i)
     assert got == sorted(want)
+
+
+def test_a_diverged_window_is_reduced_to_the_ends_of_its_nan_run(tmp_path: Path) -> None:
+    """regress2 finding 4: every NaN was kept, so a diverged run was never re-sampled."""
+    y = np.cumsum(np.random.default_rng(5).normal(size=30_000))
+    y[3000:] = math.nan
+    y[29_000:29_010] = math.inf
+    path = tmp_path / "run.log"
+    with curvelog.EventLog(path, flush_every=0) as log:
+        for s, v in enumerate(y.tolist()):
+            log.append(s, {"v": v})
+    w = LiveLog(path).window("v", 0, 30_000, 2000)
+    assert w.method == "m4" and w.x.size <= 2000 + 8
+    assert {2999, 3000, 28_999, 29_000, 29_009, 29_010, 29_999} <= set(w.x.tolist())
+    assert np.isnan(w.y[w.x.tolist().index(28_999)]) and np.isinf(w.y[w.x.tolist().index(29_000)])
 
 
 def test_a_replaced_log_asks_for_a_fresh_read(tmp_path: Path) -> None:

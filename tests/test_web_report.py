@@ -329,3 +329,43 @@ def test_x_ticks_tell_steps_apart_deep_into_a_long_run(web_page: Page, tmp_path:
     assert [float(t.replace(",", "")) for t in labels] == splits  # "1,500,000": exact
     web_page.screenshot("report_deep_zoom_ticks")
     assert web_page.errors == []
+
+
+@pytest.mark.browser
+def test_x_ticks_name_their_steps_exactly(web_page: Page, tmp_path: Path) -> None:
+    """regress2 finding 5: ticks at multiples of 2.5 or 25 were rounded ("10.3" at
+    10.25, "15.03k" at 15,025): labels that named steps the ticks are not at."""
+    path = tmp_path / "small.log"
+    with curvelog.EventLog(path, flush_every=0) as log:
+        for s in range(3000):
+            log.append(s, {"loss": 1.0 + (s % 7) / 10})
+    pg = _open(web_page, report_html([build_bundle(curvelog.read(path))]), tmp_path)
+    ticks = (
+        "() => [curvelogView.panels[0].u.axes[0]._splits, curvelogView.panels[0].u.axes[0]._values]"
+    )
+    splits, labels = pg.evaluate(ticks)
+    assert "1k" in labels and "2k" in labels  # short where short is exact
+    pg.evaluate("() => curvelogView.setRange(10, 14)")
+    pg.wait_for_function("() => curvelogView.panels[0].u.axes[0]._splits[0] >= 10")
+    splits, labels = pg.evaluate(ticks)
+    assert len(labels) > 2 and len(set(labels)) == len(labels)
+    assert [float(t.replace(",", "")) for t in labels] == splits
+    fmt = "([s, i]) => CurvelogDraw.fmtSteps(s, i)"
+    cases = {
+        ((15000, 15025, 15050, 15075, 15100), 25): [
+            "15,000",
+            "15,025",
+            "15,050",
+            "15,075",
+            "15,100",
+        ],
+        ((1000, 1002.5, 1005, 1007.5), 2.5): ["1,000.0", "1,002.5", "1,005.0", "1,007.5"],
+        ((120, 122.5, 125, 127.5), 2.5): ["120.0", "122.5", "125.0", "127.5"],
+        ((10, 10.25, 10.5, 10.75), 0.25): ["10.00", "10.25", "10.50", "10.75"],
+        ((0, 500, 1000, 1500), 500): ["0", "500", "1k", "1.5k"],
+        ((1_500_000, 1_500_250, 1_500_500), 250): ["1,500,000", "1,500,250", "1,500,500"],
+        ((0, 0.1, 0.2, 0.30000000000000004), 0.1): ["0", "0.1", "0.2", "0.3"],
+    }
+    for (s, incr), want in cases.items():
+        assert pg.evaluate(fmt, [list(s), incr]) == want, (s, incr)
+    assert web_page.errors == []

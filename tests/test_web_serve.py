@@ -681,6 +681,34 @@ def test_serve_unticks_a_drawn_log_that_is_deleted(web_page: Page, tmp_path: Pat
         srv.stop()
 
 
+@pytest.mark.browser
+def test_serve_drops_the_gone_note_when_the_run_comes_back(web_page: Page, tmp_path: Path) -> None:
+    """regress2 finding 6: a root moved away and back kept "no longer found" until a click."""
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    _write(tmp_path / "a" / "one.log", range(50), 1.0)
+    _write(tmp_path / "b" / "two.log", range(50), 2.0)
+    srv = Server([str(tmp_path / "a"), str(tmp_path / "b")])
+    note = "() => document.querySelector('div.cl-missing').textContent"
+    try:
+        pg = _open(web_page, srv)
+        pg.locator("input[data-run]:not(:checked)").click()  # both ticked
+        pg.wait_for_function("() => curvelogView.model.runs.length === 2", timeout=15_000)
+        (tmp_path / "b").rename(tmp_path / "b_away")
+        srv.app.state.store._scanned = 0.0
+        pg.wait_for_function(f"() => ({note})().includes('two.log')", timeout=30_000)
+        assert pg.evaluate(note) == "no longer found (deleted or moved): \u2068b/two.log\u2069"
+        (tmp_path / "b_away").rename(tmp_path / "b")
+        srv.app.state.store._scanned = 0.0
+        pg.wait_for_function("() => document.querySelectorAll('input[data-run]').length === 2")
+        pg.wait_for_function(f"() => ({note})() === ''", timeout=30_000)
+        assert pg.locator("li.cl-missing").count() == 0  # "skipped" went too
+        # a poll may ask for the gone run's tail before the list drops it: a 404
+        assert [e for e in web_page.errors if "status of 404" not in e] == []
+    finally:
+        srv.stop()
+
+
 def test_concurrent_first_requests_read_and_build_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -751,6 +779,51 @@ def test_serve_keeps_a_fast_log_light(web_page: Page, tmp_path: Path) -> None:
         finite = [v for v in held[1] if v is not None]
         assert min(finite) == y[np.isfinite(y)].min() and max(finite) == y[np.isfinite(y)].max()
         assert held[1][held[0].index(45_123)] is None  # the NaN kept
+        assert web_page.errors == []
+    finally:
+        log.close()
+        if srv is not None:
+            srv.stop()
+
+
+@pytest.mark.browser
+def test_serve_keeps_a_diverged_log_light_and_its_nan_run_one_event(
+    web_page: Page, tmp_path: Path
+) -> None:
+    """regress2 finding 4: a run NaN from step 3,000 on was never re-sampled (every NaN
+    kept: the page held every step) and its NaN run was cut into one event per poll."""
+    log = curvelog.EventLog(tmp_path / "nan.log", flush_every=0)
+    srv = None
+    try:
+        for s in range(1000):
+            log.append(s, {"loss": 10 / (1 + s)})
+        log.flush()
+        srv = Server([str(tmp_path)])
+        pg = _open(web_page, srv)
+        for k in range(8):  # 8 polls of 10,000 new steps each, NaN from 3,000
+            last = 1000 + 10_000 * (k + 1)
+            for s in range(last - 10_000, last):
+                log.append(s, {"loss": 10 / (1 + s) if s < 3000 else math.nan})
+            log.flush()
+            pg.wait_for_function(
+                f"() => {{ const xs = curvelogView.panels[0].u.data[0];"
+                f" return xs[xs.length - 1] === {last - 1}; }}",
+                timeout=15_000,
+            )
+        # re-sampled back under 8,000 once the poll's re-sampling lands
+        pg.wait_for_function(
+            "() => curvelogView.model.charts[0].series[0].x.length <= 8000", timeout=15_000
+        )
+        held = pg.evaluate(
+            "() => { const s = curvelogView.model.charts[0].series[0]; return [s.x, s.y]; }"
+        )
+        at = dict(zip(held[0], held[1], strict=True))
+        assert at[2999] == 10 / 3000 and at[3000] is None and at[80_999] is None
+        events = pg.evaluate(
+            "() => curvelogView.model.charts[0].events.map(e => [e.kind, e.step, e.last, e.count])"
+        )
+        assert events == [["nan", 3000, 80_999, 78_000]]  # one event, as a reload shows
+        assert pg.locator(".cl-ev").all_text_contents() == ["\u2716 NaN \u00d778,000"]
         assert web_page.errors == []
     finally:
         log.close()

@@ -40,7 +40,9 @@ def m4(y: FloatArray, columns: int, bad: IntArray | None = None) -> IntArray:
 
     M4 (Jugel et al. 2014): a line drawn through these points lights the same
     pixel rows in every column as the full line. Non-finite values are kept
-    (they are events) and never chosen as a minimum or maximum. ``bad``, the
+    (they are events) and never chosen as a minimum or maximum; a run of
+    consecutive NaN (or +inf, or -inf) is kept as its two ends, as the bundle's
+    sampling keeps it (its event carries the count). ``bad``, the
     sorted indices of the non-finite values if the caller knows them, spares
     a pass: then only the buckets that hold one are masked, and the others
     are reduced in place (~30 ms per 10M points, no copy).
@@ -62,8 +64,22 @@ def m4(y: FloatArray, columns: int, bad: IntArray | None = None) -> IntArray:
         ok = np.isfinite(sub)
         lo[rows] = np.where(ok, sub, np.inf).argmin(axis=1)
         hi[rows] = np.where(ok, sub, -np.inf).argmax(axis=1)
-    parts = [base, base + size - 1, lo + base, hi + base, np.arange(full, n, dtype=np.int64), bad]
+    ends = _run_ends(y, bad)
+    parts = [base, base + size - 1, lo + base, hi + base, np.arange(full, n, dtype=np.int64), ends]
     return np.unique(np.concatenate(parts))
+
+
+def _run_ends(y: FloatArray, bad: IntArray) -> IntArray:
+    """The first and last index of each run of consecutive non-finite values of one
+    kind (NaN, +inf, -inf) among ``bad``: what a chart needs to draw the run."""
+    if bad.size < 3:
+        return bad
+    v = y[bad]
+    kind = np.where(np.isnan(v), 0, np.where(v > 0, 1, 2))
+    joined = (np.diff(bad) == 1) & (np.diff(kind) == 0)  # bad[i] and bad[i + 1], one run
+    keep = np.ones(bad.size, dtype=bool)
+    keep[1:-1] = ~(joined[:-1] & joined[1:])  # inner: joined to both neighbours
+    return bad[keep]
 
 
 @dataclass
@@ -75,7 +91,7 @@ class Window:
     raw: int  # raw points in the range
     method: str  # "raw", "m4" or "auto"
     #: the NaN/inf events of the raw points (bundle form), for tails: a reduced
-    #: window keeps every non-finite point, but could join two runs of them
+    #: window keeps only the ends of a run of them, and could join two runs
     events: list[Any] = field(default_factory=list)
 
 

@@ -42,25 +42,32 @@
     return v === Math.round(v) ? String(v) : trimNum(v.toPrecision(3));
   }
 
-  /* the x ticks: as fmtStep while its digits tell ticks `incr` apart, else the
-   * exact steps ("1,499,995"), so a narrow zoom deep into a long run does not
-   * read "1.5M" at every tick */
+  /* the x ticks: as fmtStep where its short label names each tick exactly and
+   * tells the ticks apart, else the exact steps ("1,499,995", "15,025", "10.25"):
+   * a narrow zoom deep into a long run does not read "1.5M" at every tick, nor a
+   * tick at 15,025 "15.03k" */
   function fmtSteps(splits, incr) {
-    var top = 0, whole = true;
-    splits.forEach(function (v) {
+    var short = splits.map(fmtStep), ok = true;
+    splits.forEach(function (v, i) {
       if (v == null || !isFinite(v)) return;
-      top = Math.max(top, Math.abs(v));
-      if (v !== Math.round(v)) whole = false;
+      if (!near(shortValue(short[i]), v) || (i && short[i] === short[i - 1])) ok = false;
     });
-    if (!(incr > 0) || top === 0 || (top < 1e3 && whole)) return splits.map(fmtStep);
-    // the last digit fmtStep shows: 4 significant digits from 1k, 3 below
-    var digit = Math.pow(10, Math.floor(Math.log10(top)) - (top >= 1e3 ? 3 : 2));
-    if (incr >= digit * (1 - 1e-9)) return splits.map(fmtStep);
-    var dec = Math.max(0, Math.min(6, Math.ceil(-Math.log10(incr) - 1e-9)));
+    if (ok) return short;
+    var dec = 0; // the fewest decimals that name every tick exactly
+    while (dec < 6 && !splits.every(function (v) { return v == null || !isFinite(v) || near(Number(v.toFixed(dec)), v); })) dec++;
     return splits.map(function (v) {
       return v == null || !isFinite(v) ? "" : v.toLocaleString("en-US", { minimumFractionDigits: dec, maximumFractionDigits: dec });
     });
   }
+
+  /* the value a fmtStep label names ("15.03k": 15030) */
+  function shortValue(label) {
+    var mult = { k: 1e3, M: 1e6, G: 1e9, T: 1e12 }[label.slice(-1)];
+    return mult ? parseFloat(label.slice(0, -1)) * mult : parseFloat(label);
+  }
+
+  /* equal but for float rounding (a split uPlot computed as 0.30000000000000004) */
+  function near(a, b) { return Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b)); }
 
   function trimNum(s) {
     if (s.indexOf("e") >= 0) {

@@ -12,7 +12,7 @@
    * kept) back to LIVE_N by the server: a fast log must not grow the page's arrays,
    * and the redraw each poll costs, without bound */
   var LIVE_MAX = 8000, LIVE_N = 2000;
-  var state = { runs: [], missing: [], selected: [], view: null, model: null, base: null, zoomSeq: 0, polling: false, thinning: false };
+  var state = { runs: [], missing: [], gone: [], selected: [], view: null, model: null, base: null, zoomSeq: 0, polling: false, thinning: false };
 
   function api(path, params) {
     var q = new URLSearchParams(params || {}).toString();
@@ -46,6 +46,7 @@
       box.checked = state.selected.indexOf(r.id) >= 0;
       box.setAttribute("data-run", r.id);
       box.addEventListener("change", function () {
+        state.gone = [];
         state.noteEl.textContent = "";
         if (box.checked) state.selected.push(r.id);
         else state.selected = state.selected.filter(function (x) { return x !== r.id; });
@@ -80,8 +81,12 @@
       state.selected = state.selected.filter(function (id) { return known.has(id); });
       if (first && !state.selected.length && body.runs.length) state.selected = [body.runs[0].id];
       renderRuns();
+      // the note names the runs unticked as gone until they are listed again
+      var listed = new Set(body.runs.map(function (r) { return r.label; }));
+      state.gone = state.gone.concat(gone.map(function (id) { return { id: id, label: labels.get(id) || id }; }))
+        .filter(function (g) { return !known.has(g.id) && !listed.has(g.label); });
+      state.noteEl.textContent = state.gone.length ? "no longer found (deleted or moved): " + state.gone.map(function (g) { return D.isolated(g.label); }).join(", ") : "";
       if (!gone.length) return;
-      state.noteEl.textContent = "no longer found (deleted or moved): " + gone.map(function (id) { return D.isolated(labels.get(id) || id); }).join(", ");
       return loadModel();
     });
   }
@@ -128,8 +133,11 @@
   }
 
   /* the same for the NaN/inf marks of one series: those past `after` are the tail's
-   * (a run of them that went on past `after` was written again: cut at `after`) */
-  function spliceEvents(chart, run, metric, after, add) {
+   * (a run of them that went on past `after` was written again: cut at `after`).
+   * `prev` is the step of the line's last point up to `after`, `first` the tail's
+   * first: a run that ends at `prev` and goes on from `first` (a diverged run
+   * followed live) stays one event, as a reloaded page shows it */
+  function spliceEvents(chart, run, metric, after, add, prev, first) {
     var mine = function (e) { return e.run === run && e.metric === metric; };
     var key = function (evs) { return JSON.stringify(evs.filter(mine)); };
     var before = key(chart.events);
@@ -137,7 +145,11 @@
     chart.events.forEach(function (e) {
       if (mine(e) && e.last > after) { e.count = Math.min(e.count, after - e.step + 1); e.last = after; }
     });
-    add.forEach(function (e) {
+    add.forEach(function (e, i) {
+      var on = i === 0 && prev != null && e.step === first && chart.events.filter(function (o) {
+        return mine(o) && o.kind === e.kind && o.last === prev;
+      })[0];
+      if (on) { on.last = e.last; on.count += e.count; return; }
       chart.events.push({ kind: e.kind, step: e.step, last: e.last, count: e.count, run: run, metric: metric });
     });
     return key(chart.events) !== before;
@@ -169,10 +181,11 @@
         m.charts.forEach(function (c, ci) {
           c.series.forEach(function (s, si) {
             if (s.run !== k) return;
-            var add = t.series[s.metric] || NONE;
-            if (splice(state.base[ci][si], after, add)) grew = true;
+            var add = t.series[s.metric] || NONE, base = state.base[ci][si];
+            var p = after == null ? 0 : upperBound(base.x, after), prev = p ? base.x[p - 1] : null;
+            if (splice(base, after, add)) grew = true;
             splice(s, after, add);
-            if (spliceEvents(c, k, s.metric, after, add.events || [])) marked = true;
+            if (spliceEvents(c, k, s.metric, after, add.events || [], prev, add.x[0])) marked = true;
           });
           if (t.best) {
             c.stars.forEach(function (st) {
@@ -219,6 +232,7 @@
       results.forEach(function (r) {
         if (!r || !r.w.x.length) return;
         var base = state.base[r.ci][r.si], i = upperBound(base.x, r.w.x[r.w.x.length - 1]);
+        if (r.w.x.length >= i) return; // not smaller than what it would replace
         state.base[r.ci][r.si] = { x: r.w.x.concat(base.x.slice(i)), y: r.w.y.concat(base.y.slice(i)) };
       });
       resample(state.view, state.view.zoom, ++state.zoomSeq, "m4"); // the lines drawn, from the new base
