@@ -83,11 +83,14 @@ def test_cpu_tensors_are_kept_detached_and_read_at_flush(tmp_path: Path) -> None
     assert run.series("b").values.tolist() == [1.0]
 
 
-@pytest.mark.parametrize("bad", ["vector", "complex"])
+@pytest.mark.parametrize("bad", ["vector", "complex", "meta"])
 def test_tensors_that_are_no_real_scalar_are_refused_on_append(tmp_path: Path, bad: str) -> None:
+    """A 0-d tensor on the "meta" device (a shape, no data) was kept like a device
+    tensor and recorded as NaN at the flush; it is refused like any other no-number."""
     torch = real_torch()
     good = torch.tensor(1.0)
-    value = torch.ones(3) if bad == "vector" else torch.tensor(1 + 2j)
+    value = {"vector": torch.ones(3), "complex": torch.tensor(1 + 2j),
+             "meta": torch.empty((), device="meta")}[bad]  # fmt: skip
     with EventLog(tmp_path / "x.log", strict=True) as log:
         log.append(0, x=good)  # the tensor class is known to the inline check from here on
         with pytest.raises(MetricTypeError, match="torch.Tensor"):

@@ -74,7 +74,9 @@ def admit(metrics: Mapping[str, Any], adm: Admission, policy: _Policy) -> dict[s
             adm.numbers.add(kind)
             out[name] = v
         elif kind in adm.tensors or _is_torch_tensor(v):
-            if v.dim() != 0 or v.is_complex():  # one element converts; others are no number
+            # one element converts; others are no number, nor is a tensor on the "meta"
+            # device (a shape without data: it was kept, then recorded as NaN at flush)
+            if v.dim() != 0 or v.is_complex() or getattr(v, "is_meta", False):
                 if (got := policy.one(name, v)) is not None:
                     out[name] = got
                 continue
