@@ -193,11 +193,19 @@ def atomic_write_bytes(
         f.write(data)
 
 
-def path_text(path: str) -> str:
-    """A path (or a part of one) as text that a bundle, a font and a web page can
-    hold: bytes of a file name that are not UTF-8 (legal on Linux; Python keeps
-    them as lone surrogates) become U+FFFD."""
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+def path_text(text: str) -> str:
+    """A path (or a part of one, or any text from the user) as text that UTF-8, a
+    bundle, a font and a web page can hold: bytes of a file name that are not
+    UTF-8 (legal on Linux; Python keeps them as lone surrogates) become U+FFFD,
+    as does any other lone surrogate (a cut emoji)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:  # bytes a file name held: one U+FFFD per byte that is not UTF-8
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
 
 
 class Sha256Job:

@@ -142,10 +142,14 @@ class ImportedRun:
     damage: list[EventFileDamage] = field(default_factory=list)
     #: points not imported (see `EventFileRead.dropped`)
     dropped: int = 0
-    #: False for a run of several that holds no scalar point (or no readable
-    #: record): no log was written for it, and ``skipped`` says why
-    written: bool = True
+    #: why no log was written for this run, one of several: it holds no scalar
+    #: point, or no readable record; "" when its log was written
     skipped: str = ""
+
+    @property
+    def written(self) -> bool:
+        """Whether this run's log was written (see ``skipped``)."""
+        return not self.skipped
 
 
 def _read_run(
@@ -201,7 +205,7 @@ def _write_run(
     if why:
         if not several:
             raise PathError(source, error)
-        return ImportedRun(source, dst, files, 0, 0, (), damage, dropped, False, why)
+        return ImportedRun(source, dst, files, 0, 0, (), damage, dropped, skipped=why)
     if best is not None and best not in cols:
         raise MetricNotFoundError(source, best, list(cols))
     config = {"imported_from": os.path.basename(os.path.abspath(source)), "format": "tensorboard"}

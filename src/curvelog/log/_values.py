@@ -27,6 +27,7 @@ from typing import Any, Final, cast
 
 import numpy as np
 
+from .._fs import path_text
 from ..errors import (
     ConfigError,
     MetricNameError,
@@ -267,30 +268,17 @@ def _plain_config(config: Any, where: str) -> dict[str, Any]:
     return plain
 
 
-def _utf8(text: str) -> str:
-    """``text`` as UTF-8 can hold it: a lone surrogate (``os.fsdecode`` of a file
-    name that is not UTF-8, a cut emoji) becomes U+FFFD; msgpack refused the
-    whole record with a bare ``UnicodeEncodeError``."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        try:  # bytes a file name held: one U+FFFD per byte that is not UTF-8
-            return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        except UnicodeEncodeError:
-            return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    return text
-
-
 def _plain(value: Any) -> Any:
-    """A msgpack-safe copy of user metadata (config, chart metadata)."""
+    """A msgpack-safe copy of user metadata (config, chart metadata); text that is
+    not valid UTF-8 (which msgpack refused, with the whole record) gets U+FFFD."""
     if isinstance(value, str):
-        return _utf8(str.__str__(value))
+        return path_text(str.__str__(value))
     if value is None or isinstance(value, (bool, int, float, bytes)):
         if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
             return str(value)
         return value
     if isinstance(value, Mapping):
-        return {_utf8(str(k)): _plain(v) for k, v in value.items()}
+        return {path_text(str(k)): _plain(v) for k, v in value.items()}
     if isinstance(value, tuple) and hasattr(value, "_asdict"):  # a NamedTuple: its fields
         return _plain(value._asdict())
     if isinstance(value, (list, tuple, set, frozenset, deque)):
@@ -309,4 +297,4 @@ def _plain(value: Any) -> Any:
         return _plain(value.model_dump())
     if hasattr(value, "_get_kwargs") or isinstance(value, SimpleNamespace):  # argparse's too
         return {k: _plain(v) for k, v in vars(value).items()}
-    return _utf8(str(value))
+    return path_text(str(value))

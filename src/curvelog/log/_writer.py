@@ -12,7 +12,6 @@ raw 8 bytes of each number.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -489,10 +488,10 @@ class EventLog:
                 if not self._mark.ended:
                     _side.write_end_locked(self, reason)
                 os.fsync(self._fd)
-            except BaseException:
+            except BaseException as e:
                 if not self._mark.ended:  # still open: the rows appended meanwhile wait
                     self._seal(False)
-                elif isinstance(sys.exc_info()[1], OSError):
+                elif isinstance(e, OSError):
                     self._release()
                 raise
             self._release()
