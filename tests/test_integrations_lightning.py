@@ -250,3 +250,46 @@ def test_a_training_epoch_monitor_marks_the_checkpoints_epoch(tmp_path: Path) ->
     assert Path(ckpt.best_model_path).name == f"epoch=3-step={4 * BATCHES}.ckpt"
     assert run.best is not None and run.best.step == 4 * BATCHES - 1
     assert run.best.value == pytest.approx(float(ckpt.best_model_score))
+
+
+class StepAndEpoch(Tiny):
+    """Logs its monitored values with both on_step and on_epoch: Lightning forks
+    them into ``<name>_step`` and ``<name>_epoch`` for its loggers."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        x, y = batch
+        loss = torch.nn.functional.mse_loss(self.net(x), y)
+        self.log("train_mse", loss, on_step=True, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        loss = torch.nn.functional.mse_loss(self.net(x), y)
+        self.log("val_loss", loss, on_step=True, on_epoch=True)
+
+
+@pytest.mark.parametrize(("monitor", "sanity"), [("train_mse", 0), ("val_loss", 2)])
+def test_a_monitor_logged_on_step_and_on_epoch_is_the_epoch_value(
+    tmp_path: Path, monitor: str, sanity: int
+) -> None:
+    ckpt = L.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor=monitor,
+                                       filename="{epoch}-{step}")  # fmt: skip
+    trainer = L.Trainer(
+        max_epochs=4, logger=CurvelogLogger(tmp_path / "run.log"),
+        callbacks=[CurvelogCallback(), ckpt], enable_progress_bar=False,
+        enable_model_summary=False, accelerator="cpu", default_root_dir=tmp_path,
+        log_every_n_steps=4, num_sanity_val_steps=sanity,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    trainer.fit(StepAndEpoch(), _loader(BATCHES, 1), _loader(VAL_BATCHES, 2))
+    run = curvelog.read(tmp_path / "run.log")
+    epoch = run.series(f"{monitor}_epoch")
+    assert epoch.steps.tolist() == [(e + 1) * BATCHES - 1 for e in range(4)]
+    # ModelCheckpoint's "<monitor>" is the epoch value: the objective is what loggers get
+    score = float(ckpt.best_model_score)
+    best_epoch = int(np.flatnonzero(np.isclose(epoch.values, score))[0])
+    assert Path(ckpt.best_model_path).name.startswith(f"epoch={best_epoch}-")
+    assert run.best is not None and run.best.source == "marked"
+    assert run.best.metric == f"{monitor}_epoch"
+    assert run.best.step == (best_epoch + 1) * BATCHES - 1
+    assert run.best.value == pytest.approx(score)

@@ -77,6 +77,11 @@ class CurvelogLogger(Logger):  # type: ignore[misc,unused-ignore]
         #: names CurvelogCallback recorded at ``_batch_step`` (not written twice)
         self._batch_step = -1
         self._batch_names: frozenset[str] = frozenset()
+        #: the checkpoint's monitor, the name it reaches loggers as once known
+        #: (`_learn_objective`), and whether it gave the objective (`_adopt_checkpoint`)
+        self._monitor: str | None = None
+        self._monitor_as: str | None = None
+        self._adopted = False
 
     # ------------------------------------------------------------ Logger API
 
@@ -129,6 +134,8 @@ class CurvelogLogger(Logger):  # type: ignore[misc,unused-ignore]
         elif saved != path:
             return
         self._seen_paths.add(path)
+        if monitor == self._monitor and self._monitor_as is not None:
+            monitor = self._monitor_as  # logged on_step and on_epoch: "<monitor>_epoch"
         step = self._pending_epoch_step(monitor)
         if step is None:
             # ModelCheckpoint saves right after the monitored value was logged.
@@ -178,12 +185,37 @@ class CurvelogLogger(Logger):  # type: ignore[misc,unused-ignore]
 
     def _adopt_checkpoint(self, trainer: pl.Trainer) -> None:
         """Take ``best``/``mode`` from the trainer's ModelCheckpoint unless given."""
+        cb = trainer.checkpoint_callback
+        if not isinstance(cb, ModelCheckpoint) or cb.monitor is None:
+            return
+        self._monitor = cb.monitor
         if self._explicit_best or self.run.opened:
             return
-        cb = trainer.checkpoint_callback
-        if isinstance(cb, ModelCheckpoint) and cb.monitor is not None:
-            self.run.best = cb.monitor
-            self.run.mode = "max" if cb.mode == "max" else "min"
+        self._adopted = True
+        self.run.best = cb.monitor
+        self.run.mode = "max" if cb.mode == "max" else "min"
+
+    def _learn_objective(self, trainer: pl.Trainer) -> None:
+        """The name the checkpoint's monitor reaches loggers as, learnt once it is logged.
+
+        A value logged with both ``on_step`` and ``on_epoch`` reaches loggers
+        only as ``<name>_step`` and ``<name>_epoch``, and the checkpoint's
+        ``<name>`` is the epoch value. Lightning tells how a name is logged
+        only once ``self.log`` ran, so this looks at every training and
+        validation batch (the sanity check's included) until it knows. Learnt
+        before the log opens, it is also the objective; a monitor first
+        logged after that (a validation with ``num_sanity_val_steps=0``)
+        keeps its plain name as the objective: the best checkpoint's step is
+        still marked, but the log holds no value of that name to show.
+        """
+        if self._monitor is None or self._monitor_as is not None:
+            return
+        name = _logged_as(trainer, self._monitor)
+        if name is None:
+            return
+        self._monitor_as = name
+        if self._adopted and not self.run.opened:
+            self.run.best = name
 
 
 class CurvelogCallback(Callback):  # type: ignore[misc,unused-ignore]
@@ -240,11 +272,17 @@ class CurvelogCallback(Callback):  # type: ignore[misc,unused-ignore]
             values[self.loss_name] = self._acc
             self._acc = None
         values.update(_step_values(trainer))
+        logger._learn_objective(trainer)
         step = loop._batches_that_stepped
         logger._batch_step = step
         logger._batch_names = frozenset(values)
         logger._last_step.update(dict.fromkeys(values, step))
         logger.run.append(step, values)
+
+
+    def on_validation_batch_end(self, trainer: pl.Trainer, *args: Any, **kwargs: Any) -> None:
+        if self._logger is not None:
+            self._logger._learn_objective(trainer)
 
 
 def _step_values(trainer: pl.Trainer) -> dict[str, Any]:
@@ -281,3 +319,17 @@ def _epoch_names(trainer: pl.Trainer) -> set[str]:
         if meta.on_epoch and meta.logger:
             out.add(results._forked_name(metric, False)[1])
     return out
+
+
+def _logged_as(trainer: pl.Trainer, name: str) -> str | None:
+    """The name ``self.log(name, ...)``'s epoch value reaches loggers under: ``name`` or,
+    logged with both ``on_step`` and ``on_epoch``, ``name_epoch``; None if the running
+    loop has not logged ``name`` (yet)."""
+    results = getattr(trainer, "_results", None)
+    if results is None:
+        return None
+    for _, metric in results.valid_items():
+        plain, forked = results._forked_name(metric, False)
+        if plain == name and metric.meta.logger:
+            return forked
+    return None
