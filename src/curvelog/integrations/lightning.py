@@ -279,7 +279,6 @@ class CurvelogCallback(Callback):  # type: ignore[misc,unused-ignore]
         logger._last_step.update(dict.fromkeys(values, step))
         logger.run.append(step, values)
 
-
     def on_validation_batch_end(self, trainer: pl.Trainer, *args: Any, **kwargs: Any) -> None:
         if self._logger is not None:
             self._logger._learn_objective(trainer)
