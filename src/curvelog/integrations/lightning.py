@@ -330,5 +330,5 @@ def _logged_as(trainer: pl.Trainer, name: str) -> str | None:
     for _, metric in results.valid_items():
         plain, forked = results._forked_name(metric, False)
         if plain == name and metric.meta.logger:
-            return forked
+            return str(forked)
     return None
