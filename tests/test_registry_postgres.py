@@ -541,7 +541,8 @@ def test_a_database_indexing_another_registry_is_refused(
     other = Registry(tmp_path / "other", index=url)
     with pytest.raises(RegistryIndexError, match="holds the index of registry"):
         other.new_version(KEY)
-    assert not (tmp_path / "other" / KEY).exists()
+    # refused before anything is made: not even the folder (nor its lock file)
+    assert not (tmp_path / "other").exists()
 
 
 def test_filing_a_bundle_never_takes_over_another_registrys_database(
@@ -554,8 +555,7 @@ def test_filing_a_bundle_never_takes_over_another_registrys_database(
     other = Registry(tmp_path / "other", index=url)
     with pytest.raises(RegistryIndexError, match="holds the index of registry"):
         other.file_bundle(KEY, {**BUNDLE, "run": {"run_id": "r3"}})
-    assert not (tmp_path / "other" / KEY).exists()
-    assert not (tmp_path / "other" / "index.postgresql").exists()
+    assert not (tmp_path / "other").exists()
     assert [r[0] for r in db_rows(pg, schema)] == [1, 2]
     assert_consistent(pg, schema, reg.root)
 

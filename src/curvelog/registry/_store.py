@@ -229,6 +229,8 @@ class Registry:
         """
         if self._pg is not None:
             self._pg.ping()  # unreachable: the clear error before anything is made
+            if not self.root.exists():  # a refused database (another registry's) makes no folder
+                self._pg.exists()
         self._ensure_root()
         self._check_own_files()
         if self._pg is None and (self.root / MARKER_FILE).is_file():
