@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,28 @@ def test_resume_with_initial_epoch_continues_the_steps(tmp_path: Path) -> None:
     np.testing.assert_allclose(
         val_loss.values, first.history["val_loss"] + second.history["val_loss"], rtol=1e-6
     )
+
+
+def test_resume_of_unknown_length_continues_after_the_logs_last_step(tmp_path: Path) -> None:
+    # A generator has no length: Keras gives no steps-per-epoch, so the resumed
+    # steps cannot be initial_epoch * steps; they go on after the earlier session's.
+    data, model = _data(BATCHES * BATCH, 1), _model()
+    model.fit(*data, batch_size=BATCH, epochs=2, verbose=0, shuffle=False,
+              callbacks=[CurvelogCallback(tmp_path / "run.log")])  # fmt: skip
+    x, y = data
+
+    def batches() -> Any:
+        for i in range(BATCHES):
+            yield x[i * BATCH : (i + 1) * BATCH], y[i * BATCH : (i + 1) * BATCH]
+
+    cb = CurvelogCallback(tmp_path / "run.log")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "your input ran out of data"
+        model.fit(batches(), epochs=3, initial_epoch=2, verbose=0, callbacks=[cb])
+    run = curvelog.read(tmp_path / "run.log")
+    assert len(run.sessions) == 2
+    assert run.sessions[1].first_step == 2 * BATCHES
+    assert run.series("train/loss").steps.tolist() == list(range(3 * BATCHES))
 
 
 class _Boom(keras.callbacks.Callback):  # type: ignore[misc]

@@ -164,10 +164,12 @@ class CurvelogCallback(keras.callbacks.Callback):  # type: ignore[misc,unused-ig
             self._first_epoch = False
             # fit(initial_epoch=N) resumes at epoch N: its first batch is step
             # N * steps-per-epoch, as in an uninterrupted fit, not step 0 (which
-            # would overwrite the earlier session's epochs).
+            # would overwrite the earlier session's epochs). A dataset of unknown
+            # length gives no steps-per-epoch: the steps go on after the log's last.
             steps = (self.params or {}).get("steps")
-            if epoch > 0 and steps:
-                self._step = max(self._step, epoch * int(steps))
+            if epoch > 0:
+                start = epoch * int(steps) if steps else _after_last_step(self.run.path)
+                self._step = max(self._step, start)
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self._batch, self._k = batch, 0
@@ -297,3 +299,11 @@ def _monitor_mode(model: Any, monitor: str) -> Literal["min", "max"]:
             if metric.name == name and hasattr(metric, "_direction"):
                 mode = "max" if metric._direction == "up" else "min"
     return mode if mode is not None else _guess_mode(monitor)
+
+
+def _after_last_step(path: str) -> int:
+    """The step after the last one the log's earlier sessions wrote (0 if none)."""
+    from ..log import read
+
+    last = [s.last_step for s in read(path).sessions if s.last_step is not None]
+    return max(last) + 1 if last else 0
