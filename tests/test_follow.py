@@ -106,3 +106,50 @@ def test_follow_ignores_an_earlier_dead_session_but_waits_for_the_latest(tmp_pat
     reader.join(timeout=10)
     assert not reader.is_alive()
     assert got == [101]
+
+
+def test_tail_until_closed_ends_when_the_writer_dies_and_says_so(tmp_path: Path) -> None:
+    # A writer killed while tail waits for its close: nothing will ever close the
+    # session, so waiting would hang a script that waits for training to end.
+    path = tmp_path / "run.log"
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(WRITER), str(path)], stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    tail = subprocess.Popen(
+        [sys.executable, "-m", "curvelog", "tail", str(path), "--until-closed", "--poll", "0.05",
+         "-n", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert tail.stdout is not None
+        assert tail.stdout.readline().split()[0] == "99"
+        time.sleep(0.5)
+        assert tail.poll() is None  # a live writer that writes nothing is waited for
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+        out, err = tail.communicate(timeout=30)
+    finally:
+        for p in (tail, child):
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        if child.stdout is not None:
+            child.stdout.close()
+    assert tail.returncode == 1, err
+    assert err.strip() == (
+        f"{path}: the writer stopped without closing the log (killed or crashed; session 0)"
+    )
+
+
+def test_follow_until_closed_ends_on_a_dead_session(tmp_path: Path) -> None:
+    path = tmp_path / "run.log"
+    _killed_writer(path)
+    got: list[int] = []
+    reader = threading.Thread(
+        target=lambda: got.extend(r[0] for r in follow(path, last=1, poll=0.02, until_closed=True))
+    )
+    reader.start()
+    reader.join(timeout=10)
+    assert not reader.is_alive() and got == [99]

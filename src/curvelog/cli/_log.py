@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from typing import Any
 
 import click
@@ -170,7 +172,8 @@ def export(log: str, output: str, wide: bool, fmt: str | None, force: bool) -> N
 @click.option("--metrics", default=None, help="Comma-separated metrics to show (default: all).")
 @click.option("-f/-F", "--follow/--no-follow", default=True, show_default=True,
               help="Keep printing rows as the writer appends them (Ctrl-C to stop).")  # fmt: skip
-@click.option("--until-closed", is_flag=True, help="Stop when the writer closes the log.")
+@click.option("--until-closed", is_flag=True,
+              help="Stop when the writer closes the log; exit 1 if it died without closing it.")  # fmt: skip
 @click.option("--poll", default=0.5, show_default=True, type=Seconds(min=0.01, max=3600),
               help="Seconds between polls.")  # fmt: skip
 def tail(
@@ -198,7 +201,16 @@ def tail(
             cells = "  ".join(f"{k}={_fmt_value(v)}" for k, v in shown.items())
             click.echo(f"{step:>10,}  {stamp}  {cells}")
     except KeyboardInterrupt:  # the normal way to stop following
-        pass
+        return
+    if until_closed and follow:
+        from ..log import read
+
+        run = read(log, times=False)
+        if run.sessions and not run.sessions[-1].closed and not run.live:
+            # what a script waiting for the end of training must not take for success
+            click.echo(f"{log}: the writer stopped without closing the log (killed or "
+                       f"crashed; session {run.sessions[-1].index})", err=True)  # fmt: skip
+            sys.exit(1)
     if wanted is not None and not follow and lines and not seen:
         # a typo must not look like a run that logged nothing (following, a metric
         # may still appear, and -n 0 shows no row on purpose); a sparse metric

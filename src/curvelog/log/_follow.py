@@ -13,7 +13,7 @@ from ..errors import (
 from . import _format
 from ._chunk import _rows_of, _rows_of_decoded
 from ._format import FILE_MAGIC, Damage, Frame
-from ._reader import _check_signature
+from ._reader import _check_signature, _writer_active
 from ._rowblock import RowFrames
 
 
@@ -32,7 +32,11 @@ def follow(
     (a torn tail) is waited for,
     never decoded; corrupt stretches are skipped. With ``until_closed`` the
     iterator ends once the latest session has written its end record, even
-    when an earlier session died without one (a crash, then a resume).
+    when an earlier session died without one (a crash, then a resume), and
+    also once no writer holds the file and two polls in a row found nothing
+    new: the writer died without closing it (``kill -9``, out of memory), and
+    nothing will close it. (The second poll reads an end record written
+    between the first one's read and its look at the lock.)
     """
     path = os.fspath(path)
     raw = read_bytes(path)
@@ -44,6 +48,7 @@ def follow(
     small = RowFrames()  # the rows of small flushes (#12)
     backlog = [row for f in frames for row in _new_rows(f, seen, small)]
     yield from backlog[-last:] if last > 0 else []
+    quiet = 0  # polls in a row that found nothing new and no writer
     while watch and not (until_closed and latest[1]):
         time.sleep(poll)
         try:
@@ -53,7 +58,12 @@ def follow(
         except OSError as e:
             raise PathError(path, f"cannot read any more ({e.strerror or e})") from None
         if not chunk:
+            if until_closed:
+                quiet = 0 if _writer_active(path) else quiet + 1
+                if quiet >= 2:
+                    return  # the writer died: the session will never close
             continue
+        quiet = 0
         frames, damage = _format.scan(chunk, 0)
         for f in frames:
             yield from _new_rows(f, seen, small)
