@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-
 from typing import Any
 
 import click
@@ -173,7 +172,7 @@ def export(log: str, output: str, wide: bool, fmt: str | None, force: bool) -> N
 @click.option("-f/-F", "--follow/--no-follow", default=True, show_default=True,
               help="Keep printing rows as the writer appends them (Ctrl-C to stop).")  # fmt: skip
 @click.option("--until-closed", is_flag=True,
-              help="Stop when the writer closes the log; exit 1 if it died without closing it.")  # fmt: skip
+              help="Stop when the writer closes the log (exit 1: it died without).")  # fmt: skip
 @click.option("--poll", default=0.5, show_default=True, type=Seconds(min=0.01, max=3600),
               help="Seconds between polls.")  # fmt: skip
 def tail(
