@@ -78,6 +78,49 @@ def test_export_long_and_wide(log_path: Path, tmp_path: Path, ext: str) -> None:
     assert wide.filter(pl.col("step") == 150)["train/loss"].item() == 9.0  # latest wins
 
 
+@pytest.mark.parametrize("ext", ["csv", "parquet"])
+def test_export_all_writes_keeps_what_a_resume_wrote_again_and_round_trips(
+    tmp_path: Path, ext: str
+) -> None:
+    log = tmp_path / "r.log"
+    with curvelog.EventLog(log, flush_every=0) as lg:
+        for s in range(6):
+            lg.append(s, loss=10.0 + s, lr=0.1)
+        lg.append(5, acc=0.5)  # a metric first seen late, at a step written before
+    with curvelog.EventLog(log, flush_every=0) as lg:  # resumed from step 3's checkpoint
+        for s in range(3, 8):
+            lg.append(s, loss=float(s))
+    out = tmp_path / f"w.{ext}"
+    result = invoke("export", str(log), "-o", str(out), "--all-writes")
+    assert result.stderr == f"{out}: 18 rows, 3 metrics\n"  # type: ignore[attr-defined]
+    df = pl.read_csv(out) if ext == "csv" else pl.read_parquet(out)
+    assert df.columns == ["step", "time", "metric", "value"]
+    got = list(zip(df["step"], df["metric"], df["value"], strict=True))
+    first = [(s, m, v) for s in range(6) for m, v in (("loss", 10.0 + s), ("lr", 0.1))]
+    assert got == [*first, (5, "acc", 0.5), *((s, "loss", float(s)) for s in range(3, 8))]
+    assert df["time"].is_sorted()  # file order: the order the values were written
+    run = curvelog.read(log)
+    assert len(run.data) == 8 + 6 + 1  # the latest write of each step only
+    if ext == "csv":  # and back: the same run, its resume included
+        back = tmp_path / "back.log"
+        invoke("import", "csv", str(out), "-o", str(back))
+        again = curvelog.read(back)
+        assert len(again.segments) == len(run.segments) == 2
+        assert again.writes.drop("time").equals(run.writes.drop("time"))
+
+
+def test_export_all_writes_is_for_the_long_table(log_path: Path, tmp_path: Path) -> None:
+    for extra in (["--wide"], ["--format", "tensorboard"]):
+        result = CliRunner().invoke(
+            cli, ["export", str(log_path), "-o", str(tmp_path / "o.csv"), "--all-writes", *extra]
+        )
+        assert result.exit_code == 2 and result.stderr == (
+            "Error: --all-writes is for the long table (step,time,metric,value): "
+            "a wide table and TensorBoard hold one value per step\n"
+        )
+    assert not (tmp_path / "o.csv").exists()
+
+
 @pytest.mark.parametrize("every", [1, 2])
 def test_export_wide_refuses_a_metric_named_step(tmp_path: Path, every: int) -> None:
     """A metric named ``step`` (an optimizer's counter) replaced the step column of a

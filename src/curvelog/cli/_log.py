@@ -135,15 +135,28 @@ def _fmt_skipped(skipped: dict[str, Any]) -> str:
               help="Default: from the output's extension. tensorboard writes an event file "
               "(float64 scalars) into the folder -o.")  # fmt: skip
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
-def export(log: str, output: str, wide: bool, fmt: str | None, force: bool) -> None:
-    """Export every recorded value as CSV or Parquet (through polars), or for TensorBoard.
+@click.option("--all-writes", is_flag=True,
+              help="Every value appended, in the order written, also those a resume wrote "
+              "again (default: each step's latest write, as charts show it).")  # fmt: skip
+def export(
+    log: str, output: str, wide: bool, fmt: str | None, force: bool, all_writes: bool
+) -> None:
+    """Export the recorded values as CSV or Parquet (through polars), or for TensorBoard.
+
+    Each metric's latest write of each step, as charts show it; --all-writes
+    keeps every write (a resume's re-run steps too), which `import csv` turns
+    back into the same run.
 
     \b
     Example:
         curvelog export runs/exp1/run.log -o run.parquet
         curvelog export runs/exp1/run.log -o run.csv --wide
+        curvelog export runs/exp1/run.log -o writes.csv --all-writes
         curvelog export runs/exp1/run.log --format tensorboard -o tb/exp1
     """
+    if all_writes and (wide or fmt == "tensorboard"):
+        raise UserError("--all-writes is for the long table (step,time,metric,value): "
+                        "a wide table and TensorBoard hold one value per step")  # fmt: skip
     if fmt == "tensorboard":
         _export_tensorboard(log, output, wide, force)
         return
@@ -152,7 +165,7 @@ def export(log: str, output: str, wide: bool, fmt: str | None, force: bool) -> N
     from ..log import read
 
     run = read(log)
-    rows = run.export(output, wide=wide, force=force)
+    rows = run.export(output, wide=wide, force=force, all_writes=all_writes)
     for d in run.damage:
         click.echo(f"Warning: {log}: {d.describe()}", err=True)
     click.echo(f"{output}: {_count(rows, 'row')}, {_count(len(run.metrics), 'metric')}", err=True)

@@ -237,8 +237,15 @@ class Run:
     @cached_property
     def data(self) -> pl.DataFrame:
         """Long table: ``step`` Int64, ``time`` Float64, ``metric`` Enum, ``value``
-        Float64, one row per point (`_tables.long_table`)."""
+        Float64, one row per point: each step's latest write, as charts show it
+        (`_tables.long_table`; `writes` has every write)."""
         return _tables.long_table(self)
+
+    @property
+    def writes(self) -> pl.DataFrame:
+        """Every value appended, in file order, also those a resume wrote again: the
+        long table's columns (`_tables.writes_table`); `data` has each step's latest."""
+        return _tables.writes_table(self)
 
     def wide(self) -> pl.DataFrame:
         """One row per step, one column per metric; null where a metric is absent
@@ -324,12 +331,18 @@ class Run:
         }
 
     def export(
-        self, out: str | os.PathLike[str], *, wide: bool = False, force: bool = False
+        self,
+        out: str | os.PathLike[str],
+        *,
+        wide: bool = False,
+        force: bool = False,
+        all_writes: bool = False,
     ) -> int:
-        """Write the data as CSV or Parquet (by extension), atomically; the rows
-        written. An existing file is never replaced without ``force``, and a
-        curvelog log never (`PathError`), whatever its name (`_tables.export`)."""
-        return _tables.export(self, out, wide=wide, force=force)
+        """Write `data` (or `wide`, or with ``all_writes`` `writes`) as CSV or Parquet
+        (by extension), atomically; the rows written. An existing file is never
+        replaced without ``force``, and a curvelog log never (`PathError`),
+        whatever its name (`_tables.export`)."""
+        return _tables.export(self, out, wide=wide, force=force, all_writes=all_writes)
 
     def _describe(self, d: Damage) -> str:
         if self.live and d.kind == "torn" and d.end == self.size:

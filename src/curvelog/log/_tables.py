@@ -51,6 +51,39 @@ def long_table(run: Run) -> pl.DataFrame:
     )
 
 
+def writes_table(run: Run) -> pl.DataFrame:
+    """Every write, in the order written: the long table's columns, one row per
+    value appended, also those a resume wrote again (which `long_table`, like the
+    charts, shows only at their latest write). In a row's order, metrics go in
+    order of first appearance, so ``import csv`` of its CSV gives the same run back,
+    resumes included.
+    """
+    import polars as pl
+
+    names = run.metrics
+    enum = pl.Enum(names)
+    n = len(run._steps)
+    rows, codes, values = [], [], []
+    for code, name in enumerate(names):
+        idx, vals = run._cols[name]
+        rows.append(np.arange(n, dtype=np.int64) if idx is None else idx.astype(np.int64))
+        codes.append(np.full(len(vals), code, dtype=np.uint32))
+        values.append(vals)
+    if not names:
+        return long_table(run)
+    row, code = np.concatenate(rows), np.concatenate(codes)
+    order = np.lexsort((code, row))  # by row (file order), then metric
+    row, code = row[order], code[order]
+    return pl.DataFrame(
+        {
+            "step": run._steps[row].astype(np.int64, copy=False),
+            "time": run._times[row],
+            "metric": pl.Series("metric", names, dtype=enum).gather(code),
+            "value": np.concatenate(values)[order],
+        }
+    )
+
+
 def wide_table(run: Run) -> pl.DataFrame:
     """One row per step, one column per metric; null where a metric is absent.
 
@@ -93,9 +126,15 @@ def wide_table(run: Run) -> pl.DataFrame:
 
 
 def export(
-    run: Run, out: str | os.PathLike[str], *, wide: bool = False, force: bool = False
+    run: Run,
+    out: str | os.PathLike[str],
+    *,
+    wide: bool = False,
+    force: bool = False,
+    all_writes: bool = False,
 ) -> int:
-    """Write the data as CSV or Parquet (by extension), atomically.
+    """Write the data as CSV or Parquet (by extension), atomically: the long table,
+    the wide one, or with ``all_writes`` every write (`writes_table`).
 
     An existing file is never replaced without ``force``, and a curvelog
     log never (`PathError`), whatever its name.
@@ -108,8 +147,10 @@ def export(
         raise PathError(out, "unknown export format; use a .csv or .parquet file name")
     if same_file(out, run.path):
         raise PathError(out, "is the log being exported; choose another output")
+    if wide and all_writes:
+        raise ValueError("a wide table holds one value per step: all_writes needs the long one")
     refuse_to_replace(out, "an export")
-    frame = wide_table(run) if wide else run.data
+    frame = wide_table(run) if wide else writes_table(run) if all_writes else run.data
     with atomic_path(out, overwrite=force) as tmp:
         try:
             if ext == ".csv":
