@@ -71,14 +71,14 @@ def writes_table(run: Run) -> pl.DataFrame:
         values.append(vals)
     if not names:
         return long_table(run)
-    row, code = np.concatenate(rows), np.concatenate(codes)
-    order = np.lexsort((code, row))  # by row (file order), then metric
-    row, code = row[order], code[order]
+    at, of = np.concatenate(rows), np.concatenate(codes)
+    order = np.lexsort((of, at))  # by row (file order), then metric
+    at, of = at[order], of[order]
     return pl.DataFrame(
         {
-            "step": run._steps[row].astype(np.int64, copy=False),
-            "time": run._times[row],
-            "metric": pl.Series("metric", names, dtype=enum).gather(code),
+            "step": run._steps[at].astype(np.int64, copy=False),
+            "time": run._times[at],
+            "metric": pl.Series("metric", names, dtype=enum).gather(of),
             "value": np.concatenate(values)[order],
         }
     )
