@@ -28,6 +28,8 @@ FORBIDDEN: dict[str, set[str]] = {
     "errors": {"*"},
     "_fs": {"*"} - {"errors"},
     "_json": {"*"} - {"errors", "_fs"},
+    # the one rule for which way is better by a metric's name (writer, importers, analysis)
+    "_goals": {"*"},
     # bytes on disk, and points chosen: neither knows the other nor anything above
     "log": {"sampling", "bundle", "curvelog"} | _ABOVE_BUNDLE,
     "sampling": {"log", "bundle", "curvelog"} | _ABOVE_BUNDLE,

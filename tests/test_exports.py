@@ -11,9 +11,10 @@ import curvelog
 def test_all_is_pinned_and_resolvable() -> None:
     assert curvelog.__all__ == sorted(curvelog.__all__)
     assert curvelog.__all__ == [
-        "BundleError", "BundleVersionError", "ChartsError", "CurvelogError", "EventLog",
-        "LogClosedError", "LogCorruptError", "LogFormatError", "LogLockedError",
-        "MetricNotFoundError", "MetricTypeError", "OutputExistsError", "PathError", "PlotError",
+        "BundleError", "BundleVersionError", "ChartsError", "ConfigError", "CurvelogError",
+        "EventLog", "LogClosedError", "LogCorruptError", "LogFormatError", "LogLockedError",
+        "MetricNameError", "MetricNotFoundError", "MetricTypeError", "OutputExistsError",
+        "PathError", "PlotError",
         "Registry", "RegistryCorruptError", "RegistryError", "RegistryIndexError",
         "RegistryKeyError", "RegistryLockTimeout", "Run", "SamplingError", "ServeError",
         "StepError", "VersionNotFoundError", "__version__", "build_bundle", "downsample",

@@ -6,7 +6,6 @@ The thresholds are heuristics; docs/BUNDLE.md ("Analysis") explains each one.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -14,6 +13,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from ..log import Run, Series
+from .._goals import name_goal
 from ._charts import _TRAIN_SPLITS, _VAL_SPLITS, _split_of
 
 #: share of a series' points (its last ones) the trend is measured over
@@ -28,18 +28,6 @@ FLAT_RELATIVE: Final[float] = 0.01
 OVERFIT_RELATIVE: Final[float] = 0.02
 
 
-_LOWER_BETTER: Final[frozenset[str]] = frozenset(
-    "loss nll err error errors perplexity ppl mse mae rmse mape cer wer bpb bpc regret cost".split()
-)
-_HIGHER_BETTER: Final[frozenset[str]] = frozenset(
-    "acc accuracy reward rewards return returns score f1 precision recall auc map iou miou "
-    "bleu rouge success r2 top1 top5".split()
-)
-#: words that make a metric a spread, not a score (``eval_std_reward``): no goal
-_SPREAD: Final[frozenset[str]] = frozenset("std stddev sigma var variance".split())
-_WORD: Final = re.compile(r"[a-z0-9]+")
-
-
 def _r6(v: float | None) -> float | None:
     """An analysis figure: 6 significant digits (readable, deterministic), None if not finite."""
     if v is None or not math.isfinite(v):
@@ -51,14 +39,8 @@ def _goal(metric: str, objective: Mapping[str, Any] | None) -> tuple[str | None,
     """Which way is better for ``metric``: from the objective, else from its name."""
     if objective and objective.get("metric") == metric and objective.get("mode") in ("min", "max"):
         return str(objective["mode"]), "objective"
-    words = set(_WORD.findall(_split_of(metric)[1].lower()))
-    if words & _SPREAD:
-        return None, None
-    if words & _LOWER_BETTER or (not words & _HIGHER_BETTER and "loss" in metric.lower()):
-        return "min", "name"
-    if words & _HIGHER_BETTER:
-        return "max", "name"
-    return None, None
+    goal = name_goal(metric)
+    return (goal, "name") if goal is not None else (None, None)
 
 
 #: points per slice of the sums below: a 20M-point tail would otherwise need

@@ -6,7 +6,7 @@ import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 from click.core import ParameterSource
@@ -330,10 +330,13 @@ def import_group() -> None:
 @click.option("-o", "--output", metavar="PATH", type=OutputPath(),
               help="The log to write. Default: <csv stem>.log beside it.")  # fmt: skip
 @click.option("--best", metavar="METRIC", help="The objective metric: the log gets a best record.")
-@click.option("--mode", type=click.Choice(["min", "max"]), default="min", show_default=True,
-              help="Whether --best is minimised or maximised.")  # fmt: skip
+@click.option("--mode", type=click.Choice(["min", "max"]),
+              help="Whether --best is minimised or maximised (default: by its name, max for "
+              "accuracies, rewards and scores, else min).")  # fmt: skip
 @click.option("--force", is_flag=True, help="Replace an existing log.")
-def import_csv(csv_file: str, output: str | None, best: str | None, mode: str, force: bool) -> None:
+def import_csv(
+    csv_file: str, output: str | None, best: str | None, mode: str | None, force: bool
+) -> None:
     """Import a long CSV (step,metric,value; .csv or .csv.gz) as a log.
 
     A metric whose step goes back below its own previous step marks a resume;
@@ -352,12 +355,11 @@ def import_csv(csv_file: str, output: str | None, best: str | None, mode: str, f
     from ..convert import csv_to_log, default_log_path
     from ..convert._csv import CsvWarning
 
+    _mode_needs_best(mode, best)
     out = output or default_log_path(csv_file)
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always", CsvWarning)
-        r = csv_to_log(
-            csv_file, out, overwrite=force, best=best, mode="max" if mode == "max" else "min"
-        )
+        r = csv_to_log(csv_file, out, overwrite=force, best=best, mode=_mode(mode))
     for w in said:
         click.echo(f"Warning: {w.message}", err=True)
     skipped = f", {r.skipped:,} empty values skipped" if r.skipped else ""
@@ -375,10 +377,13 @@ def import_csv(csv_file: str, output: str | None, best: str | None, mode: str, f
               help="The log to write; a folder (one <run>.log each) when PATH holds several "
               "runs.")  # fmt: skip
 @click.option("--best", metavar="METRIC", help="The objective metric: the logs get a best record.")
-@click.option("--mode", type=click.Choice(["min", "max"]), default="min", show_default=True,
-              help="Whether --best is minimised or maximised.")  # fmt: skip
+@click.option("--mode", type=click.Choice(["min", "max"]),
+              help="Whether --best is minimised or maximised (default: by its name, max for "
+              "accuracies, rewards and scores, else min).")  # fmt: skip
 @click.option("--force", is_flag=True, help="Replace existing logs.")
-def import_tensorboard(source: str, output: str, best: str | None, mode: str, force: bool) -> None:
+def import_tensorboard(
+    source: str, output: str, best: str | None, mode: str | None, force: bool
+) -> None:
     """Import the scalars of TensorBoard event files (a file, a run folder, or a folder of runs).
 
     Every scalar point is kept with its step and wall time (simple values
@@ -393,9 +398,8 @@ def import_tensorboard(source: str, output: str, best: str | None, mode: str, fo
     """
     from ..convert.tensorboard import import_tensorboard as run_import
 
-    runs = run_import(
-        source, output, overwrite=force, best=best, mode="max" if mode == "max" else "min"
-    )
+    _mode_needs_best(mode, best)
+    runs = run_import(source, output, overwrite=force, best=best, mode=_mode(mode))
     for r in runs:
         for d in r.damage:
             click.echo(f"Warning: {d.describe()}", err=True)
@@ -408,3 +412,13 @@ def import_tensorboard(source: str, output: str, best: str | None, mode: str, fo
             f"{_count(len(r.files), 'event file')}{dropped}",
             err=True,
         )
+
+
+def _mode(mode: str | None) -> Literal["min", "max"] | None:
+    return None if mode is None else "max" if mode == "max" else "min"
+
+
+def _mode_needs_best(mode: str | None, best: str | None) -> None:
+    """``--mode`` alone would be ignored without a word: it is the direction of ``--best``."""
+    if mode is not None and best is None:
+        raise UserError("--mode is the direction of --best: give the objective metric with --best")

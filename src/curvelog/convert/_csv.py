@@ -256,7 +256,7 @@ def csv_to_log(
     *,
     overwrite: bool = False,
     best: str | None = None,
-    mode: Literal["min", "max"] = "min",
+    mode: Literal["min", "max"] | None = None,
 ) -> ImportReport:
     """Write the long CSV ``csv_path`` (``step,metric,value``) as the log ``log_path``.
 
@@ -282,7 +282,7 @@ def csv_to_log(
         `OutputExistsError` (opening an existing log would append a session).
     :param best: the objective metric (``EventLog(best=...)``): the log then
         holds a best record, as if the run had been recorded by curvelog.
-    :param mode: ``"min"`` or ``"max"`` for ``best``.
+    :param mode: ``"min"`` or ``"max"`` for ``best`` (default: from its name, as `EventLog`).
     :raises PathError: missing or unreadable CSV, bad header, bad step or value
         (the message names the line).
     """

@@ -185,7 +185,7 @@ def _write_run(
     *,
     overwrite: bool,
     best: str | None,
-    mode: Literal["min", "max"],
+    mode: Literal["min", "max"] | None,
     several: bool = False,
 ) -> ImportedRun:
     """One run's log; ``several``: a run without scalars, or without a readable record,
@@ -243,7 +243,7 @@ def import_tensorboard(
     *,
     overwrite: bool = False,
     best: str | None = None,
-    mode: Literal["min", "max"] = "min",
+    mode: Literal["min", "max"] | None = None,
 ) -> list[ImportedRun]:
     """Import TensorBoard scalars into curvelog logs, keeping every point and its wall time.
 

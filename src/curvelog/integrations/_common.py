@@ -91,7 +91,7 @@ class LazyLog:
 
     :param path: the log file.
     :param best: the metric whose optimum the log tracks (and that ``mark_best`` refers to).
-    :param mode: ``"min"`` or ``"max"`` for ``best``.
+    :param mode: ``"min"`` or ``"max"`` for ``best`` (default: from its name, as `EventLog`).
     :param registry: with ``key``, file the compacted bundle and PNG there at `finish`.
     :param log_kwargs: passed on to `EventLog` (``flush_every``, ``durability``, ``charts``,
         ``all_ranks``).
@@ -102,18 +102,18 @@ class LazyLog:
         path: str | os.PathLike[str],
         *,
         best: str | None = None,
-        mode: Literal["min", "max"] = "min",
+        mode: Literal["min", "max"] | None = None,
         registry: str | os.PathLike[str] | None = None,
         key: str | None = None,
         **log_kwargs: Any,
     ) -> None:
         if (registry is None) != (key is None):
             raise ValueError("registry= and key= go together: give both or neither")
-        if mode not in ("min", "max"):
+        if mode not in ("min", "max", None):
             raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
         self.path = os.fspath(path)
         self.best = best
-        self.mode: Literal["min", "max"] = mode
+        self.mode: Literal["min", "max"] | None = mode
         self.registry = registry
         self.key = key
         self.config: dict[str, Any] = {}

@@ -42,7 +42,7 @@ class CurvelogTracker(GeneralTracker):  # type: ignore[misc,unused-ignore]
     :param path: the log file.
     :param best: the metric whose optimum is the run's best step (tracked by
         the log; or declare it yourself with `mark_best`).
-    :param mode: ``"min"`` or ``"max"`` for ``best``.
+    :param mode: ``"min"`` or ``"max"`` for ``best`` (default: from its name, as `EventLog`).
     :param registry: with ``key``: at ``end_training``, compact the log and file
         bundle + PNG as a new version of ``key`` in this registry.
     :param log_kwargs: passed on to `curvelog.EventLog`.
@@ -57,7 +57,7 @@ class CurvelogTracker(GeneralTracker):  # type: ignore[misc,unused-ignore]
         path: str | os.PathLike[str],
         *,
         best: str | None = None,
-        mode: Literal["min", "max"] = "min",
+        mode: Literal["min", "max"] | None = None,
         registry: str | os.PathLike[str] | None = None,
         key: str | None = None,
         **log_kwargs: Any,

@@ -65,9 +65,7 @@ class CurvelogLogger(Logger):  # type: ignore[misc,unused-ignore]
     ) -> None:
         super().__init__()
         self._explicit_best = best is not None
-        self.run = LazyLog(
-            path, best=best, mode=mode or "min", registry=registry, key=key, **log_kwargs
-        )
+        self.run = LazyLog(path, best=best, mode=mode, registry=registry, key=key, **log_kwargs)
         #: the step of the best checkpoint saved by this session's fit (None: none yet)
         self._best_step: int | None = None
         self._last_step: dict[str, int] = {}

@@ -20,6 +20,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 
+from .._goals import name_goal
 from ..errors import (
     ChartsError,
     LogClosedError,
@@ -67,7 +68,9 @@ class EventLog:
     :param path: the log file; created if missing (its folders too), appended to (a new
         session) if not.
     :param best: metric whose optimum is tracked and written once at close.
-    :param mode: ``"min"`` or ``"max"`` for ``best``. Ties keep the earliest step.
+    :param mode: ``"min"`` or ``"max"`` for ``best``. Ties keep the earliest step. By
+        default from ``best``'s name (`_goals.name_goal`): ``"max"`` for accuracies,
+        rewards and scores (``val/acc``), ``"min"`` for anything else.
     :param config: hyper-parameters to store in the header: a mapping, dataclass,
         argparse or ``types.SimpleNamespace`` (values of other types inside it are
         stored as strings); anything else raises `ConfigError` before the file is touched.
@@ -104,7 +107,7 @@ class EventLog:
         path: str | os.PathLike[str],
         *,
         best: str | None = None,
-        mode: Literal["min", "max"] = "min",
+        mode: Literal["min", "max"] | None = None,
         config: Any = None,
         charts: Mapping[str, Mapping[str, Any]] | None = None,
         flush_every: float = 1.0,
@@ -126,7 +129,7 @@ class EventLog:
         if interval is not None and not flush_every > 0:
             raise ValueError("system metrics are sampled by the background thread: flush_every > 0")
         self._sampler = Sampler(interval) if interval is not None else None
-        if mode not in _MODES:
+        if mode is not None and mode not in _MODES:
             raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
         if durability not in _DURABILITY:
             raise ValueError(f"durability must be 'flush' or 'fsync', not {durability!r}")
@@ -148,13 +151,13 @@ class EventLog:
         config = _plain_config(config, self.path)
         self.name = name
         self.best_metric = best
-        self.mode = mode
+        self.mode: Literal["min", "max"] = mode or (name_goal(best) if best else None) or "min"
         self._fsync = durability == "fsync"
         #: step, time, {metric: float} per append, flat: see _make_append
         self._buf: list[Any] = []
         self._names: set[str] = set()
         self._policy = _Policy(strict)
-        self._best_sign = 1.0 if mode == "min" else -1.0
+        self._best_sign = 1.0 if self.mode == "min" else -1.0
         self._mark = _Mark(0, 0, 0, 0, None, float("inf"), None, False)
         #: what append keeps unconverted (see _deferred), and the device copies in flight
         self._adm = Admission()
