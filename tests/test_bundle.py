@@ -327,6 +327,14 @@ def test_header_chart_id_collision_gets_a_suffix(tmp_path: Path) -> None:
         ("loss", ["train/loss"]),
         ("loss-2", ["val/loss"]),
     ]
+    # the renamed default chart keeps its name on the page: "-2" is only its id
+    cols = {"train/loss": np.ones(5), "val/loss": np.ones(5), "lr": np.ones(5)}
+    meta = {"loss": {"metrics": ["lr"]}}
+    bundle = build_bundle(curvelog.read(make_log(tmp_path / "d.log", cols, charts=meta)))
+    assert [(c["id"], c["title"], c["ylabel"]) for c in bundle["charts"]] == [
+        ("loss", "loss", "loss"),
+        ("loss-2", "loss", "loss"),
+    ]
 
 
 def test_metric_selection(real_logs: dict[str, Path]) -> None:

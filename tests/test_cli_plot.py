@@ -315,3 +315,16 @@ def test_compare_errors(bundle_path: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "c.png").exists()
     result = invoke("compare", ok=False)
     assert result.exit_code == 2 and "Missing argument" in result.stderr
+
+
+@pytest.mark.parametrize("ext", ["png", "svg", "html"])
+def test_plot_counts_the_charts_it_drew_none_for_a_bundle_without(tmp_path: Path, ext: str) -> None:
+    from curvelog import EventLog
+
+    log = tmp_path / "empty.log"
+    EventLog(log, best="loss").close()
+    bundle = tmp_path / "empty.curves.json"
+    invoke("compact", str(log), "-o", str(bundle))
+    out = tmp_path / f"e.{ext}"
+    result = invoke("plot", str(bundle), "-o", str(out))
+    assert result.stderr == f"{out}: 0 charts\n" and out.is_file()

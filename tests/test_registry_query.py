@@ -100,7 +100,10 @@ def test_the_same_log_is_never_filed_twice(tmp_path: Path) -> None:
     err = fails("compact", log, "--registry", root, "--key", KEY, "--points", "50")
     assert "v1 already holds this log" in err and "refusing to file the same log twice" in err
     assert [v.number for v in Registry(root).versions(KEY)] == [1]
-    run("compact", log, "--registry", root, "--key", KEY, "--points", "50", "--force")
+    forced = run("compact", log, "--registry", root, "--key", KEY, "--points", "50", "--force")
+    assert forced.stderr.startswith(f"replaced {root / KEY / 'v1' / 'curves.json'} ({KEY} v1 ")
+    assert "; --force): 2 charts, 3 series, 110 points" in forced.stderr
+    assert "no new version" not in forced.stderr
     assert [v.number for v in Registry(root).versions(KEY)] == [1]
     curves = json.loads((root / KEY / "v1" / "curves.json").read_text())
     assert curves["provenance"]["sampling"]["points"] == 50

@@ -91,7 +91,8 @@ def _plan_charts(run: Run, selected: Sequence[str]) -> list[dict[str, Any]]:
 
     A header chart that lists ``metrics`` takes them (first listing wins); one
     without ``metrics`` only decorates the default chart of the same id. A
-    default chart whose id a header chart already uses gets ``-2``, ``-3``...
+    default chart whose id a header chart already uses gets ``-2``, ``-3``... as
+    its id, but keeps its name as title and y label (the id is for ``--charts``).
     """
     header = _header_charts(run)
     chosen = set(selected)
@@ -130,11 +131,13 @@ def _plan_charts(run: Run, selected: Sequence[str]) -> list[dict[str, Any]]:
         meta["labels"].setdefault(m, sc.label)
         members.append(m)
     ids.update(system)
+    shown: dict[str, str] = {}  # a renamed default chart keeps its name on the page
     for key, members in auto.items():
         cid, n = key, 2
         while cid in ids:
             cid, n = f"{key}-{n}", n + 1
         ids.add(cid)
+        shown[cid] = key
         ranks = [_split_rank(_chart_key(m)[1]) for m in members]
         if len(members) > 1 and None not in ranks:  # train, then val, then test
             order = sorted(range(len(members)), key=lambda i: ranks[i] or 0)
@@ -154,12 +157,13 @@ def _plan_charts(run: Run, selected: Sequence[str]) -> list[dict[str, Any]]:
             own = custom.get(m)
             series.append({"metric": m, "label": own if isinstance(own, str) and own else label})
         single = members[0] if len(members) == 1 and not listed else None
+        name = shown.get(cid, cid)
         out.append(
             {
                 "id": cid,
-                "title": _str_or(meta.get("title"), single or cid),
+                "title": _str_or(meta.get("title"), single or name),
                 "xlabel": _str_or(meta.get("xlabel"), "step"),
-                "ylabel": _str_or(meta.get("ylabel"), _chart_key(single)[0] if single else cid),
+                "ylabel": _str_or(meta.get("ylabel"), _chart_key(single)[0] if single else name),
                 "scale": "log" if meta.get("scale") == "log" else "linear",
                 "series": series,
             }

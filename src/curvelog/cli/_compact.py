@@ -299,20 +299,33 @@ def _file(
     from ..pipeline import file_run
     from ..registry._query import version_of_log
 
-    prior = None
+    prior, before = None, None
     if version is None and reg.root.is_dir():
         try:
             found = version_of_log(reg, key, bundle["provenance"]["source"]["sha256"])
         except CurvelogError:
             found = None  # filing reports it
         prior = None if found is None else found.number
+        before = None if found is None else _bytes_of(found.path / "curves.json")
     v = file_run(bundle, reg, key, version=version, png=png, overwrite=force)
     if prior is not None and prior == v.number:  # the same log: its version is reused
         sha = bundle["provenance"]["source"]["sha256"] or "?"
+        if _bytes_of(v.path / "curves.json") != before:  # --force replaced another bundle
+            click.echo(f"replaced {v.path / 'curves.json'} ({v.key} {v.name} holds this log, "
+                       f"sha256 {sha[:12]}...; --force): {stats}", err=True)  # fmt: skip
+            return
         click.echo(f"reused {v.path / 'curves.json'} ({v.key} {v.name} already holds this log, "
                    f"sha256 {sha[:12]}...): no new version", err=True)  # fmt: skip
     else:
         click.echo(f"filed {v.path / 'curves.json'} ({v.key} {v.name}): {stats}", err=True)
+
+
+def _bytes_of(path: os.PathLike[str]) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 @cli.group("import", cls=_Group, context_settings=CONTEXT_SETTINGS)

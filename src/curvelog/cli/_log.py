@@ -41,6 +41,11 @@ def inspect(log: str, as_json: bool) -> None:
     click.echo("\n".join(_overview(info) + [""] + _metrics_table(info["metrics"])))
 
 
+def _numbered(word: str, numbers: list[int]) -> str:
+    """``session 0``, ``sessions 0, 2``: a list of indices that cannot read as a count."""
+    return f"{word}{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
+
+
 def _overview(info: dict[str, Any]) -> list[str]:
     """The lines above the metrics table: size, rows, time, sessions, resumes, best, damage."""
     steps, span = info["steps"], info["time"]
@@ -57,8 +62,8 @@ def _overview(info: dict[str, Any]) -> list[str]:
         if span
         else "  time      -",
         f"  sessions  {len(sessions)}"
-        + (f", not closed: {', '.join(map(str, died))} (writer died)" if died else "")
-        + (f", {sessions[-1]['index']} still being written" if info["live"] else "")
+        + (f", {_numbered('session', died)} not closed (writer died)" if died else "")
+        + (f", session {sessions[-1]['index']} still being written" if info["live"] else "")
         + (", all closed" if not died and not info["live"] else ""),
         f"  resumes   {len(info['resumes'])}"
         + "".join(
@@ -201,14 +206,13 @@ def tail(
     from ..log import follow as follow_log
 
     wanted = split_names("--metrics", metrics)
-    rows = follow_log(log, last=lines, watch=follow, poll=poll, until_closed=until_closed)
+    rows = follow_log(
+        log, last=lines, watch=follow, poll=poll, until_closed=until_closed, metrics=wanted
+    )
     seen: set[str] = set()
     try:
-        for step, when, values in rows:
-            shown = values if wanted is None else {k: values[k] for k in wanted if k in values}
+        for step, when, shown in rows:
             seen.update(shown)
-            if not shown:
-                continue
             stamp = _fmt_time(when)[11:19]
             cells = "  ".join(f"{k}={_fmt_value(v)}" for k, v in shown.items())
             click.echo(f"{step:>10,}  {stamp}  {cells}")
@@ -225,15 +229,13 @@ def tail(
             sys.exit(1)
     if wanted is not None and not follow and lines and not seen:
         # a typo must not look like a run that logged nothing (following, a metric
-        # may still appear, and -n 0 shows no row on purpose); a sparse metric
-        # (an eval every 500 steps) that is in the log is no error
+        # may still appear, and -n 0 shows no row on purpose)
         from ..log import read
 
         known = read(log, times=False).metrics
         if not set(wanted) & set(known):
             names = ", ".join(map(repr, wanted))
             raise UserError(f"{log}: no metric {names} (metrics: {', '.join(known) or 'none'})")
-        click.echo(f"{log}: none of {', '.join(wanted)} in its last {lines:,} rows", err=True)
 
 
 def _export_tensorboard(log: str, output: str, wide: bool, force: bool) -> None:

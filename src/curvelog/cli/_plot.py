@@ -51,6 +51,11 @@ def _plot_opts(charts: str | None, logy: bool | None, logx: bool, smooth: float,
             "size": _parse_size(size), "dpi": dpi}  # fmt: skip
 
 
+def _panels(fig: Any) -> int:
+    """The charts drawn: panels with lines (not the note of a bundle without charts)."""
+    return sum(1 for ax in fig.axes if ax.has_data())
+
+
 def _charts_count(n: int) -> str:
     return f"{n} chart" if n == 1 else f"{n} charts"
 
@@ -148,7 +153,7 @@ def plot(sources: tuple[str, ...], output: str | None, charts: str | None, logy:
         return
     fig = draw_bundle(bundle, **opts)
     save_figure(fig, out)
-    click.echo(f"{out}: {_charts_count(len(fig.axes))}", err=True)
+    click.echo(f"{out}: {_charts_count(_panels(fig))}", err=True)
 
 
 @cli.command()
@@ -212,7 +217,7 @@ def compare(sources: tuple[str, ...], output: str, names: tuple[str, ...], chart
         return
     fig = draw_comparison(bundles, names=labels, **opts)
     save_figure(fig, output)
-    click.echo(f"{output}: {_charts_count(len(fig.axes))}, {len(bundles)} runs", err=True)
+    click.echo(f"{output}: {_charts_count(_panels(fig))}, {len(bundles)} runs", err=True)
 
 
 def _compare_numbers(sources: tuple[str, ...], names: tuple[str, ...], metric: str | None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 
 from .._fs import read_bytes
 from ..errors import (
@@ -24,8 +24,12 @@ def follow(
     watch: bool = True,
     poll: float = 0.5,
     until_closed: bool = False,
+    metrics: Collection[str] | None = None,
 ) -> Iterator[tuple[int, float, dict[str, float]]]:
     """Yield ``(step, time, metrics)`` rows of a log as a writer appends them.
+
+    With ``metrics``, a row holds only those (in that order) and rows holding
+    none of them are left out, also from the count of ``last``.
 
     Starts with the ``last`` rows already there, then polls the file every
     ``poll`` seconds (unless ``watch`` is false). A frame still being written
@@ -46,7 +50,8 @@ def follow(
     latest = _latest_session(frames, (None, True))
     seen: set[tuple[str, int]] = set()
     small = RowFrames()  # the rows of small flushes (#12)
-    backlog = [row for f in frames for row in _new_rows(f, seen, small)]
+    pick = _picker(metrics)
+    backlog = [row for f in frames for row in pick(_new_rows(f, seen, small))]
     yield from backlog[-last:] if last > 0 else []
     quiet = 0  # polls in a row that found nothing new and no writer
     while watch and not (until_closed and latest[1]):
@@ -66,9 +71,29 @@ def follow(
         quiet = 0
         frames, damage = _format.scan(chunk, 0)
         for f in frames:
-            yield from _new_rows(f, seen, small)
+            yield from pick(_new_rows(f, seen, small))
         latest = _latest_session(frames, latest)
         offset += _resume_offset(frames, damage, 0)
+
+
+Rows = list[tuple[int, float, dict[str, float]]]
+
+
+def _picker(metrics: Collection[str] | None) -> Callable[[Rows], Rows]:
+    """The rows restricted to ``metrics`` (rows without any left out); all of them for None."""
+    if metrics is None:
+        return lambda rows: rows
+    names = list(dict.fromkeys(metrics))
+
+    def pick(rows: Rows) -> Rows:
+        out = []
+        for step, when, values in rows:
+            kept = {k: values[k] for k in names if k in values}
+            if kept:
+                out.append((step, when, kept))
+        return out
+
+    return pick
 
 
 def _new_rows(
