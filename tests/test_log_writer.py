@@ -108,13 +108,15 @@ def _is_with(frame: FrameType) -> bool:
 
 
 class _Interrupt:
-    """Raise KeyboardInterrupt at the n-th line run in curvelog's log package.
+    """Raise KeyboardInterrupt at the n-th line run in curvelog's log package, or at
+    the start of a Python function it calls (a context manager's ``__exit__``).
 
     What a Ctrl-C does (Python runs signal handlers between bytecodes, at the
-    calls and jumps of a line), made deterministic so that every line is tried.
-    Except a ``with`` line: the tracer reports it again just before the
-    context's ``__exit__`` runs, a point where CPython never runs a signal
-    handler (it checks after a call, so after ``__exit__``).
+    calls and jumps of a line, and as a Python function starts), made
+    deterministic so that every such point is tried. Except a ``with`` line:
+    the tracer reports it again just before the context's ``__exit__`` runs,
+    a point where CPython never runs a signal handler (it checks after a
+    call, so after ``__exit__``; a Python-level ``__exit__`` is tried at its start).
     """
 
     def __init__(self, n: int) -> None:
@@ -131,21 +133,32 @@ class _Interrupt:
         return self._local
 
     def __call__(self, frame: FrameType, event: str, arg: Any) -> Any:
-        if self.fired or not frame.f_code.co_filename.startswith(self.root):
+        if self.fired:
+            return None
+        caller = frame.f_back
+        if caller is not None and caller.f_code.co_filename.startswith(self.root):
+            self.n -= 1  # a function the log package calls, interrupted as it starts
+            if self.n < 0:
+                self.fired = True
+                raise KeyboardInterrupt
+        if not frame.f_code.co_filename.startswith(self.root):
             return None
         return self._local
 
 
-def _interrupted(fn: Any, n: int) -> bool:
+def _interrupted(fn: Any, n: int) -> tuple[bool, BaseException | None]:
+    """Whether the n-th point was reached, and the KeyboardInterrupt raised there:
+    kept, with its traceback, as a ``with EventLog`` block's ``__exit__`` has it."""
     trace = _Interrupt(n)
     sys.settrace(trace)
+    caught = None
     try:
         fn()
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt as e:
+        caught = e
     finally:
         sys.settrace(None)
-    return trace.fired
+    return trace.fired, caught
 
 
 @pytest.mark.parametrize("call", ["append", "flush", "append_chunk", "close"])
@@ -164,9 +177,15 @@ def test_an_interrupt_anywhere_leaves_the_writer_consistent(tmp_path: Path, call
         else:
             step = last if call == "append_chunk" else 10
             fn = functools.partial(log.append, step, x=float(step))
-        if not _interrupted(fn, n):
+        fired, caught = _interrupted(fn, n)
+        if not fired:
             log.close()
             break
+        # nothing left held while the interrupt is handled (its traceback alive): a lock
+        # kept by a suspended generator made the close of `with EventLog` wait for ever
+        assert log._lock.acquire(timeout=5), n
+        log._lock.release()
+        del caught
         if call != "close":
             log.append(1_000_000, x=-1.0)
             log.flush()

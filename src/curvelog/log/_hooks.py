@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 import threading
-from types import FrameType
+from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -37,16 +37,33 @@ def _close_all(reason: str) -> None:
 
 
 class _MainThreadWrites:
-    """How deep the main thread is in a log's write section, and a SIGTERM that must wait.
+    """A SIGTERM that must wait for the main thread's write section to end.
 
     Signal handlers run in the main thread between two bytecodes; one that
-    arrives while the main thread is writing a frame must not write frames
-    itself (the lock is held, the buffer half-encoded), so it is deferred to
-    the end of that write section.
+    arrives while the main thread holds a log's lock (inside
+    `EventLog._under_lock`, the code in `sections`) must not write frames
+    itself (the buffer is half-encoded, and the lock is not re-entrant), so
+    it is deferred to the end of that section. Whether the main thread is in
+    one is read off its stack when the signal comes (`_in_write_section`),
+    not kept in a counter: a Ctrl-C between a counter's update and the
+    ``try`` guarding it would leave the counter wrong, and every later
+    SIGTERM deferred for ever.
     """
 
-    depth = 0
     pending: int | None = None
+    #: the code objects of the functions that hold a log's lock around a write
+    sections: set[CodeType] = set()
+
+
+def _in_write_section(frame: FrameType | None) -> bool:
+    """Whether a frame on the stack from ``frame`` up holds its log's lock."""
+    while frame is not None:
+        if frame.f_code in _MainThreadWrites.sections:
+            log = frame.f_locals.get("self")
+            if log is not None and log._lock.locked():
+                return True
+        frame = frame.f_back
+    return False
 
 
 def _flush_all() -> None:
@@ -59,7 +76,7 @@ def _flush_all() -> None:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    if _MainThreadWrites.depth:
+    if _in_write_section(frame):
         _MainThreadWrites.pending = signum
         return
     previous = _PREVIOUS_SIGTERM
@@ -74,12 +91,15 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _deliver_pending_signal() -> None:
-    """Act on a SIGTERM that arrived while the main thread was writing a frame."""
+def _deliver_pending_signal(frame: FrameType | None) -> None:
+    """Act on a SIGTERM that arrived while the main thread was writing a frame, once
+    the write section that ``frame`` (the caller) ends holds no lock any more."""
     signum = _MainThreadWrites.pending
-    if signum is not None and threading.current_thread() is threading.main_thread():
+    if signum is None or threading.current_thread() is not threading.main_thread():
+        return
+    if not _in_write_section(frame):
         _MainThreadWrites.pending = None
-        _on_sigterm(signum, None)
+        _on_sigterm(signum, frame)
 
 
 def _forget_after_fork() -> None:

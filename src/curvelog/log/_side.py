@@ -34,12 +34,15 @@ def write_config(log: EventLog, config: Any, *, merge: bool) -> None:
     plain = _plain_config(config, log.path)
     record = {"type": "config", "sid": log.sid, "time": time.time(),
               "merge": merge, "config": plain}  # fmt: skip
-    with log._writing():
-        if log._closed:  # closed by another thread meanwhile
-            raise LogClosedError(log.path)
-        m = log._mark  # one store of the mark, as every write: no rows, no chunk number
-        size = log._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
-        log._mark = m._replace(size=size, block=None)  # row frames must follow their block
+    log._under_lock(_write_config_locked, log, record)
+
+
+def _write_config_locked(log: EventLog, record: dict[str, Any]) -> None:
+    if log._closed:  # closed by another thread meanwhile
+        raise LogClosedError(log.path)
+    m = log._mark  # one store of the mark, as every write: no rows, no chunk number
+    size = log._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
+    log._mark = m._replace(size=size, block=None)  # row frames must follow their block
 
 
 def replay_columns(
@@ -75,16 +78,24 @@ def replay_columns(
         if len(r) > 1 and not bool(np.all(r[1:] > r[:-1])):
             raise ValueError(f"metric {name!r}: row numbers must ascend")
         prepared[name] = (r, v)
-    per = _REPLAY_ROWS
-    with log._writing():
-        if log._closed:  # closed by another thread meanwhile
-            raise LogClosedError(log.path)
-        log._flush_locked(None)  # rows appended before go first
-        for a in range(0, n, per):
-            b = min(a + per, n)
-            record = _encode_columns(log.sid, steps, times, prepared, a, b, log._mark.seq)
-            write_record_locked(log, record, b - a, int(steps[b - 1]))
+    log._under_lock(_replay_locked, log, steps, times, prepared)
     return n
+
+
+def _replay_locked(
+    log: EventLog,
+    steps: np.ndarray,
+    times: np.ndarray,
+    prepared: Mapping[str, tuple[np.ndarray, np.ndarray]],
+) -> None:
+    if log._closed:  # closed by another thread meanwhile
+        raise LogClosedError(log.path)
+    log._flush_locked(None)  # rows appended before go first
+    n = len(steps)
+    for a in range(0, n, _REPLAY_ROWS):
+        b = min(a + _REPLAY_ROWS, n)
+        record = _encode_columns(log.sid, steps, times, prepared, a, b, log._mark.seq)
+        write_record_locked(log, record, b - a, int(steps[b - 1]))
 
 
 def write_record_locked(log: EventLog, record: dict[str, Any], rows: int, step: int) -> None:

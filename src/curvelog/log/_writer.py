@@ -12,11 +12,11 @@ raw 8 bytes of each number.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from typing import Any, Final, Literal
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Literal, TypeVar
 
 import numpy as np
 
@@ -43,6 +43,8 @@ from ._ranks import current_rank, rank_path
 from ._records import chart_problem
 from ._system import Sampler, system_interval
 from ._values import _STEP_LIMIT, _check_step, _plain, _plain_config, _Policy
+
+_T = TypeVar("_T")
 
 #: rows per columnar chunk that `append` flushes itself: big enough that a reader
 #: pays its per-chunk work (decoding, checks, one copy per column) rarely (read
@@ -393,17 +395,19 @@ class EventLog:
         if len(self._buf) < self._retry_at:
             return
         try:
-            with self._writing():
-                if self._closed:
-                    self._refuse_late(row)
-                    return
-                self._flush_locked(0.0)  # never waits for a device copy in the loop
+            self._under_lock(self._auto_flush_locked, row)
         except OSError:
             self._retry_at = len(self._buf) + 3 * _CHUNK_ROWS
             raise
         self._error = None
         # rows wait for their device copy: try again after a chunk more, not at every append
         self._retry_at = len(self._buf) + 3 * _CHUNK_ROWS if self._xfer.flight is not None else 0
+
+    def _auto_flush_locked(self, row: object) -> None:
+        if self._closed:
+            self._refuse_late(row)
+            return
+        self._flush_locked(0.0)  # never waits for a device copy in the loop
 
     def _refuse_late(self, row: object) -> None:
         """``row`` reached the buffer of a closed log: `LogClosedError`, unless the
@@ -414,20 +418,24 @@ class EventLog:
                 del buf[i - 2 : i + 1]
                 raise LogClosedError(self.path)
 
-    @contextmanager
-    def _writing(self) -> Iterator[None]:
-        """The lock, with SIGTERM deferred while the main thread holds it."""
-        main = threading.current_thread() is threading.main_thread()
-        if main:
-            _MainThreadWrites.depth += 1
+    def _under_lock(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """``fn(*args)`` holding the lock, with SIGTERM deferred while the main thread
+        holds it (`_hooks._MainThreadWrites`).
+
+        Not a ``@contextmanager``: a Ctrl-C landing as a generator context
+        manager's ``__exit__`` begins (Python looks for signals when a Python
+        function starts) leaves the generator suspended, the lock in it held
+        for ever, and the ``close`` of the ``with EventLog`` block or at exit
+        waits for it for ever. The lock's own ``with`` is C code, which
+        releases it on every path. Nothing else is kept: a SIGTERM's handler
+        tells from the stack whether it landed here (`_hooks._in_write_section`).
+        """
         try:
             with self._lock:
-                yield
+                return fn(*args)
         finally:
-            if main:
-                _MainThreadWrites.depth -= 1
-        if main and not _MainThreadWrites.depth:
-            _deliver_pending_signal()
+            if _MainThreadWrites.pending is not None:
+                _deliver_pending_signal(sys._getframe().f_back)  # this section is over
 
     def flush(self) -> None:
         """Write everything appended so far (and fsync with ``durability="fsync"``).
@@ -435,11 +443,13 @@ class EventLog:
         If the write fails (a full disk: ``OSError``), or a Ctrl-C interrupts
         it, the rows stay buffered and the next ``flush`` or ``close`` writes them.
         """
-        with self._writing():
-            if self._closed:  # under the lock: a close in another thread has released the fd
-                raise LogClosedError(self.path)
-            self._flush_locked(None)
+        self._under_lock(self._flush_open)
         self._error = None
+
+    def _flush_open(self) -> None:
+        if self._closed:  # under the lock: a close in another thread has released the fd
+            raise LogClosedError(self.path)
+        self._flush_locked(None)
 
     def _flush_loop(self, interval: float) -> None:
         sampler = self._sampler
@@ -478,26 +488,27 @@ class EventLog:
         latest, at interpreter exit). Once the end record is written, a failed
         fsync still releases the file: the data is with the OS.
         """
+        if not self._closed:
+            self._under_lock(self._close_locked, reason)
+
+    def _close_locked(self, reason: str) -> None:
         if self._closed:
             return
-        with self._writing():
-            if self._closed:
-                return
-            self._stop.set()
-            self._seal(True)  # appends from here on check whether the final flush has them
-            self._retry_at = 0
-            try:
-                self._flush_locked(None)
-                if not self._mark.ended:
-                    _side.write_end_locked(self, reason)
-                os.fsync(self._fd)
-            except BaseException as e:
-                if not self._mark.ended:  # still open: the rows appended meanwhile wait
-                    self._seal(False)
-                elif isinstance(e, OSError):
-                    self._release()
-                raise
-            self._release()
+        self._stop.set()
+        self._seal(True)  # appends from here on check whether the final flush has them
+        self._retry_at = 0
+        try:
+            self._flush_locked(None)
+            if not self._mark.ended:
+                _side.write_end_locked(self, reason)
+            os.fsync(self._fd)
+        except BaseException as e:
+            if not self._mark.ended:  # still open: the rows appended meanwhile wait
+                self._seal(False)
+            elif isinstance(e, OSError):
+                self._release()
+            raise
+        self._release()
 
     def _release(self) -> None:
         """Close the descriptor (which releases the flock); the log is closed from here on."""
@@ -540,3 +551,6 @@ class EventLog:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<EventLog {self.path!r} {state}>"
+
+
+_MainThreadWrites.sections.add(EventLog._under_lock.__code__)
