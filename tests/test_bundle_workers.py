@@ -134,3 +134,59 @@ def test_a_fork_that_fails_falls_back_to_threads(
     assert {pid for _, pid, _ in out} == {os.getpid()}
     assert all(name.startswith("curvelog-series") for _, _, name in out)
     assert multiprocessing.active_children() == []
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"  # a zombie has ended
+    except OSError:
+        return False
+
+
+@linux
+def test_workers_of_a_killed_compact_end_with_it(tmp_path: Any) -> None:
+    """A compact killed by the OOM killer or kill -9 left its forked workers blocked
+    on their task pipe for ever, each holding its copy of the log's arrays (QA)."""
+    import subprocess
+    import time
+
+    import numpy as np
+
+    from curvelog import EventLog
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: no pool")
+    log = tmp_path / "big.log"
+    rng = np.random.default_rng(0)
+    n = 1_000_000
+    cols = {m: (np.arange(n), rng.random(n)) for m in ("a", "b", "c", "d")}
+    with EventLog(log, flush_every=0) as w:
+        w._replay_columns(np.arange(n), np.full(n, 1.7e9), cols)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "curvelog", "compact", str(log), "-o", str(tmp_path / "b.json")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    workers: list[int] = []
+    deadline = time.monotonic() + 60
+    while not workers and proc.poll() is None and time.monotonic() < deadline:
+        workers = _children(proc.pid)
+        time.sleep(0.002)
+    proc.kill()
+    proc.wait()
+    assert workers, "the compaction ended before its workers were seen"
+    deadline = time.monotonic() + 10
+    while any(map(_alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [w for w in workers if _alive(w)]
+    for w in left:
+        os.kill(w, signal.SIGKILL)
+    assert left == []

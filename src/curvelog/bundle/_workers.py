@@ -70,7 +70,9 @@ def _forked_map(job: Job, tasks: Sequence[Any], workers: int) -> Iterator[Any]:
 
     global _JOB
     ctx = multiprocessing.get_context("fork")
-    ex = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_reset_signals)
+    ex = ProcessPoolExecutor(
+        workers, mp_context=ctx, initializer=worker_start, initargs=(os.getpid(),)
+    )
     _JOB = job
     try:
         with warnings.catch_warnings():
@@ -109,12 +111,34 @@ def _abandon(ex: Any) -> None:
     ex.shutdown(wait=False, cancel_futures=True)
 
 
-def _reset_signals() -> None:
-    """In a worker: the default Ctrl-C and SIGTERM, whatever handlers the
-    parent had installed (a framework's SIGTERM handler would keep a worker
-    alive that is asked to end)."""
+def worker_start(parent: int) -> None:
+    """In a forked worker (of this module's pool, of ``compact -j``): die with the
+    parent, and take the default Ctrl-C and SIGTERM.
+
+    A worker waits for tasks on a pipe whose write end its sibling inherited
+    too, so it never sees the parent go: a ``compact`` killed by the OOM
+    killer or ``kill -9`` left its workers blocked for ever, each holding its
+    copy-on-write view of the log's arrays (QA). On Linux the kernel kills the
+    worker when the parent dies (``PR_SET_PDEATHSIG``); a parent already gone
+    before that was set is seen in ``getppid``. The default signal handlers:
+    a framework's SIGTERM handler, inherited, would keep a worker alive that
+    is asked to end.
+    """
+    if sys.platform == "linux":
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
+            pass
+    if os.getppid() != parent:
+        os._exit(1)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+#: prctl(2): the signal a process gets when its parent dies
+_PR_SET_PDEATHSIG: Final[int] = 1
 
 
 def _run(task: Any) -> tuple[bool, Any]:

@@ -242,8 +242,13 @@ def _compact_all(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    from ..bundle._workers import worker_start
+
     ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(logs)), mp_context=ctx) as pool:
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(logs)), mp_context=ctx, initializer=worker_start,
+        initargs=(os.getpid(),),
+    ) as pool:  # fmt: skip
         futures = [pool.submit(_compact_quietly, log, opts) for log in logs]
         for log, fut in zip(logs, futures, strict=True):
             yield log, fut.result()
