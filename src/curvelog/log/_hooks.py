@@ -6,6 +6,7 @@ import atexit
 import logging
 import os
 import signal
+import sys
 import threading
 from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Any
@@ -141,7 +142,39 @@ def _install_hooks() -> None:
         atexit.register(_close_all, "exit")
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=_forget_after_fork)
+    if _MP_CHILD_HOOKED != os.getpid():
+        _close_at_multiprocessing_exit()
     install_sigterm()
+
+
+#: the process that registered `_close_at_multiprocessing_exit`'s finalizer (0: none)
+_MP_CHILD_HOOKED = 0
+
+
+def _close_at_multiprocessing_exit() -> None:
+    """In a ``multiprocessing`` child: close the logs when it ends, as atexit does elsewhere.
+
+    A child started by fork or forkserver leaves through ``os._exit`` once its
+    target returns, so atexit never runs there, and a log the target did not
+    close lost its buffered rows and its end record (QA: 0 of 1,000 rows).
+    multiprocessing runs its own finalizers first (``util._exit_function``):
+    one of those closes them. Only where multiprocessing is already imported
+    (it is, in its children); a plain ``os.fork`` child that calls
+    ``os._exit`` skips every exit hook, ours too.
+    """
+    global _MP_CHILD_HOOKED
+    mp = sys.modules.get("multiprocessing")
+    if mp is None:
+        return
+    _MP_CHILD_HOOKED = os.getpid()
+    try:
+        if mp.parent_process() is None:
+            return  # the main process: atexit closes them
+        from multiprocessing import util
+
+        util.Finalize(None, _close_all, args=("exit",), exitpriority=0)
+    except Exception as e:  # pragma: no cover - a multiprocessing without these
+        _LOGGER.warning("curvelog: cannot close logs at this process's exit: %s", e)
 
 
 _SIGTERM_INSTALLED = False
