@@ -738,3 +738,20 @@ def test_block_summary_matches_a_masked_reference(
     assert np.array_equal(s.amin, np.where(none, -1, ref_min))
     assert np.array_equal(s.amax, np.where(none, -1, ref_max))
     assert np.array_equal(np.sort(s.nonfinite), np.flatnonzero(~fin))
+
+
+@pytest.mark.parametrize("base", [2**54, 2**60, 2**63 - 200])
+@pytest.mark.parametrize("n_out", [2, 50])
+def test_auto_on_steps_float64_cannot_tell_apart(base: int, n_out: int) -> None:
+    """Steps from about 2**54 (ns timestamps, a huge counter) that all round to one
+    float64 left `auto`'s pixel model no width: an IndexError, and no bundle."""
+    x = np.arange(100, dtype=np.int64) + base
+    y = (np.arange(100) % 7).astype(np.float64)
+    y[40] = np.nan
+    idx = downsample(x, y, n_out=n_out)
+    assert idx[0] == 0 and idx[-1] == 99 and 40 in idx
+    assert int(np.argmax(np.nan_to_num(y, nan=-1))) in idx  # the extremes are kept
+    if n_out == 50:
+        assert len(idx) == 50
+        # the pixels still see the shape: a 0..6 saw-tooth keeps both ends of its teeth
+        assert {0.0, 6.0} <= set(y[idx].tolist())

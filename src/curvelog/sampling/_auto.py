@@ -253,6 +253,10 @@ def _nonpositive_share(y: FloatArray) -> float:
     return count / max(y.size, 1)
 
 
+#: the largest step float64 holds exactly next to its neighbours
+_EXACT_STEPS: Final = 2**53
+
+
 def _grid(x: IntArray, c: Chart) -> _Grid:
     return _Grid(x, c.logx, c.width, c.height, c.weight, c.xpad, c.logy)
 
@@ -275,6 +279,10 @@ def _auto(
     if yscale == "log" and not lo > 0:
         yscale = "linear"  # a log axis cannot draw it
     windows, _ = _window_starts(x, rule)
+    # Pixels are computed in float64, exact for steps below 2**53; larger steps (ns
+    # timestamps, a huge global counter) are measured from the first, or a whole
+    # series could round to one x and have no width to draw in.
+    x = x - x[0] if n and int(x[-1]) > _EXACT_STEPS else x
     # the rule's floor when it leaves at least half the budget to the pixels
     floor = windows.size + mandatory.size <= target - (target - mandatory.size) // 2
     free = target - int(mandatory.size) - (int(windows.size) if floor else 0)
