@@ -385,3 +385,27 @@ def test_lock_timeout_nan_is_refused(log_path: Path, tmp_path: Path) -> None:
         result.stderr
         == "Error: Invalid value for '--lock-timeout': 'nan' is not a number of seconds.\n"
     )
+
+
+def test_names_reach_the_terminal_escaped(tmp_path: Path) -> None:
+    """A metric name is data from anywhere (an imported CSV): its escape sequences
+    set the terminal's title or cleared it, a newline broke rows and error lines."""
+    log = tmp_path / "esc.log"
+    evil = "evil\x1b]0;pwned\x07\x1b[2J\n\u202eok"
+    with curvelog.EventLog(log, best=evil, flush_every=0) as lg:
+        for s in range(3):
+            lg.append(s, {"loss": 1.0, evil: 0.5, "x" * 200: 2.0})
+    out = invoke("inspect", str(log)).output  # type: ignore[attr-defined]
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    shown = "evil\\x1b]0;pwned\\x07\\x1b[2J\\n\\u202eok"
+    assert f"  best      {shown} = 0.5 at step 0" in out
+    rows = {line.split()[0]: line for line in out.splitlines()[10:]}
+    assert shown in rows and rows[shown].split()[1] == "3"
+    cut = "x" * 29 + "…" + "x" * 30  # 60 characters, the middle cut
+    assert cut in rows
+    tail = invoke("tail", str(log), "-F", "-n", "1").output  # type: ignore[attr-defined]
+    assert f"{shown}=0.5" in tail and "\x1b" not in tail
+    err = CliRunner().invoke(cli, ["plot", str(log), "--charts", "nope", "-o",
+                                   str(tmp_path / "p.png")])  # fmt: skip
+    assert err.exit_code == 2 and err.stderr.count("\n") == 1 and "\x1b" not in err.stderr
+    assert shown in err.stderr

@@ -13,6 +13,7 @@ import click
 
 from .. import __version__
 from ..errors import CurvelogError
+from ._common import shown
 
 __all__ = ["UserError", "cli", "main"]
 
@@ -20,9 +21,13 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 
 
 class UserError(click.ClickException):
-    """A CurvelogError as the CLI shows it: one line, exit code 2."""
+    """A CurvelogError as the CLI shows it: one line, exit code 2 (what is not
+    printable in it, such as a metric name's escape sequences, escaped)."""
 
     exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(shown(message))
 
 
 class _Group(click.Group):

@@ -76,6 +76,26 @@ def _human_size(n: int) -> str:
     return f"{n} B"  # pragma: no cover
 
 
+def shown(text: str, limit: int | None = None) -> str:
+    """``text`` as the terminal may show it: what is not printable escaped, and cut in
+    the middle to ``limit`` characters.
+
+    Names come from logs, and logs from anywhere (``import csv`` of a file
+    someone sent): a metric named ``"loss\x1b]0;title\x07"`` would otherwise
+    set the terminal's title, ``\x1b[2J`` clear it, a newline or a bidi
+    override break the one-line and table layouts. Escaped as Python writes
+    them in a string (``\x1b``, ``\u202e``), so the name stays recognisable.
+    """
+    if not text.isprintable():
+        text = "".join(
+            c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+        )
+    if limit is not None and len(text) > limit:
+        head = (limit - 1) // 2
+        text = f"{text[:head]}…{text[len(text) - (limit - 1 - head) :]}"
+    return text
+
+
 def _count(n: int, word: str) -> str:
     """``1 chart``, ``2 charts``, ``1,000 points``; "series" is its own plural."""
     return f"{n:,} {word}{'' if n == 1 or word.endswith('s') else 's'}"

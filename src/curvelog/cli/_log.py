@@ -17,6 +17,7 @@ from ._common import (
     _fmt_span,
     _fmt_time,
     _fmt_value,
+    shown,
     split_names,
 )
 
@@ -54,7 +55,7 @@ def _overview(info: dict[str, Any]) -> list[str]:
     if info["live"] and died and died[-1] == sessions[-1]["index"]:
         died.pop()  # the last session is still being written, not dead
     lines = [
-        f"{info['path']}: {info['size']:,} bytes, run {info['run_id'] or '?'}",
+        f"{shown(info['path'])}: {info['size']:,} bytes, run {shown(str(info['run_id'] or '?'))}",
         f"  rows      {info['rows']:,}"
         + (f" (steps {steps['first']:,} .. {steps['last']:,})" if steps else ""),
         f"  time      {_fmt_time(span['start'])} .. {_fmt_time(span['end'])}"
@@ -76,7 +77,7 @@ def _overview(info: dict[str, Any]) -> list[str]:
         lines.append("  best      -")
     else:
         lines.append(
-            f"  best      {best['metric'] or '?'} = "
+            f"  best      {shown(best['metric'] or '?', _NAME_WIDTH)} = "
             f"{_fmt_value(best['value']) if best['value'] is not None else '?'}"
             f" at step {best['step']:,} ({best['mode']}, {best['source']})"
         )
@@ -87,11 +88,15 @@ def _overview(info: dict[str, Any]) -> list[str]:
     return lines
 
 
+#: the widest metric name the table shows whole (longer ones are cut in the middle)
+_NAME_WIDTH = 60
+
+
 def _metrics_table(metrics: dict[str, Any]) -> list[str]:
     header = ("metric", "points", "first", "last", "min", "max", "nan", "inf", "-inf")
     table = [header] + [
         (
-            name,
+            shown(name, _NAME_WIDTH),
             f"{m['points']:,}",
             _fmt_point(m["first"]),
             _fmt_point(m["last"]),
@@ -120,7 +125,7 @@ def _fmt_skipped(skipped: dict[str, Any]) -> str:
     parts = []
     if values:
         n = sum(values.values())
-        each = ", ".join(f"{k}: {v:,}" for k, v in values.items())
+        each = ", ".join(f"{shown(k, _NAME_WIDTH)}: {v:,}" for k, v in values.items())
         parts.append(f"{n:,} value{'s' if n != 1 else ''} that {'were' if n != 1 else 'was'}"
                      f" not a number ({each})")  # fmt: skip
     if rows:
@@ -211,10 +216,10 @@ def tail(
     )
     seen: set[str] = set()
     try:
-        for step, when, shown in rows:
-            seen.update(shown)
+        for step, when, values in rows:
+            seen.update(values)
             stamp = _fmt_time(when)[11:19]
-            cells = "  ".join(f"{k}={_fmt_value(v)}" for k, v in shown.items())
+            cells = "  ".join(f"{shown(k)}={_fmt_value(v)}" for k, v in values.items())
             click.echo(f"{step:>10,}  {stamp}  {cells}")
     except KeyboardInterrupt:  # the normal way to stop following
         return
