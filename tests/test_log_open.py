@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import curvelog
-from curvelog import EventLog
+from curvelog import EventLog, PathError
 from curvelog.log import _open
 
 
@@ -51,3 +51,29 @@ def test_a_writer_is_still_refused_while_readers_probe(tmp_path: Path) -> None:
             EventLog(path)
         first.append(0, x=1.0)
     assert curvelog.read(path).rows == 1
+
+
+def test_an_open_that_cannot_write_its_header_is_a_path_error_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk at open raised a bare OSError and left a 0-byte file that every
+    command then refused as "not a curvelog log" (crash QA)."""
+    import errno
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    old = tmp_path / "old.log"
+    with EventLog(old, flush_every=0) as log:
+        log.append(0, loss=1.0)
+    before = old.read_bytes()
+    monkeypatch.setattr(os, "write", full)
+    for path in (tmp_path / "new.log", old):
+        with pytest.raises(PathError, match="cannot write the session header \\(No space left"):
+            EventLog(path, flush_every=0)
+    monkeypatch.undo()
+    assert not (tmp_path / "new.log").exists()  # made by the failed open: gone
+    assert old.read_bytes() == before  # there before: untouched
+    with EventLog(tmp_path / "new.log", flush_every=0) as log:  # and the next open works
+        log.append(0, loss=1.0)
+    assert curvelog.read(tmp_path / "new.log").rows == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import socket
 import threading
 import time
@@ -387,6 +388,30 @@ def test_cli_serve_errors_are_one_line(tmp_path: Path) -> None:
         r = invoke("serve", path, "--port", "0", ok=False)
         what = "is not a folder, a curvelog log or a chart bundle (.json)"
         assert_one_line_error(r, f"{path}: {what}")
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
+def test_serve_of_an_unreadable_file_says_it_cannot_read_it(tmp_path: Path) -> None:
+    """It said "is not a folder, a curvelog log or a chart bundle": what the file is
+    cannot be told when it cannot be read (crash QA)."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "run.log"
+    with curvelog.EventLog(log, flush_every=0) as w:
+        w.append(0, loss=1.0)
+    log.chmod(0)
+    try:
+        # root reads anything: drop the capabilities that let it (non-root: no-op)
+        done = subprocess.run(
+            ["setpriv", "--bounding-set=-all", "--inh-caps=-all", sys.executable, "-m",
+             "curvelog", "serve", str(log), "--port", "0"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        log.chmod(0o644)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == f"Error: {log}: cannot read (Permission denied)\n"
 
 
 def test_a_bundle_named_on_the_command_line_is_served_whatever_its_name(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
 
-from ..errors import LogFormatError, LogLockedError, PathError
+from ..errors import CurvelogError, LogFormatError, LogLockedError, PathError
 from . import _format
 from ._format import FILE_MAGIC
 from ._header import _first_record, _session_record
@@ -74,10 +74,15 @@ def open_session(log: EventLog, config: dict[str, Any], charts: Any) -> None:
             os.makedirs(folder, exist_ok=True)
         except OSError as e:
             raise PathError(folder, f"cannot create folder ({e.strerror or e})") from None
-    flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+    # O_NONBLOCK: a FIFO must not block the open (it is refused just below)
+    flags = os.O_RDWR | os.O_APPEND | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+    created = False  # by this open: a failed first write removes it (`_undo_open`)
     try:
-        # O_NONBLOCK: a FIFO must not block the open (it is refused just below)
-        fd = os.open(log.path, flags | getattr(os, "O_NONBLOCK", 0), 0o644)
+        try:
+            fd = os.open(log.path, flags | os.O_CREAT | os.O_EXCL, 0o644)
+            created = True
+        except FileExistsError:
+            fd = os.open(log.path, flags)
     except OSError as e:
         raise PathError(log.path, f"cannot open for writing ({e.strerror})") from None
     try:
@@ -133,16 +138,30 @@ def open_session(log: EventLog, config: dict[str, Any], charts: Any) -> None:
             from .._fs import fsync_dir
 
             fsync_dir(folder)
-    except BaseException:
+    except BaseException as e:
         log._fd = -1
-        try:
-            if os.fstat(fd).st_size > size > 0:
-                os.ftruncate(fd, size)  # no half session record left behind
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        _undo_open(log.path, fd, size, created)
+        if isinstance(e, OSError) and not isinstance(e, CurvelogError):  # a full disk
+            raise PathError(
+                log.path, f"cannot write the session header ({e.strerror or e})"
+            ) from None
         raise
+
+
+def _undo_open(path: str, fd: int, size: int, created: bool) -> None:
+    """After a failed open: no half session record left behind, and no file that this
+    open created (every reader would refuse an empty one as no log), then the fd
+    closed. ``size`` is -1 until the lock was taken: before that, nothing is touched
+    (another writer may have the file)."""
+    try:
+        if created and size == 0 and os.path.samestat(os.stat(path), os.fstat(fd)):
+            os.unlink(path)  # made and locked by us: no other writer can be in it
+        elif os.fstat(fd).st_size > size >= 0:
+            os.ftruncate(fd, size)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @contextmanager

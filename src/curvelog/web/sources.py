@@ -100,6 +100,10 @@ def discover(roots: Sequence[str], *, missing: list[str] | None = None) -> list[
                 raise PathError(r, "no such file or folder")
             real = os.path.realpath(r)
             if not os.path.isdir(real) and _kind(real, given=True) is None:
+                try:  # what it is cannot be told if it cannot be read: say why
+                    os.close(os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)))
+                except OSError as e:
+                    raise PathError(r, f"cannot read ({e.strerror or e})") from None
                 raise PathError(r, "is not a folder, a curvelog log or a chart bundle (.json)")
         except PathError as e:
             if missing is None:
