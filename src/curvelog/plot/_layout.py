@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from ._note import _annotate_best, _dense_points
+from ._note import _annotate_best, _dense_points, renderer_of
 from ._style import shorten
 from ._ticks import fit_step_ticks, offset_label
 
@@ -38,7 +38,7 @@ def mpl_rcparams() -> Any:
 
 
 def _renderer(fig: Figure) -> Any:
-    return fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    return renderer_of(fig)
 
 
 def fit_text(t: Text, room: float, min_size: float, vertical: bool = False) -> None:
@@ -217,6 +217,13 @@ def place_legend(ax: Axes) -> None:
     leg.set_gid("curvelog-legend")
 
 
+def _within(inner: Any, outer: Any) -> bool:
+    return bool(
+        inner.x0 >= outer.x0 and inner.x1 <= outer.x1 and inner.y0 >= outer.y0
+        and inner.y1 <= outer.y1
+    )  # fmt: skip
+
+
 def _laid_out(fig: Figure) -> bool:
     """Run the layout engine; False where the panels do not fit the figure."""
     engine = fig.get_layout_engine()
@@ -245,6 +252,13 @@ def finish(fig: Figure, notes: Sequence[tuple[Axes, BestDrawn, Mapping[str, Any]
     if not _laid_out(fig):  # legends beside the axes take room
         return
     renderer = _renderer(fig)
+    for ax, (star, value, step), best in notes:  # a panel narrowed by its legend: again
+        old = [t for t in ax.texts if t.get_gid() == "curvelog-best-note"]
+        panel = ax.get_window_extent(renderer)
+        if any(not _within(t.get_window_extent(renderer), panel) for t in old):
+            for t in old:
+                t.remove()
+            _annotate_best(ax, star, best, value, step)
     for ax in panels:
         box = ax.get_window_extent(renderer)
         loc = cast(Any, mpl_rcparams()["axes.titlelocation"])

@@ -21,6 +21,13 @@ from ._style import (
 )
 
 
+def renderer_of(fig: Any) -> Any:
+    """A renderer to measure text with: the canvas' (Agg), else the figure's own (a
+    plain ``Figure()`` a caller drew on with `plot_chart` has a canvas without one)."""
+    get = getattr(fig.canvas, "get_renderer", None)
+    return get() if get is not None else fig._get_renderer()
+
+
 def _dense_points(ax: Axes) -> tuple[np.ndarray, np.ndarray]:
     """Points every few pixels along every data line of ``ax`` (display coordinates).
 
@@ -153,7 +160,7 @@ def note_text(metric: str, value: float, step: int, limit: int = MAX_DRAWN_NOTE)
     characters: the metric's name is cut (in the middle), never the numbers."""
     v = _fmt_value(value)
     fixed = len(f"best  = {v}")
-    name = shorten(metric, max(5, limit - fixed))
+    name = shorten(metric, max(3, limit - fixed))
     return _literal(f"best {name} = {v}\nat step {_fmt_step_exact(step)}", 10_000)
 
 
@@ -165,24 +172,24 @@ def _text_size(ax: Axes, text: str, fs: float) -> tuple[float, float]:
     assert fig is not None
     t = Text(0, 0, text, fontsize=fs)
     t.set_figure(fig)
-    bb = t.get_window_extent(fig.canvas.get_renderer())  # type: ignore[attr-defined]
+    bb = t.get_window_extent(renderer_of(fig))
     pad = 2 * 0.3 * fs * fig.dpi / 72.0 + 2
     return bb.width + pad, bb.height + pad
 
 
 def _fit_note(ax: Axes, metric: str, value: float, step: int) -> tuple[str, float, float, float]:
     """The note's text, font size and box, as wide as the axes allow: a smaller
-    font first, then a shorter metric name."""
+    font first (down to 6 points), then a shorter metric name (down to 3
+    characters); the value and the step are never cut."""
     width = ax.get_window_extent().width - 8 * ax.figure.dpi / 72.0
-    limit: int = MAX_DRAWN_NOTE
-    for fs in (7.5, 7.0, 6.5):
-        text = note_text(metric, value, step, limit)
+    text, fs, w, h = "", 7.5, 0.0, 0.0
+    for fs in (7.5, 7.0, 6.5, 6.0):
+        text = note_text(metric, value, step)
         w, h = _text_size(ax, text, fs)
         if w <= width:
             return text, fs, w, h
-    while limit > 12:
-        limit -= max(1, int(limit * (w - width) // max(w, 1.0)))
-        text = note_text(metric, value, step, int(limit))
+    for name_len in range(min(len(metric), MAX_DRAWN_NOTE) - 1, 2, -1):
+        text = note_text(shorten(metric, name_len), value, step)
         w, h = _text_size(ax, text, fs)
         if w <= width:
             break
