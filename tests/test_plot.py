@@ -35,6 +35,7 @@ from curvelog.plot import (
     render_png,
     save_figure,
 )
+from curvelog.plot._style import _fmt_value
 
 # --------------------------------------------------------------------------- hand-built bundles
 
@@ -202,7 +203,7 @@ def test_best_marked_at_its_data_coordinates_only_where_the_metric_is_shown(
     assert star.get_xydata().tolist() == [[600.0, 0.55]]
     assert star.get_markerfacecolor() == BEST_COLOR
     (note,) = [t for t in loss.texts if t.get_gid() == "curvelog-best-note"]
-    assert note.get_text() == "best val/loss = 0.55\nat step 600"
+    assert note.get_text() == "best val/loss = 0.5500\nat step 600"  # 4 significant digits
     assert tuple(note.xy) == (600.0, 0.55)
     assert lines(acc, "curvelog-best") == []
     assert not [t for t in acc.texts if t.get_gid() == "curvelog-best-note"]
@@ -498,9 +499,10 @@ def test_smoothing_a_constant_series_stays_flat_without_an_offset(value: float) 
     smoothed = [ln for ln in lines(ax, "curvelog-series:lr") if not ln.get_gid().endswith(":raw")]
     assert set(np.asarray(smoothed[0].get_ydata()).tolist()) == {value}
     ax.figure.canvas.draw()
-    assert ax.yaxis.get_major_formatter().offset == 0
-    assert ax.yaxis.get_major_formatter().get_useOffset() is False  # even for 1000.001..1000.002
-    assert "+" not in ax.yaxis.get_offset_text().get_text()  # no "1e-13+1.000000015e-1"
+    assert ax.yaxis.get_offset_text().get_text() == ""  # no "1e-13+1.000000015e-1", no x1e-7
+    assert ax.get_ylabel() == "lr"  # ticks are not relative to an offset
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert all(len(t) <= 7 for t in labels) and len(set(labels)) == len(labels)
 
 
 @pytest.mark.parametrize("weight", [-0.1, 1.0, 2, float("nan")])
@@ -643,7 +645,7 @@ def test_values_near_the_float_limits_still_draw(y: list[float], smooth: float) 
             lo, hi = fig.axes[0].get_ylim()
             assert math.isfinite(hi - lo) and hi > lo
     note = next(t for t in plot_bundle(b, dpi=30).findobj() if t.get_gid() == "curvelog-best-note")
-    assert f"= {y[1]:.4g}" in note.get_text()  # the note says the true value
+    assert f"= {_fmt_value(y[1])}" in note.get_text()  # the note says the true value
 
 
 @pytest.mark.parametrize(
@@ -871,7 +873,8 @@ def test_compare_overlays_runs_one_colour_each(two_chart_bundle: dict[str, Any])
     assert [s.get_markerfacecolor() for s in stars] == [PALETTE[0], PALETTE[1]]
     (runs,) = [leg for leg in fig.legends if leg.get_gid() == "curvelog-runs"]
     texts = [t.get_text() for t in runs.get_texts()]
-    assert texts[0].startswith("a  (best val/loss 0.55 @ 600)") and texts[1].startswith("b  (best")
+    assert texts[0].startswith("a  (best val/loss 0.5500 @ 600)")
+    assert texts[1].startswith("b  (best")
     assert legend_texts(loss) == ["train", "val"]
 
 

@@ -25,8 +25,10 @@ Output is deterministic: the same bundle gives the same PNG, SVG and PDF bytes
 (no dates, a fixed SVG hash salt).
 
 The package: `_style` (palette, rcParams, formats), `_panel` (one chart on
-an axes), `_note` (where the best's note goes), `_figure` (grids of panels,
-one run or several), `_output` (bytes and files). It never reads a file:
+an axes), `_marks` (NaN/inf events, resumes), `_ticks` (tick labels, step 0
+on a log x axis), `_note` (where the best's note goes), `_layout` (text that
+must fit, and the pass once the panels are placed), `_figure` (grids of
+panels, one run or several), `_output` (bytes and files). It never reads a file:
 the caller hands it a validated bundle.
 """
 

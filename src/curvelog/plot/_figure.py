@@ -13,22 +13,33 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 from ..sampling._views import PLOT_XPAD
-from ._panel import _auto_logy, _check_smooth, _draw_chart, plot_chart, stored_smooth
+from ._layout import finish, runs_legend, titles
+from ._panel import (
+    BestDrawn,
+    _auto_logy,
+    _chart_log_zero,
+    _check_smooth,
+    _draw_chart,
+    stored_smooth,
+)
 from ._style import (
     LINESTYLES,
     MAX_DRAWN_LABEL,
     MAX_DRAWN_TEXT,
-    PALETTE,
     _Colors,
     _fmt_value,
     _literal,
     _style,
+    color_at,
     format_step,
     resume_note,
+    shorten,
 )
 
 _MAX_COLS: Final[int] = 3
 _PANEL_SIZE: Final[tuple[float, float]] = (4.6, 3.2)  # inches per panel
+#: a figure of a given width gets no more columns than panels of this width fit
+_MIN_PANEL_WIDTH: Final[float] = 2.0
 
 
 _MAX_SIDE_PX: Final[int] = 32_768  # Agg's limit on a side
@@ -90,6 +101,8 @@ def _new_figure(n: int, size: tuple[float, float] | None, dpi: float) -> tuple[F
 
     _check_dpi(dpi)
     cols = 2 if n == 4 else max(1, min(_MAX_COLS, n))
+    if size is not None and size[0] > 0:  # panels under ~2 inches wide: fewer columns
+        cols = max(1, min(cols, int(size[0] // _MIN_PANEL_WIDTH)))
     rows = -(-n // cols)
     figsize = _figsize(n, cols, size)
     _check_canvas(figsize, dpi)
@@ -122,7 +135,8 @@ def _x_range(charts: Sequence[Mapping[str, Any]]) -> tuple[float, float] | None:
 
 
 def _subtitle(bundle: Bundle, smooth: float) -> str:
-    parts = [f"{bundle['summary']['steps']:,} steps"]
+    steps = bundle["summary"]["steps"]
+    parts = [f"{steps:,} step{'' if steps == 1 else 's'}"]
     sessions = bundle["run"]["sessions"]
     if sessions > 1:
         parts.append(f"{sessions:,} sessions")
@@ -141,50 +155,6 @@ def _smooth_basis(bundles: Sequence[Bundle], smooth: float) -> str:
     if any(stored_smooth(s, smooth) is not None for s in lines):
         return "over the raw data where stored, else over kept points"
     return "over kept points"
-
-
-#: longest header line of facts drawn (its own text: steps, sessions, resumes, EMA)
-MAX_SUBTITLE: Final = 100
-
-
-def _titles(fig: Figure, title: str, sub: str) -> None:
-    """Run name at the top left, facts in grey at the top right, on one line; on
-    a line of their own under the name where both do not fit side by side (a
-    long run name, a narrow figure)."""
-    t = fig.suptitle(_literal(title), fontsize=11.5, fontweight="bold", x=0.012, ha="left")
-    t.set_gid("curvelog-title")
-    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
-    room = (0.988 - 0.012) * fig.bbox.width
-    wide = t.get_window_extent(renderer).width
-    if wide > room:  # a long name in a narrow figure: a smaller font, down to 7 points
-        t.set_fontsize(max(7.0, 11.5 * room / wide))
-    if not sub:
-        return
-    from matplotlib.text import Annotation
-
-    # y follows the title wherever the layout engine puts it
-    note = Annotation(
-        _literal(sub, MAX_SUBTITLE),
-        xy=(0.988, 0.5),
-        xycoords=("figure fraction", t),
-        ha="right",
-        va="center",
-        fontsize=8.5,
-        color="#555555",
-    )
-    note.set_gid("curvelog-subtitle")
-    fig.add_artist(note)
-    gap = 12.0 * fig.dpi / 72.0  # 12 points between the name and the facts
-    widths = t.get_window_extent(renderer).width + note.get_window_extent(renderer).width
-    if widths + gap > room:
-        # an empty second line of the title holds the facts: the layout makes room for it
-        t.set_text(t.get_text() + "\n")
-        note.xy = note.xyann = (0.012, 0.0)
-        note.set_horizontalalignment("left")
-        note.set_verticalalignment("bottom")
-        wide = note.get_window_extent(renderer).width
-        if wide > room:
-            note.set_fontsize(max(6.5, 8.5 * room / wide))
 
 
 def plot_bundle(
@@ -232,7 +202,7 @@ def draw_bundle(
     chosen = [by_id[i] for i in ids]
     with _style():
         fig, axes = _new_figure(max(1, len(chosen)), size, dpi)
-        _titles(fig, run_name(bundle), _subtitle(bundle, smooth))
+        titles(fig, run_name(bundle), _subtitle(bundle, smooth))
         if not chosen:
             axes[0].text(
                 0.5,
@@ -245,13 +215,17 @@ def draw_bundle(
             )
             axes[0].set_axis_off()
             return fig
-        colors = _Colors()
+        # every label of the bundle, not only of the charts drawn: a label keeps its colour
+        colors = _Colors([_label(s) for c in all_charts for s in c["series"]])
         xr = None if logx else _x_range(chosen)
+        every = {"series": [s for c in chosen for s in c["series"]]}
+        x_zero = _chart_log_zero(every, bundle["best"], bundle["resumes"]) if logx else None
+        notes: list[tuple[Axes, BestDrawn, Any]] = []
         for ax, chart in zip(axes, chosen, strict=True):
             if xr is not None:
                 ax.set_xlim(*xr)
                 ax.set_autoscalex_on(False)
-            _draw_chart(
+            drawn = _draw_chart(
                 ax,
                 chart,
                 best=bundle["best"],
@@ -261,12 +235,20 @@ def draw_bundle(
                 smooth=smooth,
                 color=None,
                 label_prefix="",
-                annotate=True,
+                annotate=False,  # once the panels are laid out: `finish`
                 legend=True,
                 colors=colors,
                 resume_label=False,
+                x_zero=x_zero,
             )
+            if drawn is not None and bundle["best"] is not None:
+                notes.append((ax, drawn, bundle["best"]))
+        finish(fig, notes)
     return fig
+
+
+def _label(s: Any) -> str:
+    return str(s.get("label", s.get("metric", "")))
 
 
 def _unique_names(bundles: Sequence[Bundle], names: Sequence[str] | None) -> list[str]:
@@ -339,29 +321,14 @@ def draw_comparison(
     ids = _select_charts(list(order), charts)
     with _style():
         fig, axes = _new_figure(max(1, len(ids)), size, dpi)
-        fig.suptitle(
-            _literal("  vs  ".join(run_names)) if len(run_names) <= 3 else f"{len(run_names)} runs",
-            fontsize=11,
-            x=0.01,
-            ha="left",
-            fontweight="bold",
-        )
+        many = len(run_names) > 3
+        titles(fig, f"{len(run_names)} runs" if many else "  vs  ".join(run_names), "")
         per_chart = {
             cid: [c for b in bundles for c in b["charts"] if c["id"] == cid] for cid in ids
         }
         every = [c for cs in per_chart.values() for c in cs]
         xr = None if logx else _x_range(every)
-        from matplotlib.lines import Line2D
-
-        run_handles = []
-        for k, (b, name) in enumerate(zip(bundles, run_names, strict=True)):
-            color = PALETTE[k % len(PALETTE)]
-            note = ""
-            best = b["best"]
-            if best is not None and best["value"] is not None:
-                where = format_step(best["step"])
-                note = f"  (best {best['metric']} {_fmt_value(best['value'])} @ {where})"
-            run_handles.append((Line2D([], [], color=color, lw=2.0), _literal(name + note)))
+        x_zero = _compare_log_zero(bundles, every) if logx else None
         if not ids:  # valid bundles without charts (a log with no metrics): say so (#10)
             axes[0].text(0.5, 0.5, "none of the bundles has a chart", ha="center",
                          va="center", transform=axes[0].transAxes, color="#888888")  # fmt: skip
@@ -370,51 +337,77 @@ def draw_comparison(
             if xr is not None:
                 ax.set_xlim(*xr)
                 ax.set_autoscalex_on(False)
-            panel_logy = _auto_logy(per_chart[cid]) if logy is None else logy
-            labels: dict[str, Any] = {}
-            for k, b in enumerate(bundles):
-                chart = next((c for c in b["charts"] if c["id"] == cid), None)
-                if chart is None:
-                    continue
-                for j, s in enumerate(chart["series"]):
-                    labels.setdefault(
-                        _literal(s.get("label", s.get("metric", ""))),
-                        LINESTYLES[j % len(LINESTYLES)],
-                    )
-                plot_chart(
-                    ax,
-                    chart,
-                    best=b.get("best"),
-                    resumes=b.get("resumes") or (),
-                    logy=panel_logy,
-                    logx=logx,
-                    smooth=smooth,
-                    color=PALETTE[k % len(PALETTE)],
-                    annotate=False,
-                    legend=False,
-                )
-            # runs may title a chart differently: one title is kept, else the id
-            for attr, setter in (("title", ax.set_title), ("ylabel", ax.set_ylabel)):
-                seen = {str(c.get(attr, "")) for c in per_chart[cid]}
-                limit = MAX_DRAWN_LABEL if attr == "ylabel" else MAX_DRAWN_TEXT
-                setter(_literal(seen.pop() if len(seen) == 1 else cid, limit))
-            # the panel legend: line styles of the series labels, plus events
-            handles: list[Any] = [
-                Line2D([], [], color="#444444", ls=ls, lw=1.2) for ls in labels.values()
-            ]
-            texts = list(labels)
-            for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-                if (h.get_gid() or "").startswith("curvelog-events") and lab not in texts:
-                    handles.append(h)
-                    texts.append(lab)
-            if len(texts) > 1:
-                ax.legend(handles, texts, loc="best").set_gid("curvelog-legend")
-        fig.legend(
-            [h for h, _ in run_handles],
-            [n for _, n in run_handles],
-            loc="outside lower center",
-            ncols=min(len(run_handles), 2 if any(len(n) > 40 for _, n in run_handles) else 4),
-            frameon=False,
-            fontsize=8.5,
-        ).set_gid("curvelog-runs")
+            _compare_panel(ax, cid, bundles, run_names, per_chart[cid], logy, logx, smooth, x_zero)
+        _runs_legend(fig, bundles, run_names)
+        _check_canvas(tuple(fig.get_size_inches()), dpi)
+        finish(fig)
     return fig
+
+
+def _compare_log_zero(bundles: Sequence[Bundle], charts: Sequence[Any]) -> float | None:
+    """Where step 0 goes on a comparison's log x axis, if anything is there."""
+    found = [
+        _chart_log_zero({"series": [s for c in charts for s in c["series"]]}, b["best"],
+                        b["resumes"])
+        for b in bundles
+    ]  # fmt: skip
+    return min((z for z in found if z is not None), default=None)
+
+
+def _runs_legend(fig: Figure, bundles: Sequence[Bundle], run_names: Sequence[str]) -> None:
+    from matplotlib.lines import Line2D
+
+    handles, notes = [], []
+    for k, b in enumerate(bundles):
+        handles.append(Line2D([], [], color=color_at(k), lw=2.0))
+        best = b["best"]
+        note = ""
+        if best is not None and best["value"] is not None:
+            where = format_step(best["step"])
+            note = f"  (best {best['metric']} {_fmt_value(best['value'])} @ {where})"
+        notes.append(_literal(note, 120))
+    runs_legend(fig, handles, run_names, notes)
+
+
+def _compare_panel(
+    ax: Axes,
+    cid: str,
+    bundles: Sequence[Bundle],
+    run_names: Sequence[str],
+    charts: Sequence[Any],
+    logy: bool | None,
+    logx: bool,
+    smooth: float,
+    x_zero: float | None,
+) -> None:
+    """One chart of every run on ``ax``: a colour per run, a line style per series."""
+    from matplotlib.lines import Line2D
+
+    panel_logy = _auto_logy(charts) if logy is None else logy
+    labels: dict[str, Any] = {}
+    for k, (b, name) in enumerate(zip(bundles, run_names, strict=True)):
+        chart = next((c for c in b["charts"] if c["id"] == cid), None)
+        if chart is None:
+            continue
+        for j, s in enumerate(chart["series"]):
+            labels.setdefault(_literal(_label(s)), LINESTYLES[j % len(LINESTYLES)])
+        _draw_chart(
+            ax, chart, best=b.get("best"), resumes=b.get("resumes") or (), logy=panel_logy,
+            logx=logx, smooth=smooth, color=color_at(k),
+            label_prefix=shorten(name, 24) + " ",  # NaN entries say whose they are
+            annotate=False, legend=False, colors=None, resume_label=False, x_zero=x_zero,
+        )  # fmt: skip
+    # runs may title a chart differently: one title is kept, else the id
+    for attr, setter in (("title", ax.set_title), ("ylabel", ax.set_ylabel)):
+        seen = {str(c.get(attr, "")) for c in charts}
+        limit = MAX_DRAWN_LABEL if attr == "ylabel" else MAX_DRAWN_TEXT
+        setter(_literal(seen.pop() if len(seen) == 1 else cid, limit))
+    # the panel legend: line styles of the series labels, plus events
+    handles: list[Any] = [Line2D([], [], color="#444444", ls=ls, lw=1.2) for ls in labels.values()]
+    texts = list(labels)
+    for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+        if (h.get_gid() or "").startswith("curvelog-events") and lab not in texts:
+            handles.append(h)
+            texts.append(lab)
+    if len(texts) > 1:
+        ax.legend(handles, texts, loc="best").set_gid("curvelog-legend")

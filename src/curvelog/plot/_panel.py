@@ -13,22 +13,20 @@ from ..errors import BundleError, PlotError
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 from ..sampling._views import panel_yscale
+from ._marks import MAX_RESUME_LINES as MAX_RESUME_LINES
+from ._marks import _draw_events, _draw_resumes, _say_no_finite_values
 from ._note import _annotate_best
 from ._style import (
     _EVENT_STYLE,
     _LOG_CLAMP,
     _Y_CLAMP,
     BEST_COLOR,
-    DASHED_RESUMES,
-    EVENT_COLOR,
     LINESTYLES,
     MAX_DRAWN_LABEL,
-    RESUME_COLOR,
     _Colors,
     _literal,
-    format_step,
-    resume_alpha,
 )
+from ._ticks import LOGX_ZERO_NOTE, log_zero, step_axis, value_formatter
 
 _SPARSE: Final[int] = 60  # a series with at most this many points gets dots
 
@@ -188,8 +186,28 @@ def plot_chart(
         legend=legend,
         colors=colors,
         resume_label=True,
+        x_zero=_chart_log_zero(chart, best, resumes) if logx else None,
     )
     return ax
+
+
+def _chart_log_zero(
+    chart: Mapping[str, Any], best: Mapping[str, Any] | None, resumes: Sequence[Mapping[str, Any]]
+) -> float | None:
+    """Where step 0 goes on a log x axis (`log_zero`), or None when nothing of ``chart``
+    (a point, an event, the best, a resume) is at a step below 1."""
+    xs: list[float] = []
+    for s in chart.get("series", ()):
+        xs.extend(float(x) for x in s.get("x") or ())
+        xs.extend(float(e["step"]) for e in s.get("events", ()))
+    xs.extend(float(r["step"]) for r in resumes)
+    if best is not None and isinstance(best.get("step"), int):
+        xs.append(float(best["step"]))
+    return log_zero(xs) if any(x <= 0 for x in xs) else None
+
+
+#: what `_draw_chart` drew of the best: the star's position, its value and its step
+BestDrawn = tuple[tuple[float, float], float, int]
 
 
 def _draw_chart(
@@ -207,25 +225,35 @@ def _draw_chart(
     legend: bool,
     colors: Callable[[str], str] | None,
     resume_label: bool,
-) -> tuple[float, float] | None:
-    """`plot_chart`; returns the best point drawn, if any."""
+    x_zero: float | None = None,
+) -> BestDrawn | None:
+    """`plot_chart`; returns the best point drawn, if any.
+
+    ``x_zero``: on a log x axis, where steps below 1 (step 0) are drawn: the
+    axis' left edge, which the x label then names; None leaves them off.
+    """
     _check_smooth(smooth)
     series = list(chart.get("series", ()))
-    pick = colors if colors is not None else _Colors()
+    pick = colors or _Colors([str(s.get("label", s.get("metric", ""))) for s in series])
     ax.set_title(_literal(chart.get("title", chart.get("id", ""))))
-    ax.set_xlabel(_literal(chart.get("xlabel", "step"), MAX_DRAWN_LABEL))
+    xlabel = _literal(chart.get("xlabel", "step"), MAX_DRAWN_LABEL)
+    ax.set_xlabel(xlabel + (LOGX_ZERO_NOTE if logx and x_zero is not None else ""))
     ax.set_ylabel(_literal(chart.get("ylabel", ""), MAX_DRAWN_LABEL))
 
     use_logy = _auto_logy([chart]) if logy is None else bool(logy) and _loggable(series)
     if use_logy:
         ax.set_yscale("log", nonpositive="mask")
-    else:  # no "1e-13+1.000000015e-1" offset label: ticks say their values
-        ax.ticklabel_format(axis="y", useOffset=False)
+    else:  # no "1e-13+1.000000015e-1" offset label nor x1e6: ticks say their values
+        ax.yaxis.set_major_formatter(value_formatter())
     if logx:
         ax.set_xscale("log", nonpositive="mask")
-    _step_axis(ax, logx)
+    step_axis(ax, logx)
+    if logx and x_zero is not None:
+        ax.set_xlim(left=x_zero)
 
     arrays = [_series_arrays(s) for s in series]
+    if logx and x_zero is not None:  # step 0 at the left edge, not masked away
+        arrays = [(np.where(x < 1, x_zero, x), y) for x, y in arrays]
     # how dense a series is: its raw points, so a compacted chart is drawn
     # like the full one (a 30,000-step curve kept as 97 points is still dense)
     counts = [_raw_count(s, x.size) for s, (x, _) in zip(series, arrays, strict=True)]
@@ -291,11 +319,13 @@ def _draw_chart(
             n = e.get("count", 1)
             n = n if isinstance(n, int) and n > 0 else 1
             kind = kind if kind in _EVENT_STYLE else "nan"
-            event_steps.setdefault((label if len(series) > 1 else "", kind), []).append(
-                (step, last, n)
-            )
+            if x_zero is not None:
+                step, last = max(step, x_zero), max(last, x_zero)
+            # in a comparison (a prefix: the run's name) every entry says whose it is
+            line = label if len(series) > 1 or label_prefix else ""
+            event_steps.setdefault((line, kind), []).append((step, last, n))
         if best is not None and best_metric is not None and s.get("metric") == best_metric:
-            best_xy = best_xy or _best_point(best, x, y)
+            best_xy = best_xy or _best_point(best, np.asarray(s["x"], dtype=np.float64), y)
     if drawn == 0:
         ax.text(
             0.5,
@@ -310,12 +340,17 @@ def _draw_chart(
 
     if drawn and not any(np.isfinite(y).any() for _, y in arrays):
         _say_no_finite_values(ax, {kind for _, kind in event_steps})
-    _draw_events(ax, event_steps)
-    _draw_resumes(ax, resumes, color, resume_label)
+    _draw_events(ax, event_steps, color)
+    _draw_resumes(ax, resumes, color, resume_label, x_zero)
     if best_xy is not None and use_logy and best_xy[1] <= 0:
         best_xy = None
+    if best_xy is not None and logx and best_xy[0] < 1 and x_zero is None:
+        best_xy = None  # off a log axis: no note for an invisible star
+    drawn_best: BestDrawn | None = None
     if best_xy is not None:
-        star = (best_xy[0], float(_drawable(np.array([best_xy[1]]), use_logy)[0]))
+        sx = best_xy[0] if x_zero is None or best_xy[0] >= 1 else x_zero
+        star = (sx, float(_drawable(np.array([best_xy[1]]), use_logy)[0]))
+        drawn_best = (star, best_xy[1], int(best_xy[0]))
         ax.plot(
             [star[0]],
             [star[1]],
@@ -329,10 +364,12 @@ def _draw_chart(
             gid="curvelog-best",
         )
         if annotate and best is not None:
-            _annotate_best(ax, star, best, best_xy[1])
+            _annotate_best(ax, star, best, best_xy[1], int(best_xy[0]))
+    if logx and x_zero is not None:
+        ax.set_xlim(left=x_zero, right=ax.get_xlim()[1])
     if legend:
         _legend(ax)
-    return best_xy
+    return drawn_best
 
 
 def _best_point(
@@ -349,132 +386,6 @@ def _best_point(
             return None
         value = float(y[hit[0]])
     return float(step), float(value)
-
-
-def _step_axis(ax: Axes, logx: bool) -> None:
-    from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
-
-    ax.xaxis.set_major_formatter(FuncFormatter(format_step))
-    if logx:
-        ax.xaxis.set_minor_formatter(NullFormatter())
-    else:
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10], integer=True))
-
-
-def _draw_events(
-    ax: Axes, event_steps: Mapping[tuple[str, str], list[tuple[float, float, int]]]
-) -> None:
-    """Red markers on the x axis (and a red bar along it for a run of non-finite values).
-
-    The legend counts values per line: a run of 40 NaN steps is one marker and
-    ``NaN ×40``; on a panel of several lines, ``train: NaN ×40``.
-    """
-    trans = ax.get_xaxis_transform()  # x in data, y in axes fraction
-    for (line, kind), spans in event_steps.items():
-        marker, name = _EVENT_STYLE[kind]
-        name = f"{line}: {name}" if line else name
-        xs = [a for a, _, _ in spans]
-        count = sum(n for _, _, n in spans)
-        ax.plot(
-            xs,
-            [0.0] * len(xs),
-            ls="none",
-            marker=marker,
-            ms=7,
-            mfc=EVENT_COLOR,
-            mec="white",
-            mew=0.6,
-            transform=trans,
-            clip_on=False,
-            zorder=7,
-            gid=f"curvelog-events:{kind}",
-            label=f"{name} \u00d7{count:,}" if count > 1 else name,
-        )
-        for a, b, _ in spans:
-            if b > a:
-                ax.plot(
-                    [a, b],
-                    [0.0, 0.0],
-                    color=EVENT_COLOR,
-                    lw=4,
-                    alpha=0.7,
-                    transform=trans,
-                    clip_on=False,
-                    zorder=6,
-                    solid_capstyle="butt",
-                    gid=f"curvelog-eventspan:{kind}",
-                )
-                ax.axvspan(a, b, color=EVENT_COLOR, alpha=0.06, lw=0, zorder=0)
-
-
-def _say_no_finite_values(ax: Axes, kinds: set[str]) -> None:
-    """A panel with points but no finite value: say so; no y range is invented for it."""
-    ax.set_yscale("linear")
-    ax.set_ylim(0.0, 1.0)
-    ax.set_yticks([])
-    ax.text(
-        0.5,
-        0.5,
-        "all values are NaN" if kinds <= {"nan"} else "no finite values (NaN/inf)",
-        transform=ax.transAxes,
-        ha="center",
-        va="center",
-        color=EVENT_COLOR,
-        gid="curvelog-nofinite",
-    )
-
-
-def _resume_label(n: int) -> str:
-    return "resume" if n == 1 else f"resume \u00d7{n}"
-
-
-#: resume lines drawn at most: more than any screen has pixel columns for one panel
-MAX_RESUME_LINES: Final[int] = 4_000
-
-
-def _thin_steps(steps: list[int], log: bool) -> list[int]:
-    """At most `MAX_RESUME_LINES` of ``steps``: the first of each 1/4,000 of their span
-    (on the axis' scale), so that lines closer than a pixel are drawn once.
-
-    40,000 resumes (a job requeued every few minutes for months) made matplotlib
-    take seconds per thousand lines; a line per pixel column draws the same picture.
-    """
-    if len(steps) <= MAX_RESUME_LINES:
-        return steps
-    x = np.asarray(steps, dtype=np.float64)
-    if log:
-        x = np.log10(np.maximum(x, 1.0))
-    span = float(x[-1] - x[0]) or 1.0
-    cell = np.floor((x - x[0]) / span * (MAX_RESUME_LINES - 1)).astype(np.int64)
-    first = np.r_[True, cell[1:] != cell[:-1]]
-    return [s for s, keep in zip(steps, first.tolist(), strict=True) if keep]
-
-
-def _draw_resumes(
-    ax: Axes, resumes: Sequence[Mapping[str, Any]], color: str | None, with_label: bool
-) -> None:
-    """Dashed vertical lines, solid and fainter when there are many (`DASHED_RESUMES`;
-    one per pixel column at most)."""
-    every = sorted({int(r["step"]) for r in resumes})
-    if not every:
-        return
-    steps = _thin_steps(every, ax.get_xscale() == "log")
-    alpha = resume_alpha(len(steps))
-    if color:
-        alpha *= 0.7
-    coll = ax.vlines(
-        steps,
-        0.0,
-        1.0,
-        transform=ax.get_xaxis_transform(),
-        colors=color or RESUME_COLOR,
-        linestyles=(0, (4, 3)) if len(every) <= DASHED_RESUMES else "solid",
-        linewidths=0.9,
-        alpha=alpha,
-        zorder=1,
-        label=_resume_label(len(every)) if with_label else "_nolegend_",
-    )
-    coll.set_gid("curvelog-resumes")
 
 
 def _legend(ax: Axes) -> None:

@@ -23,6 +23,19 @@ PALETTE: Final[tuple[str, ...]] = (
     "#7f7f7f",
     "#bcbd22",
 )
+#: colours past `PALETTE`, for the 10th line or run on: none repeats one above, nor the
+#: event red or the best gold; past these, colours are made (`color_at`), never reused
+MORE_COLORS: Final[tuple[str, ...]] = (
+    "#393b79",
+    "#006d5b",
+    "#a55194",
+    "#000000",
+    "#6b6ecf",
+    "#98df8a",
+    "#c49c94",
+    "#ffbb78",
+    "#aec7e8",
+)
 EVENT_COLOR: Final[str] = "#d62728"
 RESUME_COLOR: Final[str] = "#555555"
 BEST_COLOR: Final[str] = "#ffc20a"
@@ -128,33 +141,91 @@ MAX_DRAWN_LABEL: Final = 60
 MAX_DRAWN_NOTE: Final = 48
 
 
+def shorten(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters, cut in the middle with "…": the
+    end of a name (a seed, a run id, the metric after its prefix) tells it apart."""
+    if len(text) <= limit:
+        return text
+    if limit <= 1:
+        return "…"[:limit]
+    keep = limit - 1
+    head = (keep + 1) // 2
+    tail = keep - head
+    return text[:head] + "…" + (text[len(text) - tail :] if tail else "")
+
+
 def _literal(text: object, limit: int = MAX_DRAWN_TEXT) -> str:
     """User text as matplotlib draws it literally: ``$`` escaped, so never mathtext.
 
-    Cut to ``limit`` characters: matplotlib lays out text in time and memory
-    that grow with its length (a 10 MB title took minutes and GBs).
+    Cut to ``limit`` characters (in the middle, `shorten`): matplotlib lays out
+    text in time and memory that grow with its length (a 10 MB title took
+    minutes and GBs).
     """
-    s = str(text)
-    if len(s) > limit:
-        s = s[: limit - 1] + "…"
-    return s.replace("$", r"\$")
+    return shorten(str(text), limit).replace("$", r"\$")
 
 
 def _fmt_value(v: float) -> str:
-    return f"{v:.4g}"
+    """A value in 4 significant digits, trailing zeros kept: -0.99999 is ``-1.000``,
+    not ``-1``, which reads as exact."""
+    out = f"{v:#.4g}"
+    if "e" in out:
+        mant, exp = out.split("e")
+        out = f"{mant}e{int(exp)}"
+    return out
 
 
 def _fmt_step_exact(step: int) -> str:
     return f"{step:,}"
 
 
-class _Colors:
-    """Colours by series label, the same on every panel of a figure."""
+def color_at(i: int) -> str:
+    """The ``i``-th colour of a figure's lines or runs: `PALETTE`, then `MORE_COLORS`,
+    then hues spread by the golden ratio; no two indices share a colour."""
+    if i < len(PALETTE):
+        return PALETTE[i]
+    i -= len(PALETTE)
+    if i < len(MORE_COLORS):
+        return MORE_COLORS[i]
+    import colorsys
 
-    def __init__(self) -> None:
+    k = i - len(MORE_COLORS)
+    hue = (0.11 + k * 0.618033988749895) % 1.0
+    value = (0.55, 0.75, 0.9)[k % 3]
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.65 + 0.3 * ((k // 3) % 2), value)
+    out = f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+    taken = {*PALETTE, *MORE_COLORS, EVENT_COLOR, BEST_COLOR}
+    return out if out not in taken else f"#{(int(out[1:], 16) ^ 1):06x}"
+
+
+#: labels whose colour is fixed wherever they appear (README: ``val`` is always orange)
+_FIXED_COLORS: Final[dict[str, int]] = {"train": 0, "val": 1}
+
+
+class _Colors:
+    """Colours by series label, the same on every panel of a figure.
+
+    Seeded with every label of the bundle (not only of the charts drawn), so a
+    label keeps its colour whichever charts are picked: ``train`` blue and
+    ``val`` orange where the bundle has them, the others in order of first
+    appearance. Past the palette, new colours (`color_at`): never one colour
+    for two labels.
+    """
+
+    def __init__(self, labels: Sequence[str] = ()) -> None:
         self._by_label: dict[str, str] = {}
+        self._used: set[int] = set()
+        for fixed, i in _FIXED_COLORS.items():
+            if fixed in labels:
+                self._by_label[fixed] = color_at(i)
+                self._used.add(i)
+        for label in labels:
+            self(label)
 
     def __call__(self, label: str) -> str:
         if label not in self._by_label:
-            self._by_label[label] = PALETTE[len(self._by_label) % len(PALETTE)]
+            i = 0
+            while i in self._used:
+                i += 1
+            self._used.add(i)
+            self._by_label[label] = color_at(i)
         return self._by_label[label]
