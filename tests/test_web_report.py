@@ -90,6 +90,29 @@ def test_model_matches_the_png_decisions(bundle: dict[str, Any]) -> None:
     assert auto_logy([{"scale": "log", "series": [{"x": [0, 1], "y": [1.0, 2.0]}]}])
 
 
+def test_page_colours_follow_the_pngs_rule(bundle: dict[str, Any]) -> None:
+    """The page kept its own palette walk: a label changed colour with the chart
+    subset, and past 9 runs two runs shared one; the PNG's rule (`plot._style`) now
+    colours both."""
+    from matplotlib.colors import to_hex
+
+    from curvelog.plot import draw_bundle
+
+    labels = [str(s["label"]) for c in bundle["charts"] for s in c["series"]]
+    for chosen in (None, ["loss"], [bundle["charts"][-1]["id"], "loss"]):
+        model = page_model([bundle], charts=chosen)
+        fig = draw_bundle(bundle, charts=chosen)
+        drawn = {ln.get_label(): to_hex(ln.get_color()) for ax in fig.axes for ln in ax.lines
+                 if ln.get_label() in labels}  # fmt: skip
+        page = {s["label"]: s["color"] for c in model["charts"] for s in c["series"]}
+        assert page and {k: drawn[k] for k in page if k in drawn} == {
+            k: v for k, v in page.items() if k in drawn
+        }, chosen
+        assert page["val"] == "#ff7f0e"  # README: val is always orange
+    runs = page_model([bundle] * 12, names=[f"r{i}" for i in range(12)])["runs"]
+    assert len({r["color"] for r in runs}) == 12
+
+
 def test_size_of_four_charts_at_2000_points_per_line(big_bundle: dict[str, Any]) -> None:
     assert [len(s["x"]) for c in big_bundle["charts"] for s in c["series"]] == [2000] * 8
     size = len(report_html([big_bundle]).encode())

@@ -26,12 +26,13 @@ from ..plot._style import (
     BEST_COLOR,
     DASHED_RESUMES,
     EVENT_COLOR,
-    PALETTE,
     RESUME_COLOR,
+    _Colors,
+    color_at,
     resume_note,
 )
 
-__all__ = ["PALETTE", "auto_logy", "page_model", "run_name", "subtitle"]
+__all__ = ["auto_logy", "page_model", "run_name", "subtitle"]
 
 #: line dashes in CSS pixels, one per series of a chart in a comparison (plot.LINESTYLES)
 DASHES: Final[tuple[tuple[float, ...], ...]] = ((), (8.0, 3.0), (2.0, 3.0), (9.0, 3.0, 2.0, 3.0))
@@ -145,7 +146,12 @@ def page_model(
         for c in b["charts"]:
             order.setdefault(c["id"], None)
     ids = _select(list(order), charts)
-    label_colors: dict[str, str] = {}
+    # colours by the PNG's rule: a label keeps its colour whichever charts are picked,
+    # and no two lines (or runs) of a page share one
+    label_colors = _Colors([
+        str(s.get("label", s.get("metric", "")))
+        for b in bundles for c in b["charts"] for s in c["series"]
+    ])  # fmt: skip
     runs: list[dict[str, Any]] = []
     for k, (b, name) in enumerate(zip(bundles, run_names, strict=True)):
         best = b.get("best")
@@ -155,7 +161,7 @@ def page_model(
         runs.append(
             {
                 "name": name,
-                "color": PALETTE[k % len(PALETTE)] if compare else None,
+                "color": color_at(k) if compare else None,
                 "note": note,
                 "resumes": sorted({int(r["step"]) for r in b.get("resumes") or ()}),
             }
@@ -176,12 +182,10 @@ def page_model(
             for j, s in enumerate(c["series"]):
                 label = str(s.get("label", s.get("metric", "")))
                 if compare:
-                    color, dash = PALETTE[k % len(PALETTE)], DASHES[j % len(DASHES)]
+                    color, dash = color_at(k), DASHES[j % len(DASHES)]
                     name = f"{run_names[k]} \u00b7 {label}"
                 else:
-                    color = label_colors.setdefault(
-                        label, PALETTE[len(label_colors) % len(PALETTE)]
-                    )
+                    color = label_colors(label)
                     dash, name = (), label
                 series.append(_series(s, k, name, color, dash, dense))
                 for e in _events(s):
@@ -194,11 +198,11 @@ def page_model(
                         "run": k,
                         "x": star[0],
                         "y": star[1],
-                        "color": PALETTE[k % len(PALETTE)] if compare else BEST_COLOR,
+                        "color": color_at(k) if compare else BEST_COLOR,
                         "note": None if compare else _note(best, star[1], star[0]),  # type: ignore[arg-type]
                     }
                 )
-            color = PALETTE[k % len(PALETTE)] if compare else RESUME_COLOR
+            color = color_at(k) if compare else RESUME_COLOR
             resumes += [{"run": k, "step": st, "color": color} for st in runs[k]["resumes"]]
         titles = {str(c.get("title", c["id"])) for _, c in per_run}
         ylabels = {str(c.get("ylabel", "")) for _, c in per_run}
