@@ -182,3 +182,31 @@ def test_a_mode_against_the_runs_own_objective_ranks_on_that_mode(tmp_path: Path
     same = compare_runs([a, b], ["a", "b"], metric="val/loss", mode="min")  # as tracked
     assert same["runs"][0]["best"] == {"step": 20, "value": 0.01}
     assert same["verdict"]["better"] == "a"
+
+
+def test_extreme_values_give_a_readable_verdict_and_strict_json(tmp_path: Path) -> None:
+    """1e308 against -1e308 made the difference inf ("inf%", and JSON that strict
+    parsers refuse); a share of a value near 0 or of the other sign means nothing."""
+    huge = bundle(tmp_path / "h.log", values=[1e308, 1e308])
+    neg = bundle(tmp_path / "n.log", values=[-1e308, -1e308])
+    tiny = bundle(tmp_path / "t.log", values=[1e-300, 1e-300])
+    big = bundle(tmp_path / "b.log", values=[1e300, 1e300])
+    r = compare_runs([huge, neg], ["huge", "neg"])
+    assert r["verdict"]["better"] == "neg" and r["verdict"]["difference"] is None
+    assert r["verdict"]["relative_difference"] is None
+    json.dumps(r, allow_nan=False)  # strict JSON: no inf, no nan
+    assert format_table(r).splitlines()[-1] == (
+        "verdict: neg is better on val/loss (the difference is beyond float64)"
+    )
+    r = compare_runs([tiny, big], ["tiny", "big"])
+    assert r["verdict"]["difference"] == 1e300 and r["verdict"]["relative_difference"] == 1.0
+    line = format_table(r).splitlines()[-1]
+    assert line.startswith("verdict: tiny is better on val/loss: 1e+300 (100.00%) lower than big")
+    r = compare_runs([neg, tiny], ["neg", "tiny"])  # across zero: no share
+    assert r["verdict"]["relative_difference"] is None
+    assert (
+        format_table(r)
+        .splitlines()[-1]
+        .startswith("verdict: neg is better on val/loss: 1e+308 lower than tiny;")
+    )
+    assert "inf" not in json.dumps(r, allow_nan=False)

@@ -194,14 +194,24 @@ def _verdict(ranked: Sequence[Mapping[str, Any]], mode: str) -> dict[str, Any]:
     diff = abs(a - b)
     s1, s2 = first["within_1pct_of_best"]["step"], second["within_1pct_of_best"]["step"]
     return {
-        "better": None if diff == 0 else first["name"],
+        "better": None if a == b else first["name"],
         "than": second["name"],
-        "tie": diff == 0,
-        "difference": diff,
-        "relative_difference": diff / abs(b) if b != 0 else None,
+        "tie": a == b,
+        # None where float64 cannot hold it (1e308 against -1e308)
+        "difference": diff if math.isfinite(diff) else None,
+        "relative_difference": _relative(diff, a, b),
         # positive: the better run came within 1 % of its best that many steps later
         "steps_to_within_1pct": s1 - s2 if s1 is not None and s2 is not None else None,
     }
+
+
+def _relative(diff: float, a: float, b: float) -> float | None:
+    """``diff`` as a share of ``b``, where that means something: both values of one
+    sign (across zero, or against zero, a share is no measure) and a finite result."""
+    if b == 0 or (a > 0) != (b > 0) or a == 0:
+        return None
+    rel = diff / abs(b)
+    return rel if math.isfinite(rel) else None
 
 
 # --------------------------------------------------------------------------- text
@@ -248,7 +258,8 @@ def _verdict_line(result: dict[str, Any]) -> str:
     if v["tie"]:
         return f"verdict: a tie on {metric} between {result['ranking'][0]} and {v['than']}"
     if v["difference"] is None:
-        return f"verdict: {v['better']} is better on {metric} ({v['reason']})"
+        why = v.get("reason") or "the difference is beyond float64"
+        return f"verdict: {v['better']} is better on {metric} ({why})"
     word = "lower" if result["objective"]["mode"] == "min" else "higher"
     rel = v["relative_difference"]
     rel_s = "" if rel is None else f" ({rel:.2%})"
