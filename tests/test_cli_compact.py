@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 
 import curvelog
 from _cli import assert_one_line_error, invoke
@@ -354,3 +355,24 @@ def test_a_file_name_that_is_not_utf8_is_compacted_and_plotted(log: Path) -> Non
         out = log.parent / f"p{ext}"
         invoke("plot", str(odd), "-o", str(out))
         assert out.stat().st_size > 1000
+
+
+def test_a_marked_best_no_chart_can_show_is_said(tmp_path: Path) -> None:
+    """mark_best on a step where the objective has no value gave a bundle best with
+    value null and a chart without its star, silently (data QA)."""
+    log = tmp_path / "m.log"
+    with curvelog.EventLog(log, best="loss", flush_every=0) as w:
+        for s in range(0, 100, 2):
+            w.append(s, loss=1 / (s + 1))
+        w.mark_best(51)  # an odd step: loss has no value there
+    said = f"Warning: {log}: the best step 51 was marked where loss has no finite value: "
+    said += "no chart shows it\n"
+    result = CliRunner().invoke(cli, ["compact", str(log), "-o", str(tmp_path / "m.json")])
+    assert result.exit_code == 0 and result.stderr.startswith(said)
+    out = CliRunner().invoke(cli, ["plot", str(log), "-o", str(tmp_path / "m.png")])
+    assert out.exit_code == 0 and out.stderr.startswith(said)
+    fine = tmp_path / "f.log"
+    with curvelog.EventLog(fine, best="loss", flush_every=0) as w:
+        w.append(0, loss=1.0)
+    result = CliRunner().invoke(cli, ["compact", str(fine), "-o", str(tmp_path / "f.json")])
+    assert "Warning" not in result.stderr

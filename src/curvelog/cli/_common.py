@@ -96,6 +96,17 @@ def shown(text: str, limit: int | None = None) -> str:
     return text
 
 
+def bundle_warnings(bundle: Any) -> list[str]:
+    """What a command says about a bundle besides its result: the log's damage, and
+    a best that no chart can show (a step marked where its metric has no finite value)."""
+    out = [str(d.get("message", d)) for d in bundle["summary"]["damage"]]
+    best = bundle.get("best")
+    if best and best.get("metric") and best.get("value") is None:
+        out.append(f"the best step {best['step']:,} was {best.get('source', 'marked')} where "
+                   f"{shown(best['metric'])} has no finite value: no chart shows it")  # fmt: skip
+    return out
+
+
 def _count(n: int, word: str) -> str:
     """``1 chart``, ``2 charts``, ``1,000 points``; "series" is its own plural."""
     return f"{n:,} {word}{'' if n == 1 or word.endswith('s') else 's'}"

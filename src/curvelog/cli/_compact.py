@@ -24,6 +24,7 @@ from ._common import (
     _human_size,
     _index_option,
     _lock_timeout_option,
+    bundle_warnings,
     split_names,
 )
 
@@ -183,8 +184,8 @@ def compact(
             failed += 1
             continue
         bundle, path = outcome
-        for d in bundle["summary"]["damage"]:
-            click.echo(f"Warning: {log}: {d['message']}", err=True)
+        for said in bundle_warnings(bundle):
+            click.echo(f"Warning: {log}: {said}", err=True)
         if to_stdout:  # checked like a file written by write_bundle (#10)
             from ..bundle import validate_bundle
 

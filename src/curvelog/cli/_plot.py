@@ -8,7 +8,7 @@ import click
 
 from ..bundle import Bundle
 from ._app import UserError, cli
-from ._common import OutputPath, _echo_json
+from ._common import OutputPath, _echo_json, bundle_warnings
 
 
 def _plot_options(f: Any) -> Any:
@@ -61,8 +61,8 @@ def _charts_count(n: int) -> str:
 
 
 def _warn_damage(path: str, bundle: Bundle) -> None:
-    for d in bundle["summary"]["damage"]:
-        click.echo(f"Warning: {path}: {d.get('message', d)}", err=True)
+    for said in bundle_warnings(bundle):
+        click.echo(f"Warning: {path}: {said}", err=True)
 
 
 _HTML = (".html", ".htm")  # an interactive page instead of a picture
