@@ -243,3 +243,33 @@ def test_export_of_many_metrics_keeps_every_point(tmp_path: Path) -> None:
     m0 = wide["m0"].to_list()
     assert m0[0] == 0.0 and m0[1:3] == [None, None] and math.isnan(m0[3])
     assert run.export(tmp_path / "x.csv") == long.height
+
+
+def test_a_dead_writers_torn_frame_after_a_resume_is_unfinished_not_corrupt(
+    tmp_path: Path,
+) -> None:
+    """After a kill and a resume, the dead session's half-written frame sat in the
+    middle of the file and was reported as corrupt bytes, telling users to suspect
+    their disk (crash QA); it is the torn frame of a crash."""
+    path = tmp_path / "r.log"
+    with EventLog(path, flush_every=0) as log:
+        for i in range(100):
+            log.append(i, loss=float(i))
+    raw = path.read_bytes()
+    path.write_bytes(raw[:-200])  # the last data frame torn, its end record lost
+    (torn,) = curvelog.read(path).damage
+    assert torn.kind == "torn"
+    with EventLog(path, flush_every=0) as log:  # the resume writes after it
+        log.append(100, loss=1.0)
+    run = curvelog.read(path)
+    (d,) = run.damage
+    assert (d.start, d.end, d.kind) == (torn.start, torn.end, "unfinished")
+    assert "never finished" in d.describe()
+    # a whole frame whose bytes changed stays corrupt
+    flipped = bytearray(path.read_bytes())
+    frames, _ = _format.scan(bytes(flipped))
+    second = frames[-2]  # a whole frame of the resume, followed by an intact one
+    flipped[(second.offset + _format.HEADER_SIZE + second.end) // 2] ^= 0xFF
+    path.write_bytes(bytes(flipped))
+    kinds = [d.kind for d in curvelog.read(path).damage]
+    assert "corrupt" in kinds and kinds.count("unfinished") == 1

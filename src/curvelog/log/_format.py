@@ -159,9 +159,10 @@ class Damage:
 
     ``kind`` is ``"torn"`` (the tail is an incomplete frame: the writer died
     mid-write), ``"zeros"`` (a zero-filled tail: power loss after the file
-    grew), ``"garbage"`` (a tail of bytes that are no frame), ``"corrupt"``
-    (damage followed by intact frames: a checksum mismatch or bad header in
-    the middle), ``"undecodable"`` (a frame whose checksum holds but whose
+    grew), ``"garbage"`` (a tail of bytes that are no frame), ``"unfinished"``
+    (a torn frame that a later session wrote after: a crash, not a bad disk),
+    ``"corrupt"`` (other damage followed by intact frames: a checksum mismatch
+    or bad header in the middle), ``"undecodable"`` (a frame whose checksum holds but whose
     payload is not a msgpack map), ``"malformed"`` (a record whose checksum
     holds but whose fields have the wrong types or ranges), ``"signature"``
     (the 8-byte file signature is damaged; the frames after it are read),
@@ -186,6 +187,8 @@ class Damage:
             "zeros": "zero-filled tail (data never reached the disk)",
             "garbage": "unreadable bytes at the end",
             "corrupt": "corrupt bytes (checksum mismatch), skipped",
+            "unfinished": "a record its writer never finished (it died mid-write; a later "
+            "session wrote after it), skipped",
             "undecodable": "record with a valid checksum but an undecodable payload, skipped",
             "malformed": "record with a valid checksum but malformed fields, skipped",
             "signature": "damaged file signature; the records after it are read",
@@ -243,6 +246,27 @@ def _tail_kind(data: memoryview, pos: int, size: int) -> str:
     return "garbage"
 
 
+def _middle_kind(data: memoryview, pos: int, nxt: int, size: int) -> str:
+    """``"unfinished"`` for the torn last frame of a writer that died, which a later
+    session wrote after (its intact header claims bytes past the next intact frame,
+    and that frame opens a session); ``"corrupt"`` for anything else."""
+    if nxt - pos < HEADER_SIZE:
+        return "corrupt"
+    magic, length, _crc, hcrc = _HEAD.unpack_from(data, pos)
+    if magic != FRAME_MAGIC or zlib.crc32(data[pos : pos + 12]) != hcrc:
+        return "corrupt"
+    if pos + HEADER_SIZE + length <= nxt:
+        return "corrupt"  # a whole frame whose bytes changed
+    end = _frame_at(data, nxt, size)
+    try:
+        record = msgpack.unpackb(data[nxt + HEADER_SIZE : end], raw=False, strict_map_key=False)
+    except Exception:
+        return "corrupt"
+    return (
+        "unfinished" if isinstance(record, dict) and record.get("type") == "session" else "corrupt"
+    )
+
+
 def scan(
     raw: Any,
     start: int = len(FILE_MAGIC),
@@ -285,7 +309,7 @@ def scan(
             if nxt < 0:
                 damage.append(Damage(pos, size, _tail_kind(data, pos, size)))
                 break
-            damage.append(Damage(pos, nxt, "corrupt"))
+            damage.append(Damage(pos, nxt, _middle_kind(data, pos, nxt, size)))
             pos = nxt
             continue
         payload = data[pos + HEADER_SIZE : end]
