@@ -199,6 +199,24 @@ class Damage:
         return f"bytes {self.start}..{self.end} ({self.end - self.start} bytes): {what}{more}"
 
 
+def append_at(fd: int, data: bytes, size: int) -> int:
+    """Write ``data`` after the first ``size`` bytes of the file ``fd``; the new size.
+
+    Bytes beyond ``size`` are the start of a frame whose write failed (a
+    full disk, a file size limit) or was interrupted: nothing refers to
+    them, so they are cut off first and the retry leaves no damage.
+    """
+    actual = os.fstat(fd).st_size
+    if actual > size:
+        os.ftruncate(fd, size)
+        actual = size
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+    return actual + len(data)
+
+
 def _frame_at(data: memoryview, pos: int, size: int, payload: bool = True) -> int:
     """End offset of an intact frame starting at ``pos``, -1 if there is none.
 

@@ -131,7 +131,7 @@ def open_session(log: EventLog, config: dict[str, Any], charts: Any) -> None:
         )  # fmt: skip
         data = _format.encode_frame(_format.pack(record))
         log._fd = fd
-        written = log._append_bytes(data if resumed else FILE_MAGIC + data, size)
+        written = _format.append_at(fd, data if resumed else FILE_MAGIC + data, size)
         os.fsync(fd)
         log._mark = log._mark._replace(size=written)
         if not resumed:

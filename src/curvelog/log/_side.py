@@ -41,7 +41,7 @@ def _write_config_locked(log: EventLog, record: dict[str, Any]) -> None:
     if log._closed:  # closed by another thread meanwhile
         raise LogClosedError(log.path)
     m = log._mark  # one store of the mark, as every write: no rows, no chunk number
-    size = log._append_bytes(_format.encode_frame(_format.pack(record)), m.size)
+    size = _format.append_at(log._fd, _format.encode_frame(_format.pack(record)), m.size)
     log._mark = m._replace(size=size, block=None)  # row frames must follow their block
 
 
@@ -160,7 +160,7 @@ def _write_framed(
         found = _chunk_best(record, log.best_metric, log._best_sign)
         if found is not None and found[0] < best_key:
             best_key, best_step = found
-    size = log._append_bytes(data, m.size)
+    size = _format.append_at(log._fd, data, m.size)
     if log._fsync:
         os.fsync(log._fd)
     return size, best_key, best_step
@@ -192,5 +192,5 @@ def write_end_locked(log: EventLog, reason: str) -> None:
            "reason": reason, "rows": m.rows}  # fmt: skip
     end.update(log._policy.record())  # "skipped", when anything was
     tail += _format.encode_frame(_format.pack(end))
-    size = log._append_bytes(tail, m.size)
+    size = _format.append_at(log._fd, tail, m.size)
     log._mark = m._replace(size=size, ended=True)

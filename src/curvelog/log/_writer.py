@@ -327,24 +327,6 @@ class EventLog:
 
     # ------------------------------------------------------------------ flushing
 
-    def _append_bytes(self, data: bytes, size: int) -> int:
-        """Write ``data`` after the first ``size`` bytes of the file; the new size.
-
-        Bytes beyond ``size`` are the start of a frame whose write failed (a
-        full disk, a file size limit) or was interrupted: nothing refers to
-        them, so they are cut off first and the retry leaves no damage.
-        """
-        fd = self._fd
-        actual = os.fstat(fd).st_size
-        if actual > size:
-            os.ftruncate(fd, size)
-            actual = size
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-        return actual + len(data)
-
     def _flush_locked(self, wait: float | None = 0.0) -> None:
         """Write the buffered rows as one chunk; caller holds the lock.
 
