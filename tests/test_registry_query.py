@@ -208,3 +208,28 @@ def test_an_add_that_loses_a_race_for_one_name_files_none_of_its_names(
         _add.add_files(reg, KEY, ours, version=1)
     assert sorted(p.name for p in v.path.iterdir()) == ["metadata.json", "y.pth"]
     assert (v.path / "y.pth").read_bytes() == b"b" * 100  # theirs, whole; none of ours
+
+
+# --------------------------------------------------------------------------- add, interrupted
+
+
+def test_an_add_into_a_version_that_fails_on_a_later_file_takes_back_the_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a lost name (OutputExistsError) took back what was filed; a full disk on the
+    second file left the first in the version. A file replaced with --force stays."""
+    from _addfail import disk_full_on, visible_files
+
+    root = tmp_path / "saved_models"
+    v = Registry(root).new_version(KEY)
+    first, second = tmp_path / "model.pth", tmp_path / "checkpoint_best.pth"
+    first.write_bytes(b"m" * 3000)
+    second.write_bytes(b"b" * 3000)
+    disk_full_on(monkeypatch, second)
+    err = fails("registry", "add", KEY, first, second, "--version", "1", "-r", root)
+    assert err.endswith("checkpoint_best.pth: cannot write (No space left on device)\n")
+    assert visible_files(v.path) == ["metadata.json"]
+    (v.path / "model.pth").write_bytes(b"old")
+    fails("registry", "add", KEY, first, second, "--version", "1", "--force", "-r", root)
+    assert visible_files(v.path) == ["metadata.json", "model.pth"]
+    assert (v.path / "model.pth").read_bytes() == b"m" * 3000  # replaced: not ours to remove

@@ -64,19 +64,23 @@ def add_files(
     else:
         v = reg.new_version(kp)
     written: list[tuple[str, int]] = []
+    new_names: list[str] = []  # what a failure takes back: never a file that was there
     try:
         for name, src in names.items():
+            existed = os.path.lexists(v.artifact(name))
             with (
                 os_errors(src),
                 open(src, "rb") as fin,
                 v.open_artifact(name, overwrite=overwrite) as fout,
             ):
                 shutil.copyfileobj(fin, fout, 4 * 2**20)
+            if not existed:
+                new_names.append(name)
             written.append((name, os.path.getsize(v.artifact(name))))
-    except OutputExistsError:
-        # all or nothing: a name another add took meanwhile would leave this version
-        # a mix of two runs' files; what this call linked (new names: no --force) goes
-        for name, _ in written:
+    except OSError:
+        # all or nothing: a name another add took meanwhile, or a full disk, would
+        # leave this version part of this run's files, or a mix of two runs' files
+        for name in new_names:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(v.artifact(name))
         raise
