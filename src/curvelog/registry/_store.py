@@ -459,15 +459,21 @@ class Registry:
         return v
 
     def _allocate(
-        self, key: str, files: Mapping[str, bytes], meta_extra: Mapping[str, Any] | None
+        self,
+        key: str,
+        files: Mapping[str, bytes],
+        meta_extra: Mapping[str, Any] | None,
+        prepared: Path | None = None,
     ) -> Version:
+        """A new version holding ``files`` and, if given, the files of folder ``prepared``
+        (`_incoming`), which is moved into it; nothing is visible if it fails."""
         if self._pg is not None:
             from ._pgalloc import allocate
 
-            return allocate(self, key, files, meta_extra)
+            return allocate(self, key, files, meta_extra, prepared)
         from ._sqlalloc import allocate as allocate_sqlite
 
-        return allocate_sqlite(self, key, files, meta_extra)
+        return allocate_sqlite(self, key, files, meta_extra, prepared)
 
     def _make_key_dir(self, segments: Sequence[str]) -> Path:
         return _folders.make_key_dir(self, segments)
