@@ -57,6 +57,26 @@ def test_a_symlinked_staging_folder_is_refused_and_its_target_kept(
     assert [v.number for v in reg.versions(KEY)] == [1]
 
 
+def test_a_symlinked_incoming_folder_is_refused_and_its_target_kept(
+    tmp_path: Path, outside: Path
+) -> None:
+    """`registry add` copies a new version's files into ``.incoming`` first."""
+    from curvelog.registry._add import add_files
+
+    reg = Registry(tmp_path / "reg")
+    reg.new_version(KEY)
+    os.symlink(outside / "precious", tmp_path / "reg" / ".incoming")
+    model = tmp_path / "model.pth"
+    model.write_bytes(b"weights")
+    before = _tree(outside)
+    with pytest.raises(PathError, match="link"):
+        add_files(reg, KEY, [model])
+    with pytest.raises(PathError, match="link"):
+        reg.rebuild_index()
+    assert _tree(outside) == before
+    assert [v.number for v in reg.versions(KEY)] == [1]
+
+
 def test_a_file_that_is_a_link_is_replaced_never_written_through(
     tmp_path: Path, outside: Path
 ) -> None:

@@ -794,3 +794,68 @@ def test_a_password_is_hidden_whatever_it_holds(tmp_path: Path, url: str, shown:
         with pytest.raises(RegistryIndexError) as info:
             Registry(root, index=url).new_version(KEY)
         assert "retPW" not in str(info.value) and str(info.value).startswith(shown)
+
+
+# --------------------------------------------------------------------------- add, interrupted
+
+
+def test_an_add_killed_mid_copy_leaves_no_version_row_or_number(
+    reg: Registry, url: str, pg: Server, schema: str, tmp_path: Path
+) -> None:
+    """Crash QA: v1 was allocated (folder, row) before the copy, so a kill left a version
+    without its model that `registry latest` returned."""
+    from _addfail import COPIED_BEFORE_THE_KILL, kill_an_add_mid_copy, model_file
+    from curvelog.errors import VersionNotFoundError
+
+    model = model_file(tmp_path / "run" / "model.pth", 3 * COPIED_BEFORE_THE_KILL, seed=3)
+    kill_an_add_mid_copy(reg, url, KEY, model)
+    assert reg.versions(KEY) == [] and db_rows(pg, schema) == []
+    with pytest.raises(VersionNotFoundError):
+        reg.latest(KEY)
+    assert len(list((reg.root / ".incoming").iterdir())) == 1
+    r = ["--registry", str(reg.root), "--index", url]
+    assert invoke("registry", "add", KEY, str(model), *r).stdout == f"{reg.root / KEY / 'v1'}\n"
+    assert (reg.latest(KEY).path / "model.pth").read_bytes() == model.read_bytes()
+    assert not any((reg.root / ".incoming").iterdir())  # the killed add's copy is gone
+    assert_consistent(pg, schema, reg.root)
+    kill_an_add_mid_copy(reg, url, KEY, model)
+    (left,) = (reg.root / ".incoming").iterdir()
+    out = invoke("registry", "rebuild-index", *r).stdout
+    assert f"removed {left} (1.0 MB), left by an interrupted add\n" in out
+    assert [v.number for v in reg.versions(KEY)] == [1]
+    assert_consistent(pg, schema, reg.root)
+
+
+def test_an_add_failing_on_a_later_file_files_nothing(
+    reg: Registry,
+    url: str,
+    pg: Server,
+    schema: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A full disk on the second file: no new version (no folder, no row), and an add into
+    an existing version takes back the first file."""
+    from _addfail import disk_full_on, visible_files
+
+    first, second = tmp_path / "model.pth", tmp_path / "checkpoint_best.pth"
+    first.write_bytes(b"m" * 3000)
+    second.write_bytes(b"b" * 3000)
+    r = ["--registry", str(reg.root), "--index", url]
+    invoke("registry", "add", KEY, str(first), *r)
+    disk_full_on(monkeypatch, second)
+    failed = invoke("registry", "add", KEY, str(first), str(second), *r, ok=False)
+    assert failed.exit_code == 2 and "No space left on device" in failed.stderr
+    assert [v.number for v in reg.versions(KEY)] == [1]
+    assert [row[0] for row in db_rows(pg, schema)] == [1]
+    assert not any((reg.root / ".incoming").iterdir())
+    assert_consistent(pg, schema, reg.root)
+    epoch = tmp_path / "checkpoint_epoch_5.pth"
+    epoch.write_bytes(b"e" * 3000)
+    failed = invoke("registry", "add", KEY, str(epoch), str(second), "--version", "1", *r, ok=False)
+    assert failed.exit_code == 2 and "No space left on device" in failed.stderr
+    assert visible_files(reg.root / KEY / "v1") == ["metadata.json", "model.pth"]
+    monkeypatch.undo()
+    out = invoke("registry", "add", KEY, str(first), str(second), *r).stdout
+    assert out == f"{reg.root / KEY / 'v2'}\n"
+    assert_consistent(pg, schema, reg.root)

@@ -208,3 +208,120 @@ def test_an_add_that_loses_a_race_for_one_name_files_none_of_its_names(
         _add.add_files(reg, KEY, ours, version=1)
     assert sorted(p.name for p in v.path.iterdir()) == ["metadata.json", "y.pth"]
     assert (v.path / "y.pth").read_bytes() == b"b" * 100  # theirs, whole; none of ours
+
+
+# --------------------------------------------------------------------------- add, interrupted
+
+
+def test_an_add_killed_mid_copy_leaves_no_version_and_the_next_add_cleans_up(
+    tmp_path: Path,
+) -> None:
+    """Crash QA: v1 was allocated before the copy, so a kill left it visible without its
+    model, and `registry latest` pointed at it. The version now appears only when whole."""
+    from _addfail import COPIED_BEFORE_THE_KILL, kill_an_add_mid_copy, model_file
+    from curvelog.errors import VersionNotFoundError
+
+    reg = Registry(tmp_path / "saved_models")
+    model = model_file(tmp_path / "run" / "model.pth", 3 * COPIED_BEFORE_THE_KILL, seed=1)
+    kill_an_add_mid_copy(reg, None, KEY, model)
+    assert reg.versions(KEY) == []
+    with pytest.raises(VersionNotFoundError):
+        reg.latest(KEY)
+    assert fails("registry", "latest", KEY, "-r", reg.root).startswith("Error: ")
+    (left,) = (reg.root / ".incoming").iterdir()  # the copy, out of sight
+    assert (left / "model.pth").stat().st_size == COPIED_BEFORE_THE_KILL
+    out = run("registry", "add", KEY, model, "-r", reg.root)
+    assert out.stdout == f"{reg.root / KEY / 'v1'}\n"
+    assert (reg.latest(KEY).path / "model.pth").read_bytes() == model.read_bytes()
+    assert sorted(p.name for p in reg.latest(KEY).path.iterdir()) == [
+        "metadata.json", "model.pth",
+    ]  # fmt: skip
+    assert not any((reg.root / ".incoming").iterdir())  # the killed add's copy is gone
+    assert not any((reg.root / ".staging").iterdir())
+
+
+def test_rebuild_index_removes_and_reports_a_killed_adds_copy(tmp_path: Path) -> None:
+    from _addfail import COPIED_BEFORE_THE_KILL, kill_an_add_mid_copy, model_file
+
+    reg = Registry(tmp_path / "saved_models")
+    reg.new_version(KEY)
+    model = model_file(tmp_path / "run" / "model.pth", 2 * COPIED_BEFORE_THE_KILL, seed=2)
+    kill_an_add_mid_copy(reg, None, KEY, model)
+    (left,) = (reg.root / ".incoming").iterdir()
+    out = run("registry", "rebuild-index", "-r", reg.root).stdout
+    assert f"removed {left} (1.0 MB), left by an interrupted add\n" in out
+    assert not any((reg.root / ".incoming").iterdir())
+    assert [v.number for v in reg.versions(KEY)] == [1]
+
+
+def test_an_add_in_progress_is_never_swept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another add (or rebuild-index) while this one copies leaves its copy alone."""
+    import shutil
+
+    from curvelog.registry import _add
+
+    reg = Registry(tmp_path / "saved_models")
+    a = tmp_path / "a" / "model.pth"
+    b = tmp_path / "b" / "model.pth"
+    for path in (a, b):
+        path.parent.mkdir()
+        path.write_bytes(path.parent.name.encode() * 5000)
+    copy = shutil.copyfileobj
+    others: list[int] = []
+
+    def others_meanwhile(fin: Any, fout: Any, size: int) -> None:
+        if fin.name == str(a):  # while a is being copied: another add and a rebuild
+            others.append(_add.add_files(reg, KEY, [b])[0].number)
+            assert reg.rebuild_index().removed_incoming == []
+        copy(fin, fout, size)
+
+    monkeypatch.setattr(shutil, "copyfileobj", others_meanwhile)
+    v, written = _add.add_files(reg, KEY, [a])
+    assert (others, v.number, written) == ([1], 2, [("model.pth", 5000)])
+    assert (v.path / "model.pth").read_bytes() == b"a" * 5000
+    assert not any((reg.root / ".incoming").iterdir())
+
+
+def test_a_new_version_add_that_fails_on_a_later_file_leaves_no_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Crash QA: a full disk on the second of two files failed the add but left v2
+    visible, holding the first file only; `registry latest` pointed at it."""
+    from _addfail import disk_full_on
+
+    root = tmp_path / "saved_models"
+    first, second = tmp_path / "model.pth", tmp_path / "checkpoint_best.pth"
+    first.write_bytes(b"m" * 3000)
+    second.write_bytes(b"b" * 3000)
+    run("registry", "add", KEY, first, "-r", root)
+    disk_full_on(monkeypatch, second)
+    err = fails("registry", "add", KEY, first, second, "-r", root)
+    assert "checkpoint_best.pth: cannot write (No space left on device)" in err
+    reg = Registry(root)
+    assert [v.number for v in reg.versions(KEY)] == [1]
+    assert run("registry", "latest", KEY, "-r", root).stdout == f"{root / KEY / 'v1'}\n"
+    assert not any((root / ".incoming").iterdir()) and not any((root / ".staging").iterdir())
+    monkeypatch.undo()
+    assert run("registry", "add", KEY, first, second, "-r", root).stdout.endswith("/v2\n")
+
+
+def test_an_add_into_a_version_that_fails_on_a_later_file_takes_back_the_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a lost name (OutputExistsError) took back what was filed; a full disk on the
+    second file left the first in the version. A file replaced with --force stays."""
+    from _addfail import disk_full_on, visible_files
+
+    root = tmp_path / "saved_models"
+    v = Registry(root).new_version(KEY)
+    first, second = tmp_path / "model.pth", tmp_path / "checkpoint_best.pth"
+    first.write_bytes(b"m" * 3000)
+    second.write_bytes(b"b" * 3000)
+    disk_full_on(monkeypatch, second)
+    err = fails("registry", "add", KEY, first, second, "--version", "1", "-r", root)
+    assert err.endswith("checkpoint_best.pth: cannot write (No space left on device)\n")
+    assert visible_files(v.path) == ["metadata.json"]
+    (v.path / "model.pth").write_bytes(b"old")
+    fails("registry", "add", KEY, first, second, "--version", "1", "--force", "-r", root)
+    assert visible_files(v.path) == ["metadata.json", "model.pth"]
+    assert (v.path / "model.pth").read_bytes() == b"m" * 3000  # replaced: not ours to remove

@@ -234,6 +234,8 @@ def registry_rebuild_index(root: str, lock_timeout: float, init: bool, index: st
         click.echo(f"versions.json: {key} {before} -> v{new}")
     for path, size in report.removed_temp_files:
         click.echo(f"removed {path} ({_human_size(size)}), left by an interrupted write")
+    for path, size in report.removed_incoming:
+        click.echo(f"removed {path} ({_human_size(size)}), left by an interrupted add")
     for problem in report.problems:
         click.echo(f"warning: {problem}", err=True)
 
@@ -329,7 +331,8 @@ def registry_add(key: str, files: tuple[str, ...], version: str | None, force: b
                  lock_timeout: float, index: str | None) -> None:  # fmt: skip
     """File model files (model.pth, checkpoint_best.pth, ...) into a version of KEY.
 
-    Without --version a new version is allocated; each file keeps its name.
+    Without --version a new version is allocated once every file is copied, so
+    it appears whole or not at all; each file keeps its name.
     A file of the same name already in --version N is never replaced without
     --force. curves.json, metadata.json and loss_curve.png are written by the
     registry itself (curvelog compact --registry) and are refused here.

@@ -164,6 +164,21 @@ def clear_version_temps(folder: Path) -> list[tuple[str, int]]:
     return removed
 
 
+def numbers_in_use(reg: Registry, key: str) -> tuple[dict[str, int] | None, list[int], int]:
+    """What every allocation checks first (lock held): versions.json, the key's
+    folders, and the highest number taken by either or by a stray ``v<N>`` entry
+    (no version, but its number cannot be taken either). A versions.json that
+    records less than the folders show is refused (`RegistryCorruptError`)."""
+    recorded_all = reg._read_versions()
+    folders = reg._folder_versions(key)
+    folder_max = folders[-1] if folders else 0
+    recorded = 0 if recorded_all is None else recorded_all.get(key, 0)
+    if recorded < folder_max:
+        raise stale_versions(reg, key, recorded_all, folder_max)
+    taken = reg._taken_numbers(key)
+    return recorded_all, folders, max(recorded, taken[-1] if taken else 0)
+
+
 def stale_versions(
     reg: Registry, key: str, recorded_all: Mapping[str, int] | None, folder_max: int
 ) -> RegistryCorruptError:

@@ -11,7 +11,8 @@ database transaction that holds the key's row of ``registry_keys``
    stops the allocation, as with SQLite;
 3. ``n = max(registry_keys.last_version, max(model_versions.version),
    versions.json, folders) + 1``;
-4. build the complete folder under ``.staging/``;
+4. build the complete folder under ``.staging/`` (from ``prepared``, the folder of
+   files `_incoming` copied beforehand, if given: one rename);
 5. take the versions.json lock (a transaction advisory lock: writers of other keys
    rewrite the same file), re-read the file and replace it with ``key: n``: the
    number is taken before the folder is visible;
@@ -93,7 +94,11 @@ def _take_back(v: Version, staged: Path) -> None:
 
 
 def allocate(
-    reg: Registry, key: str, files: Mapping[str, bytes], meta_extra: Mapping[str, Any] | None
+    reg: Registry,
+    key: str,
+    files: Mapping[str, bytes],
+    meta_extra: Mapping[str, Any] | None,
+    prepared: Path | None = None,
 ) -> Version:
     """`Registry._allocate` for a PostgreSQL index."""
     from ._folders import STAGING_DIR
@@ -119,7 +124,10 @@ def allocate(
                 meta_bytes = dumps(meta)
                 # 1. the complete folder, under .staging/
                 staged.parent.mkdir(exist_ok=True)
-                staged.mkdir()
+                if prepared is None:
+                    staged.mkdir()
+                else:
+                    os.rename(prepared, staged)
                 for name, data in {**files, METADATA: meta_bytes}.items():
                     write_new_file(staged / name, data)
                 fsync_dir(staged)

@@ -11,6 +11,7 @@ from .. import _json
 from .._fs import fsync_dir
 from ..errors import PathError, RegistryCorruptError, RegistryKeyError
 from ._folders import _versions_entries, clear_version_temps
+from ._incoming import sweep
 from ._keys import ROOT_FILES, key_path
 
 if TYPE_CHECKING:
@@ -33,6 +34,9 @@ class RebuildReport:
     problems: list[str] = field(default_factory=list)
     #: (path, bytes) of temporary files that interrupted writes left in version folders
     removed_temp_files: list[tuple[str, int]] = field(default_factory=list)
+    #: (path, bytes) of the folders of copies that a killed ``registry add`` left in
+    #: ``.incoming/`` (one still copying holds its lock and is left alone)
+    removed_incoming: list[tuple[str, int]] = field(default_factory=list)
 
 
 def _read_versions_leniently(reg: Registry) -> tuple[dict[str, int], list[str]]:
@@ -67,6 +71,7 @@ def rebuild(reg: Registry, *, init: bool) -> RebuildReport:
     report = RebuildReport()
     with reg._locked(None):  # every key; adopts the database (see Registry._locked)
         reg._clear_staging()
+        report.removed_incoming = sweep(reg)
         try:
             old_json, bad_entries = _read_versions_leniently(reg)
         except RegistryCorruptError:

@@ -6,14 +6,22 @@ key's folders, take the next number, build the complete folder under
 ``.staging/``, replace ``versions.json`` (the number is taken before the folder
 is visible), then insert the index row and rename the folder into place in one
 SQLite transaction. `_pgalloc` is the same for a PostgreSQL index.
+
+``prepared``: a folder of files copied beforehand (`_incoming`, ``registry add``),
+which becomes the staged folder (one rename) so the version appears with them.
+If the allocation then fails, that staged folder is removed at once, as it may
+hold gigabytes of models; other leftovers (a killed allocation's too) are
+removed by the next allocation.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import uuid
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._fs import fsync_dir
@@ -32,13 +40,33 @@ _LOGGER = logging.getLogger("curvelog.registry")
 
 
 def allocate(
-    reg: Registry, key: str, files: Mapping[str, bytes], meta_extra: Mapping[str, Any] | None
+    reg: Registry,
+    key: str,
+    files: Mapping[str, bytes],
+    meta_extra: Mapping[str, Any] | None,
+    prepared: Path | None = None,
 ) -> Version:
     """`Registry._allocate` for the SQLite index."""
+    staged = reg.root / STAGING_DIR / uuid.uuid4().hex
+    try:
+        return _allocate(reg, key, files, meta_extra, prepared, staged)
+    except BaseException:
+        if prepared is not None:  # gone already if it was renamed into place
+            shutil.rmtree(staged, ignore_errors=True)
+        raise
+
+
+def _allocate(
+    reg: Registry,
+    key: str,
+    files: Mapping[str, bytes],
+    meta_extra: Mapping[str, Any] | None,
+    prepared: Path | None,
+    staged: Path,
+) -> Version:
     segments = key.split("/")
     with reg._locked(key):
         reg._writable_key_dir(key)
-        staging = reg.root / STAGING_DIR
         reg._clear_staging()
         recorded_all, folders, highest = reg._numbers_in_use(key)
         n = highest + 1
@@ -51,9 +79,11 @@ def allocate(
         # A damaged index must stop us before the number is taken.
         reg._ensure_index()
         # 1. the complete folder, under .staging/
-        staging.mkdir(exist_ok=True)
-        staged = staging / uuid.uuid4().hex
-        staged.mkdir()
+        staged.parent.mkdir(exist_ok=True)
+        if prepared is None:
+            staged.mkdir()
+        else:
+            os.rename(prepared, staged)
         for name, data in {**files, METADATA: meta_bytes}.items():
             write_new_file(staged / name, data)  # private folder: no temp file
         fsync_dir(staged)

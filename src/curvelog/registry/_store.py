@@ -459,15 +459,21 @@ class Registry:
         return v
 
     def _allocate(
-        self, key: str, files: Mapping[str, bytes], meta_extra: Mapping[str, Any] | None
+        self,
+        key: str,
+        files: Mapping[str, bytes],
+        meta_extra: Mapping[str, Any] | None,
+        prepared: Path | None = None,
     ) -> Version:
+        """A new version holding ``files`` and, if given, the files of folder ``prepared``
+        (`_incoming`), which is moved into it; nothing is visible if it fails."""
         if self._pg is not None:
             from ._pgalloc import allocate
 
-            return allocate(self, key, files, meta_extra)
+            return allocate(self, key, files, meta_extra, prepared)
         from ._sqlalloc import allocate as allocate_sqlite
 
-        return allocate_sqlite(self, key, files, meta_extra)
+        return allocate_sqlite(self, key, files, meta_extra, prepared)
 
     def _make_key_dir(self, segments: Sequence[str]) -> Path:
         return _folders.make_key_dir(self, segments)
@@ -476,18 +482,7 @@ class Registry:
         _folders.clear_staging(self)
 
     def _numbers_in_use(self, key: str) -> tuple[dict[str, int] | None, list[int], int]:
-        """What every allocation checks first (lock held): versions.json, the key's
-        folders, and the highest number taken by either or by a stray ``v<N>`` entry
-        (no version, but its number cannot be taken either). A versions.json that
-        records less than the folders show is refused (`RegistryCorruptError`)."""
-        recorded_all = self._read_versions()
-        folders = self._folder_versions(key)
-        folder_max = folders[-1] if folders else 0
-        recorded = 0 if recorded_all is None else recorded_all.get(key, 0)
-        if recorded < folder_max:
-            raise _folders.stale_versions(self, key, recorded_all, folder_max)
-        taken = self._taken_numbers(key)
-        return recorded_all, folders, max(recorded, taken[-1] if taken else 0)
+        return _folders.numbers_in_use(self, key)
 
     def rebuild_index(self, *, init: bool = False) -> RebuildReport:
         """Rebuild ``index.db`` and ``versions.json`` from the version folders.
