@@ -75,7 +75,7 @@ def test_stored_smoothing_matches_the_raw_ema_within_a_pixel(tmp_path: Path) -> 
     kept = np.array([np.nan if v is None else v for v in s["y"]])
     old = ema(kept, 0.99)
     off = np.abs(_pixels_y(fig, x[ok], old[ok]) - _pixels_y(fig, x[ok], raw_ema[x][ok]))
-    assert off.max() > 50
+    assert off.max() > 0.1 * fig.axes[0].get_window_extent().height  # a tenth of the panel
     (line,) = [ln for ln in fig.axes[0].get_lines() if ln.get_gid() == "curvelog-series:loss"]
     drawn = np.asarray(line.get_ydata(), dtype=np.float64)
     assert np.allclose(drawn, stored, equal_nan=True)
