@@ -1037,3 +1037,38 @@ def test_forced_logy_keeps_a_panel_without_positive_values_linear() -> None:
     assert scales == {"reward": "linear", "loss": "log"}
     (line,) = [ln for ln in fig.axes[0].get_lines() if ln.get_gid() == "curvelog-series:reward"]
     assert np.isfinite(np.asarray(line.get_ydata(), dtype=float)).sum() == len(STEPS)
+
+
+def test_names_with_control_and_bidi_characters_are_drawn_escaped() -> None:
+    """QA data #7: a name's \\x01 made matplotlib warn about a missing glyph (raw, on
+    stderr), a \\n gave a two-line title and a bidi override drew the name reversed.
+    Every drawn text escapes them as Python writes them, the CLI's rule."""
+    import warnings
+
+    from matplotlib.text import Text
+
+    names = ["ctl\x01\x7fname", "two\nlines", "a\u202eRTL\u202c/b"]
+    b = bundle_of(
+        *[chart(n, series(n, STEPS, loss_curve())) for n in names],
+        chart("both", series("x\x01", STEPS, loss_curve()), series("y\n", STEPS, loss_curve(2))),
+        best=best_of("two\nlines", 990, loss_curve()[-1]),
+        name="run\u202e1\n",
+    )
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        figs = [plot_bundle(b, dpi=30), compare_bundles([b, b], names=["a\x01", "b"], dpi=30)]
+        for fig in figs:
+            figure_bytes(fig, "png")
+    assert [str(w.message) for w in said] == []  # no "Glyph 1 (\x01) missing from font(s)"
+    for fig in figs:
+        texts = [t.get_text() for t in fig.findobj(Text)]
+        # the note's own line break is the only one drawn
+        assert all(t.isprintable() for t in texts for t in t.split("\n")), texts
+        assert not [t for t in texts if "\n" in t and not t.startswith("best ")]
+    drawn = {t.get_text() for t in figs[0].findobj(Text)}
+    assert {"ctl\\x01\\x7fname", "two\\nlines", "a\\u202eRTL\\u202c/b", "run\\u202e1\\n"} <= drawn
+    assert {"x\\x01", "y\\n"} <= set(legend_texts(by_title(figs[0])["both"]))
+    assert any(t.startswith("best two\\nlines = ") for t in drawn)
+    from curvelog._text import printable
+
+    assert printable("a\u202eb\\x") == "a\\u202eb\\x" == printable(printable("a\u202eb\\x"))

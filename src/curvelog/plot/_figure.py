@@ -31,6 +31,7 @@ from ._style import (
     _literal,
     _style,
     color_at,
+    drawn,
     format_step,
     resume_note,
     shorten,
@@ -225,7 +226,7 @@ def draw_bundle(
             if xr is not None:
                 ax.set_xlim(*xr)
                 ax.set_autoscalex_on(False)
-            drawn = _draw_chart(
+            star = _draw_chart(
                 ax,
                 chart,
                 best=bundle["best"],
@@ -241,8 +242,8 @@ def draw_bundle(
                 resume_label=False,
                 x_zero=x_zero,
             )
-            if drawn is not None and bundle["best"] is not None:
-                notes.append((ax, drawn, bundle["best"]))
+            if star is not None and bundle["best"] is not None:
+                notes.append((ax, star, bundle["best"]))
         finish(fig, notes)
     return fig
 
@@ -394,7 +395,7 @@ def _compare_panel(
         _draw_chart(
             ax, chart, best=b.get("best"), resumes=b.get("resumes") or (), logy=panel_logy,
             logx=logx, smooth=smooth, color=color_at(k),
-            label_prefix=shorten(name, 24) + " ",  # NaN entries say whose they are
+            label_prefix=shorten(drawn(name), 24) + " ",  # NaN entries say whose they are
             annotate=False, legend=False, colors=None, resume_label=False, x_zero=x_zero,
         )  # fmt: skip
     # runs may title a chart differently: one title is kept, else the id
