@@ -1072,3 +1072,33 @@ def test_names_with_control_and_bidi_characters_are_drawn_escaped() -> None:
     from curvelog._text import printable
 
     assert printable("a\u202eb\\x") == "a\\u202eb\\x" == printable(printable("a\u202eb\\x"))
+
+
+def test_many_charts_draw_the_first_with_a_note_of_those_left_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """QA data #2: 321 per-layer charts made a 343-inch figure that could not be saved
+    at any --size; the default figure draws the first `MAX_PANELS` (the best metric's
+    chart among them, wherever it is), and its foot says how many were left out."""
+    from curvelog.plot import _figure
+
+    layers = [chart(f"layer{i}", series(f"grad/layer{i}", STEPS, loss_curve())) for i in range(320)]
+    b = bundle_of(
+        *layers, chart("loss", series("loss", STEPS, loss_curve())),
+        best=best_of("loss", 990, loss_curve()[-1]),
+    )  # fmt: skip
+    monkeypatch.setattr(_figure, "MAX_PANELS", 6)  # the rule, not matplotlib's speed
+    for fig in (plot_bundle(b, dpi=30), compare_bundles([b, b], dpi=30)):
+        titles = [ax.get_title(loc="left") for ax in fig.axes]
+        assert titles == ["layer0", "layer1", "layer2", "layer3", "layer4", "loss"]
+        note = [t for t in fig.texts if (t.get_gid() or "").startswith("curvelog-left-out")]
+        assert [t.get_text() for t in note] == [
+            "6 of 321 charts drawn, 315 left out: pick the charts to draw by id "
+            "(--charts ID,ID; charts=[...] in Python)"
+        ]
+        assert figure_bytes(fig, "png").startswith(b"\x89PNG")
+    picked = plot_bundle(b, charts=[f"layer{i}" for i in range(8)], dpi=30)
+    assert len(picked.axes) == 8
+    assert not [t for t in picked.texts if "left-out" in str(t.get_gid())]
+    monkeypatch.undo()
+    assert _figure.MAX_PANELS == 60  # README: "at most 60 panels"

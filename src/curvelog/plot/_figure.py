@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from ..bundle import Bundle, run_name, validate_bundle
@@ -43,6 +43,12 @@ _PANEL_SIZE: Final[tuple[float, float]] = (4.6, 3.2)  # inches per panel
 _MIN_PANEL_WIDTH: Final[float] = 2.0
 
 
+#: panels drawn at most when the caller picks no charts: a run of per-layer metrics
+#: (300 charts and more) drew a figure too large to save, and filed no bundle with
+#: its PNG; past this, the first charts are drawn (those of the best metric first)
+#: and the figure says how many were left out and how to pick them (``charts=``)
+MAX_PANELS: Final[int] = 60
+
 _MAX_SIDE_PX: Final[int] = 32_768  # Agg's limit on a side
 _MAX_AREA_PX: Final[int] = 2**27  # ~134 Mpx, ~0.5 GB of RGBA
 
@@ -62,6 +68,32 @@ def _select_charts(available: Sequence[str], charts: Sequence[str] | str | None)
             f"available: {', '.join(available)}"
         )
     return wanted
+
+
+def _cap_panels(
+    ids: Sequence[str], picked: bool, holds_best: Callable[[str], bool]
+) -> tuple[list[str], int]:
+    """The chart ids drawn, in their order, and how many were left out: all of them
+    when the caller picked them, else `MAX_PANELS`, the best metric's charts first."""
+    if picked or len(ids) <= MAX_PANELS:
+        return list(ids), 0
+    first = [i for i in ids if holds_best(i)][:MAX_PANELS]
+    keep = set(first + [i for i in ids if i not in first][: MAX_PANELS - len(first)])
+    return [i for i in ids if i in keep], len(ids) - len(keep)
+
+
+def left_out_note(drawn: int, left: int) -> str:
+    """What the foot of a figure says when `MAX_PANELS` left charts out."""
+    return (
+        f"{drawn:,} of {drawn + left:,} charts drawn, {left:,} left out: "
+        "pick the charts to draw by id (--charts ID,ID; charts=[...] in Python)"
+    )
+
+
+def _say_left_out(fig: Figure, drawn: int, left: int) -> None:
+    if left:
+        t = fig.supxlabel(left_out_note(drawn, left), fontsize=8.5, color="#aa3300")
+        t.set_gid(f"curvelog-left-out:{left}")
 
 
 def _figsize(n: int, cols: int, size: tuple[float, float] | None) -> tuple[float, float]:
@@ -86,13 +118,14 @@ def _check_canvas(inches: tuple[float, float], dpi: float) -> None:
     if min(w, h) < 1:
         raise PlotError(
             f"a {inches[0]:g}x{inches[1]:g} inch figure at {dpi:g} dpi is {w:,}x{h:,} px, "
-            "too small; use a larger size or dpi"
+            "too small",
+            "use a larger size or dpi",
         )
     if max(w, h) > _MAX_SIDE_PX or w * h > _MAX_AREA_PX:
         raise PlotError(
             f"a {inches[0]:g}x{inches[1]:g} inch figure at {dpi:g} dpi is {w:,}x{h:,} px, "
-            f"too large (at most {_MAX_SIDE_PX:,} px a side and {_MAX_AREA_PX:,} px in all); "
-            "use a smaller size or dpi"
+            f"too large (at most {_MAX_SIDE_PX:,} px a side and {_MAX_AREA_PX:,} px in all)",
+            "use a smaller size or dpi",
         )
 
 
@@ -199,11 +232,17 @@ def draw_bundle(
     _check_smooth(smooth)
     all_charts = bundle["charts"]
     by_id = {c["id"]: c for c in all_charts}
-    ids = _select_charts(list(by_id), charts)
+    best_metric = bundle["best"]["metric"] if bundle["best"] is not None else None
+    ids, left = _cap_panels(
+        _select_charts(list(by_id), charts),
+        charts is not None,
+        lambda i: any(s["metric"] == best_metric for s in by_id[i]["series"]),
+    )
     chosen = [by_id[i] for i in ids]
     with _style():
         fig, axes = _new_figure(max(1, len(chosen)), size, dpi)
         titles(fig, run_name(bundle), _subtitle(bundle, smooth))
+        _say_left_out(fig, len(chosen), left)
         if not chosen:
             axes[0].text(
                 0.5,
@@ -319,9 +358,16 @@ def draw_comparison(
     for b in bundles:
         for c in b["charts"]:
             order.setdefault(c["id"], None)
-    ids = _select_charts(list(order), charts)
+    bests = {b["best"]["metric"] for b in bundles if b["best"] is not None}
+    ids, left = _cap_panels(
+        _select_charts(list(order), charts),
+        charts is not None,
+        lambda i: any(s["metric"] in bests for b in bundles for c in b["charts"]
+                      if c["id"] == i for s in c["series"]),
+    )  # fmt: skip
     with _style():
         fig, axes = _new_figure(max(1, len(ids)), size, dpi)
+        _say_left_out(fig, len(ids), left)
         many = len(run_names) > 3
         titles(fig, f"{len(run_names)} runs" if many else "  vs  ".join(run_names), "")
         per_chart = {
