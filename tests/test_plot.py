@@ -1102,3 +1102,26 @@ def test_many_charts_draw_the_first_with_a_note_of_those_left_out(
     assert not [t for t in picked.texts if "left-out" in str(t.get_gid())]
     monkeypatch.undo()
     assert _figure.MAX_PANELS == 60  # README: "at most 60 panels"
+
+
+def test_values_beyond_what_an_axis_holds_are_marked_off_scale_with_their_true_values() -> None:
+    """QA data #4: +1e300 and -1e280 were drawn at +-1e250 without a word, and a decay
+    to 1e-297 on a log axis looked like a plateau at 1e-150. Such points get a hollow
+    triangle the way they go and a legend entry with their true range."""
+    spikes = [1e300 if s == 500 else -1e280 if s == 700 else 1.0 for s in STEPS]
+    decay = [10.0 ** (-3 * i) for i in range(len(STEPS))]
+    fine = loss_curve()
+    for y, entry, ups, downs in (
+        (spikes, "off scale \u00d72: -1.000e280 \u2026 1.000e300", [500.0], [700.0]),
+        (decay, "off scale \u00d749: 1.000e-297 \u2026 1.000e-153", [], STEPS[51:]),
+    ):
+        b = bundle_of(chart("loss", series("loss", STEPS, y)))
+        for fig in (plot_bundle(b, dpi=30), compare_bundles([b, b], dpi=30)):
+            ax = fig.axes[0]
+            assert entry in legend_texts(ax)
+            marks = lines(ax, "curvelog-offscale")
+            up = [float(v) for m in marks if m.get_marker() == "^" for v in m.get_xdata()]
+            down = [float(v) for m in marks if m.get_marker() == "v" for v in m.get_xdata()]
+            assert sorted(set(up)) == ups and sorted(set(down)) == [float(s) for s in downs]
+    ax = plot_bundle(bundle_of(chart("loss", series("loss", STEPS, fine))), dpi=30).axes[0]
+    assert lines(ax, "curvelog-offscale") == []

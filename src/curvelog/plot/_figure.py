@@ -453,7 +453,9 @@ def _compare_panel(
     handles: list[Any] = [Line2D([], [], color="#444444", ls=ls, lw=1.2) for ls in labels.values()]
     texts = list(labels)
     for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-        if (h.get_gid() or "").startswith("curvelog-events") and lab not in texts:
+        if (h.get_gid() or "").startswith(
+            ("curvelog-events", "curvelog-offscale")
+        ) and lab not in texts:
             handles.append(h)
             texts.append(lab)
     if len(texts) > 1:

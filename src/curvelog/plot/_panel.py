@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 from ..sampling._views import panel_yscale
 from ._marks import MAX_RESUME_LINES as MAX_RESUME_LINES
-from ._marks import _draw_events, _draw_resumes, _say_no_finite_values
+from ._marks import _draw_events, _draw_offscale, _draw_resumes, _say_no_finite_values
 from ._note import _annotate_best
 from ._style import (
     _EVENT_STYLE,
@@ -79,7 +79,8 @@ def _check_smooth(weight: float) -> None:
 def _drawable(y: np.ndarray, log: bool) -> np.ndarray:
     """``y`` as drawn: finite values clamped so that axis arithmetic stays finite.
 
-    Only values beyond 1e250 (1e150 and 1e-150 on a log axis) move, to that bound.
+    Only values beyond 1e250 (1e150 and 1e-150 on a log axis) move, to that bound;
+    the panel marks them off scale with their true values (`_draw_offscale`).
     """
     ok = np.isfinite(y)
     if log:
@@ -263,6 +264,7 @@ def _draw_chart(
     #: (line, kind) -> spans: the legend counts each line's values, never a panel's sum
     event_steps: dict[tuple[str, str], list[tuple[float, float, int]]] = {}
     drawn = 0
+    offscale: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # clamped: said so
     for k, (s, (x, y), count) in enumerate(zip(series, arrays, counts, strict=True)):
         name = str(s.get("label", s.get("metric", "")))
         label = _literal(label_prefix + name)
@@ -277,6 +279,10 @@ def _draw_chart(
             z = 2.0 + (1.0 - count / max(densest, 1))
             marker = "o" if sparse else None
             shown = _drawable(y, use_logy)
+            with np.errstate(invalid="ignore"):
+                off = np.isfinite(y) & (shown != y)
+            if off.any():
+                offscale.append((x[off], shown[off], y[off]))
             if smooth > 0.0:
                 ax.plot(
                     x,
@@ -341,6 +347,7 @@ def _draw_chart(
     if drawn and not any(np.isfinite(y).any() for _, y in arrays):
         _say_no_finite_values(ax, {kind for _, kind in event_steps})
     _draw_events(ax, event_steps, color)
+    _draw_offscale(ax, offscale, color)
     _draw_resumes(ax, resumes, color, resume_label, x_zero)
     if best_xy is not None and use_logy and best_xy[1] <= 0:
         best_xy = None
