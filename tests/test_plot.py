@@ -1125,3 +1125,36 @@ def test_values_beyond_what_an_axis_holds_are_marked_off_scale_with_their_true_v
             assert sorted(set(up)) == ups and sorted(set(down)) == [float(s) for s in downs]
     ax = plot_bundle(bundle_of(chart("loss", series("loss", STEPS, fine))), dpi=30).axes[0]
     assert lines(ax, "curvelog-offscale") == []
+
+
+@pytest.mark.parametrize(
+    ("t0", "origin"),
+    [
+        (1_764_000_000_000_000_000, "1,764,000,000,000,000,000"),  # ns timestamps as steps
+        (2**53, "9,007,199,254,740,000"),
+        (2**63 - 20_000, "9,223,372,036,854,750,000"),
+    ],
+)
+def test_steps_far_from_zero_are_drawn_relative_to_an_origin_the_x_label_names(
+    t0: int, origin: str
+) -> None:
+    """QA data #5: past 2**53 every x tick read ``1.764e+06T``, near 2**63 there were
+    none, dense steps fell into stripes, and the best's step was another number."""
+    steps = [t0 + i * 10 for i in range(1000)]
+    y = [1.0 / (i + 1) for i in range(1000)]
+    best = best_of("loss", steps[997], y[997])
+    b = bundle_of(chart("loss", series("loss", steps, y)), best=best, resumes=[steps[500]])
+    for fig in (plot_bundle(b, dpi=50), compare_bundles([b, b], dpi=50)):
+        figure_bytes(fig, "png")
+        ax = fig.axes[0]
+        assert ax.get_xlabel() == f"step \u2212 {origin}"
+        ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+        assert len(ticks) >= 3 and len(set(ticks)) == len(ticks), ticks
+        off = t0 - int(origin.replace(",", ""))
+        line = lines(ax, "curvelog-series")[0]
+        assert list(line.get_xdata()) == [float(off + i * 10) for i in range(1000)]  # exact
+        assert set(resume_steps(ax)) == {float(off + 5000)}
+    notes = [t.get_text() for t in plot_bundle(b, dpi=50).axes[0].texts]
+    assert notes == [f"best loss = {_fmt_value(y[997])}\nat step {steps[997]:,}"]
+    ax = plot_bundle(bundle_of(chart("loss", series("loss", STEPS, loss_curve()))), dpi=50).axes[0]
+    assert ax.get_xlabel() == "step"  # a run from step 0 has no origin

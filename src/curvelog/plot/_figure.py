@@ -20,6 +20,7 @@ from ._panel import (
     _chart_log_zero,
     _check_smooth,
     _draw_chart,
+    chart_steps,
     stored_smooth,
 )
 from ._style import (
@@ -36,6 +37,7 @@ from ._style import (
     resume_note,
     shorten,
 )
+from ._ticks import step_origin
 
 _MAX_COLS: Final[int] = 3
 _PANEL_SIZE: Final[tuple[float, float]] = (4.6, 3.2)  # inches per panel
@@ -148,19 +150,12 @@ def _new_figure(n: int, size: tuple[float, float] | None, dpi: float) -> tuple[F
     return fig, axes
 
 
-def _x_range(charts: Sequence[Mapping[str, Any]]) -> tuple[float, float] | None:
-    lo, hi = math.inf, -math.inf
-    for c in charts:
-        for s in c.get("series", ()):
-            xs = s.get("x") or ()
-            if xs:
-                lo = min(lo, float(min(xs)))
-                hi = max(hi, float(max(xs)))
-            for e in s.get("events", ()):
-                lo = min(lo, float(e["step"]))
-                hi = max(hi, float(e.get("last_step", e["step"])))
-    if lo > hi:
+def _x_range(charts: Sequence[Mapping[str, Any]], origin: int = 0) -> tuple[float, float] | None:
+    """The shared x limits of ``charts``: their steps (minus ``origin``) and a pad."""
+    steps = chart_steps(charts)
+    if not steps:
         return None
+    lo, hi = float(min(steps) - origin), float(max(steps) - origin)
     if lo == hi:  # one step: a step each side, or more where float64 cannot tell them apart
         pad = max(1.0, abs(lo) * 1e-12)
         return lo - pad, hi + pad
@@ -257,7 +252,8 @@ def draw_bundle(
             return fig
         # every label of the bundle, not only of the charts drawn: a label keeps its colour
         colors = _Colors([_label(s) for c in all_charts for s in c["series"]])
-        xr = None if logx else _x_range(chosen)
+        origin = 0 if logx else step_origin(chart_steps(chosen))  # ns timestamps as steps
+        xr = None if logx else _x_range(chosen, origin)
         every = {"series": [s for c in chosen for s in c["series"]]}
         x_zero = _chart_log_zero(every, bundle["best"], bundle["resumes"]) if logx else None
         notes: list[tuple[Axes, BestDrawn, Any]] = []
@@ -280,6 +276,7 @@ def draw_bundle(
                 colors=colors,
                 resume_label=False,
                 x_zero=x_zero,
+                x_origin=origin,
             )
             if star is not None and bundle["best"] is not None:
                 notes.append((ax, star, bundle["best"]))
@@ -374,7 +371,8 @@ def draw_comparison(
             cid: [c for b in bundles for c in b["charts"] if c["id"] == cid] for cid in ids
         }
         every = [c for cs in per_chart.values() for c in cs]
-        xr = None if logx else _x_range(every)
+        origin = 0 if logx else step_origin(chart_steps(every))
+        xr = None if logx else _x_range(every, origin)
         x_zero = _compare_log_zero(bundles, every) if logx else None
         if not ids:  # valid bundles without charts (a log with no metrics): say so (#10)
             axes[0].text(0.5, 0.5, "none of the bundles has a chart", ha="center",
@@ -384,7 +382,8 @@ def draw_comparison(
             if xr is not None:
                 ax.set_xlim(*xr)
                 ax.set_autoscalex_on(False)
-            _compare_panel(ax, cid, bundles, run_names, per_chart[cid], logy, logx, smooth, x_zero)
+            _compare_panel(ax, cid, bundles, run_names, per_chart[cid], logy, logx, smooth,
+                           x_zero, origin)  # fmt: skip
         _runs_legend(fig, bundles, run_names)
         _check_canvas(tuple(fig.get_size_inches()), dpi)
         finish(fig)
@@ -410,7 +409,8 @@ def _runs_legend(fig: Figure, bundles: Sequence[Bundle], run_names: Sequence[str
         best = b["best"]
         note = ""
         if best is not None and best["value"] is not None:
-            where = format_step(best["step"])
+            step = best["step"]  # past 1e15 exact: 1.764e+06T tells no step apart
+            where = format_step(step) if step < 10**15 else f"{step:,}"
             note = f"  (best {best['metric']} {_fmt_value(best['value'])} @ {where})"
         notes.append(_literal(note, 120))
     runs_legend(fig, handles, run_names, notes)
@@ -426,6 +426,7 @@ def _compare_panel(
     logx: bool,
     smooth: float,
     x_zero: float | None,
+    x_origin: int = 0,
 ) -> None:
     """One chart of every run on ``ax``: a colour per run, a line style per series."""
     from matplotlib.lines import Line2D
@@ -443,6 +444,7 @@ def _compare_panel(
             logx=logx, smooth=smooth, color=color_at(k),
             label_prefix=shorten(drawn(name), 24) + " ",  # NaN entries say whose they are
             annotate=False, legend=False, colors=None, resume_label=False, x_zero=x_zero,
+            x_origin=x_origin,
         )  # fmt: skip
     # runs may title a chart differently: one title is kept, else the id
     for attr, setter in (("title", ax.set_title), ("ylabel", ax.set_ylabel)):

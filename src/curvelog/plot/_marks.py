@@ -124,10 +124,12 @@ def _draw_resumes(
     color: str | None,
     with_label: bool,
     x_zero: float | None = None,
+    x_origin: int = 0,
 ) -> None:
     """Dashed vertical lines, solid and fainter when there are many (`DASHED_RESUMES`;
-    one per pixel column at most); a resume at step 0 on a log x axis at ``x_zero``."""
-    every = sorted({int(r["step"]) for r in resumes})
+    one per pixel column at most); a resume at step 0 on a log x axis at ``x_zero``;
+    steps minus ``x_origin`` (`step_origin`)."""
+    every = sorted({int(r["step"]) - x_origin for r in resumes})
     if not every:
         return
     steps: list[float] = list(_thin_steps(every, ax.get_xscale() == "log"))
