@@ -64,7 +64,7 @@ def _drawn(fig: Any) -> str:
     """``4 charts``; ``60 of 321 charts (261 left out; pick them with --charts)`` when
     the figure drew only the first (`curvelog.plot.MAX_PANELS`, none picked)."""
     n = _panels(fig)
-    gids = [str(t.get_gid()) for t in fig.texts]
+    gids = [str(t.get_gid()) for t in (*fig.texts, *fig.artists)]
     left = next((int(g.split(":")[1]) for g in gids if g.startswith("curvelog-left-out:")), 0)
     if not left:
         return _charts_count(n)

@@ -88,14 +88,23 @@ def left_out_note(drawn: int, left: int) -> str:
     """What the foot of a figure says when `MAX_PANELS` left charts out."""
     return (
         f"{drawn:,} of {drawn + left:,} charts drawn, {left:,} left out: "
-        "pick the charts to draw by id (--charts ID,ID; charts=[...] in Python)"
+        "pick them by id (--charts ID,ID; charts=[...] in Python)"
     )
 
 
-def _say_left_out(fig: Figure, drawn: int, left: int) -> None:
-    if left:
-        t = fig.supxlabel(left_out_note(drawn, left), fontsize=8.5, color="#aa3300")
-        t.set_gid(f"curvelog-left-out:{left}")
+def _say_left_out(fig: Figure, drawn: int, left: int, header: bool = False) -> None:
+    """`left_out_note` at the figure's foot, or as its header's facts (``header``: a
+    comparison, whose foot holds the legend of runs); gid ``curvelog-left-out:N``."""
+    if not left:
+        return
+    if header:
+        for a in fig.artists:
+            if a.get_gid() == "curvelog-subtitle":
+                a.set_gid(f"curvelog-left-out:{left}")
+                a.set_color("#aa3300")  # type: ignore[attr-defined]
+        return
+    t = fig.supxlabel(left_out_note(drawn, left), fontsize=8.5, color="#aa3300")
+    t.set_gid(f"curvelog-left-out:{left}")
 
 
 def _figsize(n: int, cols: int, size: tuple[float, float] | None) -> tuple[float, float]:
@@ -364,9 +373,10 @@ def draw_comparison(
     )  # fmt: skip
     with _style():
         fig, axes = _new_figure(max(1, len(ids)), size, dpi)
-        _say_left_out(fig, len(ids), left)
         many = len(run_names) > 3
-        titles(fig, f"{len(run_names)} runs" if many else "  vs  ".join(run_names), "")
+        titles(fig, f"{len(run_names)} runs" if many else "  vs  ".join(run_names),
+               left_out_note(len(ids), left) if left else "")  # fmt: skip
+        _say_left_out(fig, len(ids), left, header=True)
         per_chart = {
             cid: [c for b in bundles for c in b["charts"] if c["id"] == cid] for cid in ids
         }
