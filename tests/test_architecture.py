@@ -30,6 +30,8 @@ FORBIDDEN: dict[str, set[str]] = {
     "_json": {"*"} - {"errors", "_fs"},
     # the one rule for which way is better by a metric's name (writer, importers, analysis)
     "_goals": {"*"},
+    # the one rule for showing user text (names) escaped: the CLI and the pictures
+    "_text": {"*"},
     # bytes on disk, and points chosen: neither knows the other nor anything above
     "log": {"sampling", "bundle", "curvelog"} | _ABOVE_BUNDLE,
     "sampling": {"log", "bundle", "curvelog"} | _ABOVE_BUNDLE,
@@ -165,3 +167,16 @@ def test_the_import_scanner_sees_lazy_relative_and_package_imports() -> None:
     # parsed as if it were curvelog/log/probe.py (never written there)
     found = imported_components(SRC / "log" / "probe.py", probe)
     assert found == {"bundle": 2, "plot": 3, "registry": 4, "curvelog": 6, "sampling": 7, "log": 8}
+
+
+def test_the_cli_and_the_pictures_escape_names_by_one_rule() -> None:
+    """QA data #7: `plot` drew names raw while the CLI escaped them; both use
+    `curvelog._text.printable` now, and nobody else spells the rule out."""
+    spelled = [
+        str(p.relative_to(SRC))
+        for p in MODULES
+        if 'encode("unicode_escape")' in p.read_text() and p.name != "_text.py"
+    ]
+    assert spelled == []
+    for user in ("cli/_common.py", "plot/_style.py"):
+        assert "_text import printable" in (SRC / user).read_text()

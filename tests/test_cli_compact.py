@@ -376,3 +376,54 @@ def test_a_marked_best_no_chart_can_show_is_said(tmp_path: Path) -> None:
         w.append(0, loss=1.0)
     result = CliRunner().invoke(cli, ["compact", str(fine), "-o", str(tmp_path / "f.json")])
     assert "Warning" not in result.stderr
+
+
+def test_a_picture_that_cannot_be_drawn_never_stops_the_filing(
+    log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA data #2: a PNG too large to draw made `compact --registry` exit 2 and file
+    nothing, with advice naming options compact does not have ("use a smaller size or
+    dpi"). The bundle is filed; the warning names compact's own option."""
+    import curvelog.plot
+    from curvelog.errors import PlotError
+    from curvelog.registry import Registry
+
+    def fails(*_: object, **__: object) -> bytes:
+        raise PlotError("a 14.1x343 inch figure at 100 dpi is 1,410x34,300 px, too large",
+                        "use a smaller size or dpi")  # fmt: skip
+
+    monkeypatch.setattr(curvelog.plot, "render_png", fails)
+    reg = tmp_path / "reg"
+    result = invoke("compact", str(log), "--registry", str(reg), "--key", "exp/gan")
+    assert result.stderr.splitlines()[-2:] == [
+        "Warning: exp/gan v1: loss_curve.png not drawn (a 14.1x343 inch figure at 100 dpi is "
+        "1,410x34,300 px, too large); the bundle is filed without it (--no-png skips the "
+        "picture)",
+        f"filed {reg / 'exp/gan/v1/curves.json'} (exp/gan v1): "
+        + result.stderr.splitlines()[-1].split("): ", 1)[1],
+    ]
+    assert "size" not in result.stderr.replace("14.1x343", "")
+    assert (reg / "exp/gan/v1/curves.json").is_file()
+    assert not (reg / "exp/gan/v1/loss_curve.png").exists()
+    assert [v.number for v in Registry(reg).versions("exp/gan")] == [1]
+
+
+def test_file_run_warns_and_files_when_the_picture_fails(
+    log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The integrations' path (`pipeline.file_run`): any failure of the picture, not
+    only a PlotError, is a PngWarning; the run's curves are filed."""
+    import curvelog.plot
+    from curvelog.pipeline import compact, file_run
+    from curvelog.registry import Registry
+
+    def crashes(*_: object, **__: object) -> bytes:
+        raise MemoryError("Agg could not allocate the canvas")
+
+    monkeypatch.setattr(curvelog.plot, "render_png", crashes)
+    bundle, _ = compact(log, write=False)
+    from curvelog.pipeline import PngWarning
+
+    with pytest.warns(PngWarning, match=r"loss_curve.png not drawn \(MemoryError: Agg could"):
+        v = file_run(bundle, Registry(tmp_path / "reg"), "exp/gan")
+    assert (v.path / "curves.json").is_file() and not (v.path / "loss_curve.png").exists()

@@ -401,7 +401,7 @@ def test_names_reach_the_terminal_escaped(tmp_path: Path) -> None:
     assert f"  best      {shown} = 0.5 at step 0" in out
     rows = {line.split()[0]: line for line in out.splitlines()[10:]}
     assert shown in rows and rows[shown].split()[1] == "3"
-    cut = "x" * 29 + "…" + "x" * 30  # 60 characters, the middle cut
+    cut = "x" * 30 + "…" + "x" * 29  # 60 characters, the middle cut
     assert cut in rows
     tail = invoke("tail", str(log), "-F", "-n", "1").output  # type: ignore[attr-defined]
     assert f"{shown}=0.5" in tail and "\x1b" not in tail

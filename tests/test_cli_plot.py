@@ -328,3 +328,18 @@ def test_plot_counts_the_charts_it_drew_none_for_a_bundle_without(tmp_path: Path
     out = tmp_path / f"e.{ext}"
     result = invoke("plot", str(bundle), "-o", str(out))
     assert result.stderr == f"{out}: 0 charts\n" and out.is_file()
+
+
+def test_plot_says_how_many_charts_it_left_out(
+    bundle_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """QA data #2: past `MAX_PANELS` charts (none picked) the first are drawn, and the
+    line says how many were left out and how to pick them, in plot's own options."""
+    monkeypatch.setattr("curvelog.plot._figure.MAX_PANELS", 2)
+    out = tmp_path / "few.png"
+    result = invoke("plot", str(bundle_path), "-o", str(out))
+    assert result.stderr == f"{out}: 2 of 6 charts (4 left out; pick them with --charts)\n"
+    result = invoke("compare", str(bundle_path), str(bundle_path), "-o", str(out))
+    assert result.stderr == f"{out}: 2 of 6 charts (4 left out; pick them with --charts), 2 runs\n"
+    result = invoke("plot", str(bundle_path), "-o", str(out), "--charts", "G_L1,G_GAN,epoch")
+    assert result.stderr == f"{out}: 3 charts\n"

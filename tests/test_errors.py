@@ -40,6 +40,8 @@ CASES = [
     (e.BundleVersionError("b.json", "/schema", "major 2"), e.BundleError,
      "b.json: invalid bundle at /schema: major 2", {}),
     (e.PlotError("no chart 'acc'"), ValueError, "no chart 'acc'", {}),
+    (e.PlotError("too large", "use a smaller dpi"), ValueError, "too large; use a smaller dpi",
+     {"reason": "too large", "advice": "use a smaller dpi"}),
     (e.ServeError("127.0.0.1:80", "cannot listen"), RuntimeError, "127.0.0.1:80: cannot listen",
      {"what": "127.0.0.1:80", "reason": "cannot listen"}),
     (e.RegistryKeyError("bad key"), ValueError, "bad key", {}),

@@ -1037,3 +1037,124 @@ def test_forced_logy_keeps_a_panel_without_positive_values_linear() -> None:
     assert scales == {"reward": "linear", "loss": "log"}
     (line,) = [ln for ln in fig.axes[0].get_lines() if ln.get_gid() == "curvelog-series:reward"]
     assert np.isfinite(np.asarray(line.get_ydata(), dtype=float)).sum() == len(STEPS)
+
+
+def test_names_with_control_and_bidi_characters_are_drawn_escaped() -> None:
+    """QA data #7: a name's \\x01 made matplotlib warn about a missing glyph (raw, on
+    stderr), a \\n gave a two-line title and a bidi override drew the name reversed.
+    Every drawn text escapes them as Python writes them, the CLI's rule."""
+    import warnings
+
+    from matplotlib.text import Text
+
+    names = ["ctl\x01\x7fname", "two\nlines", "a\u202eRTL\u202c/b"]
+    b = bundle_of(
+        *[chart(n, series(n, STEPS, loss_curve())) for n in names],
+        chart("both", series("x\x01", STEPS, loss_curve()), series("y\n", STEPS, loss_curve(2))),
+        best=best_of("two\nlines", 990, loss_curve()[-1]),
+        name="run\u202e1\n",
+    )
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        figs = [plot_bundle(b, dpi=30), compare_bundles([b, b], names=["a\x01", "b"], dpi=30)]
+        for fig in figs:
+            figure_bytes(fig, "png")
+    assert [str(w.message) for w in said] == []  # no "Glyph 1 (\x01) missing from font(s)"
+    for fig in figs:
+        texts = [t.get_text() for t in fig.findobj(Text)]
+        # the note's own line break is the only one drawn
+        assert all(t.isprintable() for t in texts for t in t.split("\n")), texts
+        assert not [t for t in texts if "\n" in t and not t.startswith("best ")]
+    drawn = {t.get_text() for t in figs[0].findobj(Text)}
+    assert {"ctl\\x01\\x7fname", "two\\nlines", "a\\u202eRTL\\u202c/b", "run\\u202e1\\n"} <= drawn
+    assert {"x\\x01", "y\\n"} <= set(legend_texts(by_title(figs[0])["both"]))
+    assert any(t.startswith("best two\\nlines = ") for t in drawn)
+    from curvelog._text import printable
+
+    assert printable("a\u202eb\\x") == "a\\u202eb\\x" == printable(printable("a\u202eb\\x"))
+
+
+def test_many_charts_draw_the_first_with_a_note_of_those_left_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """QA data #2: 321 per-layer charts made a 343-inch figure that could not be saved
+    at any --size; the default figure draws the first `MAX_PANELS` (the best metric's
+    chart among them, wherever it is), and its foot says how many were left out."""
+    from curvelog.plot import _figure
+
+    layers = [chart(f"layer{i}", series(f"grad/layer{i}", STEPS, loss_curve())) for i in range(320)]
+    b = bundle_of(
+        *layers, chart("loss", series("loss", STEPS, loss_curve())),
+        best=best_of("loss", 990, loss_curve()[-1]),
+    )  # fmt: skip
+    monkeypatch.setattr(_figure, "MAX_PANELS", 6)  # the rule, not matplotlib's speed
+    for fig in (plot_bundle(b, dpi=30), compare_bundles([b, b], dpi=30)):
+        titles = [ax.get_title(loc="left") for ax in fig.axes]
+        assert titles == ["layer0", "layer1", "layer2", "layer3", "layer4", "loss"]
+        note = [t for t in fig.findobj() if str(t.get_gid()).startswith("curvelog-left-out")]
+        assert [(t.get_gid(), t.get_text()) for t in note] == [
+            ("curvelog-left-out:315", "6 of 321 charts drawn, 315 left out: pick them by id "
+             "(--charts ID,ID; charts=[...] in Python)")
+        ]  # fmt: skip
+        assert figure_bytes(fig, "png").startswith(b"\x89PNG")
+    picked = plot_bundle(b, charts=[f"layer{i}" for i in range(8)], dpi=30)
+    assert len(picked.axes) == 8
+    assert not [t for t in picked.texts if "left-out" in str(t.get_gid())]
+    monkeypatch.undo()
+    assert _figure.MAX_PANELS == 60  # README: "at most 60 panels"
+
+
+def test_values_beyond_what_an_axis_holds_are_marked_off_scale_with_their_true_values() -> None:
+    """QA data #4: +1e300 and -1e280 were drawn at +-1e250 without a word, and a decay
+    to 1e-297 on a log axis looked like a plateau at 1e-150. Such points get a hollow
+    triangle the way they go and a legend entry with their true range."""
+    spikes = [1e300 if s == 500 else -1e280 if s == 700 else 1.0 for s in STEPS]
+    decay = [10.0 ** (-3 * i) for i in range(len(STEPS))]
+    fine = loss_curve()
+    for y, entry, ups, downs in (
+        (spikes, "off scale \u00d72: -1.000e280 \u2026 1.000e300", [500.0], [700.0]),
+        (decay, "off scale \u00d749: 1.000e-297 \u2026 1.000e-153", [], STEPS[51:]),
+    ):
+        b = bundle_of(chart("loss", series("loss", STEPS, y)))
+        for fig in (plot_bundle(b, dpi=30), compare_bundles([b, b], dpi=30)):
+            ax = fig.axes[0]
+            assert entry in legend_texts(ax)
+            marks = lines(ax, "curvelog-offscale")
+            up = [float(v) for m in marks if m.get_marker() == "^" for v in m.get_xdata()]
+            down = [float(v) for m in marks if m.get_marker() == "v" for v in m.get_xdata()]
+            assert sorted(set(up)) == ups and sorted(set(down)) == [float(s) for s in downs]
+    ax = plot_bundle(bundle_of(chart("loss", series("loss", STEPS, fine))), dpi=30).axes[0]
+    assert lines(ax, "curvelog-offscale") == []
+
+
+@pytest.mark.parametrize(
+    ("t0", "origin"),
+    [
+        (1_764_000_000_000_000_000, "1,764,000,000,000,000,000"),  # ns timestamps as steps
+        (2**53, "9,007,199,254,740,000"),
+        (2**63 - 20_000, "9,223,372,036,854,750,000"),
+    ],
+)
+def test_steps_far_from_zero_are_drawn_relative_to_an_origin_the_x_label_names(
+    t0: int, origin: str
+) -> None:
+    """QA data #5: past 2**53 every x tick read ``1.764e+06T``, near 2**63 there were
+    none, dense steps fell into stripes, and the best's step was another number."""
+    steps = [t0 + i * 10 for i in range(1000)]
+    y = [1.0 / (i + 1) for i in range(1000)]
+    best = best_of("loss", steps[997], y[997])
+    b = bundle_of(chart("loss", series("loss", steps, y)), best=best, resumes=[steps[500]])
+    for fig in (plot_bundle(b, dpi=50), compare_bundles([b, b], dpi=50)):
+        figure_bytes(fig, "png")
+        ax = fig.axes[0]
+        assert ax.get_xlabel() == f"step \u2212 {origin}"
+        ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+        assert len(ticks) >= 3 and len(set(ticks)) == len(ticks), ticks
+        off = t0 - int(origin.replace(",", ""))
+        line = lines(ax, "curvelog-series")[0]
+        assert list(line.get_xdata()) == [float(off + i * 10) for i in range(1000)]  # exact
+        assert set(resume_steps(ax)) == {float(off + 5000)}
+    notes = [t.get_text() for t in plot_bundle(b, dpi=50).axes[0].texts]
+    assert notes == [f"best loss = {_fmt_value(y[997])}\nat step {steps[997]:,}"]
+    ax = plot_bundle(bundle_of(chart("loss", series("loss", STEPS, loss_curve()))), dpi=50).axes[0]
+    assert ax.get_xlabel() == "step"  # a run from step 0 has no origin

@@ -243,7 +243,18 @@ class BundleVersionError(BundleError):
 
 
 class PlotError(CurvelogError, ValueError):
-    """A plot request that cannot be met (unknown chart, unknown format)."""
+    """A plot request that cannot be met (unknown chart, unknown format).
+
+    ``reason`` says what is wrong; ``advice``, when there is one, what to change,
+    in the words of the plotting functions' parameters (``size``, ``dpi``,
+    ``charts``). A caller that draws on its own account (``compact --registry``
+    filing a PNG) reports the reason alone: its user has no such options.
+    """
+
+    def __init__(self, reason: str, advice: str = "") -> None:
+        super().__init__(f"{reason}; {advice}" if advice else reason, advice)
+        self.reason = reason
+        self.advice = advice
 
 
 class ServeError(CurvelogError, RuntimeError):

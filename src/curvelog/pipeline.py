@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUNDLE_SUFFIX",
+    "PngWarning",
     "collapse_rank_sets",
     "compact",
     "default_bundle_path",
@@ -321,6 +322,16 @@ def run_names(
 # --------------------------------------------------------------------------- registry
 
 
+class PngWarning(UserWarning):
+    """The registry's picture (``loss_curve.png``) could not be drawn: the bundle was
+    filed without it. ``reason`` says why, in no command's words (each caller
+    names its own options)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"loss_curve.png not drawn ({reason}); the bundle is filed without it")
+        self.reason = reason
+
+
 def file_run(
     bundle: Bundle,
     registry: Registry,
@@ -333,11 +344,20 @@ def file_run(
     """File a bundle (and its PNG) into a registry: a new version of ``key``, or ``version``.
 
     What ``curvelog compact --registry`` and the framework integrations do at
-    the end of training.
+    the end of training. The picture is optional: whatever stops it (a figure
+    too large, a font, matplotlib itself) is a `PngWarning`, and the bundle is
+    filed all the same; it never costs the run's curves.
     """
     picture = None
     if png:
+        from .errors import PlotError
         from .plot import render_png
 
-        picture = render_png(bundle)
+        try:
+            picture = render_png(bundle)
+        except Exception as e:  # noqa: BLE001 - the picture never stops the filing
+            reason = e.reason if isinstance(e, PlotError) else f"{type(e).__name__}: {e}"
+            import warnings
+
+            warnings.warn(PngWarning(reason), stacklevel=2)
     return registry.file_bundle(key, bundle, version=version, png=picture, overwrite=overwrite)

@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from .._text import printable, shorten
+
 
 def _echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=False, allow_nan=False))
@@ -84,15 +86,12 @@ def shown(text: str, limit: int | None = None) -> str:
     someone sent): a metric named ``"loss\x1b]0;title\x07"`` would otherwise
     set the terminal's title, ``\x1b[2J`` clear it, a newline or a bidi
     override break the one-line and table layouts. Escaped as Python writes
-    them in a string (``\x1b``, ``\u202e``), so the name stays recognisable.
+    them in a string (``\x1b``, ``\u202e``), so the name stays recognisable
+    (`curvelog._text.printable`).
     """
-    if not text.isprintable():
-        text = "".join(
-            c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
-        )
-    if limit is not None and len(text) > limit:
-        head = (limit - 1) // 2
-        text = f"{text[:head]}…{text[len(text) - (limit - 1 - head) :]}"
+    text = printable(text)  # the rules `plot` draws names by too
+    if limit is not None:
+        text = shorten(text, limit)
     return text
 
 

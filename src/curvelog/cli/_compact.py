@@ -25,6 +25,7 @@ from ._common import (
     _index_option,
     _lock_timeout_option,
     bundle_warnings,
+    shown,
     split_names,
 )
 
@@ -313,7 +314,18 @@ def _file(
             found = None  # filing reports it
         prior = None if found is None else found.number
         before = None if found is None else _bytes_of(found.path / "curves.json")
-    v = file_run(bundle, reg, key, version=version, png=png, overwrite=force)
+    from ..pipeline import PngWarning
+
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always", PngWarning)
+        v = file_run(bundle, reg, key, version=version, png=png, overwrite=force)
+    for w in said:  # the bundle is filed; only its picture is missing, said in compact's words
+        if isinstance(w.message, PngWarning):
+            click.echo(f"Warning: {v.key} {v.name}: loss_curve.png not drawn "
+                       f"({shown(w.message.reason)}); the bundle is filed without it "
+                       "(--no-png skips the picture)", err=True)  # fmt: skip
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if prior is not None and prior == v.number:  # the same log: its version is reused
         sha = bundle["provenance"]["source"]["sha256"] or "?"
         if _bytes_of(v.path / "curves.json") != before:  # --force replaced another bundle

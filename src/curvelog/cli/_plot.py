@@ -60,6 +60,17 @@ def _charts_count(n: int) -> str:
     return f"{n} chart" if n == 1 else f"{n} charts"
 
 
+def _drawn(fig: Any) -> str:
+    """``4 charts``; ``60 of 321 charts (261 left out; pick them with --charts)`` when
+    the figure drew only the first (`curvelog.plot.MAX_PANELS`, none picked)."""
+    n = _panels(fig)
+    gids = [str(t.get_gid()) for t in (*fig.texts, *fig.artists)]
+    left = next((int(g.split(":")[1]) for g in gids if g.startswith("curvelog-left-out:")), 0)
+    if not left:
+        return _charts_count(n)
+    return f"{n:,} of {n + left:,} charts ({left:,} left out; pick them with --charts)"
+
+
 def _warn_damage(path: str, bundle: Bundle) -> None:
     for said in bundle_warnings(bundle):
         click.echo(f"Warning: {path}: {said}", err=True)
@@ -153,7 +164,7 @@ def plot(sources: tuple[str, ...], output: str | None, charts: str | None, logy:
         return
     fig = draw_bundle(bundle, **opts)
     save_figure(fig, out)
-    click.echo(f"{out}: {_charts_count(_panels(fig))}", err=True)
+    click.echo(f"{out}: {_drawn(fig)}", err=True)
 
 
 @cli.command()
@@ -217,7 +228,7 @@ def compare(sources: tuple[str, ...], output: str, names: tuple[str, ...], chart
         return
     fig = draw_comparison(bundles, names=labels, **opts)
     save_figure(fig, output)
-    click.echo(f"{output}: {_charts_count(_panels(fig))}, {len(bundles)} runs", err=True)
+    click.echo(f"{output}: {_drawn(fig)}, {len(bundles)} runs", err=True)
 
 
 def _compare_numbers(sources: tuple[str, ...], names: tuple[str, ...], metric: str | None,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, cast
 
+from .._text import shorten
 from ..bundle import Bundle, run_name, validate_bundle
 from ..errors import PlotError
 
@@ -20,6 +21,7 @@ from ._panel import (
     _chart_log_zero,
     _check_smooth,
     _draw_chart,
+    chart_steps,
     stored_smooth,
 )
 from ._style import (
@@ -31,16 +33,23 @@ from ._style import (
     _literal,
     _style,
     color_at,
+    drawn,
     format_step,
     resume_note,
-    shorten,
 )
+from ._ticks import step_origin
 
 _MAX_COLS: Final[int] = 3
 _PANEL_SIZE: Final[tuple[float, float]] = (4.6, 3.2)  # inches per panel
 #: a figure of a given width gets no more columns than panels of this width fit
 _MIN_PANEL_WIDTH: Final[float] = 2.0
 
+
+#: panels drawn at most when the caller picks no charts: a run of per-layer metrics
+#: (300 charts and more) drew a figure too large to save, and filed no bundle with
+#: its PNG; past this, the first charts are drawn (those of the best metric first)
+#: and the figure says how many were left out and how to pick them (``charts=``)
+MAX_PANELS: Final[int] = 60
 
 _MAX_SIDE_PX: Final[int] = 32_768  # Agg's limit on a side
 _MAX_AREA_PX: Final[int] = 2**27  # ~134 Mpx, ~0.5 GB of RGBA
@@ -61,6 +70,41 @@ def _select_charts(available: Sequence[str], charts: Sequence[str] | str | None)
             f"available: {', '.join(available)}"
         )
     return wanted
+
+
+def _cap_panels(
+    ids: Sequence[str], picked: bool, holds_best: Callable[[str], bool]
+) -> tuple[list[str], int]:
+    """The chart ids drawn, in their order, and how many were left out: all of them
+    when the caller picked them, else `MAX_PANELS`, the best metric's charts first."""
+    if picked or len(ids) <= MAX_PANELS:
+        return list(ids), 0
+    first = [i for i in ids if holds_best(i)][:MAX_PANELS]
+    keep = set(first + [i for i in ids if i not in first][: MAX_PANELS - len(first)])
+    return [i for i in ids if i in keep], len(ids) - len(keep)
+
+
+def left_out_note(drawn: int, left: int) -> str:
+    """What the foot of a figure says when `MAX_PANELS` left charts out."""
+    return (
+        f"{drawn:,} of {drawn + left:,} charts drawn, {left:,} left out: "
+        "pick them by id (--charts ID,ID; charts=[...] in Python)"
+    )
+
+
+def _say_left_out(fig: Figure, drawn: int, left: int, header: bool = False) -> None:
+    """`left_out_note` at the figure's foot, or as its header's facts (``header``: a
+    comparison, whose foot holds the legend of runs); gid ``curvelog-left-out:N``."""
+    if not left:
+        return
+    if header:
+        for a in fig.artists:
+            if a.get_gid() == "curvelog-subtitle":
+                a.set_gid(f"curvelog-left-out:{left}")
+                a.set_color("#aa3300")  # type: ignore[attr-defined]
+        return
+    t = fig.supxlabel(left_out_note(drawn, left), fontsize=8.5, color="#aa3300")
+    t.set_gid(f"curvelog-left-out:{left}")
 
 
 def _figsize(n: int, cols: int, size: tuple[float, float] | None) -> tuple[float, float]:
@@ -85,13 +129,14 @@ def _check_canvas(inches: tuple[float, float], dpi: float) -> None:
     if min(w, h) < 1:
         raise PlotError(
             f"a {inches[0]:g}x{inches[1]:g} inch figure at {dpi:g} dpi is {w:,}x{h:,} px, "
-            "too small; use a larger size or dpi"
+            "too small",
+            "use a larger size or dpi",
         )
     if max(w, h) > _MAX_SIDE_PX or w * h > _MAX_AREA_PX:
         raise PlotError(
             f"a {inches[0]:g}x{inches[1]:g} inch figure at {dpi:g} dpi is {w:,}x{h:,} px, "
-            f"too large (at most {_MAX_SIDE_PX:,} px a side and {_MAX_AREA_PX:,} px in all); "
-            "use a smaller size or dpi"
+            f"too large (at most {_MAX_SIDE_PX:,} px a side and {_MAX_AREA_PX:,} px in all)",
+            "use a smaller size or dpi",
         )
 
 
@@ -114,19 +159,12 @@ def _new_figure(n: int, size: tuple[float, float] | None, dpi: float) -> tuple[F
     return fig, axes
 
 
-def _x_range(charts: Sequence[Mapping[str, Any]]) -> tuple[float, float] | None:
-    lo, hi = math.inf, -math.inf
-    for c in charts:
-        for s in c.get("series", ()):
-            xs = s.get("x") or ()
-            if xs:
-                lo = min(lo, float(min(xs)))
-                hi = max(hi, float(max(xs)))
-            for e in s.get("events", ()):
-                lo = min(lo, float(e["step"]))
-                hi = max(hi, float(e.get("last_step", e["step"])))
-    if lo > hi:
+def _x_range(charts: Sequence[Mapping[str, Any]], origin: int = 0) -> tuple[float, float] | None:
+    """The shared x limits of ``charts``: their steps (minus ``origin``) and a pad."""
+    steps = chart_steps(charts)
+    if not steps:
         return None
+    lo, hi = float(min(steps) - origin), float(max(steps) - origin)
     if lo == hi:  # one step: a step each side, or more where float64 cannot tell them apart
         pad = max(1.0, abs(lo) * 1e-12)
         return lo - pad, hi + pad
@@ -198,11 +236,17 @@ def draw_bundle(
     _check_smooth(smooth)
     all_charts = bundle["charts"]
     by_id = {c["id"]: c for c in all_charts}
-    ids = _select_charts(list(by_id), charts)
+    best_metric = bundle["best"]["metric"] if bundle["best"] is not None else None
+    ids, left = _cap_panels(
+        _select_charts(list(by_id), charts),
+        charts is not None,
+        lambda i: any(s["metric"] == best_metric for s in by_id[i]["series"]),
+    )
     chosen = [by_id[i] for i in ids]
     with _style():
         fig, axes = _new_figure(max(1, len(chosen)), size, dpi)
         titles(fig, run_name(bundle), _subtitle(bundle, smooth))
+        _say_left_out(fig, len(chosen), left)
         if not chosen:
             axes[0].text(
                 0.5,
@@ -217,7 +261,8 @@ def draw_bundle(
             return fig
         # every label of the bundle, not only of the charts drawn: a label keeps its colour
         colors = _Colors([_label(s) for c in all_charts for s in c["series"]])
-        xr = None if logx else _x_range(chosen)
+        origin = 0 if logx else step_origin(chart_steps(chosen))  # ns timestamps as steps
+        xr = None if logx else _x_range(chosen, origin)
         every = {"series": [s for c in chosen for s in c["series"]]}
         x_zero = _chart_log_zero(every, bundle["best"], bundle["resumes"]) if logx else None
         notes: list[tuple[Axes, BestDrawn, Any]] = []
@@ -225,7 +270,7 @@ def draw_bundle(
             if xr is not None:
                 ax.set_xlim(*xr)
                 ax.set_autoscalex_on(False)
-            drawn = _draw_chart(
+            star = _draw_chart(
                 ax,
                 chart,
                 best=bundle["best"],
@@ -240,9 +285,10 @@ def draw_bundle(
                 colors=colors,
                 resume_label=False,
                 x_zero=x_zero,
+                x_origin=origin,
             )
-            if drawn is not None and bundle["best"] is not None:
-                notes.append((ax, drawn, bundle["best"]))
+            if star is not None and bundle["best"] is not None:
+                notes.append((ax, star, bundle["best"]))
         finish(fig, notes)
     return fig
 
@@ -318,16 +364,25 @@ def draw_comparison(
     for b in bundles:
         for c in b["charts"]:
             order.setdefault(c["id"], None)
-    ids = _select_charts(list(order), charts)
+    bests = {b["best"]["metric"] for b in bundles if b["best"] is not None}
+    ids, left = _cap_panels(
+        _select_charts(list(order), charts),
+        charts is not None,
+        lambda i: any(s["metric"] in bests for b in bundles for c in b["charts"]
+                      if c["id"] == i for s in c["series"]),
+    )  # fmt: skip
     with _style():
         fig, axes = _new_figure(max(1, len(ids)), size, dpi)
         many = len(run_names) > 3
-        titles(fig, f"{len(run_names)} runs" if many else "  vs  ".join(run_names), "")
+        titles(fig, f"{len(run_names)} runs" if many else "  vs  ".join(run_names),
+               left_out_note(len(ids), left) if left else "")  # fmt: skip
+        _say_left_out(fig, len(ids), left, header=True)
         per_chart = {
             cid: [c for b in bundles for c in b["charts"] if c["id"] == cid] for cid in ids
         }
         every = [c for cs in per_chart.values() for c in cs]
-        xr = None if logx else _x_range(every)
+        origin = 0 if logx else step_origin(chart_steps(every))
+        xr = None if logx else _x_range(every, origin)
         x_zero = _compare_log_zero(bundles, every) if logx else None
         if not ids:  # valid bundles without charts (a log with no metrics): say so (#10)
             axes[0].text(0.5, 0.5, "none of the bundles has a chart", ha="center",
@@ -337,7 +392,8 @@ def draw_comparison(
             if xr is not None:
                 ax.set_xlim(*xr)
                 ax.set_autoscalex_on(False)
-            _compare_panel(ax, cid, bundles, run_names, per_chart[cid], logy, logx, smooth, x_zero)
+            _compare_panel(ax, cid, bundles, run_names, per_chart[cid], logy, logx, smooth,
+                           x_zero, origin)  # fmt: skip
         _runs_legend(fig, bundles, run_names)
         _check_canvas(tuple(fig.get_size_inches()), dpi)
         finish(fig)
@@ -363,7 +419,8 @@ def _runs_legend(fig: Figure, bundles: Sequence[Bundle], run_names: Sequence[str
         best = b["best"]
         note = ""
         if best is not None and best["value"] is not None:
-            where = format_step(best["step"])
+            step = best["step"]  # past 1e15 exact: 1.764e+06T tells no step apart
+            where = format_step(step) if step < 10**15 else f"{step:,}"
             note = f"  (best {best['metric']} {_fmt_value(best['value'])} @ {where})"
         notes.append(_literal(note, 120))
     runs_legend(fig, handles, run_names, notes)
@@ -379,6 +436,7 @@ def _compare_panel(
     logx: bool,
     smooth: float,
     x_zero: float | None,
+    x_origin: int = 0,
 ) -> None:
     """One chart of every run on ``ax``: a colour per run, a line style per series."""
     from matplotlib.lines import Line2D
@@ -394,8 +452,9 @@ def _compare_panel(
         _draw_chart(
             ax, chart, best=b.get("best"), resumes=b.get("resumes") or (), logy=panel_logy,
             logx=logx, smooth=smooth, color=color_at(k),
-            label_prefix=shorten(name, 24) + " ",  # NaN entries say whose they are
+            label_prefix=shorten(drawn(name), 24) + " ",  # NaN entries say whose they are
             annotate=False, legend=False, colors=None, resume_label=False, x_zero=x_zero,
+            x_origin=x_origin,
         )  # fmt: skip
     # runs may title a chart differently: one title is kept, else the id
     for attr, setter in (("title", ax.set_title), ("ylabel", ax.set_ylabel)):
@@ -406,7 +465,9 @@ def _compare_panel(
     handles: list[Any] = [Line2D([], [], color="#444444", ls=ls, lw=1.2) for ls in labels.values()]
     texts = list(labels)
     for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-        if (h.get_gid() or "").startswith("curvelog-events") and lab not in texts:
+        if (h.get_gid() or "").startswith(
+            ("curvelog-events", "curvelog-offscale")
+        ) and lab not in texts:
             handles.append(h)
             texts.append(lab)
     if len(texts) > 1:

@@ -14,8 +14,9 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, cast
 
+from .._text import shorten
 from ._note import _annotate_best, _dense_points, renderer_of
-from ._style import shorten
+from ._style import drawn
 from ._ticks import fit_step_ticks, offset_label
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def titles(fig: Figure, title: str, sub: str) -> None:
     from matplotlib.text import Annotation
 
     t = fig.suptitle(
-        shorten(title, MAX_HEADER).replace("$", r"\$"),
+        shorten(drawn(shorten(title, MAX_HEADER)), MAX_HEADER).replace("$", r"\$"),
         fontsize=11.5,
         fontweight="bold",
         x=0.012,
@@ -131,7 +132,7 @@ def runs_legend(
     leg = None
     while True:
         labels = [
-            shorten(n, limit).replace("$", r"\$") + note
+            shorten(drawn(n), limit).replace("$", r"\$") + note
             for n, note in zip(names, notes, strict=True)
         ]
         for ncols in range(min(len(labels), 6), 0, -1):

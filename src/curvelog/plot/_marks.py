@@ -9,9 +9,22 @@ import numpy as np
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-from ._style import _EVENT_STYLE, DASHED_RESUMES, EVENT_COLOR, RESUME_COLOR, resume_alpha
+from ._style import (
+    _EVENT_STYLE,
+    DASHED_RESUMES,
+    EVENT_COLOR,
+    RESUME_COLOR,
+    _fmt_value,
+    resume_alpha,
+)
 
-__all__ = ["MAX_RESUME_LINES", "_draw_events", "_draw_resumes", "_say_no_finite_values"]
+__all__ = [
+    "MAX_RESUME_LINES",
+    "_draw_events",
+    "_draw_offscale",
+    "_draw_resumes",
+    "_say_no_finite_values",
+]
 
 
 def _draw_events(
@@ -111,10 +124,12 @@ def _draw_resumes(
     color: str | None,
     with_label: bool,
     x_zero: float | None = None,
+    x_origin: int = 0,
 ) -> None:
     """Dashed vertical lines, solid and fainter when there are many (`DASHED_RESUMES`;
-    one per pixel column at most); a resume at step 0 on a log x axis at ``x_zero``."""
-    every = sorted({int(r["step"]) for r in resumes})
+    one per pixel column at most); a resume at step 0 on a log x axis at ``x_zero``;
+    steps minus ``x_origin`` (`step_origin`)."""
+    every = sorted({int(r["step"]) - x_origin for r in resumes})
     if not every:
         return
     steps: list[float] = list(_thin_steps(every, ax.get_xscale() == "log"))
@@ -136,3 +151,30 @@ def _draw_resumes(
         label=_resume_label(len(every)) if with_label else "_nolegend_",
     )
     coll.set_gid("curvelog-resumes")
+
+
+def _draw_offscale(
+    ax: Axes, points: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], color: str | None
+) -> None:
+    """Finite values too large (or, on a log axis, too small) for an axis to hold:
+    drawn at its bound (``_Y_CLAMP``, ``_LOG_CLAMP``) with a hollow red triangle
+    pointing the way they go, and one legend entry with their true range
+    (``off scale ×2: −1.000e280 … 1.000e300``), so a clamped spike never reads as
+    its drawn height. ``points``: (x, drawn y, true y) per line."""
+    if not points:
+        return
+    x = np.concatenate([p[0] for p in points])
+    at = np.concatenate([p[1] for p in points])
+    true = np.concatenate([p[2] for p in points])
+    lo, hi = float(true.min()), float(true.max())
+    span = _fmt_value(lo) if lo == hi else f"{_fmt_value(lo)} \u2026 {_fmt_value(hi)}"
+    label = f"off scale \u00d7{x.size:,}: {span}" if x.size > 1 else f"off scale: {span}"
+    for up, marker in ((True, "^"), (False, "v")):
+        pick = (true > at) if up else (true < at)
+        if pick.any():
+            ax.plot(
+                x[pick], at[pick], ls="none", marker=marker, ms=7, mfc="white",
+                mec=color or EVENT_COLOR, mew=1.3, zorder=7, clip_on=False,
+                gid="curvelog-offscale", label=label,
+            )  # fmt: skip
+            label = "_nolegend_"  # one entry for both directions

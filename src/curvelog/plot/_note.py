@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._text import shorten
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 from ._style import (
@@ -16,8 +18,7 @@ from ._style import (
     MAX_DRAWN_NOTE,
     _fmt_step_exact,
     _fmt_value,
-    _literal,
-    shorten,
+    drawn,
 )
 
 
@@ -160,8 +161,9 @@ def note_text(metric: str, value: float, step: int, limit: int = MAX_DRAWN_NOTE)
     characters: the metric's name is cut (in the middle), never the numbers."""
     v = _fmt_value(value)
     fixed = len(f"best  = {v}")
-    name = shorten(metric, max(3, limit - fixed))
-    return _literal(f"best {name} = {v}\nat step {_fmt_step_exact(step)}", 10_000)
+    name = shorten(drawn(metric), max(3, limit - fixed))
+    # the name is escaped (`drawn`): the one newline is the note's own
+    return f"best {name} = {v}\nat step {_fmt_step_exact(step)}".replace("$", r"\$")
 
 
 def _text_size(ax: Axes, text: str, fs: float) -> tuple[float, float]:
@@ -182,6 +184,7 @@ def _fit_note(ax: Axes, metric: str, value: float, step: int) -> tuple[str, floa
     font first (down to 6 points), then a shorter metric name (down to 3
     characters); the value and the step are never cut."""
     width = ax.get_window_extent().width - 8 * ax.figure.dpi / 72.0
+    metric = drawn(metric)  # escaped before it is cut: an escape is never split
     text, fs, w, h = "", 7.5, 0.0, 0.0
     for fs in (7.5, 7.0, 6.5, 6.0):
         text = note_text(metric, value, step)

@@ -55,8 +55,8 @@ def figure_bytes(fig: Figure, fmt: str = "png") -> bytes:
             panels = len(fig.axes)
             raise PlotError(
                 f"a {w:g}x{h:g} inch figure is too small for its {panels} "
-                f"panel{'s' if panels > 1 else ''} (their labels and ticks do not fit); "
-                "use a larger size"
+                f"panel{'s' if panels > 1 else ''} (their labels and ticks do not fit)",
+                "use a larger size",
             ) from None
     return buf.getvalue()
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 from ..sampling._views import panel_yscale
 from ._marks import MAX_RESUME_LINES as MAX_RESUME_LINES
-from ._marks import _draw_events, _draw_resumes, _say_no_finite_values
+from ._marks import _draw_events, _draw_offscale, _draw_resumes, _say_no_finite_values
 from ._note import _annotate_best
 from ._style import (
     _EVENT_STYLE,
@@ -26,7 +26,14 @@ from ._style import (
     _Colors,
     _literal,
 )
-from ._ticks import LOGX_ZERO_NOTE, log_zero, step_axis, value_formatter
+from ._ticks import (
+    LOGX_ZERO_NOTE,
+    log_zero,
+    origin_label,
+    step_axis,
+    step_origin,
+    value_formatter,
+)
 
 _SPARSE: Final[int] = 60  # a series with at most this many points gets dots
 
@@ -79,7 +86,8 @@ def _check_smooth(weight: float) -> None:
 def _drawable(y: np.ndarray, log: bool) -> np.ndarray:
     """``y`` as drawn: finite values clamped so that axis arithmetic stays finite.
 
-    Only values beyond 1e250 (1e150 and 1e-150 on a log axis) move, to that bound.
+    Only values beyond 1e250 (1e150 and 1e-150 on a log axis) move, to that bound;
+    the panel marks them off scale with their true values (`_draw_offscale`).
     """
     ok = np.isfinite(y)
     if log:
@@ -187,8 +195,27 @@ def plot_chart(
         colors=colors,
         resume_label=True,
         x_zero=_chart_log_zero(chart, best, resumes) if logx else None,
+        x_origin=0 if logx else step_origin(chart_steps([chart])),
     )
     return ax
+
+
+def chart_steps(charts: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Every step of ``charts``' points and events, as exact integers."""
+    out: list[int] = []
+    for c in charts:
+        for s in c.get("series", ()):
+            out.extend(int(x) for x in s.get("x") or ())
+            for e in s.get("events", ()):
+                out.extend((int(e["step"]), int(e.get("last_step", e["step"]))))
+    return out
+
+
+def _relative(values: Any, origin: int) -> np.ndarray:
+    """Steps minus ``origin``, subtracted in integers (exact) before float64."""
+    if not origin:
+        return np.asarray(values, dtype=np.float64)
+    return np.asarray([int(v) - origin for v in values], dtype=np.float64)
 
 
 def _chart_log_zero(
@@ -226,17 +253,20 @@ def _draw_chart(
     colors: Callable[[str], str] | None,
     resume_label: bool,
     x_zero: float | None = None,
+    x_origin: int = 0,
 ) -> BestDrawn | None:
     """`plot_chart`; returns the best point drawn, if any.
 
     ``x_zero``: on a log x axis, where steps below 1 (step 0) are drawn: the
     axis' left edge, which the x label then names; None leaves them off.
+    ``x_origin``: steps are drawn minus this (`step_origin`), which the x label names.
     """
     _check_smooth(smooth)
     series = list(chart.get("series", ()))
     pick = colors or _Colors([str(s.get("label", s.get("metric", ""))) for s in series])
     ax.set_title(_literal(chart.get("title", chart.get("id", ""))))
     xlabel = _literal(chart.get("xlabel", "step"), MAX_DRAWN_LABEL)
+    xlabel = origin_label(xlabel, x_origin)
     ax.set_xlabel(xlabel + (LOGX_ZERO_NOTE if logx and x_zero is not None else ""))
     ax.set_ylabel(_literal(chart.get("ylabel", ""), MAX_DRAWN_LABEL))
 
@@ -252,6 +282,10 @@ def _draw_chart(
         ax.set_xlim(left=x_zero)
 
     arrays = [_series_arrays(s) for s in series]
+    if x_origin:
+        arrays = [
+            (_relative(s["x"], x_origin), y) for s, (_, y) in zip(series, arrays, strict=True)
+        ]
     if logx and x_zero is not None:  # step 0 at the left edge, not masked away
         arrays = [(np.where(x < 1, x_zero, x), y) for x, y in arrays]
     # how dense a series is: its raw points, so a compacted chart is drawn
@@ -263,6 +297,7 @@ def _draw_chart(
     #: (line, kind) -> spans: the legend counts each line's values, never a panel's sum
     event_steps: dict[tuple[str, str], list[tuple[float, float, int]]] = {}
     drawn = 0
+    offscale: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # clamped: said so
     for k, (s, (x, y), count) in enumerate(zip(series, arrays, counts, strict=True)):
         name = str(s.get("label", s.get("metric", "")))
         label = _literal(label_prefix + name)
@@ -277,6 +312,10 @@ def _draw_chart(
             z = 2.0 + (1.0 - count / max(densest, 1))
             marker = "o" if sparse else None
             shown = _drawable(y, use_logy)
+            with np.errstate(invalid="ignore"):
+                off = np.isfinite(y) & (shown != y)
+            if off.any():
+                offscale.append((x[off], shown[off], y[off]))
             if smooth > 0.0:
                 ax.plot(
                     x,
@@ -314,8 +353,8 @@ def _draw_chart(
                 )
         for e in s.get("events", ()):
             kind = str(e.get("kind", "nan"))
-            step = float(e["step"])
-            last = float(e.get("last_step", e["step"]))
+            step = float(int(e["step"]) - x_origin)
+            last = float(int(e.get("last_step", e["step"])) - x_origin)
             n = e.get("count", 1)
             n = n if isinstance(n, int) and n > 0 else 1
             kind = kind if kind in _EVENT_STYLE else "nan"
@@ -325,7 +364,7 @@ def _draw_chart(
             line = label if len(series) > 1 or label_prefix else ""
             event_steps.setdefault((line, kind), []).append((step, last, n))
         if best is not None and best_metric is not None and s.get("metric") == best_metric:
-            best_xy = best_xy or _best_point(best, np.asarray(s["x"], dtype=np.float64), y)
+            best_xy = best_xy or _best_point(best, s["x"], y, x_origin)
     if drawn == 0:
         ax.text(
             0.5,
@@ -341,7 +380,8 @@ def _draw_chart(
     if drawn and not any(np.isfinite(y).any() for _, y in arrays):
         _say_no_finite_values(ax, {kind for _, kind in event_steps})
     _draw_events(ax, event_steps, color)
-    _draw_resumes(ax, resumes, color, resume_label, x_zero)
+    _draw_offscale(ax, offscale, color)
+    _draw_resumes(ax, resumes, color, resume_label, x_zero, x_origin)
     if best_xy is not None and use_logy and best_xy[1] <= 0:
         best_xy = None
     if best_xy is not None and logx and best_xy[0] < 1 and x_zero is None:
@@ -350,7 +390,9 @@ def _draw_chart(
     if best_xy is not None:
         sx = best_xy[0] if x_zero is None or best_xy[0] >= 1 else x_zero
         star = (sx, float(_drawable(np.array([best_xy[1]]), use_logy)[0]))
-        drawn_best = (star, best_xy[1], int(best_xy[0]))
+        # exact (float64 rounds steps past 2**53); best_xy is only set from a best
+        true_step = int(best["step"]) if best is not None else int(best_xy[0])
+        drawn_best = (star, best_xy[1], true_step)
         ax.plot(
             [star[0]],
             [star[1]],
@@ -364,7 +406,7 @@ def _draw_chart(
             gid="curvelog-best",
         )
         if annotate and best is not None:
-            _annotate_best(ax, star, best, best_xy[1], int(best_xy[0]))
+            _annotate_best(ax, star, best, best_xy[1], true_step)
     if logx and x_zero is not None:
         ax.set_xlim(left=x_zero, right=ax.get_xlim()[1])
     if legend:
@@ -373,19 +415,21 @@ def _draw_chart(
 
 
 def _best_point(
-    best: Mapping[str, Any], x: np.ndarray, y: np.ndarray
+    best: Mapping[str, Any], xs: Sequence[int], y: np.ndarray, origin: int = 0
 ) -> tuple[float, float] | None:
+    """The best's (step − ``origin``, value) as drawn; its step found among ``xs``
+    exactly (integers), where the bundle's best has no value."""
     step = best.get("step")
     value = best.get("value")
-    if not isinstance(step, int):
+    if not isinstance(step, int) or isinstance(step, bool):
         return None
     if not isinstance(value, (int, float)) or not math.isfinite(value):
         # no value in the bundle's best: the series' value at that step, if it has one
-        hit = np.flatnonzero(x == step)
-        if hit.size == 0 or not math.isfinite(float(y[hit[0]])):
+        hit = [i for i, x in enumerate(xs) if int(x) == step]
+        if not hit or not math.isfinite(float(y[hit[0]])):
             return None
         value = float(y[hit[0]])
-    return float(step), float(value)
+    return float(step - origin), float(value)
 
 
 def _legend(ax: Axes) -> None:

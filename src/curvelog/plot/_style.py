@@ -8,6 +8,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final, cast
 
+from .._text import printable, shorten
+
 if TYPE_CHECKING:
     pass
 
@@ -141,27 +143,23 @@ MAX_DRAWN_LABEL: Final = 60
 MAX_DRAWN_NOTE: Final = 48
 
 
-def shorten(text: str, limit: int) -> str:
-    """``text`` in at most ``limit`` characters, cut in the middle with "…": the
-    end of a name (a seed, a run id, the metric after its prefix) tells it apart."""
-    if len(text) <= limit:
-        return text
-    if limit <= 1:
-        return "…"[:limit]
-    keep = limit - 1
-    head = (keep + 1) // 2
-    tail = keep - head
-    return text[:head] + "…" + (text[len(text) - tail :] if tail else "")
+def drawn(text: object) -> str:
+    """User text as a figure may show it: what is not printable escaped as Python
+    writes it (``\\x01``, ``\\n``, ``\\u202e``; `curvelog._text.printable`, the
+    CLI's rule too), so a control character draws no missing glyph (nor makes
+    matplotlib warn), a newline no second line, a bidi override no reversed name."""
+    return printable(str(text))
 
 
 def _literal(text: object, limit: int = MAX_DRAWN_TEXT) -> str:
-    """User text as matplotlib draws it literally: ``$`` escaped, so never mathtext.
+    """User text as matplotlib draws it literally: not printable characters escaped
+    (`drawn`), ``$`` escaped, so never mathtext.
 
     Cut to ``limit`` characters (in the middle, `shorten`): matplotlib lays out
     text in time and memory that grow with its length (a 10 MB title took
-    minutes and GBs).
+    minutes and GBs). Cut before escaping too, so a huge name costs nothing.
     """
-    return shorten(str(text), limit).replace("$", r"\$")
+    return shorten(drawn(shorten(str(text), limit)), limit).replace("$", r"\$")
 
 
 def _fmt_value(v: float) -> str:

@@ -147,3 +147,31 @@ def log_zero(xs: Sequence[float]) -> float:
 
 
 LOGX_ZERO_NOTE: Final[str] = " (log; step 0 at the left edge)"
+
+#: steps this many times their span from 0 are drawn relative to an origin
+_ORIGIN_RATIO: Final[int] = 100
+
+
+def step_origin(steps: Sequence[int]) -> int:
+    """The round step a linear x axis is drawn relative to; 0 for none.
+
+    Steps far from 0 for their span (ns timestamps, a global counter past
+    2**53) gave ticks that all read ``1.764e+06T`` and, past 2**53, lines in
+    stripes: float64 cannot hold such steps apart. Steps minus an origin
+    (exact, in integers) are small floats; the x label names the origin
+    (`origin_label`). The origin is the lowest step rounded down to the power
+    of ten above the span, so ticks stay short (``0 … 5G``)."""
+    if not steps:
+        return 0
+    lo, hi = min(steps), max(steps)
+    span = max(hi - lo, 1)
+    if lo < span * _ORIGIN_RATIO:
+        return 0
+    unit: int = 10 ** len(str(span))
+    return int(lo // unit * unit)
+
+
+def origin_label(label: str, origin: int) -> str:
+    """``step − 1,764,000,000,000,000,000,000``: the x label of steps drawn relative
+    to ``origin``, the number whole (exact, never cut)."""
+    return f"{label or 'step'} {_MINUS} {origin:,}" if origin else label
